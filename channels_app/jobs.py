@@ -1,0 +1,61 @@
+"""Jobs of channels_app. Their import paths and arguments are a public API: failed jobs are
+retried from the admin days after they were enqueued."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rq import get_current_job
+
+from channels_app import sweeper
+from channels_app.handlers import dispatch
+from channels_app.models import EventStatus, ProcessedWebhookEvent
+from config.workers import ShutdownTimeout
+
+logger = logging.getLogger(__name__)
+
+
+def process_webhook_event(event_id: int) -> str:
+    """Run the event's handler once: ENQUEUED -> PROCESSING -> COMPLETED | FAILED | IGNORED."""
+    started = time.monotonic()
+    if not ProcessedWebhookEvent.claim(event_id):
+        status = ProcessedWebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
+        logger.info("event %s not claimed (status %s): nothing to do", event_id, status)
+        return f"skipped: {status or 'missing'}"
+    event = ProcessedWebhookEvent.objects.select_related("channel").get(pk=event_id)
+    try:
+        outcome = dispatch(event)
+    except BaseException as exc:
+        job = get_current_job()
+        retrying = isinstance(exc, ShutdownTimeout) or (
+            not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
+        )
+        event.finish(
+            EventStatus.ENQUEUED if retrying else EventStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+        logger.warning(
+            "event %s failed (%s): %s",
+            event_id,
+            "will retry" if retrying else "final",
+            exc,
+            extra={"event_id": event_id, "topic": event.topic, "attempt": event.attempts},
+        )
+        raise
+    event.finish(outcome.status, ignored_reason=outcome.reason)
+    logger.info(
+        "event %s %s in %.1f ms",
+        event_id,
+        outcome.status,
+        (time.monotonic() - started) * 1000,
+        extra={"event_id": event_id, "topic": event.topic, "reason": outcome.reason},
+    )
+    return outcome.status
+
+
+def sweep_events() -> dict[str, int]:
+    return sweeper.events_sweep().as_dict()
+
+
+def purge_events() -> dict[str, int]:
+    return sweeper.events_purge()

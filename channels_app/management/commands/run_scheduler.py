@@ -1,0 +1,52 @@
+import logging
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
+
+from config.queues import enqueue
+from config.schedule import SCHEDULE
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = (
+        "Enqueue the hub's periodic jobs (config/schedule.py) on time. Several schedulers may run: "
+        "each period's job id is deterministic, so a period is enqueued once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Enqueue what is due now, then exit.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.running = True
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        logger.info("scheduler started with %s periodic jobs", len(SCHEDULE))
+        last_period: dict[str, int] = {}
+        while self.running:
+            now = time.time()
+            for task in SCHEDULE:
+                period = int(now // task.every)
+                if last_period.get(task.name) == period:
+                    continue
+                try:
+                    enqueue(task.queue, task.func, job_id=f"{task.name}-{period}", retry=False)
+                    logger.info("enqueued %s for period %s", task.name, period)
+                except DuplicateJobError:
+                    pass  # another scheduler enqueued this period's job
+                except RedisError as exc:
+                    logger.warning("cannot enqueue %s, Redis unavailable: %s", task.name, exc)
+                    continue  # try again on the next tick
+                last_period[task.name] = period
+            if options["once"]:
+                return
+            time.sleep(1)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.running = False

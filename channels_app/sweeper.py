@@ -1,0 +1,151 @@
+"""Healing and retention for webhook events.
+
+The sweeper re-enqueues events whose job is gone: ENQUEUED rows that never reached Redis (it was
+down when they arrived), and PROCESSING rows whose worker died mid-job. rq itself notices a dead
+worker's job only at its maintenance pass (every 10 minutes) and, for an in-process worker, only
+after the job's timeout; the event rows let the hub act sooner and with certainty.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.worker import Worker
+
+from channels_app.intake import event_enqueue
+from channels_app.models import EventStatus, ProcessedWebhookEvent
+from config.queues import SPECS, get_queue
+
+logger = logging.getLogger(__name__)
+
+_PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+@dataclass
+class SweepResult:
+    examined: int = 0
+    requeued: int = 0
+    still_running: int = 0
+    redis_unavailable: bool = False
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in asdict(self).items()}
+
+
+def _worker_alive(job: Job, started_before: timezone.datetime) -> bool:
+    """Is the worker that started `job` still running it?"""
+    if not job.worker_name:
+        return False
+    queue = get_queue("webhooks")
+    worker = Worker.find_by_key(
+        Worker.redis_worker_namespace_prefix + job.worker_name, connection=queue.connection
+    )
+    if worker is None:
+        return False  # its registration expired: it is gone
+    if worker.hostname == socket.gethostname() and worker.pid:
+        try:
+            os.kill(worker.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # alive, another user's process
+        return True
+    # A worker on another machine: trust it until the job's own timeout has passed.
+    return job.started_at is None or job.started_at > started_before
+
+
+def job_is_live(job_id: str, started_before: timezone.datetime) -> bool:
+    """Whether the job will still run or is running: then the sweeper leaves its event alone."""
+    queue = get_queue("webhooks")
+    try:
+        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in _PENDING:
+        return True
+    if status == JobStatus.STARTED:
+        return _worker_alive(job, started_before)
+    return False  # finished, failed, stopped or canceled, yet the row says otherwise
+
+
+def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int | None = None) -> SweepResult:
+    """Re-enqueue every event stuck in ENQUEUED or PROCESSING with no live job.
+
+    `enqueued_after` and `processing_timeout` (seconds) default to HUB_SWEEP_ENQUEUED_AFTER and
+    HUB_EVENT_PROCESSING_TIMEOUT; a live job is never re-enqueued, whatever they are.
+    """
+    now = timezone.now()
+    if enqueued_after is None:
+        enqueued_after = settings.HUB_SWEEP_ENQUEUED_AFTER
+    if processing_timeout is None:
+        processing_timeout = settings.HUB_EVENT_PROCESSING_TIMEOUT
+    job_timeout = timedelta(seconds=SPECS["webhooks"].timeout + 60)
+    result = SweepResult()
+    stuck = ProcessedWebhookEvent.stuck(
+        enqueued_before=now - timedelta(seconds=enqueued_after),
+        processing_before=now - timedelta(seconds=processing_timeout),
+    )
+    for event in stuck.only("pk", "status", "attempts", "request_id").order_by("pk").iterator(chunk_size=500):
+        result.examined += 1
+        try:
+            if job_is_live(event.job_id, started_before=now - job_timeout):
+                result.still_running += 1
+                continue
+            if event.status == EventStatus.PROCESSING:
+                # Back to ENQUEUED only if nobody finished it since we read it.
+                updated = ProcessedWebhookEvent.objects.filter(
+                    pk=event.pk, status=EventStatus.PROCESSING, attempts=event.attempts
+                ).update(
+                    status=EventStatus.ENQUEUED,
+                    error_message="worker lost mid-job; re-enqueued",
+                    updated_at=timezone.now(),
+                )
+                if not updated:
+                    continue
+            _discard_job(event.job_id)
+            if event_enqueue(event.pk, event.request_id):
+                result.requeued += 1
+            else:
+                result.redis_unavailable = True
+                break
+        except RedisError as exc:
+            logger.warning("sweep stopped, Redis unavailable: %s", exc)
+            result.redis_unavailable = True
+            break
+    if result.examined:
+        logger.info("event sweep done", extra=result.as_dict())
+    return result
+
+
+def _discard_job(job_id: str) -> None:
+    """Remove the dead job (and its registry entries) so its deterministic id can be reused."""
+    queue = get_queue("webhooks")
+    try:
+        Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
+    except NoSuchJobError:
+        pass
+
+
+def events_purge() -> dict[str, int]:
+    """Delete COMPLETED and IGNORED events past their retention, and FAILED ones past theirs."""
+    now = timezone.now()
+    done_before = now - timedelta(seconds=settings.HUB_RETAIN_COMPLETED_EVENTS)
+    failed_before = now - timedelta(seconds=settings.HUB_RETAIN_FAILED_EVENTS)
+    deleted, _ = ProcessedWebhookEvent.objects.filter(
+        Q(status__in=[EventStatus.COMPLETED, EventStatus.IGNORED], updated_at__lt=done_before)
+        | Q(status=EventStatus.FAILED, updated_at__lt=failed_before)
+    ).delete()
+    if deleted:
+        logger.info("purged %s old webhook events", deleted)
+    return {"deleted": deleted}

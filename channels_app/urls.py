@@ -1,0 +1,12 @@
+from django.urls import path
+
+from channels_app import webhooks
+
+app_name = "webhooks"
+
+urlpatterns = [
+    path("shopify/", webhooks.shopify_webhook, name="shopify"),
+    path("shopify/<path:topic>", webhooks.shopify_webhook, name="shopify-topic"),
+    path("woocommerce/<int:channel_id>/", webhooks.woocommerce_webhook, name="woocommerce"),
+    path("shopee/", webhooks.shopee_webhook, name="shopee"),
+]

@@ -1,0 +1,66 @@
+"""Webhook endpoints: read the raw body, verify, record, enqueue on commit, answer.
+
+Unknown shop and bad signature are both 401 with nothing stored; every other verified delivery
+is stored before it is answered (channels_app.intake).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from channels_app.intake import Rejected, accept, parse_json, read_body, webhook_endpoint
+from channels_app.models import Channel, Platform
+from channels_app.platforms.shopee import webhooks as shopee
+from channels_app.platforms.shopify import webhooks as shopify
+from channels_app.platforms.woocommerce import webhooks as woocommerce
+
+
+@csrf_exempt
+@require_POST
+@webhook_endpoint
+def shopify_webhook(request: HttpRequest, topic: str = "") -> HttpResponse:
+    body = read_body(request)
+    channel = Channel.objects.filter(platform=Platform.SHOPIFY, shop_identifier=shopify.shop_domain(request)).first()
+    if channel is None:
+        raise Rejected(401, "unknown shop")
+    if not shopify.signature_valid(request, body, channel.webhook_secrets()):
+        raise Rejected(401, "invalid signature")
+    payload, json_error = parse_json(body)
+    return accept(channel, shopify.delivery(request, body, topic.strip("/")), body, payload, json_error)
+
+
+@csrf_exempt
+@require_POST
+@webhook_endpoint
+def woocommerce_webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
+    body = read_body(request)
+    channel = Channel.objects.filter(platform=Platform.WOOCOMMERCE, pk=channel_id).first()
+    if channel is None:
+        raise Rejected(401, "unknown channel")
+    if woocommerce.is_ping(request, body):
+        return HttpResponse("ok")  # sent unsigned when the webhook is created; WooCommerce wants 200
+    if not woocommerce.signature_valid(request, body, channel.webhook_secrets()):
+        raise Rejected(401, "invalid signature")
+    payload, json_error = parse_json(body)
+    return accept(channel, woocommerce.delivery(request, body, payload), body, payload, json_error)
+
+
+@csrf_exempt
+@require_POST
+@webhook_endpoint
+def shopee_webhook(request: HttpRequest) -> HttpResponse:
+    body = read_body(request)
+    payload, json_error = parse_json(body)
+    shop_id = shopee.shop_id(payload)
+    # The shop is named inside the body; a body we cannot read may still be signed by one of our
+    # partner keys, and is then kept as a FAILED event of the channel whose key signed it.
+    candidates = Channel.objects.filter(platform=Platform.SHOPEE)
+    candidates = candidates.filter(shop_identifier=shop_id) if shop_id else candidates
+    channel = next((c for c in candidates if shopee.signature_valid(request, body, c.webhook_secrets())), None)
+    if channel is None:
+        raise Rejected(401, "invalid signature" if candidates else "unknown shop")
+    response = accept(channel, shopee.delivery(body, payload), body, payload, json_error)
+    # Shopee wants an empty 2xx body; the status code alone tells it what happened.
+    return HttpResponse(status=response.status_code) if response.status_code == 200 else response

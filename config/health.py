@@ -1,0 +1,153 @@
+"""Liveness, readiness and queue metrics for load balancers, uptime checks and Prometheus."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
+from rq.worker import Worker
+
+from config.queues import QUEUE_NAMES, get_queue
+from config.workers import JOB_COUNT_KEY, JOB_SECONDS_KEY
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except DatabaseError as exc:
+        return f"unavailable: {exc.__class__.__name__}"
+
+
+def _check_redis() -> str:
+    try:
+        get_queue("webhooks").connection.ping()
+        return "ok"
+    except RedisError as exc:
+        return f"unavailable: {exc.__class__.__name__}"
+
+
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    ready = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ready" if ready else "unavailable", **checks}, status=200 if ready else 503)
+
+
+def queue_stats() -> list[dict[str, Any]]:
+    stats = []
+    for name in QUEUE_NAMES:
+        queue = get_queue(name)
+        oldest = queue.connection.lindex(queue.key, 0)
+        oldest_job = queue.fetch_job(oldest.decode()) if oldest else None
+        stats.append(
+            {
+                "queue": name,
+                "queued": queue.count,
+                "started": queue.started_job_registry.count,
+                "scheduled": queue.scheduled_job_registry.count,
+                "deferred": queue.deferred_job_registry.count,
+                "finished": queue.finished_job_registry.count,
+                "failed": queue.failed_job_registry.count,
+                "workers": Worker.count(queue=queue),
+                "oldest_queued_age_seconds": (
+                    round(time.time() - oldest_job.enqueued_at.timestamp(), 1)
+                    if oldest_job and oldest_job.enqueued_at
+                    else 0
+                ),
+            }
+        )
+    return stats
+
+
+@require_GET
+def queue_health(request: HttpRequest) -> HttpResponse:
+    try:
+        queues = queue_stats()
+    except RedisError as exc:
+        return JsonResponse({"status": "unavailable", "redis": str(exc)}, status=503)
+    return JsonResponse({"status": "ok", "queues": queues})
+
+
+def _authorized(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(given, token)
+
+
+@require_GET
+def queue_metrics(request: HttpRequest) -> HttpResponse:
+    if not _authorized(request):
+        return HttpResponse("metrics token required\n", status=401, content_type="text/plain")
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            lines.append(f"{name}{{{label_text}}} {value}")
+
+    try:
+        queues = queue_stats()
+        redis = get_queue("webhooks").connection
+        counts = redis.hgetall(JOB_COUNT_KEY)
+        seconds = redis.hgetall(JOB_SECONDS_KEY)
+    except RedisError:
+        return HttpResponse("redis unavailable\n", status=503, content_type="text/plain")
+    for state in ("queued", "started", "scheduled", "deferred", "finished", "failed"):
+        metric(
+            f"hub_queue_{state}_jobs",
+            "gauge",
+            f"Jobs {state} per queue.",
+            [({"queue": q["queue"]}, q[state]) for q in queues],
+        )
+    metric("hub_queue_workers", "gauge", "Workers listening per queue.", [({"queue": q["queue"]}, q["workers"]) for q in queues])
+    metric(
+        "hub_queue_oldest_job_age_seconds",
+        "gauge",
+        "Age of the oldest queued job.",
+        [({"queue": q["queue"]}, q["oldest_queued_age_seconds"]) for q in queues],
+    )
+    duration_samples: list[tuple[dict[str, str], float]] = []
+    for field, value in sorted(counts.items()):
+        queue, _, status = field.decode().partition(":")
+        duration_samples.append(({"queue": queue, "status": status}, int(value)))
+    metric("hub_job_duration_seconds_count", "counter", "Jobs run, by queue and outcome.", duration_samples)
+    metric(
+        "hub_job_duration_seconds_sum",
+        "counter",
+        "Seconds spent running jobs, by queue and outcome.",
+        [
+            ({"queue": f.decode().partition(":")[0], "status": f.decode().partition(":")[2]}, float(v))
+            for f, v in sorted(seconds.items())
+        ],
+    )
+    try:
+        from channels_app.models import ProcessedWebhookEvent
+
+        by_status = ProcessedWebhookEvent.objects.values("source", "status").annotate(n=Count("pk")).order_by()
+        metric(
+            "hub_webhook_events",
+            "gauge",
+            "Stored webhook events by platform and status.",
+            [({"source": row["source"], "status": row["status"]}, row["n"]) for row in by_status],
+        )
+    except DatabaseError:
+        lines.append("# database unavailable: hub_webhook_events omitted")
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,17 @@
+"""Periodic jobs enqueued by `manage.py run_scheduler` (the Procfile's scheduler process)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str  # also the job id prefix: letters, digits, - and _ only
+    func: str
+    queue: str
+    every: int  # seconds
+
+
+SCHEDULE = (
+    Periodic("sweep-events", "channels_app.jobs.sweep_events", "housekeeping", every=60),
+    Periodic("purge-events", "channels_app.jobs.purge_events", "housekeeping", every=3600),
+)

@@ -1,0 +1,180 @@
+"""Settings for the hub. The only module that reads the environment (see .env.example)."""
+
+import sys
+import warnings
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config.embedded import socket_path
+from config.queues import rq_queues
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+# Development may run on generated secrets; production must say what it uses, or refuse to start.
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+_DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktaW5zZWN1cmUta2V5LXBhZGRpbmctMDA="  # Fernet key, dev only
+_missing = [name for name in ("SECRET_KEY", "HUB_ENCRYPTION_KEYS") if not env.str(name, default="")]
+if _missing and not DEBUG:
+    raise ImproperlyConfigured(
+        f"DEBUG is False but {', '.join(_missing)} is not set. Set it in the environment or .env "
+        "(see .env.example); the hub will not start in production with development secrets."
+    )
+if _missing and "pytest" not in sys.modules:
+    warnings.warn(
+        f"{', '.join(_missing)} not set: using insecure development defaults (DEBUG=True only).",
+        stacklevel=1,
+    )
+
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
+HUB_ENCRYPTION_KEYS = env.list("HUB_ENCRYPTION_KEYS", default=[_DEV_ENCRYPTION_KEY])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "channels_app",
+    "orders",
+    "inventory",
+    "messaging",
+    "catalog_sync",
+]
+
+MIDDLEWARE = [
+    "config.logs.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: DATABASE_URL (PostgreSQL in production and CI), else SQLite under var/ (a fresh machine).
+VAR_DIR.mkdir(exist_ok=True)
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, workers and scheduler write concurrently: WAL lets readers go on, IMMEDIATE takes the
+    # write lock up front (no deadlock on upgrade), and a writer waits up to 30 s for it.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not :memory:, so test servers and workers in other processes share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-hub.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis: REDIS_URL, else the embedded Valkey server's socket under var/ (config/embedded.py).
+EMBEDDED_REDIS_DIR = VAR_DIR / "valkey"
+REDIS_URL = env.str("REDIS_URL", default="") or f"unix://{socket_path(EMBEDDED_REDIS_DIR)}"
+REDIS_IS_EMBEDDED = not env.str("REDIS_URL", default="")
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])  # host:port,host:port
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="mymaster")
+
+# Job results: completed kept 24 h, failed 7 days (the dead-letter queue ops retry from).
+HUB_JOB_RESULT_TTL = env.int("HUB_JOB_RESULT_TTL", default=24 * 3600)
+HUB_JOB_FAILURE_TTL = env.int("HUB_JOB_FAILURE_TTL", default=7 * 24 * 3600)
+HUB_JOB_RETRY_INTERVALS = env.list("HUB_JOB_RETRY_INTERVALS", cast=int, default=[2, 4, 8, 16, 32])
+HUB_WORKER_SHUTDOWN_GRACE = env.int("HUB_WORKER_SHUTDOWN_GRACE", default=30)
+
+RQ_QUEUES = rq_queues(REDIS_URL, sentinels=REDIS_SENTINELS, sentinel_master=REDIS_SENTINEL_MASTER)
+RQ = {
+    "WORKER_CLASS": "config.workers.HubWorker",
+    "COMMIT_MODE": "on_db_commit",
+    "DEFAULT_RESULT_TTL": HUB_JOB_RESULT_TTL,
+}
+RQ_SHOW_ADMIN_LINK = True
+
+# Webhooks
+WEBHOOK_BASE_URL = env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
+SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-07")
+SMS_BACKEND = env.str("SMS_BACKEND", default="local")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Housekeeping: the sweeper and retention (seconds).
+HUB_SWEEP_ENQUEUED_AFTER = env.int("HUB_SWEEP_ENQUEUED_AFTER", default=60)
+HUB_EVENT_PROCESSING_TIMEOUT = env.int("HUB_EVENT_PROCESSING_TIMEOUT", default=300)
+HUB_RETAIN_COMPLETED_EVENTS = env.int("HUB_RETAIN_COMPLETED_EVENTS", default=24 * 3600)
+HUB_RETAIN_FAILED_EVENTS = env.int("HUB_RETAIN_FAILED_EVENTS", default=7 * 24 * 3600)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | text
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "rq.worker": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

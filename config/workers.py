@@ -1,0 +1,116 @@
+"""The worker every hub process runs, whoever starts it and with whatever flags.
+
+`python manage.py rqworker <queues>` (django-rq) passes rq's pickle serializer explicitly and no
+scheduler; this class (settings.RQ["WORKER_CLASS"]) overrides both, so ops cannot start a worker
+that misreads the hub's JSON jobs or never fires a retry. It also:
+
+- runs a queue's jobs in-process or in a forked child as config.queues declares for that queue;
+- restores the request id from the job's meta, so the job's log lines carry the webhook's id;
+- fails at once (no retry) on an exception marked `permanent`;
+- on SIGTERM/SIGINT lets the current job finish; past HUB_WORKER_SHUTDOWN_GRACE seconds it stops
+  the job and puts it back on its queue instead of losing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import Any
+
+from django.conf import settings
+from rq import SimpleWorker, Worker
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+
+from config.logs import request_id_context
+from config.queues import SPECS
+
+logger = logging.getLogger(__name__)
+
+# Per-queue job counts and run time, by outcome: rq keeps no history of processed jobs.
+JOB_COUNT_KEY = "hub:metrics:job_count"
+JOB_SECONDS_KEY = "hub:metrics:job_seconds"
+
+
+class ShutdownTimeout(BaseException):
+    """Raised inside an in-process job when the worker's shutdown grace period is over.
+
+    A BaseException so that a job's own `except Exception` cannot swallow it.
+    """
+
+
+def retry_unless_permanent(
+    job: Job, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType
+) -> bool:
+    """rq exception handler: a permanent error uses up the job's retries; a shutdown keeps one."""
+    if getattr(exc_value, "permanent", False):
+        job.retries_left = 0
+    elif isinstance(exc_value, ShutdownTimeout):
+        job.retries_left = max(job.retries_left or 0, 1)
+    return True  # go on to rq's default handling
+
+
+class HubWorker(Worker):
+    def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["serializer"] = JSONSerializer
+        kwargs["exception_handlers"] = [retry_unless_permanent, *(kwargs.get("exception_handlers") or [])]
+        super().__init__(queues, *args, **kwargs)
+        # A worker serving several queues forks if any of them asks for isolation.
+        self.in_process = all(SPECS.get(q.name) and SPECS[q.name].in_process for q in self.queues)
+        self._grace_timer: threading.Timer | None = None
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        # Retries are scheduled jobs: without a scheduler they would never run again.
+        kwargs["with_scheduler"] = True
+        return super().work(*args, **kwargs)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if self.in_process:
+            SimpleWorker.execute_job(self, job, queue)  # type: ignore[arg-type]
+        else:
+            super().execute_job(job, queue)
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        if self.in_process:
+            return SimpleWorker.get_heartbeat_ttl(self, job)  # type: ignore[arg-type]
+        return super().get_heartbeat_ttl(job)
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        started = time.monotonic()
+        with request_id_context(job.meta.get("request_id")):
+            succeeded = super().perform_job(job, queue)
+        field = f"{queue.name}:{'finished' if succeeded else 'failed'}"
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.hincrby(JOB_COUNT_KEY, field, 1)
+            pipe.hincrbyfloat(JOB_SECONDS_KEY, field, time.monotonic() - started)
+            pipe.execute()
+        return succeeded
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        super().request_stop(signum, frame)
+        if self._stop_requested and self._grace_timer is None:
+            grace = settings.HUB_WORKER_SHUTDOWN_GRACE
+            logger.info("worker %s: waiting up to %ss for the current job", self.name, grace)
+            self._grace_timer = threading.Timer(grace, self._stop_current_job)
+            self._grace_timer.daemon = True
+            self._grace_timer.start()
+
+    def _stop_current_job(self) -> None:
+        logger.warning("worker %s: shutdown grace period over, requeueing the current job", self.name)
+        if self.in_process:
+            # Interrupt the job in this process; the handler above turns it into a requeue.
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+        else:
+            self.kill_horse()
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        signal.signal(signal.SIGUSR1, _raise_shutdown_timeout)
+
+
+def _raise_shutdown_timeout(signum: int, frame: FrameType | None) -> None:
+    raise ShutdownTimeout("worker shut down before the job finished; it will run again")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from channels_app.models import Channel, Platform
+from channels_app.services import channel_create
+
+SHOPIFY_SECRET = "test_secret_key"
+WOO_SECRET = "woo-secret&amp;1"  # stored as WordPress stores it: entities encoded
+SHOPEE_PARTNER_KEY = "PARTNER_KEY"
+SHOPIFY_SHOP = "snowdevil.myshopify.com"
+SHOPEE_SHOP_ID = "727720655"
+
+
+def shopify_channel(**overrides: str) -> Channel:
+    values = {"shop_identifier": SHOPIFY_SHOP, "webhook_secret": SHOPIFY_SECRET, **overrides}
+    return channel_create(organization_slug="acme", platform=Platform.SHOPIFY, **values)
+
+
+def woocommerce_channel(**overrides: str) -> Channel:
+    values = {"shop_identifier": "https://shop.example.com", "webhook_secret": WOO_SECRET, **overrides}
+    return channel_create(organization_slug="acme", platform=Platform.WOOCOMMERCE, **values)
+
+
+def shopee_channel(**overrides: str) -> Channel:
+    values = {
+        "shop_identifier": SHOPEE_SHOP_ID,
+        "webhook_secret": SHOPEE_PARTNER_KEY,
+        "partner_id": "2001887",
+        **overrides,
+    }
+    return channel_create(organization_slug="acme", platform=Platform.SHOPEE, **values)

@@ -1,0 +1,57 @@
+"""Test setup: real Redis (REDIS_URL, else a private embedded Valkey), real database, real workers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from config.embedded import EmbeddedValkey
+from config.queues import QUEUE_NAMES, get_queue, rq_queues
+
+_embedded: EmbeddedValkey | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Without REDIS_URL, start a private Valkey for this run (never the one `make run` uses)."""
+    global _embedded
+    if not settings.REDIS_IS_EMBEDDED:
+        return
+    _embedded = EmbeddedValkey(Path(tempfile.mkdtemp(prefix="hub-test-valkey-")), persist=False)
+    _embedded.start()
+    os.environ["REDIS_URL"] = _embedded.url  # for the server and worker processes tests start
+    settings.REDIS_URL = _embedded.url
+    settings.RQ_QUEUES = rq_queues(_embedded.url, sentinels=[], sentinel_master="")
+    get_queue.cache_clear()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _embedded is not None:
+        _embedded.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_redis() -> Iterator[None]:
+    get_queue("webhooks").connection.flushdb()
+    yield
+
+
+@pytest.fixture
+def redis_connection():
+    return get_queue("webhooks").connection
+
+
+@pytest.fixture
+def run_worker():
+    """Run a real burst worker (the hub's worker class, in this process) on the given queues."""
+    from django_rq import get_worker
+
+    def run(*queues: str) -> bool:
+        worker = get_worker(*(queues or QUEUE_NAMES))
+        return worker.work(burst=True)
+
+    return run
