@@ -11,7 +11,8 @@ from channels_app.models import EventStatus, ProcessedWebhookEvent
 from channels_app.platforms.shopee import webhooks as shopee
 from channels_app.platforms.shopify import webhooks as shopify
 from channels_app.platforms.woocommerce import webhooks as woocommerce
-from config.queues import get_queue
+from channels_app.sweeper import events_sweep
+from config.queues import get_queue, rq_queues
 from tests.channels_app import factories
 from tests.platforms import FIXTURES, fixture_bytes, shopee_authorization, shopify_headers, woocommerce_headers
 
@@ -253,3 +254,30 @@ def test_shopee_signed_body_that_is_not_json_is_400_and_kept(client):
     assert response.status_code == 400
     event = ProcessedWebhookEvent.objects.get()
     assert (event.channel, event.status, event.raw_body) == (channel, EventStatus.FAILED, "not json")
+
+
+def test_redis_down_still_answers_200_and_the_sweeper_enqueues_later(
+    client, settings, run_worker, django_capture_on_commit_callbacks, caplog
+):
+    factories.shopify_channel()
+    real_queues = settings.RQ_QUEUES
+    settings.RQ_QUEUES = rq_queues("redis://127.0.0.1:1/0", sentinels=[], sentinel_master="")
+    get_queue.cache_clear()
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            body = fixture_bytes("shopify/webhooks/app_uninstalled.json")
+            response = post_shopify(client, body=body, topic="app/uninstalled")
+        assert len(callbacks) == 1
+        assert "Redis unavailable" in caplog.text
+    finally:
+        settings.RQ_QUEUES = real_queues
+        get_queue.cache_clear()
+    assert response.status_code == 200
+    assert response.json()["status"] == "enqueued"
+    event = ProcessedWebhookEvent.objects.get()
+    assert event.status == EventStatus.ENQUEUED
+    assert get_queue("webhooks").count == 0
+    assert events_sweep(enqueued_after=0).requeued == 1
+    run_worker("webhooks")
+    event.refresh_from_db()
+    assert event.status == EventStatus.COMPLETED
