@@ -27,7 +27,7 @@ if _missing and not DEBUG:
         f"DEBUG is False but {', '.join(_missing)} is not set. Set it in the environment or .env "
         "(see .env.example); the hub will not start in production with development secrets."
     )
-if _missing and "pytest" not in sys.modules:
+if _missing and "pytest" not in sys.modules and not env.bool("HUB_DEV_WARNING_SHOWN", default=False):
     warnings.warn(
         f"{', '.join(_missing)} not set: using insecure development defaults (DEBUG=True only).",
         stacklevel=1,
@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -149,6 +150,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config import health
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index")),
     path("admin/django-rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("webhooks/", include("channels_app.urls")),

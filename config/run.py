@@ -1,0 +1,47 @@
+"""`make run`: the whole hub in the foreground on one machine.
+
+Starts the embedded Valkey server when REDIS_URL is unset, migrates, creates an admin user if there
+is none (printing its password once), collects static files, then runs the Procfile (web server,
+workers, scheduler) with honcho. Ctrl-C stops them all, and Valkey last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from config.embedded import ensure_running
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PORT", "8000")
+    env["HUB_DEV_WARNING_SHOWN"] = "1"  # settings warned once already, in this process
+    if settings.REDIS_IS_EMBEDDED:
+        ensure_running(settings.EMBEDDED_REDIS_DIR)
+        env["REDIS_URL"] = settings.REDIS_URL
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    for command in (["migrate", "--noinput"], ["ensure_admin"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run(manage + command, env=env, check=True, cwd=BASE_DIR)
+    print(f"The hub is starting at http://127.0.0.1:{env['PORT']}/admin/ (Ctrl-C stops it)", flush=True)
+    # Ctrl-C reaches honcho and its processes directly; this process waits for them to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env, cwd=BASE_DIR)
+    signal.signal(signal.SIGTERM, lambda signum, frame: honcho.terminate())
+    return honcho.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
