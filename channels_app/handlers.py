@@ -1,11 +1,17 @@
-"""Which function processes a webhook event, by (platform, topic).
+"""Which functions process a webhook event, by (platform, topic).
 
-Handlers are dotted paths resolved when first used, so a domain app registers its handlers here
-without channels_app importing it at start-up (and without import cycles). A handler takes the
-event, must be idempotent (it may see the same event again after a crash), and returns None when
-done or an `Outcome` to end the event another way (IGNORED with a reason: stale update, nothing to
-do). It raises `HandlerError(permanent=True)` for input that will never work, anything else to be
-retried with backoff.
+A handler is two dotted paths, resolved when first used so that a domain app registers its
+handlers here without channels_app importing it at start-up:
+
+- `fetch(event)`, optional: reads what the event needs from the platform (a Shopee push only says
+  "something changed"). It runs outside any transaction, since slow I/O must not hold locks.
+- `apply(event, fetched)`: writes the effects. It runs in one transaction with the event's move
+  to its final status, so a worker killed mid-job leaves no half-applied event: the effects and
+  COMPLETED commit together or not at all. It returns None when done, or an `Outcome` to end the
+  event another way (IGNORED with a reason: stale update, nothing to do).
+
+Both raise `HandlerError(permanent=True)` for input that will never work; anything else is
+retried with backoff. Handlers must still be idempotent: a redelivered event runs them again.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 from channels_app.models import EventStatus
@@ -42,23 +49,43 @@ def ignored(reason: str) -> Outcome:
     return Outcome(EventStatus.IGNORED, reason)
 
 
-HANDLERS: dict[tuple[str, str], str] = {
-    ("shopify", "app/uninstalled"): "channels_app.services.channel_uninstalled",
+@dataclass(frozen=True)
+class Handler:
+    apply: str
+    fetch: str = ""
+
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("shopify", "app/uninstalled"): Handler(apply="channels_app.services.channel_uninstalled"),
 }
+
+Fetch = Callable[["ProcessedWebhookEvent"], Any]
+Apply = Callable[["ProcessedWebhookEvent", Any], "Outcome | None"]
 
 
 @cache
-def handler_for(platform: str, topic: str) -> Callable[[ProcessedWebhookEvent], Outcome | None] | None:
-    path = HANDLERS.get((platform, topic))
-    return import_string(path) if path else None
+def handler_for(platform: str, topic: str) -> tuple[Fetch | None, Apply] | None:
+    handler = HANDLERS.get((platform, topic))
+    if handler is None:
+        return None
+    return (import_string(handler.fetch) if handler.fetch else None), import_string(handler.apply)
 
 
 def dispatch(event: ProcessedWebhookEvent) -> Outcome:
-    if not event.channel.is_active:
-        return ignored("channel is inactive")
+    """Run the event's handler and record its outcome on the event, in one transaction."""
     handler = handler_for(event.source, event.topic)
-    if handler is None:
-        return ignored(f"no handler for {event.source} topic {event.topic!r}")
-    if event.payload is None:
+    if not event.channel.is_active:
+        outcome = ignored("channel is inactive")
+    elif handler is None:
+        outcome = ignored(f"no handler for {event.source} topic {event.topic!r}")
+    elif event.payload is None:
         raise HandlerError("event has no JSON payload", permanent=True)
-    return handler(event) or COMPLETED
+    else:
+        fetch, apply = handler
+        fetched = fetch(event) if fetch else None
+        with transaction.atomic():
+            outcome = apply(event, fetched) or COMPLETED
+            event.finish(outcome.status, ignored_reason=outcome.reason)
+        return outcome
+    event.finish(outcome.status, ignored_reason=outcome.reason)
+    return outcome

@@ -42,7 +42,6 @@ def process_webhook_event(event_id: int) -> str:
             extra={"event_id": event_id, "topic": event.topic, "attempt": event.attempts},
         )
         raise
-    event.finish(outcome.status, ignored_reason=outcome.reason)
     logger.info(
         "event %s %s in %.1f ms",
         event_id,

@@ -46,7 +46,7 @@ def channel_create(
     return channel
 
 
-def channel_uninstalled(event: ProcessedWebhookEvent) -> Outcome | None:
+def channel_uninstalled(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     """Shopify app/uninstalled: stop acting for the shop."""
     channel = event.channel
     if not channel.is_active:

@@ -22,16 +22,16 @@ from tests.platforms import fixture_json
 CALLS: list[dict] = []
 
 
-def recording_handler(event):
+def recording_handler(event, fetched):
     CALLS.append({"event": event.pk, "request_id": current_request_id()})
 
 
-def failing_handler(event):
+def failing_handler(event, fetched):
     CALLS.append({"event": event.pk})
     raise ConnectionError("platform timed out")
 
 
-def permanently_failing_handler(event):
+def permanently_failing_handler(event, fetched):
     CALLS.append({"event": event.pk})
     raise HandlerError("unknown SKU policy", permanent=True)
 
@@ -42,7 +42,8 @@ def handler(monkeypatch):
     CALLS.clear()
 
     def register(func):
-        monkeypatch.setitem(handlers.HANDLERS, ("shopify", "test/topic"), f"{__name__}.{func.__name__}")
+        handler = handlers.Handler(apply=f"{__name__}.{func.__name__}")
+        monkeypatch.setitem(handlers.HANDLERS, ("shopify", "test/topic"), handler)
         handlers.handler_for.cache_clear()
 
     yield register

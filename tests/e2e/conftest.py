@@ -1,0 +1,127 @@
+"""Real processes: gunicorn serving the hub and rq workers, against the test database and Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: float = 0.05) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+def database_url_for_processes() -> str:
+    """The URL of the database pytest-django created, for processes the test starts."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Processes:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url_for_processes(),
+            REDIS_URL=settings.REDIS_URL,
+            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            LOG_FORMAT="json",
+            HUB_DEV_WARNING_SHOWN="1",
+        )
+        env.update(overrides)
+        return env
+
+    def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        # Its own process group: rq's scheduler runs in a child process that outlives a SIGKILLed
+        # worker, so processes are stopped (and killed) by group.
+        process = subprocess.Popen(
+            args, cwd=BASE_DIR, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.running.append(process)
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def web(self, name: str = "web", **env: str) -> str:
+        port = free_port()
+        self.start(
+            name,
+            [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            **env,
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(up, timeout=30)
+        return url
+
+    def worker(self, *queues: str, name: str = "worker", burst: bool = False, **env: str) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "manage.py", "rqworker", *queues]
+        return self.start(name, args + (["--burst"] if burst else []), **env)
+
+    @staticmethod
+    def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.running:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            self.kill(process)  # whatever it left behind in its group
+
+
+@pytest.fixture
+def processes(transactional_db, tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        connection.close()

@@ -1,0 +1,236 @@
+"""End to end over HTTP with real processes, and the faults that must lose nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+from rq.job import Job, JobStatus
+
+from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
+from channels_app.platforms.shopify import webhooks as shopify
+from channels_app.platforms.woocommerce import webhooks as woocommerce
+from channels_app.sweeper import events_sweep
+from config.queues import get_queue
+from tests.channels_app import factories
+from tests.e2e.conftest import BASE_DIR, wait_for
+from tests.platforms import (
+    as_http_headers,
+    fixture_bytes,
+    shopee_authorization,
+    shopify_headers,
+    woocommerce_headers,
+)
+
+pytestmark = pytest.mark.e2e
+
+FINAL = {EventStatus.COMPLETED, EventStatus.IGNORED, EventStatus.FAILED}
+
+
+def post(url: str, body: bytes, django_headers: dict[str, str]) -> requests.Response:
+    headers = {"Content-Type": "application/json", **as_http_headers(django_headers)}
+    return requests.post(url, data=body, headers=headers, timeout=10)
+
+
+def post_uninstall(base: str, event_id: str = "uninstall-1") -> requests.Response:
+    body = fixture_bytes("shopify/webhooks/app_uninstalled.json")
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="app/uninstalled",
+        event_id=event_id,
+    )
+    return post(f"{base}/webhooks/shopify/", body, headers)
+
+
+def statuses() -> dict[str, str]:
+    return dict(ProcessedWebhookEvent.objects.values_list("topic", "status"))
+
+
+def test_recorded_payloads_posted_over_http_all_reach_a_final_status(processes):
+    base = processes.web(WEBHOOK_BASE_URL="https://hub.example.com")
+    processes.worker("webhooks")
+    factories.shopify_channel()
+    woo = factories.woocommerce_channel()
+    factories.shopee_channel()
+
+    answers = []
+    # app/uninstalled last: it deactivates the channel, and later events would be ignored for that.
+    for topic in sorted(shopify.TOPICS, key=lambda t: t == "app/uninstalled"):
+        body = fixture_bytes(f"shopify/webhooks/{topic.replace('/', '_')}.json")
+        headers = shopify_headers(
+            secret=factories.SHOPIFY_SECRET, body=body, shop=factories.SHOPIFY_SHOP, topic=topic, event_id=topic
+        )
+        answers.append(post(f"{base}/webhooks/shopify/", body, headers))
+    for topic in woocommerce.TOPICS:
+        body = fixture_bytes(f"woocommerce/webhooks/{topic.replace('.', '_')}.json")
+        headers = woocommerce_headers(secret="woo-secret&1", body=body, topic=topic)
+        answers.append(post(f"{base}/webhooks/woocommerce/{woo.pk}/", body, headers))
+    push = fixture_bytes("shopee/push/order_status_push_code3.json")
+    signature = shopee_authorization(
+        partner_key=factories.SHOPEE_PARTNER_KEY, callback_url="https://hub.example.com/webhooks/shopee/", body=push
+    )
+    answers.append(post(f"{base}/webhooks/shopee/", push, {"HTTP_AUTHORIZATION": signature}))
+
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    expected = len(shopify.TOPICS) + len(woocommerce.TOPICS) + 1
+    assert ProcessedWebhookEvent.objects.count() == expected
+    wait_for(lambda: set(ProcessedWebhookEvent.objects.values_list("status", flat=True)) <= FINAL)
+    assert statuses()["app/uninstalled"] == EventStatus.COMPLETED
+    assert not Channel.objects.get(platform="shopify").is_active
+    # The request id of each webhook is in the log lines of the job it caused.
+    event = ProcessedWebhookEvent.objects.get(topic="app/uninstalled")
+    job_lines = [json.loads(line) for line in processes.log("worker").splitlines() if line.startswith("{")]
+    assert any(
+        line["request_id"] == event.request_id and line["logger"] == "channels_app.jobs" for line in job_lines
+    )
+    assert factories.SHOPIFY_SECRET not in processes.log("worker") + processes.log("web")
+
+
+@contextmanager
+def worker_blocked_mid_job() -> Iterator[None]:
+    """Hold a lock that the app/uninstalled job needs, so a worker stops inside it.
+
+    PostgreSQL: the channel row the handler updates. SQLite: the whole database (the worker then
+    waits at its first write, the claim).
+    """
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        lock = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(
+            host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+            password=db["PASSWORD"] or None,
+        ) as lock:
+            lock.execute("SELECT id FROM channels_app_channel FOR UPDATE")
+            yield
+            lock.rollback()
+
+
+def job_started(job_id: str) -> bool:
+    try:
+        return Job.fetch(job_id, connection=get_queue("webhooks").connection).get_status() == JobStatus.STARTED
+    except Exception:
+        return False
+
+
+def test_a_worker_killed_mid_job_is_processed_exactly_once_afterwards(processes):
+    base = processes.web()
+    channel = factories.shopify_channel()
+    assert post_uninstall(base).status_code == 200
+    event = ProcessedWebhookEvent.objects.get()
+    postgres = connection.vendor == "postgresql"
+    with worker_blocked_mid_job():
+        worker = processes.worker("webhooks", name="doomed")
+        wait_for(lambda: job_started(event.job_id))
+        if postgres:  # the worker claims the event, then waits for the channel row
+            wait_for(lambda: ProcessedWebhookEvent.objects.filter(status=EventStatus.PROCESSING).exists())
+        processes.kill(worker)  # the worker and its scheduler process, as when a container dies
+        worker.wait()
+    connection.close()
+    # rq would notice the dead worker only at its next maintenance pass; the sweeper knows now.
+    result = events_sweep(enqueued_after=0, processing_timeout=0)
+    assert result.requeued == 1
+    assert events_sweep(enqueued_after=0, processing_timeout=0).requeued == 0  # not twice
+    processes.worker("webhooks", name="survivor", burst=True).wait(timeout=60)
+    event.refresh_from_db()
+    assert event.status == EventStatus.COMPLETED
+    assert event.attempts == (2 if postgres else 1)  # SQLite's lock stops the worker before its claim
+    channel.refresh_from_db()
+    assert not channel.is_active
+    assert get_queue("webhooks").failed_job_registry.count == 0
+    assert get_queue("webhooks").count == 0
+
+
+def test_sigterm_lets_the_current_job_finish(processes):
+    base = processes.web()
+    factories.shopify_channel()
+    assert post_uninstall(base).status_code == 200
+    event = ProcessedWebhookEvent.objects.get()
+    with worker_blocked_mid_job():
+        worker = processes.worker("webhooks", name="stopping")
+        wait_for(lambda: job_started(event.job_id))
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        assert worker.poll() is None  # still finishing its job
+    assert worker.wait(timeout=30) == 0
+    connection.close()
+    event.refresh_from_db()
+    assert event.status == EventStatus.COMPLETED
+
+
+def test_an_unreachable_database_answers_503_so_the_platform_retries(processes):
+    base = processes.web(DATABASE_URL="postgres://postgres@127.0.0.1:1/unreachable")
+    factories.shopify_channel()
+    response = post_uninstall(base)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert not ProcessedWebhookEvent.objects.exists()
+
+
+def test_redis_unreachable_while_webhooks_arrive_loses_nothing(processes):
+    base = processes.web(REDIS_URL="redis://127.0.0.1:1/0")
+    factories.shopify_channel()
+    answers = [post_uninstall(base, event_id=f"e{i}") for i in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert ProcessedWebhookEvent.objects.filter(status=EventStatus.ENQUEUED).count() == 3
+    # Redis is back (the real one): the sweeper command, as the scheduler runs it, enqueues them.
+    out = subprocess.run(
+        [sys.executable, "manage.py", "sweep_events", "--enqueued-after", "0"],
+        cwd=BASE_DIR, env=processes.env(), capture_output=True, text=True, check=True,
+    ).stdout
+    assert json.loads(out.splitlines()[-1])["requeued"] == 3
+    processes.worker("webhooks", burst=True).wait(timeout=60)
+    assert set(ProcessedWebhookEvent.objects.values_list("status", flat=True)) <= FINAL
+    assert ProcessedWebhookEvent.objects.filter(status=EventStatus.COMPLETED).count() >= 1
+
+
+def test_the_scheduler_enqueues_the_sweeper(processes):
+    env = processes.env()
+    subprocess.run(
+        [sys.executable, "manage.py", "run_scheduler", "--once"], cwd=BASE_DIR, env=env, check=True, timeout=60
+    )
+    queue = get_queue("housekeeping")
+    assert any(job_id.startswith("sweep-events-") for job_id in queue.job_ids)
+
+
+def test_a_job_still_running_past_the_shutdown_grace_period_is_requeued(processes):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite waits for its lock inside C, where no signal interrupts it")
+    base = processes.web()
+    factories.shopify_channel()
+    assert post_uninstall(base).status_code == 200
+    event = ProcessedWebhookEvent.objects.get()
+    with worker_blocked_mid_job():
+        worker = processes.worker("webhooks", name="impatient", HUB_WORKER_SHUTDOWN_GRACE="1")
+        wait_for(lambda: ProcessedWebhookEvent.objects.filter(status=EventStatus.PROCESSING).exists())
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    connection.close()
+    event.refresh_from_db()
+    assert event.status == EventStatus.ENQUEUED
+    assert "ShutdownTimeout" in event.error_message
+    # Put back as a retry (2 s backoff): the next worker runs it.
+    processes.worker("webhooks", name="next")
+    wait_for(lambda: ProcessedWebhookEvent.objects.filter(status=EventStatus.COMPLETED).exists(), timeout=30)
+    event.refresh_from_db()
+    assert event.attempts == 2
