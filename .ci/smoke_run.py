@@ -74,7 +74,7 @@ def main() -> None:
         wait(
             "the worker processed the event",
             lambda: subprocess.run(status_of_event, cwd=ROOT, env=env, capture_output=True, text=True)
-            .stdout.strip() == "COMPLETED",
+            .stdout.split()[-1:] == ["COMPLETED"],
         )
     finally:
         os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
@@ -82,8 +82,15 @@ def main() -> None:
             run.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(run.pid, signal.SIGKILL)
-            raise SystemExit("FAILED: make run did not stop on Ctrl-C within 60s")
-    print("ok: make run stopped on Ctrl-C")
+            raise SystemExit("FAILED: make run did not stop on Ctrl-C within 60s") from None
+    def group_gone() -> bool:
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait("every process of make run (web, workers, scheduler, Valkey) stopped", group_gone, timeout=60)
 
 
 if __name__ == "__main__":
