@@ -90,7 +90,11 @@ def main() -> None:
             return True
         return False
 
-    wait("every process of make run (web, workers, scheduler, Valkey) stopped", group_gone, timeout=60)
+    wait("every process of make run (web, workers, scheduler) stopped", group_gone, timeout=60)
+    sys.path.insert(0, str(ROOT))
+    from config.embedded import is_answering, socket_path
+
+    wait("the embedded Valkey server stopped", lambda: not is_answering(socket_path(ROOT / "var" / "valkey")))
 
 
 if __name__ == "__main__":

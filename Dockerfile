@@ -1,0 +1,19 @@
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY channels_app ./channels_app
+COPY orders ./orders
+COPY inventory ./inventory
+COPY messaging ./messaging
+COPY catalog_sync ./catalog_sync
+COPY templates ./templates
+COPY manage.py Procfile ./
+RUN pip install --no-cache-dir . && useradd --create-home hub && mkdir -p var && chown hub var
+USER hub
+# Static files are collected at build time with throwaway secrets; whitenoise serves them.
+RUN SECRET_KEY=build HUB_ENCRYPTION_KEYS=ZGV2LW9ubHktaW5zZWN1cmUta2V5LXBhZGRpbmctMDA= DEBUG=False \
+    python manage.py collectstatic --noinput -v0
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--graceful-timeout", "30", "--access-logfile", "-"]
