@@ -4,8 +4,17 @@ import sys
 
 # Commands that never touch Redis do not start the embedded server.
 NO_REDIS_COMMANDS = {
-    "check", "collectstatic", "createsuperuser", "dbshell", "makemigrations", "migrate",
-    "showmigrations", "sqlmigrate", "help", "version", "ensure_admin",
+    "check",
+    "collectstatic",
+    "createsuperuser",
+    "dbshell",
+    "makemigrations",
+    "migrate",
+    "showmigrations",
+    "sqlmigrate",
+    "help",
+    "version",
+    "ensure_admin",
 }
 
 

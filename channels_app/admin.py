@@ -30,7 +30,16 @@ class ChannelAdmin(admin.ModelAdmin):
 
 @admin.register(ProcessedWebhookEvent)
 class ProcessedWebhookEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "source", "topic", "channel", "status", "attempts", "duplicate_count", "received_at")
+    list_display = (
+        "id",
+        "source",
+        "topic",
+        "channel",
+        "status",
+        "attempts",
+        "duplicate_count",
+        "received_at",
+    )
     list_filter = ("status", "source", "topic", "received_at")
     list_select_related = ("channel",)
     search_fields = ("event_key", "delivery_id", "channel__shop_identifier", "request_id")

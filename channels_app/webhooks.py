@@ -22,7 +22,9 @@ from channels_app.platforms.woocommerce import webhooks as woocommerce
 @webhook_endpoint
 def shopify_webhook(request: HttpRequest, topic: str = "") -> HttpResponse:
     body = read_body(request)
-    channel = Channel.objects.filter(platform=Platform.SHOPIFY, shop_identifier=shopify.shop_domain(request)).first()
+    channel = Channel.objects.filter(
+        platform=Platform.SHOPIFY, shop_identifier=shopify.shop_domain(request)
+    ).first()
     if channel is None:
         raise Rejected(401, "unknown shop")
     if not shopify.signature_valid(request, body, channel.webhook_secrets()):
@@ -58,7 +60,9 @@ def shopee_webhook(request: HttpRequest) -> HttpResponse:
     # partner keys, and is then kept as a FAILED event of the channel whose key signed it.
     candidates = Channel.objects.filter(platform=Platform.SHOPEE)
     candidates = candidates.filter(shop_identifier=shop_id) if shop_id else candidates
-    channel = next((c for c in candidates if shopee.signature_valid(request, body, c.webhook_secrets())), None)
+    channel = next(
+        (c for c in candidates if shopee.signature_valid(request, body, c.webhook_secrets())), None
+    )
     if channel is None:
         raise Rejected(401, "invalid signature" if candidates else "unknown shop")
     response = accept(channel, shopee.delivery(body, payload), body, payload, json_error)

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 _SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to ~107 bytes
 
 

@@ -44,7 +44,9 @@ def _check_redis() -> str:
 def readyz(request: HttpRequest) -> HttpResponse:
     checks = {"database": _check_database(), "redis": _check_redis()}
     ready = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ready" if ready else "unavailable", **checks}, status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", **checks}, status=200 if ready else 503
+    )
 
 
 def queue_stats() -> list[dict[str, Any]]:
@@ -117,7 +119,12 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
             f"Jobs {state} per queue.",
             [({"queue": q["queue"]}, q[state]) for q in queues],
         )
-    metric("hub_queue_workers", "gauge", "Workers listening per queue.", [({"queue": q["queue"]}, q["workers"]) for q in queues])
+    metric(
+        "hub_queue_workers",
+        "gauge",
+        "Workers listening per queue.",
+        [({"queue": q["queue"]}, q["workers"]) for q in queues],
+    )
     metric(
         "hub_queue_oldest_job_age_seconds",
         "gauge",
@@ -141,7 +148,9 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
     try:
         from channels_app.models import ProcessedWebhookEvent
 
-        by_status = ProcessedWebhookEvent.objects.values("source", "status").annotate(n=Count("pk")).order_by()
+        by_status = (
+            ProcessedWebhookEvent.objects.values("source", "status").annotate(n=Count("pk")).order_by()
+        )
         metric(
             "hub_webhook_events",
             "gauge",

@@ -38,7 +38,9 @@ def main() -> int:
     print(f"The hub is starting at http://127.0.0.1:{env['PORT']}/admin/ (Ctrl-C stops it)", flush=True)
     # Ctrl-C reaches honcho and its processes directly; this process waits for them to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env, cwd=BASE_DIR)
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env, cwd=BASE_DIR
+    )
     signal.signal(signal.SIGTERM, lambda signum, frame: honcho.terminate())
     return honcho.wait()
 

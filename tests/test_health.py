@@ -36,7 +36,9 @@ def test_queue_health_lists_every_named_queue(client):
 
 def test_metrics_are_prometheus_text(client, run_worker):
     channel = factories.shopify_channel()
-    e = ProcessedWebhookEvent.objects.create(source="shopify", channel=channel, topic="app/uninstalled", event_key="k", payload={})
+    e = ProcessedWebhookEvent.objects.create(
+        source="shopify", channel=channel, topic="app/uninstalled", event_key="k", payload={}
+    )
     event_enqueue(e.pk, "")
     run_worker("webhooks")
     text = client.get("/queue/metrics").content.decode()

@@ -19,12 +19,49 @@ def create(capsys, *args):
 
 def test_create_channel_for_each_platform_prints_one_json_line(capsys, settings):
     settings.WEBHOOK_BASE_URL = "https://hub.example.com"
-    shopify = create(capsys, "--org", "acme", "--platform", "shopify", "--shop-domain", "Snow.myshopify.com",
-                     "--webhook-secret", "s1", "--access-token", "shpat_x", "--api-base-url", "http://127.0.0.1:9")
-    woo = create(capsys, "--org", "acme", "--platform", "woocommerce", "--site-url", "https://shop.example.com/",
-                 "--webhook-secret", "s2", "--consumer-key", "ck_1", "--consumer-secret", "cs_1")
-    shopee = create(capsys, "--org", "other", "--platform", "shopee", "--shop-id", "727720655",
-                    "--partner-id", "2001887", "--partner-key", "pk")
+    shopify = create(
+        capsys,
+        "--org",
+        "acme",
+        "--platform",
+        "shopify",
+        "--shop-domain",
+        "Snow.myshopify.com",
+        "--webhook-secret",
+        "s1",
+        "--access-token",
+        "shpat_x",
+        "--api-base-url",
+        "http://127.0.0.1:9",
+    )
+    woo = create(
+        capsys,
+        "--org",
+        "acme",
+        "--platform",
+        "woocommerce",
+        "--site-url",
+        "https://shop.example.com/",
+        "--webhook-secret",
+        "s2",
+        "--consumer-key",
+        "ck_1",
+        "--consumer-secret",
+        "cs_1",
+    )
+    shopee = create(
+        capsys,
+        "--org",
+        "other",
+        "--platform",
+        "shopee",
+        "--shop-id",
+        "727720655",
+        "--partner-id",
+        "2001887",
+        "--partner-key",
+        "pk",
+    )
     assert shopify["platform"] == "shopify"
     assert shopify["webhook_url"] == "https://hub.example.com/webhooks/shopify/"
     assert woo["webhook_url"] == f"https://hub.example.com/webhooks/woocommerce/{woo['id']}/"
@@ -33,7 +70,10 @@ def test_create_channel_for_each_platform_prints_one_json_line(capsys, settings)
     assert channel.shop_identifier == "snow.myshopify.com"
     assert channel.credentials == {"access_token": "shpat_x"}
     assert channel.api_base_url == "http://127.0.0.1:9"
-    assert Channel.objects.get(pk=woo["id"]).credentials == {"consumer_key": "ck_1", "consumer_secret": "cs_1"}
+    assert Channel.objects.get(pk=woo["id"]).credentials == {
+        "consumer_key": "ck_1",
+        "consumer_secret": "cs_1",
+    }
     assert Channel.objects.get(pk=shopee["id"]).webhook_secret == "pk"
     assert Channel.objects.get(pk=shopee["id"]).organization.slug == "other"
 
@@ -52,8 +92,19 @@ def test_create_channel_says_what_is_missing():
 
 
 def test_secrets_are_encrypted_at_rest_and_rotate_to_a_new_key(capsys, settings):
-    create(capsys, "--org", "acme", "--platform", "shopify", "--shop-domain", "s.myshopify.com",
-           "--webhook-secret", "hush-hush", "--access-token", "shpat_secret")
+    create(
+        capsys,
+        "--org",
+        "acme",
+        "--platform",
+        "shopify",
+        "--shop-domain",
+        "s.myshopify.com",
+        "--webhook-secret",
+        "hush-hush",
+        "--access-token",
+        "shpat_secret",
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT webhook_secret, credentials FROM channels_app_channel")
         raw_secret, raw_credentials = cursor.fetchone()
@@ -69,6 +120,8 @@ def test_secrets_are_encrypted_at_rest_and_rotate_to_a_new_key(capsys, settings)
 
 def test_production_refuses_to_start_without_its_secrets():
     env = {"DEBUG": "False", "PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "DEBUG is False but SECRET_KEY, HUB_ENCRYPTION_KEYS is not set" in result.stderr

@@ -15,7 +15,9 @@ SHOPEE = fixture_json("shopee/signing_and_push_auth.json")
 
 def shopify_request(signature: str, body: bytes, prefixed: bool = True):
     header = "HTTP_X_SHOPIFY_HMAC_SHA256" if prefixed else "HTTP_SHOPIFY_HMAC_SHA256"
-    return RequestFactory().post("/webhooks/shopify/", body, content_type="application/json", **{header: signature})
+    return RequestFactory().post(
+        "/webhooks/shopify/", body, content_type="application/json", **{header: signature}
+    )
 
 
 @pytest.mark.parametrize("vector", SHOPIFY_VECTORS, ids=lambda v: v["id"])
@@ -28,7 +30,9 @@ def test_shopify_vectors_verify(vector):
 def test_shopify_rejects_a_tampered_body(vector):
     body = vector["raw_body"].encode()
     tampered = body + b" "
-    assert not shopify.signature_valid(shopify_request(vector["expected_base64"], tampered), tampered, [vector["secret"]])
+    assert not shopify.signature_valid(
+        shopify_request(vector["expected_base64"], tampered), tampered, [vector["secret"]]
+    )
 
 
 def test_shopify_accepts_the_previous_secret_during_rotation():
@@ -42,7 +46,9 @@ def test_shopify_accepts_the_previous_secret_during_rotation():
 def test_shopify_reads_the_unprefixed_header_form():
     vector = SHOPIFY_VECTORS[0]
     body = vector["raw_body"].encode()
-    assert shopify.signature_valid(shopify_request(vector["expected_base64"], body, prefixed=False), body, [vector["secret"]])
+    assert shopify.signature_valid(
+        shopify_request(vector["expected_base64"], body, prefixed=False), body, [vector["secret"]]
+    )
 
 
 def test_shopify_rejects_a_missing_signature():
@@ -51,7 +57,10 @@ def test_shopify_rejects_a_missing_signature():
 
 def woo_request(signature: str, body: bytes):
     return RequestFactory().post(
-        "/webhooks/woocommerce/1/", body, content_type="application/json", HTTP_X_WC_WEBHOOK_SIGNATURE=signature
+        "/webhooks/woocommerce/1/",
+        body,
+        content_type="application/json",
+        HTTP_X_WC_WEBHOOK_SIGNATURE=signature,
     )
 
 
@@ -73,7 +82,7 @@ def test_woocommerce_decodes_html_entities_in_the_secret_as_wordpress_does():
     import hmac
 
     body = b'{"id":1}'
-    signature = base64.b64encode(hmac.new(b'a&b"c\'d', body, hashlib.sha256).digest()).decode()
+    signature = base64.b64encode(hmac.new(b"a&b\"c'd", body, hashlib.sha256).digest()).decode()
     assert woocommerce.signature_valid(woo_request(signature, body), body, ["a&amp;b&quot;c&#039;d"])
 
 
@@ -86,7 +95,10 @@ def test_woocommerce_ping_is_recognised_only_unsigned():
 def test_the_shopee_helper_reproduces_the_recorded_derived_value():
     derived = SHOPEE["push_authorization"]["derived_self_check_NOT_UPSTREAM"]
     url, _, body = derived["msg"].partition("|")
-    assert shopee_authorization(partner_key=derived["partner_key"], callback_url=url, body=body.encode()) == derived["hex"]
+    assert (
+        shopee_authorization(partner_key=derived["partner_key"], callback_url=url, body=body.encode())
+        == derived["hex"]
+    )
 
 
 @override_settings(WEBHOOK_BASE_URL="https://hub.example.com")
@@ -96,7 +108,11 @@ def test_shopee_signs_over_the_registered_callback_url_not_the_host():
         partner_key="PARTNER_KEY", callback_url="https://hub.example.com/webhooks/shopee/", body=body
     )
     request = RequestFactory().post(
-        "/webhooks/shopee/", body, content_type="application/json", HTTP_AUTHORIZATION=expected, HTTP_HOST="evil.example"
+        "/webhooks/shopee/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=expected,
+        HTTP_HOST="evil.example",
     )
     assert shopee.signature_valid(request, body, ["PARTNER_KEY"])
     assert not shopee.signature_valid(request, body + b" ", ["PARTNER_KEY"])

@@ -19,12 +19,19 @@ pytestmark = pytest.mark.django_db
 
 def event(channel, n=0, **fields):
     return ProcessedWebhookEvent.objects.create(
-        source=channel.platform, channel=channel, topic="app/uninstalled", event_key=f"k{n}", payload={}, **fields
+        source=channel.platform,
+        channel=channel,
+        topic="app/uninstalled",
+        event_key=f"k{n}",
+        payload={},
+        **fields,
     )
 
 
 def age(e, seconds):
-    ProcessedWebhookEvent.objects.filter(pk=e.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+    ProcessedWebhookEvent.objects.filter(pk=e.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=seconds)
+    )
 
 
 def test_an_event_that_never_reached_redis_is_enqueued_once(run_worker):

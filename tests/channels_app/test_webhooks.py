@@ -14,16 +14,28 @@ from channels_app.platforms.woocommerce import webhooks as woocommerce
 from channels_app.sweeper import events_sweep
 from config.queues import get_queue, rq_queues
 from tests.channels_app import factories
-from tests.platforms import FIXTURES, fixture_bytes, shopee_authorization, shopify_headers, woocommerce_headers
+from tests.platforms import (
+    FIXTURES,
+    fixture_bytes,
+    shopee_authorization,
+    shopify_headers,
+    woocommerce_headers,
+)
 
 pytestmark = pytest.mark.django_db
 
 ORDER = fixture_bytes("shopify/webhooks/orders_create.json")
 
 
-def post_shopify(client, body=ORDER, topic="orders/create", event_id="ev-1", path="/webhooks/shopify/", **extra):
+def post_shopify(
+    client, body=ORDER, topic="orders/create", event_id="ev-1", path="/webhooks/shopify/", **extra
+):
     headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET, body=body, shop=factories.SHOPIFY_SHOP, topic=topic, event_id=event_id
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic=topic,
+        event_id=event_id,
     )
     headers.update(extra)
     return client.post(path, body, content_type="application/json", **headers)
@@ -52,7 +64,9 @@ def test_a_first_shopify_delivery_is_stored_and_enqueued(client, django_capture_
     assert event.delivery_id == "wh-ev-1"
     assert event.triggered_at.isoformat() == "2025-07-10T16:15:47+00:00"
     assert event.request_id == response["X-Request-Id"]
-    job = Job.fetch(event.job_id, connection=get_queue("webhooks").connection, serializer=get_queue("webhooks").serializer)
+    job = Job.fetch(
+        event.job_id, connection=get_queue("webhooks").connection, serializer=get_queue("webhooks").serializer
+    )
     assert job.args == [event.pk]
     assert job.meta["request_id"] == event.request_id
 
@@ -64,7 +78,11 @@ def test_a_redelivery_is_a_duplicate_and_counted(client, django_capture_on_commi
         second = post_shopify(client, HTTP_X_SHOPIFY_WEBHOOK_ID="another-delivery")
     assert first.json()["status"] == "enqueued"
     assert second.status_code == 200
-    assert second.json() == {"status": "duplicate", "event": first.json()["event"], "event_status": "ENQUEUED"}
+    assert second.json() == {
+        "status": "duplicate",
+        "event": first.json()["event"],
+        "event_status": "ENQUEUED",
+    }
     event = ProcessedWebhookEvent.objects.get()
     assert event.duplicate_count == 1
     assert event.last_duplicate_at is not None
@@ -75,7 +93,10 @@ def test_it_keeps_the_same_event_id_on_two_topics(client):
     factories.shopify_channel()
     assert post_shopify(client, topic="orders/create", event_id="shared").json()["status"] == "enqueued"
     assert post_shopify(client, topic="orders/paid", event_id="shared").json()["status"] == "enqueued"
-    assert sorted(ProcessedWebhookEvent.objects.values_list("topic", flat=True)) == ["orders/create", "orders/paid"]
+    assert sorted(ProcessedWebhookEvent.objects.values_list("topic", flat=True)) == [
+        "orders/create",
+        "orders/paid",
+    ]
 
 
 def test_the_topic_header_wins_over_the_path(client):
@@ -91,7 +112,9 @@ def test_the_topic_comes_from_the_path_when_the_header_is_missing(client):
         secret=factories.SHOPIFY_SECRET, body=ORDER, shop=factories.SHOPIFY_SHOP, topic="x", event_id="e"
     )
     del headers["HTTP_X_SHOPIFY_TOPIC"]
-    response = client.post("/webhooks/shopify/orders/updated", ORDER, content_type="application/json", **headers)
+    response = client.post(
+        "/webhooks/shopify/orders/updated", ORDER, content_type="application/json", **headers
+    )
     assert response.status_code == 200
     assert ProcessedWebhookEvent.objects.get().topic == "orders/updated"
 
@@ -124,9 +147,14 @@ def test_a_bad_signature_is_401_and_nothing_is_stored(client, caplog):
 
 def test_a_missing_signature_is_401(client):
     factories.shopify_channel()
-    headers = shopify_headers(secret="x", body=ORDER, shop=factories.SHOPIFY_SHOP, topic="orders/create", event_id="e")
+    headers = shopify_headers(
+        secret="x", body=ORDER, shop=factories.SHOPIFY_SHOP, topic="orders/create", event_id="e"
+    )
     del headers["HTTP_X_SHOPIFY_HMAC_SHA256"]
-    assert client.post("/webhooks/shopify/", ORDER, content_type="application/json", **headers).status_code == 401
+    assert (
+        client.post("/webhooks/shopify/", ORDER, content_type="application/json", **headers).status_code
+        == 401
+    )
 
 
 @override_settings(WEBHOOK_MAX_BYTES=1024)
@@ -163,13 +191,17 @@ def post_woo(client, channel, fixture="order_created.json", topic="order.created
     body = body if body is not None else fixture_bytes(f"woocommerce/webhooks/{fixture}")
     headers = woocommerce_headers(secret="woo-secret&1", body=body, topic=topic)
     headers.update(extra)
-    return client.post(f"/webhooks/woocommerce/{channel.pk}/", body, content_type="application/json", **headers)
+    return client.post(
+        f"/webhooks/woocommerce/{channel.pk}/", body, content_type="application/json", **headers
+    )
 
 
 def test_woocommerce_ping_gets_200_and_stores_nothing(client):
     channel = factories.woocommerce_channel()
     response = client.post(
-        f"/webhooks/woocommerce/{channel.pk}/", b"webhook_id=12", content_type="application/x-www-form-urlencoded"
+        f"/webhooks/woocommerce/{channel.pk}/",
+        b"webhook_id=12",
+        content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 200
     assert not ProcessedWebhookEvent.objects.exists()
@@ -215,7 +247,9 @@ PUSH = fixture_bytes("shopee/push/order_status_push_code3.json")
 def post_shopee(client, body=PUSH, key=factories.SHOPEE_PARTNER_KEY):
     callback = settings.WEBHOOK_BASE_URL + "/webhooks/shopee/"
     signature = shopee_authorization(partner_key=key, callback_url=callback, body=body)
-    return client.post("/webhooks/shopee/", body, content_type="application/json", HTTP_AUTHORIZATION=signature)
+    return client.post(
+        "/webhooks/shopee/", body, content_type="application/json", HTTP_AUTHORIZATION=signature
+    )
 
 
 def test_shopee_push_is_answered_with_an_empty_2xx_and_stored(client):

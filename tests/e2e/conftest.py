@@ -67,7 +67,12 @@ class Processes:
         # Its own process group: rq's scheduler runs in a child process that outlives a SIGKILLed
         # worker, so processes are stopped (and killed) by group.
         process = subprocess.Popen(
-            args, cwd=BASE_DIR, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=BASE_DIR,
+            env=self.env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.running.append(process)
         return process
@@ -93,7 +98,9 @@ class Processes:
         wait_for(up, timeout=30)
         return url
 
-    def worker(self, *queues: str, name: str = "worker", burst: bool = False, **env: str) -> subprocess.Popen[bytes]:
+    def worker(
+        self, *queues: str, name: str = "worker", burst: bool = False, **env: str
+    ) -> subprocess.Popen[bytes]:
         args = [sys.executable, "manage.py", "rqworker", *queues]
         return self.start(name, args + (["--burst"] if burst else []), **env)
 

@@ -70,7 +70,11 @@ def test_recorded_payloads_posted_over_http_all_reach_a_final_status(processes):
     for topic in sorted(shopify.TOPICS, key=lambda t: t == "app/uninstalled"):
         body = fixture_bytes(f"shopify/webhooks/{topic.replace('/', '_')}.json")
         headers = shopify_headers(
-            secret=factories.SHOPIFY_SECRET, body=body, shop=factories.SHOPIFY_SHOP, topic=topic, event_id=topic
+            secret=factories.SHOPIFY_SECRET,
+            body=body,
+            shop=factories.SHOPIFY_SHOP,
+            topic=topic,
+            event_id=topic,
         )
         answers.append(post(f"{base}/webhooks/shopify/", body, headers))
     for topic in woocommerce.TOPICS:
@@ -79,7 +83,9 @@ def test_recorded_payloads_posted_over_http_all_reach_a_final_status(processes):
         answers.append(post(f"{base}/webhooks/woocommerce/{woo.pk}/", body, headers))
     push = fixture_bytes("shopee/push/order_status_push_code3.json")
     signature = shopee_authorization(
-        partner_key=factories.SHOPEE_PARTNER_KEY, callback_url="https://hub.example.com/webhooks/shopee/", body=push
+        partner_key=factories.SHOPEE_PARTNER_KEY,
+        callback_url="https://hub.example.com/webhooks/shopee/",
+        body=push,
     )
     answers.append(post(f"{base}/webhooks/shopee/", push, {"HTTP_AUTHORIZATION": signature}))
 
@@ -118,7 +124,10 @@ def worker_blocked_mid_job() -> Iterator[None]:
         import psycopg
 
         with psycopg.connect(
-            host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+            host=db["HOST"] or "127.0.0.1",
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            dbname=db["NAME"],
             password=db["PASSWORD"] or None,
         ) as lock:
             lock.execute("SELECT id FROM channels_app_channel FOR UPDATE")
@@ -128,7 +137,9 @@ def worker_blocked_mid_job() -> Iterator[None]:
 
 def job_started(job_id: str) -> bool:
     try:
-        return Job.fetch(job_id, connection=get_queue("webhooks").connection).get_status() == JobStatus.STARTED
+        return (
+            Job.fetch(job_id, connection=get_queue("webhooks").connection).get_status() == JobStatus.STARTED
+        )
     except Exception:
         return False
 
@@ -196,7 +207,11 @@ def test_redis_unreachable_while_webhooks_arrive_loses_nothing(processes):
     # Redis is back (the real one): the sweeper command, as the scheduler runs it, enqueues them.
     out = subprocess.run(
         [sys.executable, "manage.py", "sweep_events", "--enqueued-after", "0"],
-        cwd=BASE_DIR, env=processes.env(), capture_output=True, text=True, check=True,
+        cwd=BASE_DIR,
+        env=processes.env(),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert json.loads(out.splitlines()[-1])["requeued"] == 3
     processes.worker("webhooks", burst=True).wait(timeout=60)
@@ -207,7 +222,11 @@ def test_redis_unreachable_while_webhooks_arrive_loses_nothing(processes):
 def test_the_scheduler_enqueues_the_sweeper(processes):
     env = processes.env()
     subprocess.run(
-        [sys.executable, "manage.py", "run_scheduler", "--once"], cwd=BASE_DIR, env=env, check=True, timeout=60
+        [sys.executable, "manage.py", "run_scheduler", "--once"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        timeout=60,
     )
     queue = get_queue("housekeeping")
     assert any(job_id.startswith("sweep-events-") for job_id in queue.job_ids)

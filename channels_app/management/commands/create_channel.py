@@ -26,7 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--access-token", default="")
         parser.add_argument("--consumer-key", default="", help="WooCommerce REST consumer key.")
         parser.add_argument("--consumer-secret", default="", help="WooCommerce REST consumer secret.")
-        parser.add_argument("--api-base-url", default="", help="Platform API base URL (default: the platform's).")
+        parser.add_argument(
+            "--api-base-url", default="", help="Platform API base URL (default: the platform's)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         platform = options["platform"]
@@ -48,7 +50,9 @@ class Command(BaseCommand):
                 Platform.WOOCOMMERCE: options["site_url"].rstrip("/"),
                 Platform.SHOPEE: options["shop_id"],
             }[platform],
-            webhook_secret=options["partner_key"] if platform == Platform.SHOPEE else options["webhook_secret"],
+            webhook_secret=options["partner_key"]
+            if platform == Platform.SHOPEE
+            else options["webhook_secret"],
             name=options["name"],
             partner_id=options["partner_id"],
             api_base_url=options["api_base_url"],

@@ -15,5 +15,7 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", "", password)
         self.stdout.write(
-            self.style.SUCCESS(f"Created admin user 'admin' with password: {password}  (shown only this once)")
+            self.style.SUCCESS(
+                f"Created admin user 'admin' with password: {password}  (shown only this once)"
+            )
         )

@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--enqueued-after", type=int, default=None, help="Seconds (default: setting).")
-        parser.add_argument("--processing-timeout", type=int, default=None, help="Seconds (default: setting).")
+        parser.add_argument(
+            "--processing-timeout", type=int, default=None, help="Seconds (default: setting)."
+        )
         parser.add_argument("--no-purge", action="store_true", help="Skip the retention cleanup.")
 
     def handle(self, *args: Any, **options: Any) -> None:

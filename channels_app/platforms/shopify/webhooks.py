@@ -8,6 +8,7 @@ is part of the key. Retries resend the payload as it was when triggered, up to 8
 from __future__ import annotations
 
 from django.http import HttpRequest
+
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches, parse_timestamp
 
 # Topics the hub subscribes to; each has a recorded payload in tests/fixtures/shopify/webhooks/.
@@ -42,7 +43,9 @@ def delivery(request: HttpRequest, body: bytes, path_topic: str) -> Delivery:
     event_id = header(request, "Event-Id")
     webhook_id = header(request, "Webhook-Id")
     # Older API versions send no Event-Id; the Webhook-Id is then the best identity there is.
-    identity = f"event:{event_id}" if event_id else f"webhook:{webhook_id}" if webhook_id else body_digest(body)
+    identity = (
+        f"event:{event_id}" if event_id else f"webhook:{webhook_id}" if webhook_id else body_digest(body)
+    )
     return Delivery(
         topic=topic,
         event_key=f"{topic}:{identity}",
@@ -50,7 +53,15 @@ def delivery(request: HttpRequest, body: bytes, path_topic: str) -> Delivery:
         triggered_at=parse_timestamp(header(request, "Triggered-At")),
         headers={
             name: header(request, name)
-            for name in ("Topic", "Shop-Domain", "API-Version", "Webhook-Id", "Triggered-At", "Event-Id", "Name")
+            for name in (
+                "Topic",
+                "Shop-Domain",
+                "API-Version",
+                "Webhook-Id",
+                "Triggered-At",
+                "Event-Id",
+                "Name",
+            )
             if header(request, name)
         },
     )

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
+
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches, parse_timestamp
 
 TOPICS = (
