@@ -26,6 +26,8 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	HUB_DEV_WARNING_SHOWN=1 $(BIN)/mypy config channels_app orders inventory messaging catalog_sync manage.py
+	HUB_DEV_WARNING_SHOWN=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
 	rm -rf $(VENV) var

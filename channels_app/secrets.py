@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -61,8 +61,17 @@ class EncryptedTextField(models.TextField):
         return encrypt(value) if value else value
 
 
-class EncryptedJSONField(models.TextField):
-    """A JSON object stored as one Fernet token (credentials: tokens, keys)."""
+if TYPE_CHECKING:
+    _DictField = models.Field[dict[str, Any], dict[str, Any]]
+else:
+    _DictField = models.Field
+
+
+class EncryptedJSONField(_DictField):
+    """A JSON object stored as one Fernet token in a text column (credentials: tokens, keys)."""
+
+    def get_internal_type(self) -> str:
+        return "TextField"
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> dict[str, Any]:
         return json.loads(decrypt(value)) if value else {}

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -42,7 +42,7 @@ class SweepResult:
         return {k: int(v) for k, v in asdict(self).items()}
 
 
-def _worker_alive(job: Job, started_before: timezone.datetime) -> bool:
+def _worker_alive(job: Job, started_before: datetime) -> bool:
     """Is the worker that started `job` still running it?"""
     if not job.worker_name:
         return False
@@ -64,7 +64,7 @@ def _worker_alive(job: Job, started_before: timezone.datetime) -> bool:
     return job.started_at is None or job.started_at > started_before
 
 
-def job_is_live(job_id: str, started_before: timezone.datetime) -> bool:
+def job_is_live(job_id: str, started_before: datetime) -> bool:
     """Whether the job will still run or is running: then the sweeper leaves its event alone."""
     queue = get_queue("webhooks")
     try:

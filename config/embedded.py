@@ -107,6 +107,7 @@ def ensure_running(data_dir: Path) -> EmbeddedValkey | None:
             return None
         server = EmbeddedValkey(data_dir)
         server.start()
+    assert server.process is not None
     print(
         f"Started the embedded Valkey server at {server.url} (pid {server.process.pid}); "
         "it stops when this process exits. Set REDIS_URL to use your own Redis.",

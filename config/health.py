@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
+from rq.utils import as_text
 from rq.worker import Worker
 
 from config.queues import QUEUE_NAMES, get_queue
@@ -54,7 +55,7 @@ def queue_stats() -> list[dict[str, Any]]:
     for name in QUEUE_NAMES:
         queue = get_queue(name)
         oldest = queue.connection.lindex(queue.key, 0)
-        oldest_job = queue.fetch_job(oldest.decode()) if oldest else None
+        oldest_job = queue.fetch_job(as_text(oldest)) if oldest else None
         stats.append(
             {
                 "queue": name,
@@ -133,7 +134,7 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
     )
     duration_samples: list[tuple[dict[str, str], float]] = []
     for field, value in sorted(counts.items()):
-        queue, _, status = field.decode().partition(":")
+        queue, _, status = as_text(field).partition(":")
         duration_samples.append(({"queue": queue, "status": status}, int(value)))
     metric("hub_job_duration_seconds_count", "counter", "Jobs run, by queue and outcome.", duration_samples)
     metric(
@@ -141,7 +142,7 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
         "counter",
         "Seconds spent running jobs, by queue and outcome.",
         [
-            ({"queue": f.decode().partition(":")[0], "status": f.decode().partition(":")[2]}, float(v))
+            ({"queue": as_text(f).partition(":")[0], "status": as_text(f).partition(":")[2]}, float(v))
             for f, v in sorted(seconds.items())
         ],
     )
