@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -62,11 +62,22 @@ def rq_queues(redis_url: str, *, sentinels: list[str], sentinel_master: str) -> 
             "SOCKET_TIMEOUT": 5,
         }
     else:
-        connection = {"URL": redis_url}
+        connection = {"URL": _with_timeouts(redis_url)}
     return {
         spec.name: {**connection, "DEFAULT_TIMEOUT": spec.timeout, "SERIALIZER": JSON_SERIALIZER}
         for spec in QUEUES
     }
+
+
+def _with_timeouts(redis_url: str) -> str:
+    """Bound connecting and each command: a Redis that does not answer must not hold a webhook
+    past the platform's timeout (the event is stored; the sweeper enqueues it later). Workers raise
+    the command timeout themselves above their blocking dequeue."""
+    base, _, query_string = redis_url.partition("?")
+    query = dict(parse_qsl(query_string))
+    query.setdefault("socket_connect_timeout", "2")
+    query.setdefault("socket_timeout", "5")
+    return f"{base}?{urlencode(query)}"
 
 
 @cache
