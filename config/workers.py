@@ -81,8 +81,12 @@ class HubWorker(Worker):
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         started = time.monotonic()
-        with request_id_context(job.meta.get("request_id")):
-            succeeded = super().perform_job(job, queue)
+        try:
+            with request_id_context(job.meta.get("request_id")):
+                succeeded = super().perform_job(job, queue)
+        finally:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()  # the job ended within the grace period
         field = f"{queue.name}:{'finished' if succeeded else 'failed'}"
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.hincrby(JOB_COUNT_KEY, field, 1)
