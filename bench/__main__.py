@@ -1,0 +1,82 @@
+"""`make bench`: the ingest benchmark, then the drain benchmark, each with its same-run baseline.
+
+Knobs (flag, or environment variable for `make bench`):
+  --ingest-requests / BENCH_INGEST_REQUESTS  requests per endpoint (default 2000)
+  --ingest-warmup   / BENCH_INGEST_WARMUP    untimed requests per endpoint first (default 100)
+  --clients         / BENCH_INGEST_CLIENTS   concurrent client threads (default 8)
+  --web-workers     / BENCH_WEB_WORKERS      gunicorn sync workers (default 2)
+  --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 2000)
+  --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
+DATABASE_URL and REDIS_URL say which servers to use; the data goes to bench-only databases there
+(see bench/environment.py). Exits 1 if a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Ingest and drain benchmarks")
+    # No `choices=`: argparse checks the empty list against them when nothing is given.
+    parser.add_argument("which", nargs="*", help="ingest and/or drain (default: both, in that order)")
+    parser.add_argument("--ingest-requests", type=int, default=env_int("BENCH_INGEST_REQUESTS", 2000))
+    parser.add_argument("--ingest-warmup", type=int, default=env_int("BENCH_INGEST_WARMUP", 100))
+    parser.add_argument("--clients", type=int, default=env_int("BENCH_INGEST_CLIENTS", 8))
+    parser.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 2))
+    parser.add_argument("--drain-events", type=int, default=env_int("BENCH_DRAIN_EVENTS", 2000))
+    parser.add_argument("--startup-runs", type=int, default=env_int("BENCH_DRAIN_STARTUP_RUNS", 3))
+    args = parser.parse_args(argv)
+    args.which = args.which or ["ingest", "drain"]
+    if unknown := set(args.which) - {"ingest", "drain"}:
+        parser.error(f"unknown benchmark: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # A SIGTERM (a CI timeout) unwinds like Ctrl-C: gunicorn and workers have their own sessions.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    started = time.monotonic()
+    # Imported here: bench.environment must set the environment before Django reads settings.
+    from bench import environment
+
+    env = environment.prepare()
+    print(f"Database: {env.database}; Redis: {env.redis}; DEBUG={env.debug}; {os.cpu_count()} CPUs")
+    results: list[bool] = []  # each benchmark: did its checks pass
+    try:
+        if "ingest" in args.which:
+            from bench import ingest
+
+            results.append(
+                ingest.run(
+                    env,
+                    requests_per_endpoint=args.ingest_requests,
+                    clients=args.clients,
+                    warmup=args.ingest_warmup,
+                    web_workers=args.web_workers,
+                )
+            )
+            environment.flush_redis()  # the ingested events' jobs: the drain starts on an empty queue
+            sys.stdout.flush()
+        if "drain" in args.which:
+            from bench import drain
+
+            results.append(drain.run(env, events=args.drain_events, startup_runs=args.startup_runs))
+    finally:
+        environment.cleanup()
+    verdict = "all checks OK" if all(results) else "CHECKS FAILED"
+    print(f"bench: {verdict} in {time.monotonic() - started:.0f} s")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Drain: webhook events processed per second by one worker, beside rq's no-op job rate.
+
+Both run the same command (`manage.py rqworker webhooks --burst`, so the hub's worker class) on the
+same Redis in the same run. The events' topic, orders/create, has no handler: each job claims the
+event, dispatches it, and finishes it IGNORED, the shortest real path through process_webhook_event.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+from bench.environment import BenchEnv, flush_redis, stop
+from bench.ingest import PAYLOAD, SHOP, TOPIC, create_channel
+
+WORKER_ARGS = [sys.executable, "manage.py", "rqworker", "webhooks", "--burst"]
+
+
+@dataclass(frozen=True)
+class Drain:
+    name: str
+    jobs: int
+    seconds: float  # wall time of the worker process, start to exit
+    startup: float  # the same for an empty queue, subtracted from `seconds`
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / (self.seconds - self.startup)
+
+
+def time_worker(env: BenchEnv) -> float:
+    """Wall time of one burst worker from start to exit; it exits once the queue is empty."""
+    started = time.perf_counter()
+    process = env.start("worker", WORKER_ARGS)
+    try:
+        returncode = process.wait()
+        seconds = time.perf_counter() - started
+    finally:
+        stop(process)  # nothing to do once it exited; on Ctrl-C it would not get the signal (own session)
+    if returncode != 0:
+        raise RuntimeError(f"the worker exited with {returncode}; see var/bench-logs/worker.log")
+    return seconds
+
+
+def worker_description() -> str:
+    """What actually runs the jobs: the configured class, asked how it runs `webhooks` jobs."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from config.queues import get_queue
+
+    queue = get_queue("webhooks")
+    worker = import_string(settings.RQ["WORKER_CLASS"])([queue], connection=queue.connection)
+    how = "in-process (SimpleWorker behaviour)" if worker.in_process else "in a forked child (Worker)"
+    return f"{settings.RQ['WORKER_CLASS']}, runs webhooks jobs {how}"
+
+
+def create_events(count: int) -> list[int]:
+    from channels_app.models import Channel, EventStatus, Platform, ProcessedWebhookEvent
+
+    channel = Channel.objects.get(platform=Platform.SHOPIFY, shop_identifier=SHOP)
+    payload = json.loads(PAYLOAD.read_bytes())
+    run = uuid.uuid4().hex[:8]  # event keys unique even if the same database is drained twice
+    events = [
+        ProcessedWebhookEvent(
+            source=Platform.SHOPIFY,
+            channel=channel,
+            topic=TOPIC,
+            event_key=f"{TOPIC}:event:drain-{run}-{i}",
+            delivery_id=f"drain-{run}-{i}",
+            headers={"Topic": TOPIC, "Shop-Domain": SHOP},
+            payload=payload,
+            status=EventStatus.ENQUEUED,
+            request_id=uuid.uuid4().hex,
+        )
+        for i in range(count)
+    ]
+    ProcessedWebhookEvent.objects.bulk_create(events, batch_size=500)
+    return list(
+        ProcessedWebhookEvent.objects.filter(event_key__startswith=f"{TOPIC}:event:drain-{run}-")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def enqueue_events(event_ids: list[int]) -> None:
+    from channels_app.intake import event_enqueue
+    from channels_app.models import ProcessedWebhookEvent
+
+    request_ids = dict(ProcessedWebhookEvent.objects.filter(pk__in=event_ids).values_list("pk", "request_id"))
+    failed = [pk for pk in event_ids if not event_enqueue(pk, request_ids[pk])]
+    if failed:
+        raise RuntimeError(f"{len(failed)} events could not be enqueued (Redis unreachable?)")
+
+
+def enqueue_noops(count: int) -> None:
+    from config.queues import enqueue
+
+    for i in range(count):
+        enqueue("webhooks", "bench.jobs.noop", i, job_id=f"noop-{i}")
+
+
+def queued() -> int:
+    from config.queues import get_queue
+
+    return get_queue("webhooks").count
+
+
+def jobs_finished() -> tuple[int, int]:
+    """(finished, failed) webhooks jobs, from the counters the hub's worker keeps in Redis."""
+    from config.queues import get_queue
+    from config.workers import JOB_COUNT_KEY
+
+    counts = get_queue("webhooks").connection.hgetall(JOB_COUNT_KEY)
+    return int(counts.get(b"webhooks:finished", 0)), int(counts.get(b"webhooks:failed", 0))
+
+
+def check_events(event_ids: list[int]) -> bool:
+    from django.db.models import Count
+
+    from channels_app.models import EventStatus, ProcessedWebhookEvent
+
+    rows = ProcessedWebhookEvent.objects.filter(pk__in=event_ids).values("status").annotate(n=Count("pk"))
+    by_status = {row["status"]: row["n"] for row in rows}
+    final = sum(by_status.get(s, 0) for s in (EventStatus.COMPLETED, EventStatus.IGNORED, EventStatus.FAILED))
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
+    ok = final == len(event_ids)
+    verdict = "OK" if ok else "NOT ALL"
+    print(f"  check: {final}/{len(event_ids)} events reached a final status ({statuses}): {verdict}")
+    return ok
+
+
+def check_jobs(name: str, expected: int) -> bool:
+    finished, failed = jobs_finished()
+    left = queued()
+    ok = finished == expected and failed == 0 and left == 0
+    print(
+        f"  check: {name}: {finished} jobs finished, {failed} failed, {left} left queued: "
+        f"{'OK' if ok else 'MISMATCH'}"
+    )
+    return ok
+
+
+def measure_startup(env: BenchEnv, runs: int) -> float:
+    times = [time_worker(env) for _ in range(runs)]
+    startup = statistics.median(times)
+    shown = ", ".join(f"{t:.2f}" for t in times)
+    print(f"  worker startup (burst worker over an empty queue, median of {runs}): {startup:.2f} s [{shown}]")
+    return startup
+
+
+def print_figures(events: Drain, noops: Drain) -> None:
+    for d in (events, noops):
+        print(
+            f"  {d.name:<18} {d.jobs} in {d.seconds:.2f} s wall, {d.seconds - d.startup:.2f} s after "
+            f"startup: {d.rate:8.1f}/s"
+        )
+    print(f"  events/no-op jobs: {events.rate / noops.rate:.2f}x the rate (startup subtracted from both)")
+
+
+def run(env: BenchEnv, *, events: int, startup_runs: int) -> bool:
+    print(f"Drain: {events} events, then {events} no-op jobs, one burst worker on the webhooks queue")
+    print(f"  worker: {worker_description()}")
+    create_channel(env)
+    flush_redis()
+    startup = measure_startup(env, startup_runs)
+
+    event_ids = create_events(events)
+    enqueue_events(event_ids)
+    event_drain = Drain("webhook events", events, time_worker(env), startup)
+    ok = all([check_events(event_ids), check_jobs("events", events)])  # print both
+
+    flush_redis()
+    enqueue_noops(events)
+    noop_drain = Drain("no-op jobs", events, time_worker(env), startup)
+    ok = check_jobs("no-ops", events) and ok
+    flush_redis()
+
+    print_figures(event_drain, noop_drain)
+    return ok
