@@ -45,15 +45,32 @@ def main() -> None:
         wait("make run serves /readyz", lambda: get("/readyz")[0] == 200)
         wait("the admin login page", lambda: get("/admin/login/")[0] == 200)
         created = subprocess.run(
-            [sys.executable, "manage.py", "create_channel", "--org", "smoke", "--platform", "shopify",
-             "--shop-domain", "smoke.myshopify.com", "--webhook-secret", "smoke-secret"],
-            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "manage.py",
+                "create_channel",
+                "--org",
+                "smoke",
+                "--platform",
+                "shopify",
+                "--shop-domain",
+                "smoke.myshopify.com",
+                "--webhook-secret",
+                "smoke-secret",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         print(created.stdout.strip())
         body = (ROOT / "tests/fixtures/shopify/webhooks/app_uninstalled.json").read_bytes()
         signature = base64.b64encode(hmac.new(b"smoke-secret", body, hashlib.sha256).digest()).decode()
         request = urllib.request.Request(
-            BASE + "/webhooks/shopify/", data=body, method="POST",
+            BASE + "/webhooks/shopify/",
+            data=body,
+            method="POST",
             headers={
                 "Content-Type": "application/json",
                 "X-Shopify-Topic": "app/uninstalled",
@@ -67,14 +84,21 @@ def main() -> None:
         assert answer["status"] == "enqueued", answer
         print(f"ok: webhook accepted as event {answer['event']}")
         status_of_event = [
-            sys.executable, "manage.py", "shell", "-c",
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
             "from channels_app.models import ProcessedWebhookEvent as E; "
             f"print(E.objects.get(pk={answer['event']}).status)",
         ]
         wait(
             "the worker processed the event",
-            lambda: subprocess.run(status_of_event, cwd=ROOT, env=env, capture_output=True, text=True)
-            .stdout.split()[-1:] == ["COMPLETED"],
+            lambda: (
+                subprocess.run(
+                    status_of_event, cwd=ROOT, env=env, capture_output=True, text=True
+                ).stdout.split()[-1:]
+                == ["COMPLETED"]
+            ),
         )
     finally:
         os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
@@ -83,6 +107,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(run.pid, signal.SIGKILL)
             raise SystemExit("FAILED: make run did not stop on Ctrl-C within 60s") from None
+
     def group_gone() -> bool:
         try:
             os.killpg(run.pid, 0)
