@@ -144,8 +144,13 @@ class ProcessedWebhookEvent(models.Model):
 
     @classmethod
     def claim(cls, pk: int) -> bool:
-        """ENQUEUED -> PROCESSING, for exactly one caller however many run at once."""
-        claimed = cls.objects.filter(pk=pk, status=EventStatus.ENQUEUED).update(
+        """ENQUEUED -> PROCESSING, for exactly one caller however many run at once.
+
+        A FAILED event is claimed too: its job runs again only when ops retry it from the
+        dead-letter queue (failed jobs are never retried otherwise).
+        """
+        claimable = [EventStatus.ENQUEUED, EventStatus.FAILED]
+        claimed = cls.objects.filter(pk=pk, status__in=claimable).update(
             status=EventStatus.PROCESSING,
             attempts=F("attempts") + 1,
             started_at=timezone.now(),

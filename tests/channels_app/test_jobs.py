@@ -199,3 +199,15 @@ def test_two_workers_racing_on_one_event_process_it_once(handler):
     assert len(CALLS) == 1
     event.refresh_from_db()
     assert (event.status, event.attempts) == (EventStatus.COMPLETED, 1)
+
+
+@pytest.mark.django_db
+def test_ops_retrying_a_failed_job_from_the_dead_letter_queue_processes_the_event_again(run_worker, handler):
+    handler(permanently_failing_handler)
+    event = queued_event(factories.shopify_channel(), topic="test/topic")
+    run_worker("webhooks")
+    handler(recording_handler)  # the cause is fixed (a deploy, a setting)
+    get_queue("webhooks").failed_job_registry.requeue(event.job_id)
+    run_worker("webhooks")
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.error_message) == (EventStatus.COMPLETED, 2, "")
