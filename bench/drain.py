@@ -1,7 +1,7 @@
 """Drain: webhook events processed per second by one worker, beside rq's no-op job rate.
 
 Both run the same command (`manage.py rqworker webhooks --burst`, so the hub's worker class) on the
-same Redis in the same run. The events' topic, orders/create, has no handler: each job claims the
+same Redis in the same run. The events' topic, customers/create, has no handler: each job claims the
 event, dispatches it, and finishes it IGNORED, the shortest real path through process_webhook_event.
 """
 
@@ -15,8 +15,10 @@ import uuid
 from dataclasses import dataclass
 
 from bench.environment import BenchEnv, flush_redis, stop
-from bench.ingest import PAYLOAD, SHOP, TOPIC, create_channel
+from bench.ingest import PAYLOAD, SHOP, create_channel
 
+# A topic with no handler: each job claims the event, finds no handler, and ends it IGNORED.
+TOPIC = "customers/create"
 WORKER_ARGS = [sys.executable, "manage.py", "rqworker", "webhooks", "--burst"]
 
 

@@ -55,8 +55,14 @@ class Handler:
     fetch: str = ""
 
 
+_SHOPIFY_ORDER = Handler(apply="channels_app.platforms.shopify.handlers.order_apply")
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "app/uninstalled"): Handler(apply="channels_app.services.channel_uninstalled"),
+    ("shopify", "orders/create"): _SHOPIFY_ORDER,
+    ("shopify", "orders/updated"): _SHOPIFY_ORDER,
+    ("shopify", "orders/paid"): _SHOPIFY_ORDER,
+    ("shopify", "orders/cancelled"): _SHOPIFY_ORDER,
 }
 
 Fetch = Callable[["ProcessedWebhookEvent"], Any]

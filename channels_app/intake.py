@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +23,6 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
@@ -63,16 +62,6 @@ def hmac_sha256_base64_matches(secret: str, body: bytes, signature: str) -> bool
         return False
     expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
     return hmac.compare_digest(expected, signature.strip())
-
-
-def parse_timestamp(value: str) -> datetime | None:
-    try:
-        parsed = parse_datetime(value) if value else None
-    except ValueError:
-        return None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # WooCommerce's *_gmt fields carry no offset
-    return parsed
 
 
 def read_body(request: HttpRequest) -> bytes:

@@ -45,6 +45,9 @@ class Channel(models.Model):
         blank=True, help_text="Still accepted while the platform rotates to the new secret."
     )
     credentials = EncryptedJSONField(blank=True, default=dict)
+    allow_backorders = models.BooleanField(
+        default=False, help_text="Paid orders may reserve more than is available (available goes negative)."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -79,6 +82,14 @@ class ChannelLocation(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="locations")
     external_id = models.CharField(max_length=100)
     name = models.CharField(max_length=200, blank=True)
+    warehouse = models.ForeignKey(
+        "inventory.Warehouse",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="channel_locations",
+        help_text="Stock reported for this location is this warehouse's; orders from it reserve here.",
+    )
 
     class Meta:
         constraints = [

@@ -92,11 +92,11 @@ def test_processing_the_same_event_again_changes_nothing(run_worker):
 @pytest.mark.django_db
 def test_a_topic_without_handler_ends_ignored_with_its_reason(run_worker):
     channel = factories.shopify_channel()
-    event = queued_event(channel, topic="orders/create", payload={"id": 1})
+    event = queued_event(channel, topic="customers/create", payload={"id": 1})
     run_worker("webhooks")
     event.refresh_from_db()
     assert event.status == EventStatus.IGNORED
-    assert event.ignored_reason == "no handler for shopify topic 'orders/create'"
+    assert event.ignored_reason == "no handler for shopify topic 'customers/create'"
 
 
 @pytest.mark.django_db

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches, parse_timestamp
+from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
+from channels_app.platforms.parsing import timestamp
 
 # Topics the hub subscribes to; each has a recorded payload in tests/fixtures/shopify/webhooks/.
 TOPICS = (
@@ -50,7 +51,7 @@ def delivery(request: HttpRequest, body: bytes, path_topic: str) -> Delivery:
         topic=topic,
         event_key=f"{topic}:{identity}",
         delivery_id=webhook_id,
-        triggered_at=parse_timestamp(header(request, "Triggered-At")),
+        triggered_at=timestamp(header(request, "Triggered-At")),
         headers={
             name: header(request, name)
             for name in (

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches, parse_timestamp
+from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
+from channels_app.platforms.parsing import timestamp
 
 TOPICS = (
     "order.created",
@@ -60,7 +61,7 @@ def delivery(request: HttpRequest, body: bytes, payload: Any) -> Delivery:
         topic=topic,
         event_key=f"{topic}:{identity}",
         delivery_id=request.headers.get("X-WC-Webhook-Delivery-ID", ""),
-        triggered_at=parse_timestamp(modified),
+        triggered_at=timestamp(modified),
         headers={
             name: request.headers[name]
             for name in (

@@ -1,0 +1,65 @@
+"""Shopify webhook payloads (REST resource shapes) into the hub's typed objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels_app.handlers import HandlerError
+from channels_app.platforms.parsing import decimal, text, timestamp
+from orders.services import LineData, OrderData
+
+_FINANCIAL = {
+    "pending": "pending",
+    "authorized": "authorized",
+    "partially_paid": "partially_paid",
+    "paid": "paid",
+    "partially_refunded": "partially_refunded",
+    "refunded": "refunded",
+    "voided": "voided",
+    "expired": "voided",
+}
+_FULFILLMENT = {None: "unfulfilled", "": "unfulfilled", "partial": "partial", "fulfilled": "fulfilled"}
+
+
+def order(payload: dict[str, Any]) -> OrderData:
+    if not isinstance(payload, dict) or "id" not in payload:
+        raise HandlerError("Shopify order payload has no id", permanent=True)
+    customer = payload.get("customer") or {}
+    name = " ".join(filter(None, [customer.get("first_name"), customer.get("last_name")]))
+    return OrderData(
+        external_id=text(payload["id"]),
+        number=text(payload.get("name") or payload.get("order_number")),
+        customer_name=name,
+        email=text(payload.get("email") or payload.get("contact_email")),
+        phone=text(payload.get("phone") or customer.get("phone")),
+        shipping_address=payload.get("shipping_address") or {},
+        billing_address=payload.get("billing_address") or {},
+        currency=text(payload.get("currency")),
+        # current_* reflect edits, refunds and removed lines; the plain fields are as first placed.
+        subtotal=decimal(payload.get("current_subtotal_price", payload.get("subtotal_price"))),
+        total_tax=decimal(payload.get("current_total_tax", payload.get("total_tax"))),
+        total_discounts=decimal(payload.get("current_total_discounts", payload.get("total_discounts"))),
+        total=decimal(payload.get("current_total_price", payload.get("total_price"))),
+        financial_status=_FINANCIAL.get(payload.get("financial_status") or "pending", "pending"),
+        fulfillment_status=_FULFILLMENT.get(payload.get("fulfillment_status"), "unfulfilled"),
+        platform_status=text(payload.get("financial_status")),
+        cancelled_at=timestamp(payload.get("cancelled_at")),
+        cancel_reason=text(payload.get("cancel_reason")),
+        location_id=text(payload.get("location_id")),
+        created_at=timestamp(payload.get("created_at")),
+        updated_at=timestamp(payload.get("updated_at")),
+        lines=tuple(_line(item) for item in payload.get("line_items") or []),
+    )
+
+
+def _line(item: dict[str, Any]) -> LineData:
+    quantity = item.get("current_quantity", item.get("quantity")) or 0
+    return LineData(
+        external_line_id=text(item.get("id")),
+        quantity=int(quantity),
+        unit_price=decimal(item.get("price")),
+        title=text(item.get("name") or item.get("title")),
+        sku_code=text(item.get("sku")),
+        external_variant_id=text(item.get("variant_id")),
+        fulfilled=item.get("fulfillment_status") == "fulfilled",
+    )

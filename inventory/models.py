@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Warehouse(models.Model):
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="warehouses"
+    )
+    code = models.SlugField(max_length=50)
+    name = models.CharField(max_length=200, blank=True)
+    is_default = models.BooleanField(
+        default=False, help_text="Where orders reserve stock when their channel location has no warehouse."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "code"], name="warehouse_unique_code"),
+            models.UniqueConstraint(
+                fields=["organization"], condition=Q(is_default=True), name="warehouse_one_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+
+class Product(models.Model):
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="products"
+    )
+    title = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SKU(models.Model):
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="skus"
+    )
+    code = models.CharField(max_length=100)
+    title = models.CharField(max_length=255, blank=True)
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="skus"
+    )
+
+    class Meta:
+        verbose_name = "SKU"
+        constraints = [models.UniqueConstraint(fields=["organization", "code"], name="sku_unique_code")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ChannelVariant(models.Model):
+    """A channel's product variant mapped to one of our SKUs (how order lines and stock resolve)."""
+
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="variants")
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="channel_variants")
+    external_product_id = models.CharField(max_length=100, blank=True)
+    external_variant_id = models.CharField(max_length=100)
+    external_inventory_item_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_variant_id"], name="variant_unique_per_channel"
+            ),
+        ]
+        indexes = [
+            # Shopify inventory_levels/update names the inventory item, not the variant.
+            models.Index(fields=["channel", "external_inventory_item_id"], name="variant_inventory_item_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.external_variant_id} -> {self.sku_id}"
+
+
+class StockLevel(models.Model):
+    """On hand and reserved units of a SKU in a warehouse; changed only by inventory.services."""
+
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="stock_levels")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    reserved = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sku", "warehouse"], name="stock_level_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} @ {self.warehouse}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class MovementReason(models.TextChoices):
+    IMPORT = "import", "Import"
+    CHANNEL = "channel", "Channel stock update"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    FULFILLMENT = "fulfillment", "Fulfillment"
+
+
+class StockMovement(models.Model):
+    """The append-only ledger: a level's on_hand is the sum of its movements."""
+
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="movements")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="movements")
+    quantity = models.IntegerField(help_text="Change of on hand units (negative: out).")
+    on_hand_after = models.IntegerField()
+    reason = models.CharField(max_length=20, choices=MovementReason.choices)
+    reference = models.CharField(
+        max_length=255, blank=True, help_text="What caused it: event, order, import."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sku", "warehouse", "created_at"], name="movement_level_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity:+d} {self.sku_id}@{self.warehouse_id} ({self.reason})"
+
+
+class ReservationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RELEASED = "released", "Released"
+    CONSUMED = "consumed", "Consumed"
+
+
+class Reservation(models.Model):
+    """Units held for an order line. `reference` names what holds them, once (e.g. order-item:42)."""
+
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="reservations")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+    reference = models.CharField(max_length=255, unique=True)
+    status = models.CharField(
+        max_length=20, choices=ReservationStatus.choices, default=ReservationStatus.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku_id} for {self.reference} ({self.status})"

@@ -1,0 +1,137 @@
+"""Every change to stock goes through here: the level and its ledger row in one transaction.
+
+Locks: a level is changed only under `SELECT ... FOR UPDATE` of its row (PostgreSQL; SQLite
+serializes writers anyway), so two workers reserving the last unit of a SKU see each other's
+reservation. Callers locking several levels in one transaction lock them in (sku, warehouse) order,
+which `stock_reserve_many` does, so they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from inventory.models import MovementReason, Reservation, ReservationStatus, StockLevel, StockMovement
+
+logger = logging.getLogger(__name__)
+
+
+def level_for_update(*, sku_id: int, warehouse_id: int) -> StockLevel:
+    """The level row, created at zero if new, locked until the transaction ends."""
+    # get_or_create survives a concurrent creation (it catches the IntegrityError and reads).
+    StockLevel.objects.get_or_create(sku_id=sku_id, warehouse_id=warehouse_id)
+    return StockLevel.objects.select_for_update().get(sku_id=sku_id, warehouse_id=warehouse_id)
+
+
+@transaction.atomic
+def stock_move(
+    *, sku_id: int, warehouse_id: int, quantity: int, reason: str, reference: str = ""
+) -> StockMovement | None:
+    """Change on hand by `quantity` (negative: out), writing the ledger row. None if 0."""
+    if quantity == 0:
+        return None
+    level = level_for_update(sku_id=sku_id, warehouse_id=warehouse_id)
+    level.on_hand += quantity
+    level.save(update_fields=["on_hand", "updated_at"])
+    return StockMovement.objects.create(
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        quantity=quantity,
+        on_hand_after=level.on_hand,
+        reason=reason,
+        reference=reference,
+    )
+
+
+@transaction.atomic
+def stock_set(
+    *, sku_id: int, warehouse_id: int, on_hand: int, reason: str, reference: str = ""
+) -> StockMovement | None:
+    """Set on hand to a counted or reported figure, as the movement that gets it there."""
+    level = level_for_update(sku_id=sku_id, warehouse_id=warehouse_id)
+    return stock_move(
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        quantity=on_hand - level.on_hand,
+        reason=reason,
+        reference=reference,
+    )
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    reference: str
+    sku_id: int
+    warehouse_id: int
+    quantity: int
+
+
+@transaction.atomic
+def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False) -> Reservation | None:
+    """Hold units for `request.reference`, once. None when they are not available (and
+    backorders are not allowed): the caller flags the line; nothing is over-reserved."""
+    level = level_for_update(sku_id=request.sku_id, warehouse_id=request.warehouse_id)
+    # Checked under the level's lock, so a concurrent replay of the same line waits and sees it.
+    existing = Reservation.objects.filter(reference=request.reference).first()
+    if existing is not None:
+        return existing  # reserved already (or released or consumed since)
+    if level.available < request.quantity and not allow_backorder:
+        logger.info(
+            "not enough stock to reserve",
+            extra={"reference": request.reference, "available": level.available, "wanted": request.quantity},
+        )
+        return None
+    level.reserved += request.quantity
+    level.save(update_fields=["reserved", "updated_at"])
+    return Reservation.objects.create(
+        reference=request.reference,
+        sku_id=request.sku_id,
+        warehouse_id=request.warehouse_id,
+        quantity=request.quantity,
+    )
+
+
+def stock_reserve_many(
+    requests: Iterable[ReservationRequest], *, allow_backorder: bool = False
+) -> dict[str, Reservation | None]:
+    """Reserve several lines in the caller's transaction, locking levels in a fixed order."""
+    ordered = sorted(requests, key=lambda r: (r.sku_id, r.warehouse_id, r.reference))
+    return {r.reference: stock_reserve(r, allow_backorder=allow_backorder) for r in ordered}
+
+
+@transaction.atomic
+def reservation_release(*, reference: str) -> bool:
+    """Give an open reservation's units back (order cancelled, refunded, deleted)."""
+    reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
+    if reservation is None or reservation.status != ReservationStatus.OPEN:
+        return False
+    level = level_for_update(sku_id=reservation.sku_id, warehouse_id=reservation.warehouse_id)
+    level.reserved -= reservation.quantity
+    level.save(update_fields=["reserved", "updated_at"])
+    reservation.status = ReservationStatus.RELEASED
+    reservation.save(update_fields=["status", "updated_at"])
+    return True
+
+
+@transaction.atomic
+def reservation_consume(*, reference: str, movement_reference: str = "") -> bool:
+    """The reserved units left the warehouse: on hand and reserved both drop."""
+    reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
+    if reservation is None or reservation.status != ReservationStatus.OPEN:
+        return False
+    level = level_for_update(sku_id=reservation.sku_id, warehouse_id=reservation.warehouse_id)
+    level.reserved -= reservation.quantity
+    level.save(update_fields=["reserved", "updated_at"])
+    stock_move(
+        sku_id=reservation.sku_id,
+        warehouse_id=reservation.warehouse_id,
+        quantity=-reservation.quantity,
+        reason=MovementReason.FULFILLMENT,
+        reference=movement_reference or reference,
+    )
+    reservation.status = ReservationStatus.CONSUMED
+    reservation.save(update_fields=["status", "updated_at"])
+    return True

@@ -1,0 +1,243 @@
+"""Orders from every platform, in one shape, and what they do to stock.
+
+Each platform's payloads module parses its order into `OrderData`; `order_sync` upserts it and
+applies the stock rules in the caller's transaction (the webhook handler's, which also records the
+event's outcome):
+
+- a paid (or authorized) order reserves each resolved line from the order's warehouse: the channel
+  location's warehouse when the order names a mapped location, else the organization's default;
+  not enough stock flags the line backordered, unless the channel allows backorders;
+- a cancelled, refunded, voided or deleted order releases what it reserved;
+- a fulfilled line consumes its reservation (on hand and reserved both drop).
+
+Updates older than the stored one (by the platform's updated_at) change nothing, so a Shopify
+retry carrying a stale payload, or an old `updated` after a newer one, is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app.models import Channel, ChannelLocation
+from inventory.models import SKU, ChannelVariant, Warehouse
+from inventory.services import (
+    ReservationRequest,
+    reservation_consume,
+    reservation_release,
+    stock_reserve_many,
+)
+from orders.models import RELEASING_STATUSES, RESERVING_STATUSES, LineIssue, Order, OrderItem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LineData:
+    external_line_id: str
+    quantity: int
+    unit_price: Decimal
+    title: str = ""
+    sku_code: str = ""
+    external_variant_id: str = ""
+    fulfilled: bool = False
+
+
+@dataclass(frozen=True)
+class OrderData:
+    external_id: str
+    number: str = ""
+    customer_name: str = ""
+    email: str = ""
+    phone: str = ""
+    shipping_address: dict[str, Any] = field(default_factory=dict)
+    billing_address: dict[str, Any] = field(default_factory=dict)
+    currency: str = ""
+    subtotal: Decimal = Decimal(0)
+    total_tax: Decimal = Decimal(0)
+    total_discounts: Decimal = Decimal(0)
+    total: Decimal = Decimal(0)
+    financial_status: str = "pending"
+    fulfillment_status: str = "unfulfilled"
+    platform_status: str = ""
+    cancelled_at: datetime | None = None
+    cancel_reason: str = ""
+    location_id: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    lines: tuple[LineData, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    order: Order | None
+    stale: bool = False
+    reserved: int = 0
+    released: int = 0
+    consumed: int = 0
+
+
+def order_sync(*, channel: Channel, data: OrderData) -> SyncResult:
+    """Upsert the order and apply the stock rules, in one transaction."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update().filter(channel=channel, external_id=data.external_id).first()
+        )
+        if (
+            order
+            and order.platform_updated_at
+            and data.updated_at
+            and data.updated_at < order.platform_updated_at
+        ):
+            return SyncResult(order, stale=True)
+        if order is None:
+            order = Order(
+                channel=channel, organization_id=channel.organization_id, external_id=data.external_id
+            )
+        _copy_order_fields(order, data)
+        order.warehouse = _warehouse_for(channel, data.location_id)
+        order.save()
+        items = _upsert_items(order, channel, data.lines)
+        result = _apply_stock_rules(order, items, allow_backorder=channel.allow_backorders)
+        order.needs_attention = any(item.issue for item in items)
+        order.save(update_fields=["needs_attention", "updated_at"])
+    return result
+
+
+def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
+    """The platform deleted the order: keep it, marked deleted, and release its stock."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
+        if order is None:
+            return SyncResult(None)
+        if order.deleted_at is None:
+            order.deleted_at = timezone.now()
+            order.save(update_fields=["deleted_at", "updated_at"])
+        released = sum(
+            reservation_release(reference=item.reservation_reference) for item in order.items.all()
+        )
+    return SyncResult(order, released=released)
+
+
+def _copy_order_fields(order: Order, data: OrderData) -> None:
+    for name in (
+        "number",
+        "customer_name",
+        "email",
+        "phone",
+        "shipping_address",
+        "billing_address",
+        "currency",
+        "subtotal",
+        "total_tax",
+        "total_discounts",
+        "total",
+        "financial_status",
+        "fulfillment_status",
+        "platform_status",
+        "cancelled_at",
+        "cancel_reason",
+    ):
+        setattr(order, name, getattr(data, name))
+    order.platform_created_at = data.created_at
+    order.platform_updated_at = data.updated_at
+
+
+def _warehouse_for(channel: Channel, location_id: str) -> Warehouse | None:
+    """The mapped channel location's warehouse, else the organization's default warehouse."""
+    if location_id:
+        location = (
+            ChannelLocation.objects.select_related("warehouse")
+            .filter(channel=channel, external_id=location_id, warehouse__isnull=False)
+            .first()
+        )
+        if location is not None:
+            return location.warehouse
+    return Warehouse.objects.filter(organization_id=channel.organization_id, is_default=True).first()
+
+
+def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, SKU]:
+    """Line id -> SKU: by the channel's variant mapping, then by SKU code in the organization."""
+    variant_ids = {line.external_variant_id for line in lines if line.external_variant_id}
+    by_variant = {
+        v.external_variant_id: v.sku
+        for v in ChannelVariant.objects.select_related("sku").filter(
+            channel=channel, external_variant_id__in=variant_ids
+        )
+    }
+    codes = {line.sku_code for line in lines if line.sku_code}
+    by_code = {s.code: s for s in SKU.objects.filter(organization_id=channel.organization_id, code__in=codes)}
+    resolved = {}
+    for line in lines:
+        sku = by_variant.get(line.external_variant_id) or by_code.get(line.sku_code)
+        if sku is not None:
+            resolved[line.external_line_id] = sku
+    return resolved
+
+
+def _upsert_items(order: Order, channel: Channel, lines: tuple[LineData, ...]) -> list[OrderItem]:
+    skus = _resolve_skus(channel, lines)
+    existing = {item.external_line_id: item for item in order.items.all()}
+    items = []
+    for line in lines:
+        item = existing.get(line.external_line_id) or OrderItem(
+            order=order, external_line_id=line.external_line_id
+        )
+        item.external_variant_id = line.external_variant_id
+        item.sku = skus.get(line.external_line_id)
+        item.sku_code = line.sku_code
+        item.title = line.title[:255]
+        item.quantity = line.quantity
+        item.unit_price = line.unit_price
+        item.fulfilled = line.fulfilled
+        item.issue = LineIssue.NONE if item.sku else LineIssue.UNRESOLVED_SKU
+        item.save()
+        items.append(item)
+    return items
+
+
+def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder: bool) -> SyncResult:
+    if order.is_cancelled or order.financial_status in RELEASING_STATUSES:
+        released = sum(reservation_release(reference=item.reservation_reference) for item in items)
+        return SyncResult(order, released=released)
+    if order.financial_status not in RESERVING_STATUSES:
+        return SyncResult(order)  # nothing is held for an unpaid order
+    reservable = [item for item in items if item.sku_id and item.quantity > 0]
+    if order.warehouse_id is None:
+        for item in reservable:
+            _set_issue(item, LineIssue.NO_WAREHOUSE)
+        return SyncResult(order)
+    requests = [
+        ReservationRequest(
+            reference=item.reservation_reference,
+            sku_id=item.sku_id,
+            warehouse_id=order.warehouse_id,
+            quantity=item.quantity,
+        )
+        for item in reservable
+    ]
+    reservations = stock_reserve_many(requests, allow_backorder=allow_backorder)
+    reserved = consumed = 0
+    for item in reservable:
+        reservation = reservations[item.reservation_reference]
+        if reservation is None:
+            _set_issue(item, LineIssue.BACKORDERED)
+            continue
+        reserved += 1
+        if item.fulfilled:
+            consumed += reservation_consume(
+                reference=item.reservation_reference, movement_reference=f"order:{order.pk}"
+            )
+    return SyncResult(order, reserved=reserved, consumed=consumed)
+
+
+def _set_issue(item: OrderItem, issue: str) -> None:
+    item.issue = issue
+    item.save(update_fields=["issue"])
+    logger.info("order line flagged", extra={"order_item_id": item.pk, "issue": issue})
