@@ -1,0 +1,89 @@
+import threading
+
+import pytest
+from django.db import connection
+
+from channels_app.models import Organization
+from inventory.models import Reservation, ReservationStatus, StockMovement
+from inventory.services import (
+    ReservationRequest,
+    reservation_consume,
+    reservation_release,
+    stock_move,
+    stock_reserve,
+    stock_set,
+)
+from tests.inventory.factories import assert_invariants, level, sku, warehouse
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org():
+    return Organization.objects.create(name="Acme", slug="acme")
+
+
+def test_every_change_writes_the_level_and_its_ledger_row(org):
+    main = warehouse(org)
+    item = sku(org, "A")
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=5, reason="import", reference="csv:1")
+    stock_set(sku_id=item.pk, warehouse_id=main.pk, on_hand=3, reason="channel", reference="event:9")
+    assert stock_set(sku_id=item.pk, warehouse_id=main.pk, on_hand=3, reason="channel") is None
+    assert level(item, main).on_hand == 3
+    assert list(StockMovement.objects.values_list("quantity", "on_hand_after", "reason", "reference")) == [
+        (5, 5, "import", "csv:1"),
+        (-2, 3, "channel", "event:9"),
+    ]
+    assert_invariants()
+
+
+def test_reserve_release_and_consume(org):
+    main = warehouse(org)
+    item = sku(org, "A", on_hand=5, at=main)
+    request = ReservationRequest("order-item:1", item.pk, main.pk, 2)
+    first = stock_reserve(request)
+    assert stock_reserve(request) == first  # a replay holds nothing more
+    assert (level(item, main).reserved, level(item, main).available) == (2, 3)
+    assert reservation_consume(reference="order-item:1")
+    assert not reservation_consume(reference="order-item:1")
+    assert (level(item, main).on_hand, level(item, main).reserved) == (3, 0)
+    stock_reserve(ReservationRequest("order-item:2", item.pk, main.pk, 1))
+    assert reservation_release(reference="order-item:2")
+    assert not reservation_release(reference="order-item:2")
+    assert (level(item, main).on_hand, level(item, main).reserved) == (3, 0)
+    assert Reservation.objects.get(reference="order-item:2").status == ReservationStatus.RELEASED
+    assert_invariants()
+
+
+def test_not_enough_stock_reserves_nothing_unless_backorders_are_allowed(org):
+    main = warehouse(org)
+    item = sku(org, "A", on_hand=1, at=main)
+    assert stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 2)) is None
+    assert level(item, main).reserved == 0
+    assert stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 2), allow_backorder=True)
+    assert level(item, main).available == -1
+    assert_invariants()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reservations_for_the_last_units_reserve_them_exactly_once(org):
+    main = warehouse(org)
+    item = sku(org, "LAST", on_hand=3, at=main)
+    start = threading.Barrier(6)
+    results = []
+
+    def reserve(n: int) -> None:
+        start.wait()
+        try:
+            results.append(stock_reserve(ReservationRequest(f"order-item:{n}", item.pk, main.pk, 1)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reserve, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r is not None for r in results) == 3
+    assert (level(item, main).reserved, level(item, main).available) == (3, 0)
+    assert_invariants()
