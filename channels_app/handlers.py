@@ -56,6 +56,7 @@ class Handler:
 
 
 _SHOPIFY_ORDER = Handler(apply="channels_app.platforms.shopify.handlers.order_apply")
+_WOO_ORDER = Handler(apply="channels_app.platforms.woocommerce.handlers.order_apply")
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "app/uninstalled"): Handler(apply="channels_app.services.channel_uninstalled"),
@@ -63,6 +64,17 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "orders/updated"): _SHOPIFY_ORDER,
     ("shopify", "orders/paid"): _SHOPIFY_ORDER,
     ("shopify", "orders/cancelled"): _SHOPIFY_ORDER,
+    ("shopify", "inventory_levels/update"): Handler(
+        apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
+    ),
+    ("woocommerce", "order.created"): _WOO_ORDER,
+    ("woocommerce", "order.updated"): _WOO_ORDER,
+    ("woocommerce", "order.deleted"): Handler(
+        apply="channels_app.platforms.woocommerce.handlers.order_deleted_apply"
+    ),
+    ("woocommerce", "product.updated"): Handler(
+        apply="channels_app.platforms.woocommerce.handlers.product_stock_apply"
+    ),
 }
 
 Fetch = Callable[["ProcessedWebhookEvent"], Any]

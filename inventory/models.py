@@ -86,6 +86,9 @@ class StockLevel(models.Model):
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels")
     on_hand = models.IntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
+    channel_reported_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a channel last reported this level: older reports are ignored."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

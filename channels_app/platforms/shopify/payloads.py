@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from channels_app.handlers import HandlerError
@@ -63,3 +65,23 @@ def _line(item: dict[str, Any]) -> LineData:
         external_variant_id=text(item.get("variant_id")),
         fulfilled=item.get("fulfillment_status") == "fulfilled",
     )
+
+
+@dataclass(frozen=True)
+class InventoryLevel:
+    inventory_item_id: str
+    location_id: str
+    available: int
+    updated_at: datetime | None
+
+
+def inventory_level(payload: dict[str, Any]) -> InventoryLevel:
+    try:
+        return InventoryLevel(
+            inventory_item_id=text(payload["inventory_item_id"]),
+            location_id=text(payload["location_id"]),
+            available=int(payload["available"]),
+            updated_at=timestamp(payload.get("updated_at")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HandlerError(f"Shopify inventory level payload is incomplete: {exc!r}", permanent=True) from exc

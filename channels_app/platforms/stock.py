@@ -1,0 +1,86 @@
+"""Stock figures reported by a channel, into the ledger (shared by every platform's handlers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Sum
+
+from channels_app.handlers import HandlerError, Outcome, ignored
+from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
+from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
+from inventory.services import level_for_update, stock_set
+from orders.models import OrderItem
+
+
+def sku_for_variant(
+    channel: Channel, *, variant_id: str = "", inventory_item_id: str = "", code: str = ""
+) -> SKU | None:
+    variants = ChannelVariant.objects.select_related("sku").filter(channel=channel)
+    mapped = None
+    if inventory_item_id:
+        mapped = variants.filter(external_inventory_item_id=inventory_item_id).first()
+    if mapped is None and variant_id:
+        mapped = variants.filter(external_variant_id=variant_id).first()
+    if mapped is not None:
+        return mapped.sku
+    return SKU.objects.filter(organization_id=channel.organization_id, code=code).first() if code else None
+
+
+def warehouse_for_location(channel: Channel, location_id: str) -> Warehouse:
+    """The warehouse a channel location is mapped to; an unmapped location is refused, not guessed."""
+    location = (
+        ChannelLocation.objects.select_related("warehouse")
+        .filter(channel=channel, external_id=location_id)
+        .first()
+    )
+    if location is None or location.warehouse is None:
+        # The event fails with this message (kept 7 days, retryable from the dead-letter queue).
+        raise HandlerError(
+            f"location {location_id} of channel {channel.pk} is not mapped to a warehouse: map it in the "
+            "channel's locations, then retry this event",
+            permanent=True,
+        )
+    return location.warehouse
+
+
+def channel_reserved(channel: Channel, sku: SKU, warehouse: Warehouse) -> int:
+    """Units the channel's own open orders hold at this level (a platform's `available` excludes them)."""
+    references = [
+        f"order-item:{pk}"
+        for pk in OrderItem.objects.filter(
+            order__channel=channel, sku=sku, order__warehouse=warehouse
+        ).values_list("pk", flat=True)
+    ]
+    held = Reservation.objects.filter(reference__in=references, status=ReservationStatus.OPEN).aggregate(
+        n=Sum("quantity")
+    )
+    return held["n"] or 0
+
+
+def stock_report(
+    event: ProcessedWebhookEvent,
+    *,
+    sku: SKU | None,
+    warehouse: Warehouse,
+    available: int,
+    reported_at: datetime | None,
+    describe: str,
+) -> Outcome | None:
+    """Set the level so that its availability for this channel matches what the channel reports."""
+    if sku is None:
+        return ignored(f"no SKU maps {describe}")
+    level = level_for_update(sku_id=sku.pk, warehouse_id=warehouse.pk)
+    if reported_at and level.channel_reported_at and reported_at < level.channel_reported_at:
+        return ignored("stale stock update: older than the last one applied")
+    on_hand = available + channel_reserved(event.channel, sku, warehouse)
+    stock_set(
+        sku_id=sku.pk,
+        warehouse_id=warehouse.pk,
+        on_hand=on_hand,
+        reason=MovementReason.CHANNEL,
+        reference=f"event:{event.pk}",
+    )
+    if reported_at:
+        type(level).objects.filter(pk=level.pk).update(channel_reported_at=reported_at)
+    return None

@@ -1,0 +1,107 @@
+"""WooCommerce order.* webhooks into orders and stock."""
+
+import copy
+import json
+from decimal import Decimal
+
+import pytest
+
+from channels_app.models import EventStatus, ProcessedWebhookEvent
+from inventory.models import ChannelVariant, Reservation, ReservationStatus
+from orders.models import Order
+from tests.channels_app import factories
+from tests.inventory.factories import assert_invariants, level, sku, warehouse
+from tests.platforms import fixture_json, woocommerce_headers
+
+pytestmark = pytest.mark.django_db
+
+CREATED = fixture_json("woocommerce/webhooks/order_created.json")  # status processing: paid
+UPDATED = fixture_json("woocommerce/webhooks/order_updated.json")  # status completed
+
+
+@pytest.fixture
+def store():
+    channel = factories.woocommerce_channel()
+    main = warehouse(channel.organization)
+    product = sku(channel.organization, "WOO-SINGLE", on_hand=5, at=main)
+    for line in CREATED["line_items"]:
+        ChannelVariant.objects.get_or_create(
+            channel=channel,
+            external_variant_id=str(line["variation_id"] or line["product_id"]),
+            defaults={"sku": product},
+        )
+    return channel, main, product
+
+
+@pytest.fixture
+def deliver(client, django_capture_on_commit_callbacks, run_worker, store):
+    channel = store[0]
+
+    def deliver(payload, topic):
+        body = json.dumps(payload).encode()
+        headers = woocommerce_headers(secret="woo-secret&1", body=body, topic=topic)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                f"/webhooks/woocommerce/{channel.pk}/", body, content_type="application/json", **headers
+            )
+        run_worker("webhooks")
+        return ProcessedWebhookEvent.objects.get(pk=response.json()["event"])
+
+    return deliver
+
+
+def test_the_recorded_order_maps_and_reserves_through_the_variant_mapping(store, deliver):
+    channel, main, product = store
+    event = deliver(CREATED, "order.created")
+    assert event.status == EventStatus.COMPLETED
+    order = Order.objects.get()
+    assert (order.external_id, order.number, order.customer_name, order.email) == (
+        "727",
+        "727",
+        "John Doe",
+        "john.doe@example.com",
+    )
+    assert order.shipping_address["address_1"] == "969 Market"
+    assert (order.currency, order.total, order.total_tax, order.subtotal) == (
+        "USD",
+        Decimal("29.35"),
+        Decimal("1.35"),
+        sum(Decimal(i["subtotal"]) for i in CREATED["line_items"]),
+    )
+    assert (order.financial_status, order.fulfillment_status, order.platform_status) == (
+        "paid",
+        "unfulfilled",
+        "processing",
+    )
+    units = sum(line["quantity"] for line in CREATED["line_items"])
+    assert level(product, main).reserved == units
+    assert_invariants()
+
+
+def test_completed_consumes_and_deleted_releases(store, deliver):
+    channel, main, product = store
+    deliver(CREATED, "order.created")
+    deliver(UPDATED, "order.updated")
+    assert Order.objects.get().fulfillment_status == "fulfilled"
+    assert set(Reservation.objects.values_list("status", flat=True)) == {ReservationStatus.CONSUMED}
+    units = sum(line["quantity"] for line in CREATED["line_items"])
+    assert (level(product, main).on_hand, level(product, main).reserved) == (5 - units, 0)
+    assert_invariants()
+
+
+def test_a_deleted_order_releases_what_it_reserved(store, deliver):
+    channel, main, product = store
+    deliver(CREATED, "order.created")
+    event = deliver({"id": 727}, "order.deleted")
+    assert event.status == EventStatus.COMPLETED
+    assert Order.objects.get().deleted_at is not None
+    assert level(product, main).reserved == 0
+    assert_invariants()
+
+
+def test_an_older_update_after_a_newer_one_changes_nothing(store, deliver):
+    deliver(UPDATED, "order.updated")
+    older = copy.deepcopy(CREATED)  # modified 19:28:08, before the completed update at 19:30:35
+    event = deliver(older, "order.created")
+    assert event.status == EventStatus.IGNORED
+    assert Order.objects.get().platform_status == "completed"
