@@ -221,6 +221,7 @@ def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder:
             quantity=item.quantity,
         )
         for item in reservable
+        if item.sku_id is not None and order.warehouse_id is not None
     ]
     reservations = stock_reserve_many(requests, allow_backorder=allow_backorder)
     reserved = consumed = 0

@@ -23,7 +23,7 @@ _FINANCIAL = {
 _FULFILLMENT = {None: "unfulfilled", "": "unfulfilled", "partial": "partial", "fulfilled": "fulfilled"}
 
 
-def order(payload: dict[str, Any]) -> OrderData:
+def order(payload: Any) -> OrderData:
     if not isinstance(payload, dict) or "id" not in payload:
         raise HandlerError("Shopify order payload has no id", permanent=True)
     customer = payload.get("customer") or {}
@@ -75,7 +75,7 @@ class InventoryLevel:
     updated_at: datetime | None
 
 
-def inventory_level(payload: dict[str, Any]) -> InventoryLevel:
+def inventory_level(payload: Any) -> InventoryLevel:
     try:
         return InventoryLevel(
             inventory_item_id=text(payload["inventory_item_id"]),

@@ -25,7 +25,7 @@ _STATUSES = {
 }
 
 
-def order(payload: dict[str, Any]) -> OrderData:
+def order(payload: Any) -> OrderData:
     if not isinstance(payload, dict) or "id" not in payload:
         raise HandlerError("WooCommerce order payload has no id", permanent=True)
     status = text(payload.get("status"))
@@ -72,7 +72,7 @@ def _line(item: dict[str, Any], *, fulfilled: bool) -> LineData:
     )
 
 
-def deleted_id(payload: dict[str, Any]) -> str:
+def deleted_id(payload: Any) -> str:
     if not isinstance(payload, dict) or "id" not in payload:
         raise HandlerError("WooCommerce deletion payload has no id", permanent=True)
     return text(payload["id"])
@@ -86,7 +86,7 @@ class ProductStock:
     updated_at: datetime | None
 
 
-def product_stock(payload: dict[str, Any]) -> ProductStock:
+def product_stock(payload: Any) -> ProductStock:
     if not isinstance(payload, dict) or "id" not in payload:
         raise HandlerError("WooCommerce product payload has no id", permanent=True)
     managed = payload.get("manage_stock") is True and payload.get("stock_quantity") is not None
