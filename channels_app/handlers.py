@@ -67,6 +67,10 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "inventory_levels/update"): Handler(
         apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
     ),
+    ("shopee", "order_status"): Handler(
+        fetch="channels_app.platforms.shopee.handlers.order_status_fetch",
+        apply="channels_app.platforms.shopee.handlers.order_status_apply",
+    ),
     ("woocommerce", "order.created"): _WOO_ORDER,
     ("woocommerce", "order.updated"): _WOO_ORDER,
     ("woocommerce", "order.deleted"): Handler(

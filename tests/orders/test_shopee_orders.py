@@ -1,0 +1,131 @@
+"""Shopee order status pushes: fetch the order from the (local) Shopee API, then sync it."""
+
+import copy
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from django.conf import settings
+from werkzeug import Response
+
+from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
+from orders.models import Order
+from tests.channels_app import factories
+from tests.inventory.factories import assert_invariants, level, sku, warehouse
+from tests.platforms import fixture_json, shopee_authorization
+
+pytestmark = pytest.mark.django_db
+
+PUSH = fixture_json("shopee/push/order_status_push_code3.json")
+DETAIL = fixture_json("shopee/api/get_order_detail.json")
+ORDER_SN = PUSH["data"]["ordersn"]
+PATH = "/api/v2/order/get_order_detail"
+
+
+def detail_answer(**changes):
+    answer = copy.deepcopy(DETAIL)
+    order = answer["response"]["order_list"][0]
+    order.update(order_sn=ORDER_SN, **changes)
+    return answer
+
+
+@pytest.fixture
+def shop(httpserver):
+    channel = factories.shopee_channel(
+        api_base_url=httpserver.url_for(""), credentials={"access_token": "tok-1"}
+    )
+    main = warehouse(channel.organization)
+    item = sku(channel.organization, "QAZ-SADOER-05", on_hand=4, at=main)
+    return channel, main, item
+
+
+def expected_sign(channel: Channel, timestamp: str) -> str:
+    base = f"{channel.partner_id}{PATH}{timestamp}tok-1{channel.shop_identifier}"
+    return hmac.new(factories.SHOPEE_PARTNER_KEY.encode(), base.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def push(client, django_capture_on_commit_callbacks, run_worker):
+    def push(body=PUSH):
+        raw = json.dumps(body).encode()
+        signature = shopee_authorization(
+            partner_key=factories.SHOPEE_PARTNER_KEY,
+            callback_url=settings.WEBHOOK_BASE_URL + "/webhooks/shopee/",
+            body=raw,
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/webhooks/shopee/", raw, content_type="application/json", HTTP_AUTHORIZATION=signature
+            )
+        assert response.status_code == 200
+        run_worker("webhooks")
+        return ProcessedWebhookEvent.objects.latest("pk")
+
+    return push
+
+
+def test_a_push_fetches_the_order_with_a_signed_request_and_syncs_it(shop, push, httpserver):
+    channel, main, item = shop
+    seen = []
+
+    def answer(request):
+        seen.append(request.args.to_dict())
+        return Response(
+            json.dumps(detail_answer(order_status="READY_TO_SHIP", pay_time=None)),
+            content_type="application/json",
+        )
+
+    httpserver.expect_request(PATH, method="GET").respond_with_handler(answer)
+    event = push()
+    assert event.status == EventStatus.COMPLETED
+    args = seen[0]
+    assert args["order_sn_list"] == ORDER_SN
+    assert (args["partner_id"], args["shop_id"], args["access_token"]) == (
+        channel.partner_id,
+        "727720655",
+        "tok-1",
+    )
+    assert abs(int(args["timestamp"]) - time.time()) < 60
+    assert args["sign"] == expected_sign(channel, args["timestamp"])
+    order = Order.objects.get()
+    assert (order.external_id, order.currency, order.financial_status, order.platform_status) == (
+        ORDER_SN,
+        "VND",
+        "authorized",
+        "READY_TO_SHIP",
+    )
+    line = order.items.get()
+    assert (line.sku, line.quantity, line.external_variant_id) == (item, 1, "221404189791")
+    assert level(item, main).reserved == 1  # a COD order ready to ship holds its stock
+
+
+def test_shipping_consumes_and_a_cancelled_order_releases(shop, push, httpserver):
+    channel, main, item = shop
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        detail_answer(order_status="READY_TO_SHIP", update_time=1713100000)
+    )
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        detail_answer(order_status="SHIPPED", update_time=1713100100)
+    )
+    push()
+    push(PUSH | {"timestamp": PUSH["timestamp"] + 1})  # a new push: the order changed again
+    assert (level(item, main).on_hand, level(item, main).reserved) == (3, 0)
+    assert_invariants()
+
+
+def test_a_shopee_api_error_fails_permanently_with_its_message(shop, push, httpserver):
+    httpserver.expect_request(PATH).respond_with_json(
+        {"error": "error_param", "message": "order_sn invalid", "response": {}}
+    )
+    event = push()
+    assert event.status == EventStatus.FAILED
+    assert "error_param: order_sn invalid" in event.error_message
+
+
+def test_a_shopee_server_error_is_retried(shop, push, httpserver):
+    httpserver.expect_request(PATH).respond_with_data("busy", status=503)
+    event = push()
+    assert (event.status, event.attempts) == (EventStatus.ENQUEUED, 1)  # retry scheduled with backoff
+    assert "503" in event.error_message
