@@ -1,0 +1,40 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from channels_app.models import Organization
+from inventory.models import StockLevel
+
+
+class Command(BaseCommand):
+    help = "Stock per SKU and warehouse: on hand, reserved and available."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--org", required=True, help="Organization slug.")
+        parser.add_argument("--json", action="store_true", help="One JSON object per line.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not Organization.objects.filter(slug=options["org"]).exists():
+            raise CommandError(f"no organization {options['org']!r}")
+        levels = (
+            StockLevel.objects.filter(sku__organization__slug=options["org"])
+            .select_related("sku", "warehouse")
+            .order_by("sku__code", "warehouse__code")
+        )
+        if not options["json"]:
+            self.stdout.write(
+                f"{'sku':<24} {'warehouse':<16} {'on hand':>8} {'reserved':>9} {'available':>10}"
+            )
+        for level in levels.iterator(chunk_size=1000):
+            row = {
+                "sku": level.sku.code,
+                "warehouse": level.warehouse.code,
+                "on_hand": level.on_hand,
+                "reserved": level.reserved,
+                "available": level.available,
+            }
+            if options["json"]:
+                self.stdout.write(json.dumps(row))
+            else:
+                self.stdout.write(line.format(**row))
