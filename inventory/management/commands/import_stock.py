@@ -73,7 +73,8 @@ class Command(BaseCommand):
                     raise ValueError
             except ValueError:
                 raise CommandError(
-                    f"{path}:{line}: on_hand {row['on_hand']!r} is not a whole number >= 0; nothing was imported"
+                    f"{path}:{line}: on_hand {row['on_hand']!r} is not a whole number >= 0; "
+                    "nothing was imported"
                 ) from None
             key = (row["sku"], row["warehouse"])
             if key in seen:
