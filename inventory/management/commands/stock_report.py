@@ -22,9 +22,11 @@ class Command(BaseCommand):
             .select_related("sku", "warehouse")
             .order_by("sku__code", "warehouse__code")
         )
+        line = "{sku:<24} {warehouse:<16} {on_hand:>8} {reserved:>9} {available:>10}"
         if not options["json"]:
+            columns = ("sku", "warehouse", "on hand", "reserved", "available")
             self.stdout.write(
-                f"{'sku':<24} {'warehouse':<16} {'on hand':>8} {'reserved':>9} {'available':>10}"
+                line.format(**dict(zip(("sku", "warehouse", "on_hand", "reserved", "available"), columns)))
             )
         for level in levels.iterator(chunk_size=1000):
             row = {
