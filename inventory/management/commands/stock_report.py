@@ -24,10 +24,8 @@ class Command(BaseCommand):
         )
         line = "{sku:<24} {warehouse:<16} {on_hand:>8} {reserved:>9} {available:>10}"
         if not options["json"]:
-            columns = ("sku", "warehouse", "on hand", "reserved", "available")
-            self.stdout.write(
-                line.format(**dict(zip(("sku", "warehouse", "on_hand", "reserved", "available"), columns)))
-            )
+            header = {"sku": "sku", "warehouse": "warehouse", "on_hand": "on hand", "reserved": "reserved"}
+            self.stdout.write(line.format(available="available", **header))
         for level in levels.iterator(chunk_size=1000):
             row = {
                 "sku": level.sku.code,
