@@ -1,0 +1,92 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from inventory.models import SKU, ChannelVariant, Product, Reservation, StockLevel, StockMovement, Warehouse
+
+
+@admin.register(Warehouse)
+class WarehouseAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "organization", "is_default")
+    list_filter = ("organization",)
+    search_fields = ("code", "name")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("title", "organization", "created_at")
+    search_fields = ("title",)
+    list_filter = ("organization",)
+
+
+class ChannelVariantInline(admin.TabularInline):
+    model = ChannelVariant
+    extra = 0
+    raw_id_fields = ("channel",)
+
+
+@admin.register(SKU)
+class SKUAdmin(admin.ModelAdmin):
+    list_display = ("code", "title", "organization", "product")
+    list_filter = ("organization",)
+    list_select_related = ("organization", "product")
+    search_fields = ("code", "title", "channel_variants__external_variant_id")
+    raw_id_fields = ("product",)
+    inlines = [ChannelVariantInline]
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(admin.ModelAdmin):
+    list_display = ("sku", "warehouse", "on_hand", "reserved", "available", "updated_at")
+    list_filter = ("warehouse",)
+    list_select_related = ("sku", "warehouse")
+    search_fields = ("sku__code", "warehouse__code")
+    readonly_fields = (
+        "sku",
+        "warehouse",
+        "on_hand",
+        "reserved",
+        "channel_reported_at",
+        "updated_at",
+        "ledger",
+    )
+
+    @admin.display(description="Ledger (newest first)")
+    def ledger(self, level: StockLevel) -> str:
+        rows = StockMovement.objects.filter(sku=level.sku, warehouse=level.warehouse).order_by("-pk")[:50]
+        return (
+            "\n".join(
+                f"{m.created_at:%Y-%m-%d %H:%M} {m.quantity:+d} = {m.on_hand_after} {m.reason} {m.reference}"
+                for m in rows
+            )
+            or "-"
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # levels change through the ledger (import_stock, channels, orders), not by hand
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "sku", "warehouse", "quantity", "on_hand_after", "reason", "reference")
+    list_filter = ("reason", "warehouse")
+    list_select_related = ("sku", "warehouse")
+    search_fields = ("sku__code", "reference")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # append-only
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ("reference", "sku", "warehouse", "quantity", "status", "created_at")
+    list_filter = ("status", "warehouse")
+    list_select_related = ("sku", "warehouse")
+    search_fields = ("reference", "sku__code")
+    readonly_fields = ("sku", "warehouse", "quantity", "reference", "status")
