@@ -13,16 +13,18 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
@@ -57,17 +59,22 @@ def body_digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+@sensitive_variables("secret", "expected")
 def hmac_sha256_base64_matches(secret: str, body: bytes, signature: str) -> bool:
     if not signature:
         return False
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(expected, signature.strip())
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    # Bytes, not str: compare_digest raises on a non-ASCII str, and a header is attacker-chosen.
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "surrogateescape"))
 
 
 def read_body(request: HttpRequest) -> bytes:
-    """The raw body, read up to WEBHOOK_MAX_BYTES: also bounds chunked bodies with no length."""
+    """The raw body, read up to WEBHOOK_MAX_BYTES (one more byte tells it was larger)."""
     limit = settings.WEBHOOK_MAX_BYTES
     declared = request.headers.get("Content-Length", "")
+    if not declared and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # WSGI gives a body without a length as empty: it would fail its signature misleadingly.
+        raise Rejected(411, "Content-Length required")
     if declared.isdigit() and int(declared) > limit:
         raise Rejected(413, f"body is larger than {limit} bytes")
     body = request.read(limit + 1)
@@ -97,8 +104,10 @@ def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
                 rejected.reason,
                 extra={"status": rejected.status, "path": request.path},
             )
-            return JsonResponse({"error": rejected.reason}, status=rejected.status)
-        except DatabaseError as exc:
+            # The reason is logged; a 401 says no more, so it does not tell who is connected.
+            public = "unauthorized" if rejected.status == 401 else rejected.reason
+            return JsonResponse({"error": public}, status=rejected.status)
+        except (OperationalError, InterfaceError) as exc:
             # Nothing was stored, so nothing may be acknowledged: the platform retries a 503.
             logger.error("webhook not stored, database unavailable: %s", exc, extra={"path": request.path})
             response = JsonResponse({"error": "temporarily unable to store the webhook"}, status=503)
@@ -110,10 +119,10 @@ def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 def accept(channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str) -> HttpResponse:
     """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED."""
-    event, created = event_record(channel, delivery, body, payload, json_error)
+    event, created, json_error = event_record(channel, delivery, body, payload, json_error)
     extra = {"event_id": event.pk, "channel_id": channel.pk, "topic": delivery.topic}
     if json_error:
-        logger.warning("webhook body is not JSON, kept as FAILED event", extra=extra)
+        logger.warning("webhook body kept as FAILED event: %s", json_error, extra=extra)
         return JsonResponse({"error": json_error, "event": event.pk}, status=400)
     if not created:
         logger.info("duplicate webhook delivery", extra=extra)
@@ -122,41 +131,75 @@ def accept(channel: Channel, delivery: Delivery, body: bytes, payload: Any, json
     return JsonResponse({"status": "enqueued", "event": event.pk})
 
 
+def _raw_text(body: bytes) -> str:
+    # Every byte survives, readably: invalid UTF-8 as \xNN, and NUL (which a PostgreSQL text
+    # column refuses) as \x00.
+    return body.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
 def event_record(
     channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str
-) -> tuple[ProcessedWebhookEvent, bool]:
+) -> tuple[ProcessedWebhookEvent, bool, str]:
     """Insert the event, or count a duplicate delivery of one already stored.
 
-    The unique constraint decides which; enqueueing waits for the commit.
+    Returns the event, whether it is new, and why it was kept as FAILED ("" if it was not). The
+    unique constraint decides what is a duplicate; enqueueing waits for the commit.
     """
+    identity = {"channel": channel, "source": channel.platform, "event_key": delivery.event_key[:255]}
+    fields = {
+        **identity,
+        "topic": delivery.topic,
+        "delivery_id": delivery.delivery_id[:255],
+        "triggered_at": delivery.triggered_at,
+        "headers": delivery.headers,
+        "request_id": current_request_id(),
+    }
+
+    def failed(why: str) -> dict[str, Any]:
+        return {
+            "payload": None,
+            "raw_body": _raw_text(body),
+            "status": EventStatus.FAILED,
+            "error_message": why,
+        }
+
     with transaction.atomic():
         try:
-            with transaction.atomic():
-                event = ProcessedWebhookEvent.objects.create(
-                    source=channel.platform,
-                    channel=channel,
-                    topic=delivery.topic,
-                    event_key=delivery.event_key[:255],
-                    delivery_id=delivery.delivery_id[:255],
-                    triggered_at=delivery.triggered_at,
-                    headers=delivery.headers,
-                    payload=payload,
-                    raw_body=body.decode("utf-8", "backslashreplace") if json_error else "",
-                    status=EventStatus.FAILED if json_error else EventStatus.ENQUEUED,
-                    error_message=json_error,
-                    request_id=current_request_id(),
-                )
+            try:
+                with transaction.atomic():
+                    if json_error:
+                        event = ProcessedWebhookEvent.objects.create(**fields, **failed(json_error))
+                    else:
+                        event = ProcessedWebhookEvent.objects.create(**fields, payload=payload)
+            except DataError as exc:
+                # Valid JSON the database cannot hold (PostgreSQL jsonb refuses \u0000 and lone
+                # surrogates). It is kept as raw text for ops; no retry of the platform would help.
+                json_error = f"payload cannot be stored as JSON ({exc.__class__.__name__}); kept as raw body"
+                with transaction.atomic():
+                    event = ProcessedWebhookEvent.objects.create(**fields, **failed(json_error))
         except IntegrityError:
-            ProcessedWebhookEvent.objects.filter(
-                channel=channel, source=channel.platform, event_key=delivery.event_key[:255]
-            ).update(duplicate_count=F("duplicate_count") + 1, last_duplicate_at=timezone.now())
-            existing = ProcessedWebhookEvent.objects.only("pk", "status").get(
-                channel=channel, source=channel.platform, event_key=delivery.event_key[:255]
+            ProcessedWebhookEvent.objects.filter(**identity).update(
+                duplicate_count=F("duplicate_count") + 1, last_duplicate_at=timezone.now()
             )
-            return existing, False
+            existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
+            return existing, False, existing.error_message if existing.status == EventStatus.FAILED else ""
         if not json_error:
-            transaction.on_commit(functools.partial(event_enqueue, event.pk, event.request_id))
-    return event, True
+            transaction.on_commit(functools.partial(_enqueue_accepted, event.pk, event.request_id))
+    return event, True, json_error
+
+
+# After Redis fails to answer, the web process stops trying for a while: each attempt could cost a
+# request its connect or read timeout, and stored events are enqueued by the sweeper anyway.
+REDIS_BACKOFF_SECONDS = 10.0
+_redis_unavailable_until = 0.0
+
+
+def _enqueue_accepted(event_id: int, request_id: str) -> None:
+    global _redis_unavailable_until
+    if time.monotonic() < _redis_unavailable_until:
+        logger.info("event %s stored; Redis was unavailable moments ago, the sweeper will enqueue it", event_id)
+    elif not event_enqueue(event_id, request_id):
+        _redis_unavailable_until = time.monotonic() + REDIS_BACKOFF_SECONDS
 
 
 def event_enqueue(event_id: int, request_id: str) -> bool:

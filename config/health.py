@@ -90,7 +90,7 @@ def _authorized(request: HttpRequest) -> bool:
     if not token:
         return True
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return hmac.compare_digest(given, token)
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
 
 
 @require_GET

@@ -75,8 +75,8 @@ def _with_timeouts(redis_url: str) -> str:
     the command timeout themselves above their blocking dequeue."""
     base, _, query_string = redis_url.partition("?")
     query = dict(parse_qsl(query_string))
-    query.setdefault("socket_connect_timeout", "2")
-    query.setdefault("socket_timeout", "5")
+    query.setdefault("socket_connect_timeout", "1")
+    query.setdefault("socket_timeout", "2")
     return f"{base}?{urlencode(query)}"
 
 

@@ -21,8 +21,10 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
-from rq.job import Job
+from rq.job import Job, get_current_job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
@@ -81,17 +83,24 @@ class HubWorker(Worker):
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         started = time.monotonic()
+        # A long-lived worker is not a request: Django would never drop a connection the database
+        # closed (a restart, a failover) or one past CONN_MAX_AGE. Do it around every job.
+        close_old_connections()
         try:
             with request_id_context(job.meta.get("request_id")):
                 succeeded = super().perform_job(job, queue)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()  # the job ended within the grace period
+            close_old_connections()
         field = f"{queue.name}:{'finished' if succeeded else 'failed'}"
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.hincrby(JOB_COUNT_KEY, field, 1)
-            pipe.hincrbyfloat(JOB_SECONDS_KEY, field, time.monotonic() - started)
-            pipe.execute()
+        try:
+            with self.connection.pipeline(transaction=False) as pipe:
+                pipe.hincrby(JOB_COUNT_KEY, field, 1)
+                pipe.hincrbyfloat(JOB_SECONDS_KEY, field, time.monotonic() - started)
+                pipe.execute()
+        except RedisError as exc:
+            logger.warning("job metrics not recorded: %s", exc)
         return succeeded
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -117,4 +126,7 @@ class HubWorker(Worker):
 
 
 def _raise_shutdown_timeout(signum: int, frame: FrameType | None) -> None:
-    raise ShutdownTimeout("worker shut down before the job finished; it will run again")
+    # Only inside the job's own code (rq keeps the running job on a stack while it runs), never in
+    # rq's bookkeeping around it, where the exception would record a finished job as failed.
+    if get_current_job() is not None:
+        raise ShutdownTimeout("worker shut down before the job finished; it will run again")

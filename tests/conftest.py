@@ -55,3 +55,11 @@ def run_worker():
         return worker.work(burst=True)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def no_redis_backoff():
+    """Each test starts with a web process that has not seen Redis fail."""
+    from channels_app import intake
+
+    intake._redis_unavailable_until = 0.0

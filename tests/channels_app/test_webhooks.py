@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import override_settings
 from rq.job import Job
 
@@ -131,7 +132,7 @@ def test_an_unknown_shop_is_401_and_nothing_is_stored(client):
     factories.shopify_channel()
     response = post_shopify(client, HTTP_X_SHOPIFY_SHOP_DOMAIN="stranger.myshopify.com")
     assert response.status_code == 401
-    assert response.json() == {"error": "unknown shop"}
+    assert response.json() == {"error": "unauthorized"}  # the reason is logged, not told
     assert not ProcessedWebhookEvent.objects.exists()
 
 
@@ -139,7 +140,7 @@ def test_a_bad_signature_is_401_and_nothing_is_stored(client, caplog):
     factories.shopify_channel()
     response = post_shopify(client, HTTP_X_SHOPIFY_HMAC_SHA256="AAAA")
     assert response.status_code == 401
-    assert response.json() == {"error": "invalid signature"}
+    assert response.json() == {"error": "unauthorized"}
     assert not ProcessedWebhookEvent.objects.exists()
     assert "invalid signature" in caplog.text
     assert factories.SHOPIFY_SECRET not in caplog.text
@@ -315,3 +316,35 @@ def test_redis_down_still_answers_200_and_the_sweeper_enqueues_later(
     run_worker("webhooks")
     event.refresh_from_db()
     assert event.status == EventStatus.COMPLETED
+
+
+def test_a_non_ascii_signature_header_is_401_not_a_crash(client):
+    factories.shopify_channel()
+    assert post_shopify(client, HTTP_X_SHOPIFY_HMAC_SHA256="\xe9abc").status_code == 401
+
+
+def test_a_chunked_body_without_length_is_411(client):
+    factories.shopify_channel()
+    response = post_shopify(client, HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
+    assert response.status_code == 411
+
+
+def test_valid_json_the_database_cannot_hold_is_kept_as_raw_body(client):
+    factories.shopify_channel()
+    body = b'{"id": 1, "note": "nul \\u0000 and lone \\ud800 surrogate"}'
+    response = post_shopify(client, body=body)
+    event = ProcessedWebhookEvent.objects.get()
+    if connection.vendor == "postgresql":  # jsonb refuses both; SQLite stores them
+        assert response.status_code == 400
+        assert event.status == EventStatus.FAILED
+        assert event.raw_body == body.decode()
+        assert "cannot be stored as JSON" in event.error_message
+    else:
+        assert response.status_code == 200
+
+
+def test_a_non_json_body_with_nul_bytes_is_kept_readably(client):
+    factories.shopify_channel()
+    response = post_shopify(client, body=b"garbage\x00\xff")
+    assert response.status_code == 400
+    assert ProcessedWebhookEvent.objects.get().raw_body == "garbage\\x00\\xff"

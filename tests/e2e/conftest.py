@@ -80,11 +80,11 @@ class Processes:
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
-    def web(self, name: str = "web", **env: str) -> str:
+    def web(self, name: str = "web", workers: int = 2, **env: str) -> str:
         port = free_port()
         self.start(
             name,
-            [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
             **env,
         )
         url = f"http://127.0.0.1:{port}"
@@ -92,7 +92,7 @@ class Processes:
         def up() -> bool:
             try:
                 return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except requests.RequestException:
                 return False
 
         wait_for(up, timeout=30)

@@ -253,3 +253,41 @@ def test_a_job_still_running_past_the_shutdown_grace_period_is_requeued(processe
     wait_for(lambda: ProcessedWebhookEvent.objects.filter(status=EventStatus.COMPLETED).exists(), timeout=30)
     event.refresh_from_db()
     assert event.attempts == 2
+
+
+def test_a_redis_that_accepts_but_never_answers_does_not_hold_webhooks_past_shopifys_timeout(processes):
+    import socket as sockets
+
+    blackhole = sockets.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(64)  # connections complete in the kernel's backlog; nothing ever answers
+    try:
+        base = processes.web(workers=1, REDIS_URL=f"redis://127.0.0.1:{blackhole.getsockname()[1]}/0")
+        factories.shopify_channel()
+        started = time.monotonic()
+        answers = [post_uninstall(base, event_id=f"b{i}") for i in range(5)]
+        elapsed = time.monotonic() - started
+    finally:
+        blackhole.close()
+    assert [a.status_code for a in answers] == [200] * 5
+    # One request pays Redis' timeouts (2 s); the next ones skip Redis while it is down.
+    assert elapsed < 4.5, elapsed
+    assert ProcessedWebhookEvent.objects.filter(status=EventStatus.ENQUEUED).count() == 5
+
+
+def test_a_worker_survives_the_database_dropping_its_connection(processes):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating a backend is a PostgreSQL operation")
+    base = processes.web()
+    factories.shopify_channel()
+    processes.worker("webhooks", name="steady")
+    assert post_uninstall(base, event_id="before").status_code == 200
+    wait_for(lambda: ProcessedWebhookEvent.objects.filter(status=EventStatus.COMPLETED).exists())
+    with connection.cursor() as cursor:  # what a database restart or failover does to a worker
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    assert post_uninstall(base, event_id="after").status_code == 200  # CONN_HEALTH_CHECKS reconnect
+    wait_for(lambda: ProcessedWebhookEvent.objects.filter(status__in=FINAL).count() == 2)
+    assert ProcessedWebhookEvent.objects.get(event_key__endswith="after").status == EventStatus.IGNORED

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest
 
@@ -43,14 +44,16 @@ def callback_url() -> str:
     return settings.WEBHOOK_BASE_URL + reverse("webhooks:shopee")
 
 
+@sensitive_variables("partner_key")
 def sign(partner_key: str, body: bytes) -> str:
     message = callback_url().encode() + b"|" + body
     return hmac.new(partner_key.encode(), message, hashlib.sha256).hexdigest()
 
 
+@sensitive_variables("secrets")
 def signature_valid(request: HttpRequest, body: bytes, secrets: list[str]) -> bool:
-    signature = request.headers.get("Authorization", "").strip().lower()
-    return bool(signature) and any(hmac.compare_digest(sign(s, body), signature) for s in secrets)
+    signature = request.headers.get("Authorization", "").strip().lower().encode("utf-8", "surrogateescape")
+    return bool(signature) and any(hmac.compare_digest(sign(s, body).encode(), signature) for s in secrets)
 
 
 def shop_id(payload: Any) -> str:

@@ -8,6 +8,7 @@ is part of the key. Retries resend the payload as it was when triggered, up to 8
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
 from channels_app.platforms.parsing import timestamp
@@ -34,6 +35,7 @@ def shop_domain(request: HttpRequest) -> str:
     return header(request, "Shop-Domain").strip().lower()
 
 
+@sensitive_variables("secrets")
 def signature_valid(request: HttpRequest, body: bytes, secrets: list[str]) -> bool:
     signature = header(request, "Hmac-Sha256")
     return any(hmac_sha256_base64_matches(secret, body, signature) for secret in secrets)

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
 from channels_app.platforms.parsing import timestamp
@@ -39,6 +40,7 @@ def wp_specialchars_decode(secret: str) -> str:
     return secret.replace("&amp;", "&")
 
 
+@sensitive_variables("secrets")
 def signature_valid(request: HttpRequest, body: bytes, secrets: list[str]) -> bool:
     signature = request.headers.get("X-WC-Webhook-Signature", "")
     return any(hmac_sha256_base64_matches(wp_specialchars_decode(s), body, signature) for s in secrets)
