@@ -21,7 +21,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.job import Job, get_current_job
@@ -85,14 +85,14 @@ class HubWorker(Worker):
         started = time.monotonic()
         # A long-lived worker is not a request: Django would never drop a connection the database
         # closed (a restart, a failover) or one past CONN_MAX_AGE. Do it around every job.
-        close_old_connections()
+        _drop_stale_connections()
         try:
             with request_id_context(job.meta.get("request_id")):
                 succeeded = super().perform_job(job, queue)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()  # the job ended within the grace period
-            close_old_connections()
+            _drop_stale_connections()
         field = f"{queue.name}:{'finished' if succeeded else 'failed'}"
         try:
             with self.connection.pipeline(transaction=False) as pipe:
@@ -123,6 +123,13 @@ class HubWorker(Worker):
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
         signal.signal(signal.SIGUSR1, _raise_shutdown_timeout)
+
+
+def _drop_stale_connections() -> None:
+    """Django's close_old_connections, except for a connection inside a transaction (a test's)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def _raise_shutdown_timeout(signum: int, frame: FrameType | None) -> None:
