@@ -197,7 +197,7 @@ _redis_unavailable_until = 0.0
 def _enqueue_accepted(event_id: int, request_id: str) -> None:
     global _redis_unavailable_until
     if time.monotonic() < _redis_unavailable_until:
-        logger.info("event %s stored; Redis was unavailable moments ago, the sweeper will enqueue it", event_id)
+        logger.info("event %s stored; Redis was down moments ago, the sweeper will enqueue it", event_id)
     elif not event_enqueue(event_id, request_id):
         _redis_unavailable_until = time.monotonic() + REDIS_BACKOFF_SECONDS
 
