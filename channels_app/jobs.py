@@ -10,7 +10,7 @@ from rq import get_current_job
 
 from channels_app import sweeper
 from channels_app.handlers import dispatch
-from channels_app.models import EventStatus, ProcessedWebhookEvent
+from channels_app.models import ClaimLost, EventStatus, ProcessedWebhookEvent
 from config.workers import ShutdownTimeout
 
 logger = logging.getLogger(__name__)
@@ -26,14 +26,20 @@ def process_webhook_event(event_id: int) -> str:
     event = ProcessedWebhookEvent.objects.select_related("channel").get(pk=event_id)
     try:
         outcome = dispatch(event)
+    except ClaimLost as exc:
+        logger.warning("event %s: %s; its effects were rolled back", event_id, exc)
+        return "claim lost"
     except BaseException as exc:
         job = get_current_job()
         retrying = isinstance(exc, ShutdownTimeout) or (
             not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
         )
-        event.finish(
-            EventStatus.ENQUEUED if retrying else EventStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
-        )
+        try:
+            event.finish(
+                EventStatus.ENQUEUED if retrying else EventStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
+            )
+        except ClaimLost:
+            pass  # someone else holds it now
         logger.warning(
             "event %s failed (%s): %s",
             event_id,

@@ -100,6 +100,10 @@ class ChannelLocation(models.Model):
         return self.name or self.external_id
 
 
+class ClaimLost(Exception):
+    """The event was taken back from this attempt; whatever it did must not commit."""
+
+
 class EventStatus(models.TextChoices):
     ENQUEUED = "ENQUEUED", "Enqueued"
     PROCESSING = "PROCESSING", "Processing"
@@ -170,15 +174,21 @@ class ProcessedWebhookEvent(models.Model):
         return claimed == 1
 
     def finish(self, status: str, *, error: str = "", ignored_reason: str = "") -> None:
-        """Record the outcome of the attempt that claimed this event."""
+        """Record the outcome of the attempt that claimed this event (`self.attempts`, as read
+        right after the claim). Raises ClaimLost if the event is no longer that attempt's: the
+        sweeper took it back from a worker it thought dead, and the effects must roll back."""
         now = timezone.now()
-        ProcessedWebhookEvent.objects.filter(pk=self.pk, status=EventStatus.PROCESSING).update(
+        updated = ProcessedWebhookEvent.objects.filter(
+            pk=self.pk, status=EventStatus.PROCESSING, attempts=self.attempts
+        ).update(
             status=status,
             error_message=error,
             ignored_reason=ignored_reason,
             processed_at=now if status != EventStatus.ENQUEUED else None,
             updated_at=now,
         )
+        if updated != 1:
+            raise ClaimLost(f"event {self.pk} is no longer held by attempt {self.attempts}")
 
     @classmethod
     def stuck(cls, *, enqueued_before: object, processing_before: object) -> models.QuerySet:

@@ -13,7 +13,7 @@ from channels_app import handlers
 from channels_app.handlers import HandlerError
 from channels_app.intake import event_enqueue
 from channels_app.jobs import process_webhook_event
-from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
+from channels_app.models import Channel, EventStatus, Organization, ProcessedWebhookEvent
 from config.logs import current_request_id
 from config.queues import get_queue
 from tests.channels_app import factories
@@ -29,6 +29,12 @@ def recording_handler(event, fetched):
 def failing_handler(event, fetched):
     CALLS.append({"event": event.pk})
     raise ConnectionError("platform timed out")
+
+
+def handler_losing_its_claim(event, fetched):
+    """Does its work, but meanwhile the sweeper takes the event back (it thought the worker dead)."""
+    Organization.objects.create(name="effect", slug="effect")
+    ProcessedWebhookEvent.objects.filter(pk=event.pk).update(status=EventStatus.ENQUEUED)
 
 
 def permanently_failing_handler(event, fetched):
@@ -211,3 +217,11 @@ def test_ops_retrying_a_failed_job_from_the_dead_letter_queue_processes_the_even
     run_worker("webhooks")
     event.refresh_from_db()
     assert (event.status, event.attempts, event.error_message) == (EventStatus.COMPLETED, 2, "")
+
+
+@pytest.mark.django_db
+def test_an_attempt_that_lost_its_claim_commits_none_of_its_effects(handler):
+    handler(handler_losing_its_claim)
+    event = stored_event(factories.shopify_channel(), topic="test/topic")
+    assert process_webhook_event(event.pk) == "claim lost"
+    assert not Organization.objects.filter(slug="effect").exists()
