@@ -13,6 +13,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from django.conf import settings
 from django.db.models import Q
@@ -35,6 +36,7 @@ _PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 class SweepResult:
     examined: int = 0
     requeued: int = 0
+    failed: int = 0
     still_running: int = 0
     redis_unavailable: bool = False
 
@@ -52,6 +54,8 @@ def _worker_alive(job: Job, started_before: datetime) -> bool:
     )
     if worker is None:
         return False  # its registration expired: it is gone
+    if worker.get_current_job_id() != job.id:
+        return False  # alive, but no longer on this job (its bookkeeping was lost)
     if worker.hostname == socket.gethostname() and worker.pid:
         try:
             os.kill(worker.pid, 0)
@@ -64,26 +68,36 @@ def _worker_alive(job: Job, started_before: datetime) -> bool:
     return job.started_at is None or job.started_at > started_before
 
 
-def job_is_live(job_id: str, started_before: datetime) -> bool:
-    """Whether the job will still run or is running: then the sweeper leaves its event alone."""
+class JobState(Enum):
+    LIVE = "live"  # queued, scheduled, deferred, or running on a live worker
+    FAILED = "failed"  # in the dead-letter queue: ops decide, the sweeper does not loop it
+    GONE = "gone"  # missing, finished, stopped, or started by a dead worker
+
+
+def job_state(job_id: str, started_before: datetime) -> tuple[JobState, str]:
+    """What became of an event's job, and for a failed one, its last error line."""
     queue = get_queue("webhooks")
     try:
         job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
     except NoSuchJobError:
-        return False
+        return JobState.GONE, ""
     status = job.get_status(refresh=False)
-    if status in _PENDING:
-        return True
-    if status == JobStatus.STARTED:
-        return _worker_alive(job, started_before)
-    return False  # finished, failed, stopped or canceled, yet the row says otherwise
+    if status in _PENDING or (status == JobStatus.STARTED and _worker_alive(job, started_before)):
+        return JobState.LIVE, ""
+    if status == JobStatus.FAILED:
+        result = job.latest_result()
+        lines = (result.exc_string or "").strip().splitlines() if result else []
+        return JobState.FAILED, lines[-1] if lines else "the job failed"
+    return JobState.GONE, ""
 
 
 def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int | None = None) -> SweepResult:
-    """Re-enqueue every event stuck in ENQUEUED or PROCESSING with no live job.
+    """Re-enqueue every event stuck in ENQUEUED or PROCESSING whose job is gone.
 
     `enqueued_after` and `processing_timeout` (seconds) default to HUB_SWEEP_ENQUEUED_AFTER and
-    HUB_EVENT_PROCESSING_TIMEOUT; a live job is never re-enqueued, whatever they are.
+    HUB_EVENT_PROCESSING_TIMEOUT; a live job is never re-enqueued, whatever they are. An event
+    whose job sits in the dead-letter queue is marked FAILED with the job's error, once: retrying
+    it is for ops (it then runs again), not a loop of the sweeper's.
     """
     now = timezone.now()
     if enqueued_after is None:
@@ -99,20 +113,25 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
     for event in stuck.only("pk", "status", "attempts", "request_id").order_by("pk").iterator(chunk_size=500):
         result.examined += 1
         try:
-            if job_is_live(event.job_id, started_before=now - job_timeout):
+            state, error = job_state(event.job_id, started_before=now - job_timeout)
+            if state is JobState.LIVE:
                 result.still_running += 1
                 continue
-            if event.status == EventStatus.PROCESSING:
-                # Back to ENQUEUED only if nobody finished it since we read it.
-                updated = ProcessedWebhookEvent.objects.filter(
-                    pk=event.pk, status=EventStatus.PROCESSING, attempts=event.attempts
-                ).update(
-                    status=EventStatus.ENQUEUED,
-                    error_message="worker lost mid-job; re-enqueued",
-                    updated_at=timezone.now(),
+            # Only if nobody moved the event since we read it.
+            unchanged = ProcessedWebhookEvent.objects.filter(
+                pk=event.pk, status=event.status, attempts=event.attempts
+            )
+            if state is JobState.FAILED:
+                result.failed += unchanged.update(
+                    status=EventStatus.FAILED, error_message=f"job failed: {error}", updated_at=timezone.now()
                 )
-                if not updated:
-                    continue
+                continue
+            if event.status == EventStatus.PROCESSING and not unchanged.update(
+                status=EventStatus.ENQUEUED,
+                error_message="worker lost mid-job; re-enqueued",
+                updated_at=timezone.now(),
+            ):
+                continue
             _discard_job(event.job_id)
             if event_enqueue(event.pk, event.request_id):
                 result.requeued += 1

@@ -29,6 +29,8 @@ def main() -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PORT", "8000")
     env["HUB_DEV_WARNING_SHOWN"] = "1"  # settings warned once already, in this process
+    # honcho kills every process 5 s after the first one stops: a worker's grace must end first.
+    env.setdefault("HUB_WORKER_SHUTDOWN_GRACE", "3")
     if settings.REDIS_IS_EMBEDDED:
         ensure_running(settings.EMBEDDED_REDIS_DIR)
         env["REDIS_URL"] = settings.REDIS_URL

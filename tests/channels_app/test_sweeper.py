@@ -117,3 +117,19 @@ def test_sweep_events_command_prints_what_it_did(capsys):
     call_command("sweep_events")
     out = capsys.readouterr().out
     assert '"requeued": 1' in out and '"purged": 0' in out
+
+
+def test_an_event_whose_job_is_in_the_dead_letter_queue_is_marked_failed_not_looped(run_worker):
+    e = event(factories.shopify_channel())
+    # A job that fails before it claims its event (a function renamed by a deploy) leaves the
+    # event ENQUEUED and the job in the failed registry.
+    get_queue("webhooks").enqueue("channels_app.jobs.no_such_job", e.pk, job_id=e.job_id)
+    run_worker("webhooks")
+    age(e, 120)
+    result = events_sweep()
+    assert (result.failed, result.requeued) == (1, 0)
+    e.refresh_from_db()
+    assert e.status == EventStatus.FAILED
+    assert "no_such_job" in e.error_message
+    assert events_sweep().examined == 0  # not again next minute
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [e.job_id]  # kept for ops
