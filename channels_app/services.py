@@ -21,28 +21,42 @@ def channel_create(
     api_base_url: str = "",
     credentials: dict[str, str] | None = None,
 ) -> Channel:
-    """Create a channel (and its organization if new), or update the channel for the same shop."""
+    """Create a channel (and its organization if new), or update the channel of the same shop.
+
+    On update only what is given changes: credentials are merged, and a new webhook secret keeps
+    the old one as the previous secret, which still verifies while the platform rotates.
+    """
     if platform not in Platform.values:
         raise ValueError(f"unknown platform {platform!r}; one of {', '.join(Platform.values)}")
     if platform == Platform.SHOPIFY:
         shop_identifier = shop_identifier.strip().lower()
+    given_credentials = {k: v for k, v in (credentials or {}).items() if v}
     with transaction.atomic():
         organization, _ = Organization.objects.get_or_create(
             slug=organization_slug, defaults={"name": organization_slug.replace("-", " ").title()}
         )
-        channel, _ = Channel.objects.select_for_update().update_or_create(
-            platform=platform,
-            shop_identifier=shop_identifier,
-            defaults={
-                "organization": organization,
-                "name": name or shop_identifier,
-                "partner_id": partner_id,
-                "api_base_url": api_base_url,
-                "webhook_secret": webhook_secret,
-                "credentials": {k: v for k, v in (credentials or {}).items() if v},
-                "is_active": True,
-            },
+        channel = (
+            Channel.objects.select_for_update()
+            .filter(platform=platform, shop_identifier=shop_identifier)
+            .first()
         )
+        if channel is None:
+            channel = Channel(
+                platform=platform, shop_identifier=shop_identifier, name=name or shop_identifier
+            )
+        channel.organization = organization
+        channel.is_active = True
+        if name:
+            channel.name = name
+        if partner_id:
+            channel.partner_id = partner_id
+        if api_base_url:
+            channel.api_base_url = api_base_url
+        if webhook_secret and webhook_secret != channel.webhook_secret:
+            channel.previous_webhook_secret = channel.webhook_secret
+            channel.webhook_secret = webhook_secret
+        channel.credentials = {**channel.credentials, **given_credentials}
+        channel.save()
     return channel
 
 

@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -16,16 +17,30 @@ from config.queues import QUEUE_NAMES, get_queue, rq_queues
 _embedded: EmbeddedValkey | None = None
 
 
+TEST_REDIS_DB = 15
+
+
+def _test_database(redis_url: str) -> str:
+    """The same Redis, database 15: tests flush their database, never the one the hub uses."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query)) | {"db": str(TEST_REDIS_DB)}
+        return f"unix://{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Without REDIS_URL, start a private Valkey for this run (never the one `make run` uses)."""
+    """Redis for the tests: TEST_REDIS_URL, else database 15 of REDIS_URL, else a private Valkey."""
     global _embedded
-    if not settings.REDIS_IS_EMBEDDED:
-        return
-    _embedded = EmbeddedValkey(Path(tempfile.mkdtemp(prefix="hub-test-valkey-")), persist=False)
-    _embedded.start()
-    os.environ["REDIS_URL"] = _embedded.url  # for the server and worker processes tests start
-    settings.REDIS_URL = _embedded.url
-    settings.RQ_QUEUES = rq_queues(_embedded.url, sentinels=[], sentinel_master="")
+    if settings.REDIS_IS_EMBEDDED:
+        _embedded = EmbeddedValkey(Path(tempfile.mkdtemp(prefix="hub-test-valkey-")), persist=False)
+        _embedded.start()
+        url = _embedded.url
+    else:
+        url = os.environ.get("TEST_REDIS_URL") or _test_database(settings.REDIS_URL)
+    os.environ["REDIS_URL"] = url  # for the server and worker processes tests start
+    settings.REDIS_URL = url
+    settings.RQ_QUEUES = rq_queues(url, sentinels=[], sentinel_master="")
     get_queue.cache_clear()
 
 

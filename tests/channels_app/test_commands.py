@@ -78,12 +78,14 @@ def test_create_channel_for_each_platform_prints_one_json_line(capsys, settings)
     assert Channel.objects.get(pk=shopee["id"]).organization.slug == "other"
 
 
-def test_create_channel_again_updates_the_same_channel(capsys):
+def test_create_channel_again_updates_only_what_is_given_and_rotates_the_secret(capsys):
     args = ["--org", "acme", "--platform", "shopify", "--shop-domain", "s.myshopify.com"]
-    first = create(capsys, *args, "--webhook-secret", "old")
+    first = create(capsys, *args, "--webhook-secret", "old", "--access-token", "tok")
     second = create(capsys, *args, "--webhook-secret", "new")
     assert first["id"] == second["id"]
-    assert Channel.objects.get().webhook_secret == "new"
+    channel = Channel.objects.get()
+    assert (channel.webhook_secret, channel.previous_webhook_secret) == ("new", "old")
+    assert channel.credentials == {"access_token": "tok"}  # not wiped by omitting it
 
 
 def test_create_channel_says_what_is_missing():

@@ -348,3 +348,11 @@ def test_a_non_json_body_with_nul_bytes_is_kept_readably(client):
     response = post_shopify(client, body=b"garbage\x00\xff")
     assert response.status_code == 400
     assert ProcessedWebhookEvent.objects.get().raw_body == "garbage\\x00\\xff"
+
+
+def test_two_different_woocommerce_updates_within_one_second_are_both_kept(client):
+    channel = factories.woocommerce_channel()
+    first = json.loads(fixture_bytes("woocommerce/webhooks/order_created.json"))
+    second = first | {"status": "completed"}  # same id, same date_modified_gmt (1 s resolution)
+    assert post_woo(client, channel, body=json.dumps(first).encode()).json()["status"] == "enqueued"
+    assert post_woo(client, channel, body=json.dumps(second).encode()).json()["status"] == "enqueued"

@@ -2,8 +2,8 @@
 WordPress' wp_specialchars_decode (HTML entities in the stored secret are decoded first).
 
 WooCommerce builds the payload at send time and never retries, and its X-WC-Webhook-Delivery-ID
-collides within one second, so identity is (webhook id, resource id, date_modified) when the body
-has them, else a digest of the body. Creating a webhook sends an unsigned form body `webhook_id=N`
+collides within one second, so identity is (webhook id, resource id, date_modified, body digest)
+when the body has them, else a digest of the body. Creating a webhook sends an unsigned form body `webhook_id=N`
 that must be answered 200 or WooCommerce refuses to save it.
 """
 
@@ -55,8 +55,10 @@ def delivery(request: HttpRequest, body: bytes, payload: Any) -> Delivery:
     if isinstance(payload, dict):
         resource_id = str(payload.get("id", ""))
         modified = str(payload.get("date_modified_gmt") or payload.get("date_modified") or "")
+    # date_modified has one-second resolution and WooCommerce never retries: two different
+    # updates within a second must both be kept, so the body's digest is part of the identity.
     if resource_id and modified:
-        identity = f"{webhook_id}:{resource}:{resource_id}:{modified}"
+        identity = f"{webhook_id}:{resource}:{resource_id}:{modified}:{body_digest(body)[7:23]}"
     else:
         identity = f"{webhook_id}:{body_digest(body)}"
     return Delivery(
