@@ -1,4 +1,4 @@
-"""`make bench`: the ingest benchmark, then the drain benchmark, each with its same-run baseline.
+"""`make bench`: the ingest, drain and orders benchmarks, each with its same-run baseline.
 
 Knobs (flag, or environment variable for `make bench`):
   --ingest-requests / BENCH_INGEST_REQUESTS  requests per endpoint (default 2000)
@@ -7,6 +7,8 @@ Knobs (flag, or environment variable for `make bench`):
   --web-workers     / BENCH_WEB_WORKERS      gunicorn sync workers (default 2)
   --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 2000)
   --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
+  --orders          / BENCH_ORDERS           paid-order webhooks per orders run (default 1000)
+  --orders-warmup   / BENCH_ORDERS_WARMUP    untimed webhooks before each orders run (default 50)
 DATABASE_URL and REDIS_URL say which servers to use; the data goes to bench-only databases there
 (see bench/environment.py). Exits 1 if a check fails.
 """
@@ -25,18 +27,22 @@ def env_int(name: str, default: int) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Ingest and drain benchmarks")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Ingest, drain and orders benchmarks"
+    )
     # No `choices=`: argparse checks the empty list against them when nothing is given.
-    parser.add_argument("which", nargs="*", help="ingest and/or drain (default: both, in that order)")
+    parser.add_argument("which", nargs="*", help="ingest, drain and/or orders (default: all, in that order)")
     parser.add_argument("--ingest-requests", type=int, default=env_int("BENCH_INGEST_REQUESTS", 2000))
     parser.add_argument("--ingest-warmup", type=int, default=env_int("BENCH_INGEST_WARMUP", 100))
     parser.add_argument("--clients", type=int, default=env_int("BENCH_INGEST_CLIENTS", 8))
     parser.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 2))
     parser.add_argument("--drain-events", type=int, default=env_int("BENCH_DRAIN_EVENTS", 2000))
     parser.add_argument("--startup-runs", type=int, default=env_int("BENCH_DRAIN_STARTUP_RUNS", 3))
+    parser.add_argument("--orders", type=int, default=env_int("BENCH_ORDERS", 1000))
+    parser.add_argument("--orders-warmup", type=int, default=env_int("BENCH_ORDERS_WARMUP", 50))
     args = parser.parse_args(argv)
-    args.which = args.which or ["ingest", "drain"]
-    if unknown := set(args.which) - {"ingest", "drain"}:
+    args.which = args.which or ["ingest", "drain", "orders"]
+    if unknown := set(args.which) - {"ingest", "drain", "orders"}:
         parser.error(f"unknown benchmark: {', '.join(sorted(unknown))}")
     return args
 
@@ -71,6 +77,19 @@ def main(argv: list[str] | None = None) -> int:
             from bench import drain
 
             results.append(drain.run(env, events=args.drain_events, startup_runs=args.startup_runs))
+            sys.stdout.flush()
+        if "orders" in args.which:
+            from bench import orders
+
+            results.append(
+                orders.run(
+                    env,
+                    orders=args.orders,
+                    warmup=args.orders_warmup,
+                    clients=args.clients,
+                    web_workers=args.web_workers,
+                )
+            )
     finally:
         environment.cleanup()
     verdict = "all checks OK" if all(results) else "CHECKS FAILED"
