@@ -3,8 +3,8 @@ WordPress' wp_specialchars_decode (HTML entities in the stored secret are decode
 
 WooCommerce builds the payload at send time and never retries, and its X-WC-Webhook-Delivery-ID
 collides within one second, so identity is (webhook id, resource id, date_modified, body
-digest) when the body has them, else a digest of the body. Creating a webhook sends an unsigned form body `webhook_id=N`
-that must be answered 200 or WooCommerce refuses to save it.
+digest) when the body has them, else a digest of the body. Creating a webhook sends an unsigned
+form body `webhook_id=N` that must be answered 200 or WooCommerce refuses to save it.
 """
 
 from __future__ import annotations
