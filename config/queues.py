@@ -53,13 +53,18 @@ SPECS = {spec.name: spec for spec in QUEUES}
 def rq_queues(redis_url: str, *, sentinels: list[str], sentinel_master: str) -> dict[str, dict[str, Any]]:
     """django-rq's RQ_QUEUES for every named queue, all on one Redis connection."""
     if sentinels:
-        parts = urlsplit(redis_url)
+        # REDIS_URL, if given, only says the database number and password of the master.
+        parts = urlsplit(redis_url if redis_url.startswith(("redis://", "rediss://")) else "redis://")
+        timeouts = {"socket_timeout": 2, "socket_connect_timeout": 1}
         connection: dict[str, Any] = {
             "SENTINELS": [(host, int(port)) for host, _, port in (s.rpartition(":") for s in sentinels)],
             "MASTER_NAME": sentinel_master,
             "DB": int(parts.path.lstrip("/") or 0),
+            "USERNAME": parts.username,
             "PASSWORD": parts.password,
-            "SOCKET_TIMEOUT": 5,
+            "SOCKET_TIMEOUT": 2,
+            "CONNECTION_KWARGS": {"socket_connect_timeout": 1},
+            "SENTINEL_KWARGS": timeouts,  # an unanswering sentinel must not hold a webhook either
         }
     else:
         connection = {"URL": _with_timeouts(redis_url)}

@@ -104,10 +104,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: REDIS_URL, else the embedded Valkey server's socket under var/ (config/embedded.py).
 EMBEDDED_REDIS_DIR = VAR_DIR / "valkey"
-REDIS_URL = env.str("REDIS_URL", default="") or f"unix://{socket_path(EMBEDDED_REDIS_DIR)}"
-REDIS_IS_EMBEDDED = not env.str("REDIS_URL", default="")
 REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])  # host:port,host:port
 REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="mymaster")
+REDIS_IS_EMBEDDED = not env.str("REDIS_URL", default="") and not REDIS_SENTINELS
+REDIS_URL = env.str("REDIS_URL", default="") or (
+    f"unix://{socket_path(EMBEDDED_REDIS_DIR)}" if REDIS_IS_EMBEDDED else ""
+)
 
 # Job results: completed kept 24 h, failed 7 days (the dead-letter queue ops retry from).
 HUB_JOB_RESULT_TTL = env.int("HUB_JOB_RESULT_TTL", default=24 * 3600)

@@ -1,0 +1,374 @@
+"""Orders: paid-order webhooks end to end (POST -> order and reservations committed) per second.
+
+One gunicorn (as the ingest benchmark runs it) and long-running workers (`manage.py rqworker
+webhooks`, not burst), three runs on the same database and Redis:
+- paid orders, 1 worker: signed Shopify orders/paid webhooks (the recorded payload, a new order id
+  each, 2 or 3 lines on the bench SKUs, so each order makes 2 or 3 reservations);
+- paid orders, 2 workers: the same with new order ids;
+- baseline, 1 worker: as many webhooks of a topic with no handler (customers/create, same bodies),
+  which end IGNORED: the spine's drain path through the same HTTP front end.
+
+Each run is timed from its first POST until every one of its events has reached a final status
+(one COUNT every 50 ms), after an untimed warmup batch that loads the workers' code. The client
+threads, gunicorn, the workers and the database share the machine, as they would on one box.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.drain import jobs_finished
+from bench.environment import BenchEnv, flush_redis, stop
+from bench.ingest import SECRET, SHOP, Figures, Prepared, create_channel, drive, start_gunicorn
+
+ORDER_TOPIC = "orders/paid"
+BASELINE_TOPIC = "customers/create"  # no handler: each event is claimed, dispatched and IGNORED
+# The recorded orders/paid payload the tests use (data, not code: nothing imports from tests/).
+SAMPLE = Path(__file__).resolve().parent.parent / "tests/fixtures/shopify/webhooks/orders_paid.json"
+ORGANIZATION = "bench"  # the organization bench.ingest.create_channel creates
+SKUS = tuple(f"BENCH-{n}" for n in range(1, 6))
+UNITS = 1_000_000  # per SKU: never runs out, so no line is backordered
+WORKER_ARGS = [sys.executable, "manage.py", "rqworker", "webhooks"]
+POLL_SECONDS = 0.05
+STALL_SECONDS = 60.0  # no event finished for this long: something is wrong, stop waiting
+# Shopify order ids, new for every order this process sends (the bench database is new each run).
+ORDER_IDS = itertools.count(7_000_000_000_001)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Signed requests for one run's orders, and what they should leave in the database."""
+
+    prepared: list[Prepared]
+    order_ids: list[str]
+    lines: int  # order lines over all orders: the reservations they should make
+
+
+@dataclass
+class Run:
+    name: str
+    topic: str
+    workers: int
+    final_status: str  # what every event of the run should end as
+    figures: Figures | None = None  # the timed POSTs
+    seconds: float = 0.0  # first timed POST to the last timed event finished
+    batches: list[Batch] = field(default_factory=list)  # warmup and timed
+    event_pks: tuple[int, int] = (0, 0)  # the run's events (warmup included): first < pk <= last
+    jobs: tuple[int, int] = (0, 0)  # (finished, failed) webhooks jobs, read before the next run
+
+    @property
+    def events(self) -> int:
+        return len(self.batches[-1].prepared)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def unit(self) -> str:
+        return "orders/s" if self.topic == ORDER_TOPIC else "events/s"
+
+
+def order_lines(n: int) -> int:
+    return 2 + n % 2  # 2 or 3 lines, half and half
+
+
+def build_batch(topic: str, count: int, base_url: str) -> Batch:
+    """Signed before timing, so the client's JSON and HMAC are not part of the figure."""
+    sample = json.loads(SAMPLE.read_bytes())
+    run = uuid.uuid4().hex[:12]
+    prepared, order_ids, lines = [], [], 0
+    for n in range(count):
+        order_id = next(ORDER_IDS)
+        k = order_lines(n)
+        order = sample | {
+            "id": order_id,
+            "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
+            "name": f"#B{order_id}",
+            "order_number": order_id,
+            "financial_status": "paid",
+            "cancelled_at": None,
+            "cancel_reason": None,
+            "line_items": [
+                sample["line_items"][i]
+                | {
+                    "id": order_id * 10 + i,
+                    "sku": SKUS[(n + i) % len(SKUS)],  # distinct SKUs within an order, spread over all
+                    "quantity": 1,
+                    "current_quantity": 1,
+                    "fulfillment_status": None,
+                }
+                for i in range(k)
+            ],
+        }
+        body = json.dumps(order).encode()
+        signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        event_id = f"bench-{run}-{n}"
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": signature,
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-Webhook-Id": f"wh-{event_id}",
+            "X-Shopify-Triggered-At": "2025-07-10T16:15:47.000000Z",
+            "X-Shopify-Event-Id": event_id,
+        }
+        prepared.append(Prepared(f"{base_url}/webhooks/shopify/", body, headers))
+        order_ids.append(str(order_id))
+        lines += k
+    return Batch(prepared, order_ids, lines)
+
+
+def create_stock() -> None:
+    """The organization's default warehouse and the bench SKUs, UNITS on hand each."""
+    from channels_app.models import Organization
+    from inventory.models import SKU, MovementReason, Warehouse
+    from inventory.services import stock_set
+
+    organization = Organization.objects.get(slug=ORGANIZATION)
+    warehouse = Warehouse.objects.filter(organization=organization, is_default=True).first()
+    if warehouse is None:
+        warehouse = Warehouse.objects.create(
+            organization=organization, code="bench", name="Bench warehouse", is_default=True
+        )
+    for code in SKUS:
+        sku, _ = SKU.objects.get_or_create(organization=organization, code=code, defaults={"title": code})
+        stock_set(
+            sku_id=sku.pk,
+            warehouse_id=warehouse.pk,
+            on_hand=UNITS,
+            reason=MovementReason.IMPORT,
+            reference="bench",
+        )
+
+
+def last_event_pk() -> int:
+    from django.db.models import Max
+
+    from channels_app.models import ProcessedWebhookEvent
+
+    return ProcessedWebhookEvent.objects.aggregate(pk=Max("pk"))["pk"] or 0
+
+
+def finished_events(after_pk: int) -> int:
+    """Events above `after_pk` in a final status: one COUNT over a primary-key range."""
+    from channels_app.models import EventStatus, ProcessedWebhookEvent
+
+    final = (EventStatus.COMPLETED, EventStatus.IGNORED, EventStatus.FAILED)
+    return ProcessedWebhookEvent.objects.filter(pk__gt=after_pk, status__in=final).count()
+
+
+def check_alive(workers: list[subprocess.Popen[bytes]], name: str) -> None:
+    for i, process in enumerate(workers):
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"worker {i} exited with {process.returncode}; see var/bench-logs/{name}-worker-{i}.log"
+            )
+
+
+def wait_workers_ready(workers: list[subprocess.Popen[bytes]], name: str) -> None:
+    """Until every worker has registered on the webhooks queue (so its start-up is not timed)."""
+    from rq import Worker
+
+    from config.queues import get_queue
+
+    queue = get_queue("webhooks")
+    deadline = time.monotonic() + 60
+    while Worker.count(connection=queue.connection, queue=queue) < len(workers):
+        check_alive(workers, name)
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the workers did not register within 60 s; see var/bench-logs/{name}-worker-*.log"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def wait_finished(after_pk: int, count: int, workers: list[subprocess.Popen[bytes]], name: str) -> None:
+    """Until `count` events above `after_pk` are final; fails if none finishes for STALL_SECONDS."""
+    done, progress_at = 0, time.monotonic()
+    while done < count:
+        time.sleep(POLL_SECONDS)
+        now_done = finished_events(after_pk)
+        if now_done > done:
+            done, progress_at = now_done, time.monotonic()
+        elif time.monotonic() - progress_at > STALL_SECONDS:
+            raise RuntimeError(
+                f"{name}: {done}/{count} events finished and none for {STALL_SECONDS:.0f} s; "
+                f"see var/bench-logs/{name}-worker-*.log"
+            )
+        check_alive(workers, name)
+
+
+def send(
+    batch: Batch, run: Run, clients: int, workers: list[subprocess.Popen[bytes]]
+) -> tuple[Figures, float]:
+    """POST the batch from `clients` threads; seconds from the first POST until all its events are final."""
+    after_pk = last_event_pk()
+    started = time.perf_counter()
+    figures = drive(run.name, batch.prepared, clients)
+    accepted = figures.statuses[200]
+    wait_finished(after_pk, accepted, workers, slug(run))
+    return figures, time.perf_counter() - started
+
+
+def slug(run: Run) -> str:
+    kind = "orders" if run.topic == ORDER_TOPIC else "baseline"
+    return f"{kind}-{run.workers}w"
+
+
+def measure(env: BenchEnv, run: Run, *, count: int, warmup: int, clients: int, base_url: str) -> None:
+    flush_redis()  # an empty queue, no stale worker registrations, job counters from zero
+    name = slug(run)
+    workers = [env.start(f"{name}-worker-{i}", WORKER_ARGS) for i in range(run.workers)]
+    try:
+        wait_workers_ready(workers, name)
+        run.event_pks = (last_event_pk(), 0)
+        if warmup:
+            run.batches.append(build_batch(run.topic, warmup, base_url))
+            send(run.batches[-1], run, clients, workers)
+        run.batches.append(build_batch(run.topic, count, base_url))
+        run.figures, run.seconds = send(run.batches[-1], run, clients, workers)
+        run.event_pks = (run.event_pks[0], last_event_pk())
+    finally:
+        for process in workers:
+            stop(process)
+    run.jobs = jobs_finished()
+
+
+def check_run(run: Run) -> bool:
+    """Every POST answered 200, every event in the run's final status, every job finished once;
+    for orders, each order stored once with one OPEN reservation per line and no flagged line."""
+    from django.db.models import Count
+
+    from channels_app.models import ProcessedWebhookEvent
+
+    sent = sum(len(b.prepared) for b in run.batches)
+    answered = run.figures.statuses if run.figures else Counter()
+    first, last = run.event_pks
+    rows = (
+        ProcessedWebhookEvent.objects.filter(pk__gt=first, pk__lte=last)
+        .values("status")
+        .annotate(n=Count("pk"))
+    )
+    by_status = {row["status"]: row["n"] for row in rows}
+    finished, failed = run.jobs
+    events_ok = by_status == {run.final_status: sent} and (finished, failed) == (sent, 0)
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
+    answers = " ".join(f"{code or 'error'}x{n}" for code, n in sorted(answered.items()))
+    print(
+        f"  check: {run.name}: {sent} sent (warmup included), answers {answers} (timed); events: "
+        f"{statuses}; jobs: {finished} finished, {failed} failed: {'OK' if events_ok else 'MISMATCH'}"
+    )
+    ok = events_ok and set(answered) == {200}
+    if run.topic == ORDER_TOPIC:
+        ok = check_orders(run) and ok
+    return ok
+
+
+def check_orders(run: Run) -> bool:
+    from inventory.models import Reservation, ReservationStatus
+    from orders.models import LineIssue, Order, OrderItem
+
+    order_ids = [order_id for batch in run.batches for order_id in batch.order_ids]
+    lines = sum(batch.lines for batch in run.batches)
+    orders = Order.objects.filter(channel__shop_identifier=SHOP, external_id__in=order_ids).count()
+    items = list(
+        OrderItem.objects.filter(
+            order__channel__shop_identifier=SHOP, order__external_id__in=order_ids
+        ).values_list("pk", "issue")
+    )
+    flagged = sum(1 for _, issue in items if issue != LineIssue.NONE)
+    references = [f"order-item:{pk}" for pk, _ in items]
+    open_reservations = Reservation.objects.filter(
+        reference__in=references, status=ReservationStatus.OPEN
+    ).count()
+    ok = (orders, len(items), open_reservations, flagged) == (len(order_ids), lines, lines, 0)
+    print(
+        f"  check: {run.name}: {orders}/{len(order_ids)} orders, {len(items)}/{lines} lines, "
+        f"{open_reservations}/{lines} OPEN reservations, {flagged} lines flagged: "
+        f"{'OK' if ok else 'MISMATCH'}"
+    )
+    return ok
+
+
+def check_stock() -> bool:
+    """Each bench SKU's level: on hand untouched, reserved = the sum of its OPEN reservations."""
+    from django.db.models import Sum
+
+    from inventory.models import Reservation, ReservationStatus, StockLevel
+
+    ok, shown = True, []
+    for level in StockLevel.objects.filter(sku__code__in=SKUS, sku__organization__slug=ORGANIZATION):
+        held = (
+            Reservation.objects.filter(
+                sku_id=level.sku_id, warehouse_id=level.warehouse_id, status=ReservationStatus.OPEN
+            ).aggregate(n=Sum("quantity"))["n"]
+            or 0
+        )
+        ok = ok and level.on_hand == UNITS and level.reserved == held
+        shown.append(f"{level.reserved}")
+    ok = ok and len(shown) == len(SKUS)
+    print(
+        f"  check: stock levels: on hand {UNITS} each, reserved {'/'.join(shown)} = their OPEN "
+        f"reservations: {'OK' if ok else 'MISMATCH'}"
+    )
+    return ok
+
+
+def print_figures(runs: list[Run]) -> None:
+    print(f"  {'run':<38} {'POST req/s':>10} {'posted in':>9} {'all done in':>11}  end to end")
+    for run in runs:
+        assert run.figures is not None
+        posted = run.figures.seconds
+        print(
+            f"  {run.name:<38} {run.figures.rate:10.1f} {posted:8.2f}s {run.seconds:10.2f}s  "
+            f"{run.rate:7.1f} {run.unit}"
+        )
+    print(
+        "  (POST req/s: the timed webhooks' HTTP rate while the workers run; all done in: first POST "
+        "to the last event final)"
+    )
+    one, two, baseline = runs
+    print(
+        f"  paid orders, 1 worker / baseline: {one.rate / baseline.rate:.2f}x; "
+        f"2 workers / 1 worker: {two.rate / one.rate:.2f}x"
+    )
+
+
+def run(env: BenchEnv, *, orders: int, warmup: int, clients: int, web_workers: int) -> bool:
+    from channels_app.models import EventStatus
+
+    print(
+        f"Orders: {orders} webhooks per run after {warmup} warmup, end to end (first POST to last event "
+        f"final), {clients} concurrent clients, gunicorn --workers {web_workers} (sync), "
+        f"`rqworker webhooks` workers; paid orders of 2-3 lines over {len(SKUS)} SKUs"
+    )
+    create_channel(env)
+    create_stock()
+    runs = [
+        Run("paid orders, 1 worker", ORDER_TOPIC, 1, EventStatus.COMPLETED),
+        Run("paid orders, 2 workers", ORDER_TOPIC, 2, EventStatus.COMPLETED),
+        Run(f"baseline ({BASELINE_TOPIC}), 1 worker", BASELINE_TOPIC, 1, EventStatus.IGNORED),
+    ]
+    gunicorn, base_url = start_gunicorn(env, web_workers)
+    try:
+        for r in runs:
+            measure(env, r, count=orders, warmup=warmup, clients=clients, base_url=base_url)
+    finally:
+        stop(gunicorn)
+        flush_redis()
+    print_figures(runs)
+    results = [check_run(r) for r in runs]  # print every check
+    results.append(check_stock())
+    return all(results)
