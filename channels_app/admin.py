@@ -1,4 +1,7 @@
+from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from channels_app.models import Channel, ChannelLocation, Organization, ProcessedWebhookEvent
 
@@ -16,16 +19,68 @@ class ChannelLocationInline(admin.TabularInline):
     extra = 0
 
 
+SECRET_HELP = "Write-only: leave blank to keep the stored value."
+CREDENTIAL_FIELDS = ("access_token", "refresh_token", "consumer_key", "consumer_secret")
+
+
+class ChannelForm(forms.ModelForm):
+    """Secrets are written, never shown back: a blank field keeps what is stored."""
+
+    webhook_secret = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
+    previous_webhook_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput, help_text=SECRET_HELP
+    )
+    access_token = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
+    refresh_token = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
+    consumer_key = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
+    consumer_secret = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
+
+    class Meta:
+        model = Channel
+        fields = (
+            "organization",
+            "name",
+            "platform",
+            "shop_identifier",
+            "partner_id",
+            "api_base_url",
+            "webhook_secret",
+            "previous_webhook_secret",
+            "allow_backorders",
+            "is_active",
+        )
+
+    def clean_webhook_secret(self) -> str:
+        return self.cleaned_data["webhook_secret"] or (
+            self.instance.webhook_secret if self.instance.pk else ""
+        )
+
+    def clean_previous_webhook_secret(self) -> str:
+        stored = self.instance.previous_webhook_secret if self.instance.pk else ""
+        return self.cleaned_data["previous_webhook_secret"] or stored
+
+    def save(self, commit: bool = True) -> Channel:
+        channel = super().save(commit=False)
+        given = {name: self.cleaned_data[name] for name in CREDENTIAL_FIELDS if self.cleaned_data.get(name)}
+        channel.credentials = {**channel.credentials, **given}
+        if commit:
+            channel.save()
+        return channel
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
     list_display = ("name", "platform", "shop_identifier", "organization", "is_active", "created_at")
     list_filter = ("platform", "is_active")
     list_select_related = ("organization",)
     search_fields = ("name", "shop_identifier", "organization__name")
-    readonly_fields = ("webhook_url", "created_at", "updated_at")
-    # Secrets are set from the create_channel command or the channel form, never listed.
-    exclude = ("credentials",)
+    readonly_fields = ("webhook_url", "stored_credentials", "created_at", "updated_at")
     inlines = [ChannelLocationInline]
+
+    @admin.display(description="Stored credentials")
+    def stored_credentials(self, channel: Channel) -> str:
+        return ", ".join(sorted(channel.credentials)) or "-"  # names only, never values
 
 
 @admin.register(ProcessedWebhookEvent)
@@ -47,3 +102,7 @@ class ProcessedWebhookEventAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     show_full_result_count = False
     readonly_fields = [f.name for f in ProcessedWebhookEvent._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProcessedWebhookEvent]:
+        # The big columns, read only by the one event's page (where deferred fields load on use).
+        return super().get_queryset(request).defer("payload", "raw_body", "headers")

@@ -54,3 +54,35 @@ def test_a_stock_level_page_shows_its_ledger(admin_client, data):
     level = StockLevel.objects.get()
     page = admin_client.get(reverse("admin:inventory_stocklevel_change", args=[level.pk])).content.decode()
     assert "+3 = 3 import test" in page
+
+
+def test_channel_secrets_are_write_only_in_the_admin(admin_client):
+    channel = factories.shopify_channel(credentials={"access_token": "shpat_hidden"})
+    url = reverse("admin:channels_app_channel_change", args=[channel.pk])
+    page = admin_client.get(url).content.decode()
+    assert factories.SHOPIFY_SECRET not in page and "shpat_hidden" not in page
+    assert "access_token" in page  # the names of what is stored, not the values
+    form = {
+        "organization": channel.organization.pk,
+        "name": channel.name,
+        "platform": "shopify",
+        "shop_identifier": channel.shop_identifier,
+        "partner_id": "",
+        "api_base_url": "",
+        "is_active": "on",
+        "webhook_secret": "",
+        "previous_webhook_secret": "",
+        "access_token": "",
+        "refresh_token": "",
+        "consumer_key": "",
+        "consumer_secret": "",
+        "locations-TOTAL_FORMS": "0",
+        "locations-INITIAL_FORMS": "0",
+    }
+    assert admin_client.post(url, form).status_code == 302
+    channel.refresh_from_db()
+    assert channel.webhook_secret == factories.SHOPIFY_SECRET  # blank kept it
+    assert channel.credentials == {"access_token": "shpat_hidden"}
+    admin_client.post(url, form | {"webhook_secret": "rotated", "access_token": "shpat_new"})
+    channel.refresh_from_db()
+    assert (channel.webhook_secret, channel.credentials["access_token"]) == ("rotated", "shpat_new")
