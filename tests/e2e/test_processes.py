@@ -27,6 +27,7 @@ from tests.e2e.conftest import BASE_DIR, wait_for
 from tests.platforms import (
     as_http_headers,
     fixture_bytes,
+    fixture_json,
     shopee_authorization,
     shopify_headers,
     woocommerce_headers,
@@ -35,6 +36,11 @@ from tests.platforms import (
 pytestmark = pytest.mark.e2e
 
 FINAL = {EventStatus.COMPLETED, EventStatus.IGNORED, EventStatus.FAILED}
+PAID = fixture_json("shopify/webhooks/orders_paid.json") | {
+    "financial_status": "paid",
+    "cancelled_at": None,
+    "cancel_reason": None,
+}
 
 
 def post(url: str, body: bytes, django_headers: dict[str, str]) -> requests.Response:
@@ -105,11 +111,12 @@ def test_recorded_payloads_posted_over_http_all_reach_a_final_status(processes):
 
 
 @contextmanager
-def worker_blocked_mid_job() -> Iterator[None]:
-    """Hold a lock that the app/uninstalled job needs, so a worker stops inside it.
+def worker_blocked_mid_job(table: str = "channels_app_channel") -> Iterator[None]:
+    """Hold a lock the job needs, so a worker stops inside it.
 
-    PostgreSQL: the channel row the handler updates. SQLite: the whole database (the worker then
-    waits at its first write, the claim).
+    PostgreSQL: the rows of `table` (the channel row app/uninstalled updates, the stock levels an
+    order reserves). SQLite: the whole database (the worker then waits at its first write, the
+    claim).
     """
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
@@ -130,7 +137,7 @@ def worker_blocked_mid_job() -> Iterator[None]:
             dbname=db["NAME"],
             password=db["PASSWORD"] or None,
         ) as lock:
-            lock.execute("SELECT id FROM channels_app_channel FOR UPDATE")
+            lock.execute(f"SELECT id FROM {table} FOR UPDATE")
             yield
             lock.rollback()
 
@@ -170,6 +177,45 @@ def test_a_worker_killed_mid_job_is_processed_exactly_once_afterwards(processes)
     assert not channel.is_active
     assert get_queue("webhooks").failed_job_registry.count == 0
     assert get_queue("webhooks").count == 0
+
+
+def test_a_worker_killed_inside_a_paid_orders_transaction_leaves_no_trace_and_it_reserves_once(processes):
+    from inventory.models import Reservation
+    from tests.inventory.factories import assert_invariants, level, sku, warehouse
+
+    base = processes.web()
+    channel = factories.shopify_channel()
+    main = warehouse(channel.organization)
+    items = [sku(channel.organization, line["sku"], on_hand=5, at=main) for line in PAID["line_items"]]
+    body = json.dumps(PAID).encode()
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="orders/paid",
+        event_id="p1",
+    )
+    assert post(f"{base}/webhooks/shopify/", body, headers).status_code == 200
+    event = ProcessedWebhookEvent.objects.get()
+    postgres = connection.vendor == "postgresql"
+    with worker_blocked_mid_job("inventory_stocklevel"):
+        worker = processes.worker("webhooks", name="doomed")
+        wait_for(lambda: job_started(event.job_id))
+        if postgres:  # claimed; the order is written; the worker waits for a stock level's lock
+            wait_for(lambda: ProcessedWebhookEvent.objects.filter(status=EventStatus.PROCESSING).exists())
+        processes.kill(worker)
+        worker.wait()
+    connection.close()
+    from orders.models import Order
+
+    assert not Reservation.objects.exists() and not Order.objects.exists()  # the killed attempt left nothing
+    assert events_sweep(enqueued_after=0, processing_timeout=0).requeued == 1
+    processes.worker("webhooks", name="survivor", burst=True).wait(timeout=60)
+    event.refresh_from_db()
+    assert event.status == EventStatus.COMPLETED
+    assert Reservation.objects.count() == len(items)
+    assert all(level(item, main).reserved == 1 for item in items)
+    assert_invariants()
 
 
 def test_sigterm_lets_the_current_job_finish(processes):
