@@ -56,10 +56,17 @@ def shopee_webhook(request: HttpRequest) -> HttpResponse:
     body = read_body(request)
     payload, json_error = parse_json(body)
     shop_id = shopee.shop_id(payload)
-    # The shop is named inside the body; a body we cannot read may still be signed by one of our
-    # partner keys, and is then kept as a FAILED event of the channel whose key signed it.
-    candidates = Channel.objects.filter(platform=Platform.SHOPEE)
-    candidates = candidates.filter(shop_identifier=shop_id) if shop_id else candidates
+    shopee_channels = Channel.objects.filter(platform=Platform.SHOPEE)
+    if shop_id:
+        candidates = list(shopee_channels.filter(shop_identifier=shop_id))
+    else:
+        # A body that names no shop may still be signed by one of our partner keys; it is then kept
+        # as a FAILED event of that partner's first channel. One check per partner (app), whose
+        # channels share its key, so an unsigned request costs no more than that.
+        first_per_partner: dict[str, int] = {}
+        for pk, partner_id in shopee_channels.order_by("pk").values_list("pk", "partner_id"):
+            first_per_partner.setdefault(partner_id, pk)
+        candidates = list(shopee_channels.filter(pk__in=first_per_partner.values()))
     channel = next(
         (c for c in candidates if shopee.signature_valid(request, body, c.webhook_secrets())), None
     )
