@@ -28,7 +28,7 @@ JSON_SERIALIZER = "rq.serializers.JSONSerializer"
 class QueueSpec:
     name: str
     timeout: int  # seconds a job may run before rq stops it
-    workers: int  # processes `make run` starts
+    workers: int  # worker processes in production (docker-compose.yml); `make run` runs one per group
     in_process: bool
 
 
