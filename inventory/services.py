@@ -102,29 +102,31 @@ def stock_reserve_many(
     return {r.reference: stock_reserve(r, allow_backorder=allow_backorder) for r in ordered}
 
 
-@transaction.atomic
-def reservation_release(*, reference: str) -> bool:
-    """Give an open reservation's units back (order cancelled, refunded, deleted)."""
+def _close_reservation(reference: str, status: str) -> Reservation | None:
+    """Take an open reservation's units off its level's reserved count, under both locks."""
     reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
     if reservation is None or reservation.status != ReservationStatus.OPEN:
-        return False
+        return None
     level = level_for_update(sku_id=reservation.sku_id, warehouse_id=reservation.warehouse_id)
     level.reserved -= reservation.quantity
     level.save(update_fields=["reserved", "updated_at"])
-    reservation.status = ReservationStatus.RELEASED
+    reservation.status = status
     reservation.save(update_fields=["status", "updated_at"])
-    return True
+    return reservation
+
+
+@transaction.atomic
+def reservation_release(*, reference: str) -> bool:
+    """Give an open reservation's units back (order cancelled, refunded, deleted)."""
+    return _close_reservation(reference, ReservationStatus.RELEASED) is not None
 
 
 @transaction.atomic
 def reservation_consume(*, reference: str, movement_reference: str = "") -> bool:
     """The reserved units left the warehouse: on hand and reserved both drop."""
-    reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
-    if reservation is None or reservation.status != ReservationStatus.OPEN:
+    reservation = _close_reservation(reference, ReservationStatus.CONSUMED)
+    if reservation is None:
         return False
-    level = level_for_update(sku_id=reservation.sku_id, warehouse_id=reservation.warehouse_id)
-    level.reserved -= reservation.quantity
-    level.save(update_fields=["reserved", "updated_at"])
     stock_move(
         sku_id=reservation.sku_id,
         warehouse_id=reservation.warehouse_id,
@@ -132,6 +134,4 @@ def reservation_consume(*, reference: str, movement_reference: str = "") -> bool
         reason=MovementReason.FULFILLMENT,
         reference=movement_reference or reference,
     )
-    reservation.status = ReservationStatus.CONSUMED
-    reservation.save(update_fields=["status", "updated_at"])
     return True

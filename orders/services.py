@@ -119,9 +119,7 @@ def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
         if order.deleted_at is None:
             order.deleted_at = timezone.now()
             order.save(update_fields=["deleted_at", "updated_at"])
-        released = sum(
-            reservation_release(reference=item.reservation_reference) for item in order.items.all()
-        )
+        released = _release_all(list(order.items.all()))
     return SyncResult(order, released=released)
 
 
@@ -204,8 +202,7 @@ def _upsert_items(order: Order, channel: Channel, lines: tuple[LineData, ...]) -
 
 def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder: bool) -> SyncResult:
     if order.is_cancelled or order.financial_status in RELEASING_STATUSES:
-        released = sum(reservation_release(reference=item.reservation_reference) for item in items)
-        return SyncResult(order, released=released)
+        return SyncResult(order, released=_release_all(items))
     if order.financial_status not in RESERVING_STATUSES:
         return SyncResult(order)  # nothing is held for an unpaid order
     reservable = [item for item in items if item.sku_id and item.quantity > 0]
@@ -236,6 +233,13 @@ def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder:
                 reference=item.reservation_reference, movement_reference=f"order:{order.pk}"
             )
     return SyncResult(order, reserved=reserved, consumed=consumed)
+
+
+def _release_all(items: list[OrderItem]) -> int:
+    # In (sku, line) order, as reservations lock levels in that order: no deadlock between two
+    # orders cancelled at once.
+    ordered = sorted(items, key=lambda item: (item.sku_id or 0, item.pk))
+    return sum(reservation_release(reference=item.reservation_reference) for item in ordered)
 
 
 def _set_issue(item: OrderItem, issue: str) -> None:
