@@ -138,17 +138,25 @@ class ReservationStatus(models.TextChoices):
 
 
 class Reservation(models.Model):
-    """Units held for an order line. `reference` names what holds them, once (e.g. order-item:42)."""
+    """Units held for an order line; `reference` names what holds them (e.g. order-item:42)."""
 
     sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="reservations")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="reservations")
     quantity = models.PositiveIntegerField()
-    reference = models.CharField(max_length=255, unique=True)
+    reference = models.CharField(max_length=255, db_index=True)
     status = models.CharField(
         max_length=20, choices=ReservationStatus.choices, default=ReservationStatus.OPEN
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # What holds units: one open reservation per reference (released ones are history).
+            models.UniqueConstraint(
+                fields=["reference"], condition=Q(status="open"), name="reservation_one_open_per_reference"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.sku_id} for {self.reference} ({self.status})"

@@ -18,6 +18,8 @@ from inventory.models import MovementReason, Reservation, ReservationStatus, Sto
 
 logger = logging.getLogger(__name__)
 
+_HOLDING = (ReservationStatus.OPEN, ReservationStatus.CONSUMED)
+
 
 def level_for_update(*, sku_id: int, warehouse_id: int) -> StockLevel:
     """The level row, created at zero if new, locked until the transaction ends."""
@@ -71,13 +73,27 @@ class ReservationRequest:
 
 @transaction.atomic
 def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False) -> Reservation | None:
-    """Hold units for `request.reference`, once. None when they are not available (and
-    backorders are not allowed): the caller flags the line; nothing is over-reserved."""
+    """Hold units for `request.reference`: at most one open reservation per reference.
+
+    A replay returns the open reservation as it is. A changed line (quantity, SKU or warehouse)
+    releases the old reservation and reserves anew. Units already consumed for the reference are
+    not held again. None when the units are not available (and backorders are not allowed): the
+    caller flags the line; nothing is over-reserved.
+    """
     level = level_for_update(sku_id=request.sku_id, warehouse_id=request.warehouse_id)
-    # Checked under the level's lock, so a concurrent replay of the same line waits and sees it.
-    existing = Reservation.objects.filter(reference=request.reference).first()
-    if existing is not None:
-        return existing  # reserved already (or released or consumed since)
+    # Read under the level's lock, so a concurrent replay of the same line waits and sees it.
+    held = Reservation.objects.filter(reference=request.reference, status__in=_HOLDING).first()
+    if held is not None and held.status == ReservationStatus.CONSUMED:
+        return held  # the units left the warehouse already
+    if held is not None:
+        if (held.sku_id, held.warehouse_id, held.quantity) == (
+            request.sku_id,
+            request.warehouse_id,
+            request.quantity,
+        ):
+            return held
+        _close_reservation(request.reference, ReservationStatus.RELEASED)
+        level.refresh_from_db()  # the release may have changed this very level
     if level.available < request.quantity and not allow_backorder:
         logger.info(
             "not enough stock to reserve",
@@ -104,8 +120,12 @@ def stock_reserve_many(
 
 def _close_reservation(reference: str, status: str) -> Reservation | None:
     """Take an open reservation's units off its level's reserved count, under both locks."""
-    reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
-    if reservation is None or reservation.status != ReservationStatus.OPEN:
+    reservation = (
+        Reservation.objects.select_for_update()
+        .filter(reference=reference, status=ReservationStatus.OPEN)
+        .first()
+    )
+    if reservation is None:
         return None
     level = level_for_update(sku_id=reservation.sku_id, warehouse_id=reservation.warehouse_id)
     level.reserved -= reservation.quantity

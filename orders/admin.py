@@ -25,7 +25,7 @@ class OrderItemInline(admin.TabularInline):
 
     @admin.display(description="Reservation")
     def reservation(self, item: OrderItem) -> str:
-        reservation = Reservation.objects.filter(reference=item.reservation_reference).first()
+        reservation = Reservation.objects.filter(reference=item.reservation_reference).order_by("-pk").first()
         return (
             f"{reservation.quantity} {reservation.get_status_display()} at {reservation.warehouse}"
             if reservation

@@ -87,3 +87,32 @@ def test_concurrent_reservations_for_the_last_units_reserve_them_exactly_once(or
     assert sum(r is not None for r in results) == 3
     assert (level(item, main).reserved, level(item, main).available) == (3, 0)
     assert_invariants()
+
+
+def test_a_changed_line_releases_its_old_reservation_and_reserves_anew(org):
+    main = warehouse(org)
+    item = sku(org, "A", on_hand=5, at=main)
+    stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 2))
+    stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 3))  # the line was edited
+    assert level(item, main).reserved == 3
+    assert list(Reservation.objects.order_by("pk").values_list("quantity", "status")) == [
+        (2, ReservationStatus.RELEASED),
+        (3, ReservationStatus.OPEN),
+    ]
+    assert stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 9)) is None  # too many now
+    assert level(item, main).reserved == 0  # the old hold is gone too: the line is backordered
+    assert_invariants()
+
+
+def test_a_released_line_can_be_held_again_but_consumed_units_are_not(org):
+    main = warehouse(org)
+    item = sku(org, "A", on_hand=5, at=main)
+    stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 1))
+    reservation_release(reference="order-item:1")  # cancelled
+    assert stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 1))  # un-cancelled
+    assert level(item, main).reserved == 1
+    reservation_consume(reference="order-item:1")
+    consumed = stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 1))
+    assert consumed.status == ReservationStatus.CONSUMED
+    assert (level(item, main).on_hand, level(item, main).reserved) == (4, 0)
+    assert_invariants()
