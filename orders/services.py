@@ -206,10 +206,13 @@ def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder:
     if order.financial_status not in RESERVING_STATUSES:
         return SyncResult(order)  # nothing is held for an unpaid order
     reservable = [item for item in items if item.sku_id and item.quantity > 0]
+    # A line edited down to nothing, or whose SKU no longer resolves, holds nothing any more.
+    released = _release_all([item for item in items if item not in reservable])
     if order.warehouse_id is None:
+        released += _release_all(reservable)
         for item in reservable:
             _set_issue(item, LineIssue.NO_WAREHOUSE)
-        return SyncResult(order)
+        return SyncResult(order, released=released)
     requests = [
         ReservationRequest(
             reference=item.reservation_reference,
@@ -232,7 +235,7 @@ def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder:
             consumed += reservation_consume(
                 reference=item.reservation_reference, movement_reference=f"order:{order.pk}"
             )
-    return SyncResult(order, reserved=reserved, consumed=consumed)
+    return SyncResult(order, reserved=reserved, released=released, consumed=consumed)
 
 
 def _release_all(items: list[OrderItem]) -> int:

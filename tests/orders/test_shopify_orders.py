@@ -191,3 +191,14 @@ def test_lines_resolve_by_the_variant_mapping_first_and_reserve_at_the_locations
     assert stored.warehouse == store
     assert stored.items.get(external_variant_id="4242").sku == other
     assert level(other, store).reserved == 1
+
+
+def test_a_line_removed_by_an_order_edit_gives_its_units_back(shop, deliver):
+    channel, main, skus = shop
+    deliver(paid(), topic="orders/paid")
+    edited = paid(updated_at="2022-01-06T00:00:00Z")
+    edited["line_items"][0]["current_quantity"] = 0
+    deliver(edited, topic="orders/updated")
+    assert level(skus["SKU2006-001"], main).reserved == 0
+    assert level(skus["SKU2006-020"], main).reserved == 1
+    assert_invariants()
