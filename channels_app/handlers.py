@@ -57,6 +57,10 @@ class Handler:
 
 _SHOPIFY_ORDER = Handler(apply="channels_app.platforms.shopify.handlers.order_apply")
 _WOO_ORDER = Handler(apply="channels_app.platforms.woocommerce.handlers.order_apply")
+_SHOPEE_ORDER = Handler(
+    fetch="channels_app.platforms.shopee.handlers.order_fetch",
+    apply="channels_app.platforms.shopee.handlers.order_apply",
+)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "app/uninstalled"): Handler(apply="channels_app.services.channel_uninstalled"),
@@ -67,10 +71,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "inventory_levels/update"): Handler(
         apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
     ),
-    ("shopee", "order_status"): Handler(
-        fetch="channels_app.platforms.shopee.handlers.order_status_fetch",
-        apply="channels_app.platforms.shopee.handlers.order_status_apply",
-    ),
+    ("shopee", "order_status"): _SHOPEE_ORDER,
+    ("shopee", "reserved_stock_change"): _SHOPEE_ORDER,
     ("woocommerce", "order.created"): _WOO_ORDER,
     ("woocommerce", "order.updated"): _WOO_ORDER,
     ("woocommerce", "order.deleted"): Handler(

@@ -129,3 +129,31 @@ def test_a_shopee_server_error_is_retried(shop, push, httpserver):
     event = push()
     assert (event.status, event.attempts) == (EventStatus.ENQUEUED, 1)  # retry scheduled with backoff
     assert "503" in event.error_message
+
+
+def test_a_reserved_stock_change_for_a_placed_order_syncs_that_order_and_reserves(shop, push, httpserver):
+    channel, main, item = shop
+    code8 = fixture_json("shopee/push/reserved_stock_change_push_code8.json")
+    httpserver.expect_request(PATH).respond_with_json(detail_answer(order_status="UNPAID", pay_time=None))
+    event = push(code8)
+    assert (event.topic, event.status) == ("reserved_stock_change", EventStatus.COMPLETED)
+    assert Order.objects.get().platform_status == "UNPAID"
+    assert level(item, main).reserved == 0  # unpaid: nothing held yet
+
+
+def test_a_reserved_stock_change_naming_no_order_is_ignored(shop, push):
+    code8 = fixture_json("shopee/push/reserved_stock_change_push_code8.json")
+    del code8["data"]["ordersn"]
+    event = push(code8)
+    assert (event.status, event.ignored_reason) == (
+        EventStatus.IGNORED,
+        "reserved stock change that names no order",
+    )
+
+
+def test_an_order_status_push_without_its_order_fails_permanently(shop, push):
+    event = push(PUSH | {"data": {"status": "PROCESSED"}})
+    assert (event.status, event.error_message) == (
+        EventStatus.FAILED,
+        "HandlerError: Shopee order status push has no data.ordersn",
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from channels_app.handlers import HandlerError
 from channels_app.platforms.parsing import decimal, text, timestamp
 from orders.services import LineData, OrderData
 
@@ -26,11 +25,11 @@ _STATUSES = {
 
 
 def order_sn(push: Any) -> str:
-    """The order a code-3 push is about."""
+    """The order a push is about ("" if it names none)."""
     data = push.get("data") if isinstance(push, dict) else None
-    if not isinstance(data, dict) or not data.get("ordersn"):
-        raise HandlerError("Shopee order status push has no data.ordersn", permanent=True)
-    return text(data["ordersn"])
+    if not isinstance(data, dict):
+        return ""
+    return text(data.get("ordersn") or data.get("order_sn"))
 
 
 def order(detail: dict[str, Any]) -> OrderData:

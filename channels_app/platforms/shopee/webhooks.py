@@ -37,7 +37,7 @@ PUSH_CODES = {
     12: "openapi_authorization_expiry",
     13: "brand_register_result",
 }
-TOPICS = ("order_status",)
+TOPICS = ("order_status", "reserved_stock_change")
 
 
 def callback_url() -> str:
