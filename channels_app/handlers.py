@@ -75,6 +75,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopee", "reserved_stock_change"): _SHOPEE_ORDER,
     ("woocommerce", "order.created"): _WOO_ORDER,
     ("woocommerce", "order.updated"): _WOO_ORDER,
+    ("woocommerce", "order.restored"): _WOO_ORDER,  # out of the trash: sent as the whole order
     ("woocommerce", "order.deleted"): Handler(
         apply="channels_app.platforms.woocommerce.handlers.order_deleted_apply"
     ),

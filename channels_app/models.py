@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from inventory.models import Warehouse
 
 from channels_app.secrets import EncryptedJSONField, EncryptedTextField
 
@@ -70,6 +75,20 @@ class Channel(models.Model):
         else:
             path = reverse(f"webhooks:{self.platform}")
         return settings.WEBHOOK_BASE_URL + path
+
+    def warehouse_for(self, location_id: str = "") -> Warehouse | None:
+        """Where this channel's stock is, for orders and stock reports alike: the warehouse of the
+        location named (when it is mapped), else of the channel's first mapped location (a
+        WooCommerce store has one stock), else the organization's default warehouse."""
+        from inventory.models import Warehouse
+
+        mapped = self.locations.filter(warehouse__isnull=False).select_related("warehouse").order_by("pk")
+        location = (mapped.filter(external_id=location_id).first() if location_id else None) or (
+            None if location_id else mapped.first()
+        )
+        if location is not None:
+            return location.warehouse
+        return Warehouse.objects.filter(organization_id=self.organization_id, is_default=True).first()
 
     def deactivate(self) -> None:
         Channel.objects.filter(pk=self.pk).update(is_active=False, updated_at=timezone.now())

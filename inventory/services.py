@@ -2,8 +2,9 @@
 
 Locks: a level is changed only under `SELECT ... FOR UPDATE` of its row (PostgreSQL; SQLite
 serializes writers anyway), so two workers reserving the last unit of a SKU see each other's
-reservation. Callers locking several levels in one transaction lock them in (sku, warehouse) order,
-which `stock_reserve_many` does, so they cannot deadlock.
+reservation. A caller that changes several levels in one transaction locks all of them first, in
+(sku, warehouse) order, with `levels_for_update`; later locks of the same rows are then its own,
+so two such transactions cannot deadlock.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 
 from inventory.models import MovementReason, Reservation, ReservationStatus, StockLevel, StockMovement
 
@@ -26,6 +28,21 @@ def level_for_update(*, sku_id: int, warehouse_id: int) -> StockLevel:
     # get_or_create survives a concurrent creation (it catches the IntegrityError and reads).
     StockLevel.objects.get_or_create(sku_id=sku_id, warehouse_id=warehouse_id)
     return StockLevel.objects.select_for_update().get(sku_id=sku_id, warehouse_id=warehouse_id)
+
+
+def levels_for_update(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
+    """Lock every (sku, warehouse) level a transaction will change, in one fixed order."""
+    wanted = sorted(set(pairs))
+    for sku_id, warehouse_id in wanted:
+        StockLevel.objects.get_or_create(sku_id=sku_id, warehouse_id=warehouse_id)
+    if not wanted:
+        return {}
+    match = Q()
+    for sku_id, warehouse_id in wanted:
+        match |= Q(sku_id=sku_id, warehouse_id=warehouse_id)
+    # PostgreSQL locks the rows in the ORDER BY's order (the lock is taken above the sort).
+    levels = StockLevel.objects.select_for_update().filter(match).order_by("sku_id", "warehouse_id")
+    return {(level.sku_id, level.warehouse_id): level for level in levels}
 
 
 @transaction.atomic
@@ -71,35 +88,44 @@ class ReservationRequest:
     quantity: int
 
 
+def _held(reference: str) -> Reservation | None:
+    """The open or consumed reservation of a reference (released ones are history)."""
+    return Reservation.objects.filter(reference=reference, status__in=_HOLDING).first()
+
+
 @transaction.atomic
 def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False) -> Reservation | None:
     """Hold units for `request.reference`: at most one open reservation per reference.
 
-    A replay returns the open reservation as it is. A changed line (quantity, SKU or warehouse)
-    releases the old reservation and reserves anew. Units already consumed for the reference are
-    not held again. None when the units are not available (and backorders are not allowed): the
-    caller flags the line; nothing is over-reserved.
+    A replay returns the open reservation as it is; units already consumed are not held again.
+    A changed line (quantity, SKU or warehouse) is held anew and its old hold released, but only
+    once the new one fits: a line that now wants more than is available keeps what it held. None
+    when the units are not available (and backorders are not allowed): the caller flags the line;
+    nothing is over-reserved.
     """
     level = level_for_update(sku_id=request.sku_id, warehouse_id=request.warehouse_id)
     # Read under the level's lock, so a concurrent replay of the same line waits and sees it.
-    held = Reservation.objects.filter(reference=request.reference, status__in=_HOLDING).first()
-    if held is not None and held.status == ReservationStatus.CONSUMED:
-        return held  # the units left the warehouse already
-    if held is not None:
-        if (held.sku_id, held.warehouse_id, held.quantity) == (
-            request.sku_id,
-            request.warehouse_id,
-            request.quantity,
-        ):
-            return held
-        _close_reservation(request.reference, ReservationStatus.RELEASED)
-        level.refresh_from_db()  # the release may have changed this very level
-    if level.available < request.quantity and not allow_backorder:
+    held = _held(request.reference)
+    if held is not None and (
+        held.status == ReservationStatus.CONSUMED
+        or (held.sku_id, held.warehouse_id, held.quantity)
+        == (request.sku_id, request.warehouse_id, request.quantity)
+    ):
+        return held
+    same_level = held is not None and (held.sku_id, held.warehouse_id) == (
+        request.sku_id,
+        request.warehouse_id,
+    )
+    own_units = held.quantity if held is not None and same_level else 0
+    if level.available + own_units < request.quantity and not allow_backorder:
         logger.info(
             "not enough stock to reserve",
             extra={"reference": request.reference, "available": level.available, "wanted": request.quantity},
         )
         return None
+    if held is not None:
+        _close_reservation(request.reference, ReservationStatus.RELEASED)
+        level.refresh_from_db()  # the release may have changed this very level
     level.reserved += request.quantity
     level.save(update_fields=["reserved", "updated_at"])
     return Reservation.objects.create(
@@ -110,12 +136,31 @@ def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False)
     )
 
 
-def stock_reserve_many(
-    requests: Iterable[ReservationRequest], *, allow_backorder: bool = False
-) -> dict[str, Reservation | None]:
-    """Reserve several lines in the caller's transaction, locking levels in a fixed order."""
-    ordered = sorted(requests, key=lambda r: (r.sku_id, r.warehouse_id, r.reference))
-    return {r.reference: stock_reserve(r, allow_backorder=allow_backorder) for r in ordered}
+@transaction.atomic
+def stock_fulfil(request: ReservationRequest, *, movement_reference: str = "") -> bool:
+    """The line's units left the warehouse, once: its open reservation is consumed, or, when it
+    held none (unpaid, backordered), the units go out all the same, recorded as consumed."""
+    level_for_update(sku_id=request.sku_id, warehouse_id=request.warehouse_id)
+    held = _held(request.reference)
+    if held is not None and held.status == ReservationStatus.CONSUMED:
+        return False
+    if held is not None:
+        return reservation_consume(reference=request.reference, movement_reference=movement_reference)
+    Reservation.objects.create(
+        reference=request.reference,
+        sku_id=request.sku_id,
+        warehouse_id=request.warehouse_id,
+        quantity=request.quantity,
+        status=ReservationStatus.CONSUMED,
+    )
+    stock_move(
+        sku_id=request.sku_id,
+        warehouse_id=request.warehouse_id,
+        quantity=-request.quantity,
+        reason=MovementReason.FULFILLMENT,
+        reference=movement_reference or request.reference,
+    )
+    return True
 
 
 def _close_reservation(reference: str, status: str) -> Reservation | None:

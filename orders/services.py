@@ -4,11 +4,16 @@ Each platform's payloads module parses its order into `OrderData`; `order_sync` 
 applies the stock rules in the caller's transaction (the webhook handler's, which also records the
 event's outcome):
 
-- a paid (or authorized) order reserves each resolved line from the order's warehouse: the channel
-  location's warehouse when the order names a mapped location, else the organization's default;
-  not enough stock flags the line backordered, unless the channel allows backorders;
-- a cancelled, refunded, voided or deleted order releases what it reserved;
-- a fulfilled line consumes its reservation (on hand and reserved both drop).
+- a paid (or authorized) order reserves each resolved line from the order's warehouse
+  (`Channel.warehouse_for`, chosen once and kept); not enough stock flags the line backordered,
+  unless the channel allows backorders;
+- a cancelled, refunded, voided or deleted order releases what it reserved, and so does a line
+  the platform dropped or edited down to nothing;
+- a fulfilled line's units leave the warehouse once: its reservation is consumed, or, when it held
+  none (shipped unpaid, or backordered), the units go out all the same.
+
+All the stock levels an order touches are locked first, in one order, so two orders changing the
+same levels cannot deadlock.
 
 Updates older than the stored one (by the platform's updated_at) change nothing, so a Shopify
 retry carrying a stale payload, or an old `updated` after a newer one, is ignored.
@@ -25,13 +30,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app.models import Channel, ChannelLocation
-from inventory.models import SKU, ChannelVariant, Warehouse
+from channels_app.models import Channel
+from inventory.models import SKU, ChannelVariant, Reservation, ReservationStatus
 from inventory.services import (
     ReservationRequest,
-    reservation_consume,
+    levels_for_update,
     reservation_release,
-    stock_reserve_many,
+    stock_fulfil,
+    stock_reserve,
 )
 from orders.models import RELEASING_STATUSES, RESERVING_STATUSES, LineIssue, Order, OrderItem
 
@@ -86,25 +92,22 @@ class SyncResult:
 def order_sync(*, channel: Channel, data: OrderData) -> SyncResult:
     """Upsert the order and apply the stock rules, in one transaction."""
     with transaction.atomic():
-        order = (
-            Order.objects.select_for_update().filter(channel=channel, external_id=data.external_id).first()
+        # get_or_create, then lock: two first deliveries of one order (create and paid) race here.
+        Order.objects.get_or_create(
+            channel=channel,
+            external_id=data.external_id,
+            defaults={"organization_id": channel.organization_id},
         )
-        if (
-            order
-            and order.platform_updated_at
-            and data.updated_at
-            and data.updated_at < order.platform_updated_at
-        ):
+        order = Order.objects.select_for_update().get(channel=channel, external_id=data.external_id)
+        if order.platform_updated_at and data.updated_at and data.updated_at < order.platform_updated_at:
             return SyncResult(order, stale=True)
-        if order is None:
-            order = Order(
-                channel=channel, organization_id=channel.organization_id, external_id=data.external_id
-            )
         _copy_order_fields(order, data)
-        order.warehouse = _warehouse_for(channel, data.location_id)
+        if order.warehouse_id is None:
+            # Chosen once: moving held units because a mapping changed later would be a surprise.
+            order.warehouse = channel.warehouse_for(data.location_id)
         order.save()
-        items = _upsert_items(order, channel, data.lines)
-        result = _apply_stock_rules(order, items, allow_backorder=channel.allow_backorders)
+        items, dropped = _upsert_items(order, channel, data.lines)
+        result = _apply_stock_rules(order, items, dropped, allow_backorder=channel.allow_backorders)
         order.needs_attention = any(item.issue for item in items)
         order.save(update_fields=["needs_attention", "updated_at"])
     return result
@@ -119,8 +122,8 @@ def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
         if order.deleted_at is None:
             order.deleted_at = timezone.now()
             order.save(update_fields=["deleted_at", "updated_at"])
-        released = _release_all(list(order.items.all()))
-    return SyncResult(order, released=released)
+        result = _apply_stock_rules(order, [], list(order.items.all()), allow_backorder=False)
+    return result
 
 
 def _copy_order_fields(order: Order, data: OrderData) -> None:
@@ -145,19 +148,8 @@ def _copy_order_fields(order: Order, data: OrderData) -> None:
         setattr(order, name, getattr(data, name))
     order.platform_created_at = data.created_at
     order.platform_updated_at = data.updated_at
-
-
-def _warehouse_for(channel: Channel, location_id: str) -> Warehouse | None:
-    """The mapped channel location's warehouse, else the organization's default warehouse."""
-    if location_id:
-        location = (
-            ChannelLocation.objects.select_related("warehouse")
-            .filter(channel=channel, external_id=location_id, warehouse__isnull=False)
-            .first()
-        )
-        if location is not None:
-            return location.warehouse
-    return Warehouse.objects.filter(organization_id=channel.organization_id, is_default=True).first()
+    if data.platform_status != "trash":
+        order.deleted_at = None  # restored on the platform
 
 
 def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, SKU]:
@@ -179,12 +171,15 @@ def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, SK
     return resolved
 
 
-def _upsert_items(order: Order, channel: Channel, lines: tuple[LineData, ...]) -> list[OrderItem]:
+def _upsert_items(
+    order: Order, channel: Channel, lines: tuple[LineData, ...]
+) -> tuple[list[OrderItem], list[OrderItem]]:
+    """The order's lines as the platform sent them, and its stored lines the platform dropped."""
     skus = _resolve_skus(channel, lines)
     existing = {item.external_line_id: item for item in order.items.all()}
     items = []
     for line in lines:
-        item = existing.get(line.external_line_id) or OrderItem(
+        item = existing.pop(line.external_line_id, None) or OrderItem(
             order=order, external_line_id=line.external_line_id
         )
         item.external_variant_id = line.external_variant_id
@@ -197,52 +192,57 @@ def _upsert_items(order: Order, channel: Channel, lines: tuple[LineData, ...]) -
         item.issue = LineIssue.NONE if item.sku else LineIssue.UNRESOLVED_SKU
         item.save()
         items.append(item)
-    return items
+    dropped = list(existing.values())
+    for item in dropped:  # kept for the record, holding nothing
+        item.quantity = 0
+        item.issue = LineIssue.NONE
+        item.save(update_fields=["quantity", "issue"])
+    return items, dropped
 
 
-def _apply_stock_rules(order: Order, items: list[OrderItem], *, allow_backorder: bool) -> SyncResult:
-    if order.is_cancelled or order.financial_status in RELEASING_STATUSES:
-        return SyncResult(order, released=_release_all(items))
-    if order.financial_status not in RESERVING_STATUSES:
-        return SyncResult(order)  # nothing is held for an unpaid order
-    reservable = [item for item in items if item.sku_id and item.quantity > 0]
-    # A line edited down to nothing, or whose SKU no longer resolves, holds nothing any more.
-    released = _release_all([item for item in items if item not in reservable])
+def _apply_stock_rules(
+    order: Order, items: list[OrderItem], dropped: list[OrderItem], *, allow_backorder: bool
+) -> SyncResult:
+    ending = order.is_cancelled or order.financial_status in RELEASING_STATUSES
+    holding = not ending and order.financial_status in RESERVING_STATUSES
+    resolved = [item for item in items if item.sku_id and item.quantity > 0]
+    # Lines that take stock: held while paid, or gone out once fulfilled (paid or not).
+    taking = [item for item in resolved if (holding or (item.fulfilled and not ending))]
     if order.warehouse_id is None:
-        released += _release_all(reservable)
-        for item in reservable:
+        for item in taking:
             _set_issue(item, LineIssue.NO_WAREHOUSE)
-        return SyncResult(order, released=released)
-    requests = [
-        ReservationRequest(
+        taking = []
+    requests = {
+        item.reservation_reference: ReservationRequest(
             reference=item.reservation_reference,
             sku_id=item.sku_id,
             warehouse_id=order.warehouse_id,
             quantity=item.quantity,
         )
-        for item in reservable
+        for item in taking
         if item.sku_id is not None and order.warehouse_id is not None
-    ]
-    reservations = stock_reserve_many(requests, allow_backorder=allow_backorder)
+    }
+    references = [item.reservation_reference for item in items + dropped]
+    open_held = Reservation.objects.filter(reference__in=references, status=ReservationStatus.OPEN)
+    levels_for_update(
+        [(r.sku_id, r.warehouse_id) for r in open_held]
+        + [(r.sku_id, r.warehouse_id) for r in requests.values()]
+    )
+    released = sum(
+        reservation_release(reference=reference)
+        for reference in sorted(references)
+        if reference not in requests
+    )
     reserved = consumed = 0
-    for item in reservable:
-        reservation = reservations[item.reservation_reference]
-        if reservation is None:
-            _set_issue(item, LineIssue.BACKORDERED)
-            continue
-        reserved += 1
+    for item in taking:
+        request = requests[item.reservation_reference]
         if item.fulfilled:
-            consumed += reservation_consume(
-                reference=item.reservation_reference, movement_reference=f"order:{order.pk}"
-            )
+            consumed += stock_fulfil(request, movement_reference=f"order:{order.pk}")
+        elif stock_reserve(request, allow_backorder=allow_backorder) is None:
+            _set_issue(item, LineIssue.BACKORDERED)
+        else:
+            reserved += 1
     return SyncResult(order, reserved=reserved, released=released, consumed=consumed)
-
-
-def _release_all(items: list[OrderItem]) -> int:
-    # In (sku, line) order, as reservations lock levels in that order: no deadlock between two
-    # orders cancelled at once.
-    ordered = sorted(items, key=lambda item: (item.sku_id or 0, item.pk))
-    return sum(reservation_release(reference=item.reservation_reference) for item in ordered)
 
 
 def _set_issue(item: OrderItem, issue: str) -> None:

@@ -108,3 +108,12 @@ def test_a_woocommerce_product_update_sets_its_stock(post):
     assert event.status == EventStatus.COMPLETED
     assert level(item, main).on_hand == 12
     assert_invariants()
+
+
+def test_an_untracked_shopify_inventory_item_is_ignored(post):
+    factories.shopify_channel()
+    event = shopify_level(post, LEVEL | {"available": None}, "e1")
+    assert (event.status, event.ignored_reason) == (
+        EventStatus.IGNORED,
+        "Shopify does not track this inventory item",
+    )

@@ -100,7 +100,9 @@ def test_a_changed_line_releases_its_old_reservation_and_reserves_anew(org):
         (3, ReservationStatus.OPEN),
     ]
     assert stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 9)) is None  # too many now
-    assert level(item, main).reserved == 0  # the old hold is gone too: the line is backordered
+    assert level(item, main).reserved == 3  # what the line held stays held; it is flagged instead
+    assert stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 5))  # its own 3 count
+    assert level(item, main).reserved == 5
     assert_invariants()
 
 

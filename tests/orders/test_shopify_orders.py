@@ -202,3 +202,27 @@ def test_a_line_removed_by_an_order_edit_gives_its_units_back(shop, deliver):
     assert level(skus["SKU2006-001"], main).reserved == 0
     assert level(skus["SKU2006-020"], main).reserved == 1
     assert_invariants()
+
+
+def test_a_line_shipped_unpaid_leaves_the_warehouse_once(shop, deliver):
+    channel, main, skus = shop
+    shipped = paid(financial_status="pending", fulfillment_status="partial")
+    shipped["line_items"][0]["fulfillment_status"] = "fulfilled"
+    deliver(shipped, topic="orders/updated")
+    deliver(shipped | {"updated_at": "2022-01-02T00:00:00Z"}, topic="orders/updated")  # told again
+    first = skus["SKU2006-001"]
+    assert (level(first, main).on_hand, level(first, main).reserved) == (9, 0)
+    assert level(skus["SKU2006-020"], main).reserved == 0  # unpaid: nothing held
+    assert_invariants()
+
+
+def test_a_backordered_line_that_ships_leaves_the_warehouse(shop, deliver):
+    channel, main, skus = shop
+    order = paid()
+    order["line_items"][0]["quantity"] = order["line_items"][0]["current_quantity"] = 11
+    deliver(order, topic="orders/paid")
+    shipped = copy.deepcopy(order) | {"updated_at": "2022-01-07T00:00:00Z"}
+    shipped["line_items"][0]["fulfillment_status"] = "fulfilled"
+    deliver(shipped, topic="orders/updated")
+    assert level(skus["SKU2006-001"], main).on_hand == -1  # shipped from stock the hub did not know
+    assert_invariants()

@@ -8,6 +8,7 @@ import pytest
 
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from inventory.models import ChannelVariant, Reservation, ReservationStatus
+from inventory.services import stock_move
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
@@ -105,3 +106,70 @@ def test_an_older_update_after_a_newer_one_changes_nothing(store, deliver):
     event = deliver(older, "order.created")
     assert event.status == EventStatus.IGNORED
     assert Order.objects.get().platform_status == "completed"
+
+
+def test_a_line_dropped_from_the_order_gives_its_units_back_and_a_cancel_releases_the_rest(store, deliver):
+    channel, main, product = store
+    other = sku(channel.organization, "OTHER", on_hand=5, at=main)
+    two_lines = copy.deepcopy(CREATED)
+    two_lines["line_items"].append(
+        two_lines["line_items"][0] | {"id": 999, "product_id": 555, "sku": "OTHER", "quantity": 1}
+    )
+    deliver(two_lines, "order.created")
+    assert level(other, main).reserved == 1
+    dropped = copy.deepcopy(CREATED) | {"date_modified_gmt": "2017-03-22T19:29:00"}  # line 999 removed
+    deliver(dropped, "order.updated")
+    assert level(other, main).reserved == 0
+    cancelled = dropped | {"status": "cancelled", "date_modified_gmt": "2017-03-22T19:29:30"}
+    deliver(cancelled, "order.updated")
+    assert level(product, main).reserved == 0
+    assert_invariants()
+
+
+def test_a_trashed_order_restored_holds_its_stock_again(store, deliver):
+    channel, main, product = store
+    deliver(CREATED, "order.created")
+    deliver({"id": 727}, "order.deleted")
+    assert level(product, main).reserved == 0
+    restored = fixture_json("woocommerce/webhooks/order_restored.json") | {
+        "date_modified_gmt": "2017-03-23T00:00:00"
+    }
+    event = deliver(restored, "order.restored")
+    assert event.status == EventStatus.COMPLETED
+    order = Order.objects.get()
+    assert order.deleted_at is None
+    assert level(product, main).reserved == sum(line["quantity"] for line in CREATED["line_items"])
+    assert_invariants()
+
+
+def test_lines_map_with_their_items_and_unescaped_titles(store, deliver):
+    order = copy.deepcopy(CREATED)
+    order["line_items"][0]["name"] = "Ship Your Idea &ndash; Hoodie"
+    deliver(order, "order.created")
+    first = Order.objects.get().items.get(external_line_id=str(order["line_items"][0]["id"]))
+    line = order["line_items"][0]
+    assert (first.title, first.quantity, first.unit_price) == (
+        "Ship Your Idea – Hoodie",
+        line["quantity"],
+        Decimal(line["subtotal"]) / line["quantity"],
+    )
+    assert first.sku == store[2]
+
+
+def test_the_stores_stock_and_its_orders_use_the_same_warehouse(store, deliver, client):
+    from channels_app.models import ChannelLocation
+
+    channel, main, product = store
+    shop_floor = warehouse(channel.organization, "floor", default=False)
+    ChannelLocation.objects.create(channel=channel, external_id="store", warehouse=shop_floor)
+    stock_move(sku_id=product.pk, warehouse_id=shop_floor.pk, quantity=5, reason="import")
+    deliver(CREATED, "order.created")
+    assert Order.objects.get().warehouse == shop_floor
+    ChannelVariant.objects.create(channel=channel, sku=product, external_variant_id="794")
+    stock = fixture_json("woocommerce/webhooks/product_updated.json") | {
+        "manage_stock": True,
+        "stock_quantity": 7,
+    }
+    deliver(stock, "product.updated")
+    units = sum(line["quantity"] for line in CREATED["line_items"])
+    assert (level(product, shop_floor).on_hand, level(product, shop_floor).reserved) == (7 + units, units)

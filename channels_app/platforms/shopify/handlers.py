@@ -18,6 +18,8 @@ def order_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
 def inventory_level_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     """inventory_levels/update: an inventory item's available units at a location."""
     level = payloads.inventory_level(event.payload)
+    if level.available is None:
+        return ignored("Shopify does not track this inventory item")
     channel = event.channel
     return stock_report(
         event,

@@ -71,7 +71,7 @@ def _line(item: dict[str, Any]) -> LineData:
 class InventoryLevel:
     inventory_item_id: str
     location_id: str
-    available: int
+    available: int | None  # None: Shopify does not track this item's inventory
     updated_at: datetime | None
 
 
@@ -80,7 +80,7 @@ def inventory_level(payload: Any) -> InventoryLevel:
         return InventoryLevel(
             inventory_item_id=text(payload["inventory_item_id"]),
             location_id=text(payload["location_id"]),
-            available=int(payload["available"]),
+            available=None if payload["available"] is None else int(payload["available"]),
             updated_at=timestamp(payload.get("updated_at")),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from channels_app.handlers import Outcome, ignored
-from channels_app.models import ChannelLocation, ProcessedWebhookEvent
+from channels_app.handlers import HandlerError, Outcome, ignored
+from channels_app.models import ProcessedWebhookEvent
 from channels_app.platforms.stock import sku_for_variant, stock_report
 from channels_app.platforms.woocommerce import payloads
-from inventory.models import Warehouse
 from orders.services import order_delete, order_sync
 
 
@@ -27,20 +26,13 @@ def product_stock_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome 
     if stock.quantity is None:
         return ignored("WooCommerce does not manage this product's stock")
     channel = event.channel
-    # The store's one stock location: the channel's mapped location if it has one, else the
-    # organization's default warehouse.
-    location = (
-        ChannelLocation.objects.filter(channel=channel, warehouse__isnull=False)
-        .select_related("warehouse")
-        .first()
-    )
-    warehouse = (
-        location.warehouse
-        if location
-        else Warehouse.objects.filter(organization_id=channel.organization_id, is_default=True).first()
-    )
+    warehouse = channel.warehouse_for()  # the same warehouse the store's orders reserve from
     if warehouse is None:
-        return ignored("no warehouse for the store's stock: map a location or set a default warehouse")
+        raise HandlerError(
+            f"channel {channel.pk} has no warehouse for its stock: map one of its locations or set the "
+            "organization's default warehouse, then retry this event",
+            permanent=True,
+        )
     return stock_report(
         event,
         sku=sku_for_variant(channel, variant_id=stock.product_id, code=stock.sku_code),

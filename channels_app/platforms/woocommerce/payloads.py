@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -61,11 +62,15 @@ def order(payload: Any) -> OrderData:
 
 def _line(item: dict[str, Any], *, fulfilled: bool) -> LineData:
     variant = item.get("variation_id") or item.get("product_id")  # 0 for a simple product's variation
+    quantity = int(item.get("quantity") or 0)
+    # `price` is a JSON float; the line's subtotal is a decimal string, before discounts.
+    subtotal = decimal(item.get("subtotal"))
+    unit_price = (subtotal / quantity).quantize(Decimal("0.01")) if quantity else decimal(item.get("price"))
     return LineData(
         external_line_id=text(item.get("id")),
-        quantity=int(item.get("quantity") or 0),
-        unit_price=decimal(item.get("price")),
-        title=text(item.get("name")),
+        quantity=quantity,
+        unit_price=unit_price,
+        title=html.unescape(text(item.get("name"))),  # WordPress stores titles HTML-escaped
         sku_code=text(item.get("sku")),
         external_variant_id=text(variant),
         fulfilled=fulfilled,

@@ -22,6 +22,7 @@ TOPICS = (
     "order.created",
     "order.updated",
     "order.deleted",
+    "order.restored",
     "product.updated",
 )
 
