@@ -71,11 +71,14 @@ def test_concurrent_reservations_for_the_last_units_reserve_them_exactly_once(or
     item = sku(org, "LAST", on_hand=3, at=main)
     start = threading.Barrier(6)
     results = []
+    errors: list[BaseException] = []
 
     def reserve(n: int) -> None:
         start.wait()
         try:
             results.append(stock_reserve(ReservationRequest(f"order-item:{n}", item.pk, main.pk, 1)))
+        except BaseException as exc:
+            errors.append(exc)
         finally:
             connection.close()
 
@@ -84,6 +87,7 @@ def test_concurrent_reservations_for_the_last_units_reserve_them_exactly_once(or
         t.start()
     for t in threads:
         t.join()
+    assert errors == [] and len(results) == 6
     assert sum(r is not None for r in results) == 3
     assert (level(item, main).reserved, level(item, main).available) == (3, 0)
     assert_invariants()
