@@ -64,6 +64,9 @@ class StockLevelAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # levels change through the ledger (import_stock, channels, orders), not by hand
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(StockMovement)
 class StockMovementAdmin(admin.ModelAdmin):
@@ -85,8 +88,18 @@ class StockMovementAdmin(admin.ModelAdmin):
 
 @admin.register(Reservation)
 class ReservationAdmin(admin.ModelAdmin):
+    """Read-only: reservations change with their orders (a level's reserved is their sum)."""
+
     list_display = ("reference", "sku", "warehouse", "quantity", "status", "created_at")
     list_filter = ("status", "warehouse")
     list_select_related = ("sku", "warehouse")
     search_fields = ("reference", "sku__code")
-    readonly_fields = ("sku", "warehouse", "quantity", "reference", "status")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -82,8 +82,8 @@ class ChannelVariant(models.Model):
 class StockLevel(models.Model):
     """On hand and reserved units of a SKU in a warehouse; changed only by inventory.services."""
 
-    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="stock_levels")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels")
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="stock_levels")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
     on_hand = models.IntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
     channel_reported_at = models.DateTimeField(
@@ -114,8 +114,9 @@ class MovementReason(models.TextChoices):
 class StockMovement(models.Model):
     """The append-only ledger: a level's on_hand is the sum of its movements."""
 
-    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="movements")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="movements")
+    # PROTECT: the ledger outlives nothing it records; a SKU with history is not deleted.
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="movements")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")
     quantity = models.IntegerField(help_text="Change of on hand units (negative: out).")
     on_hand_after = models.IntegerField()
     reason = models.CharField(max_length=20, choices=MovementReason.choices)
@@ -140,8 +141,8 @@ class ReservationStatus(models.TextChoices):
 class Reservation(models.Model):
     """Units held for an order line; `reference` names what holds them (e.g. order-item:42)."""
 
-    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="reservations")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="reservations")
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="reservations")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="reservations")
     quantity = models.PositiveIntegerField()
     reference = models.CharField(max_length=255, db_index=True)
     status = models.CharField(

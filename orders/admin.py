@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.http import HttpRequest
 
-from inventory.models import Reservation
+from inventory.models import Reservation, ReservationStatus
 from orders.models import Fulfillment, Order, OrderItem
 
 
@@ -23,14 +24,28 @@ class OrderItemInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
+        # The line's latest reservation, in the same query (a line's reference is order-item:<pk>).
+        latest = Reservation.objects.filter(
+            reference=Concat(Value("order-item:"), Cast(OuterRef("pk"), CharField()))
+        ).order_by("-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("sku")
+            .annotate(
+                held_quantity=Subquery(latest.values("quantity")[:1]),
+                held_status=Subquery(latest.values("status")[:1]),
+                held_at=Subquery(latest.values("warehouse__code")[:1]),
+            )
+        )
+
     @admin.display(description="Reservation")
     def reservation(self, item: OrderItem) -> str:
-        reservation = Reservation.objects.filter(reference=item.reservation_reference).order_by("-pk").first()
-        return (
-            f"{reservation.quantity} {reservation.get_status_display()} at {reservation.warehouse}"
-            if reservation
-            else "-"
-        )
+        status = getattr(item, "held_status", None)
+        if not status:
+            return "-"
+        return f"{item.held_quantity} {ReservationStatus(status).label} at {item.held_at}"  # type: ignore[attr-defined]
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -64,9 +79,28 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ("channel",)
     search_fields = ("number", "external_id", "email", "customer_name", "items__sku_code")
     date_hierarchy = "platform_created_at"
-    raw_id_fields = ("channel", "organization", "warehouse")
-    readonly_fields = ("platform_created_at", "platform_updated_at", "created_at", "updated_at", "deleted_at")
+    # What the platform says, and the stock it holds, change through webhooks, not by hand.
+    readonly_fields = (
+        "organization",
+        "channel",
+        "external_id",
+        "number",
+        "financial_status",
+        "fulfillment_status",
+        "platform_status",
+        "cancelled_at",
+        "cancel_reason",
+        "deleted_at",
+        "warehouse",
+        "needs_attention",
+        "subtotal",
+        "total_tax",
+        "total_discounts",
+        "total",
+        "currency",
+        "platform_created_at",
+        "platform_updated_at",
+        "created_at",
+        "updated_at",
+    )
     inlines = [OrderItemInline, FulfillmentInline]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
-        return super().get_queryset(request).distinct()

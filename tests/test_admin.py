@@ -46,7 +46,7 @@ def test_changelists_render(admin_client, data, model):
 
 def test_an_order_page_shows_its_items_reservations_and_flags(admin_client, data):
     page = admin_client.get(reverse("admin:orders_order_change", args=[data.pk])).content.decode()
-    assert "1 Open at Main" in page
+    assert "1 Open at main" in page
     assert "SKU not found" in page
 
 

@@ -131,7 +131,7 @@ def test_a_shopee_server_error_is_retried(shop, push, httpserver):
     assert "503" in event.error_message
 
 
-def test_a_reserved_stock_change_for_a_placed_order_syncs_that_order_and_reserves(shop, push, httpserver):
+def test_a_reserved_stock_change_for_a_placed_order_syncs_that_order(shop, push, httpserver):
     channel, main, item = shop
     code8 = fixture_json("shopee/push/reserved_stock_change_push_code8.json")
     httpserver.expect_request(PATH).respond_with_json(detail_answer(order_status="UNPAID", pay_time=None))
