@@ -145,6 +145,14 @@ class Reservation(models.Model):
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="reservations")
     quantity = models.PositiveIntegerField()
     reference = models.CharField(max_length=255, db_index=True)
+    channel = models.ForeignKey(
+        "channels_app.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reservations",
+        help_text="The sales channel whose order holds the units.",
+    )
     status = models.CharField(
         max_length=20, choices=ReservationStatus.choices, default=ReservationStatus.OPEN
     )
@@ -152,6 +160,12 @@ class Reservation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        indexes = [
+            # A channel's open holds per level: what its stock reports add back (platforms.stock).
+            models.Index(
+                fields=["channel", "sku", "warehouse", "status"], name="reservation_channel_level_idx"
+            ),
+        ]
         constraints = [
             # What holds units: one open reservation per reference (released ones are history).
             models.UniqueConstraint(

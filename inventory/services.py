@@ -86,6 +86,7 @@ class ReservationRequest:
     sku_id: int
     warehouse_id: int
     quantity: int
+    channel_id: int | None = None
 
 
 def _held(reference: str) -> Reservation | None:
@@ -133,6 +134,7 @@ def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False)
         sku_id=request.sku_id,
         warehouse_id=request.warehouse_id,
         quantity=request.quantity,
+        channel_id=request.channel_id,
     )
 
 
@@ -151,6 +153,7 @@ def stock_fulfil(request: ReservationRequest, *, movement_reference: str = "") -
         sku_id=request.sku_id,
         warehouse_id=request.warehouse_id,
         quantity=request.quantity,
+        channel_id=request.channel_id,
         status=ReservationStatus.CONSUMED,
     )
     stock_move(

@@ -65,6 +65,9 @@ class Order(models.Model):
     )
     platform_created_at = models.DateTimeField(null=True, blank=True)
     platform_updated_at = models.DateTimeField(null=True, blank=True)
+    last_event_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The webhook event last applied (orders updates of the same second)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -89,8 +89,12 @@ class SyncResult:
     consumed: int = 0
 
 
-def order_sync(*, channel: Channel, data: OrderData) -> SyncResult:
-    """Upsert the order and apply the stock rules, in one transaction."""
+def order_sync(*, channel: Channel, data: OrderData, event_id: int | None = None) -> SyncResult:
+    """Upsert the order and apply the stock rules, in one transaction.
+
+    `event_id`, the webhook event carrying `data`, orders two updates stamped with the same
+    second (WooCommerce's resolution): the one received later wins, whichever worker is faster.
+    """
     with transaction.atomic():
         # get_or_create, then lock: two first deliveries of one order (create and paid) race here.
         Order.objects.get_or_create(
@@ -99,8 +103,17 @@ def order_sync(*, channel: Channel, data: OrderData) -> SyncResult:
             defaults={"organization_id": channel.organization_id},
         )
         order = Order.objects.select_for_update().get(channel=channel, external_id=data.external_id)
-        if order.platform_updated_at and data.updated_at and data.updated_at < order.platform_updated_at:
-            return SyncResult(order, stale=True)
+        if order.platform_updated_at and data.updated_at:
+            same_second_earlier = (
+                data.updated_at == order.platform_updated_at
+                and event_id is not None
+                and order.last_event_id is not None
+                and event_id < order.last_event_id
+            )
+            if data.updated_at < order.platform_updated_at or same_second_earlier:
+                return SyncResult(order, stale=True)
+        if event_id is not None:
+            order.last_event_id = max(event_id, order.last_event_id or 0)
         _copy_order_fields(order, data)
         if order.warehouse_id is None:
             # Chosen once: moving held units because a mapping changed later would be a surprise.
@@ -218,6 +231,7 @@ def _apply_stock_rules(
             sku_id=item.sku_id,
             warehouse_id=order.warehouse_id,
             quantity=item.quantity,
+            channel_id=order.channel_id,
         )
         for item in taking
         if item.sku_id is not None and order.warehouse_id is not None

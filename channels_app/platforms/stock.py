@@ -10,7 +10,6 @@ from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
 from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
 from inventory.services import level_for_update, stock_set
-from orders.models import OrderItem
 
 
 def sku_for_variant(
@@ -45,16 +44,16 @@ def warehouse_for_location(channel: Channel, location_id: str) -> Warehouse:
 
 
 def channel_reserved(channel: Channel, sku: SKU, warehouse: Warehouse) -> int:
-    """Units the channel's own open orders hold at this level (a platform's `available` excludes them)."""
-    references = [
-        f"order-item:{pk}"
-        for pk in OrderItem.objects.filter(
-            order__channel=channel, sku=sku, order__warehouse=warehouse
-        ).values_list("pk", flat=True)
-    ]
-    held = Reservation.objects.filter(reference__in=references, status=ReservationStatus.OPEN).aggregate(
-        n=Sum("quantity")
-    )
+    """Units the channel's own open orders hold at this level.
+
+    A platform's figure is what it can still sell, which excludes what its own orders committed.
+    Approximations, on purpose: the hub holds units for paid orders only (Shopify also commits
+    for pending ones), and another channel's holds at the same level are not the platform's to
+    know, so they are not added.
+    """
+    held = Reservation.objects.filter(
+        channel=channel, sku=sku, warehouse=warehouse, status=ReservationStatus.OPEN
+    ).aggregate(n=Sum("quantity"))
     return held["n"] or 0
 
 

@@ -173,3 +173,16 @@ def test_the_stores_stock_and_its_orders_use_the_same_warehouse(store, deliver, 
     deliver(stock, "product.updated")
     units = sum(line["quantity"] for line in CREATED["line_items"])
     assert (level(product, shop_floor).on_hand, level(product, shop_floor).reserved) == (7 + units, units)
+
+
+def test_of_two_updates_stamped_the_same_second_the_one_received_later_wins(store):
+    from channels_app.platforms.woocommerce import payloads
+    from orders.services import order_sync
+
+    channel = store[0]
+    completed = payloads.order(UPDATED)
+    processing = payloads.order(UPDATED | {"status": "processing"})  # same date_modified_gmt
+    order_sync(channel=channel, data=completed, event_id=11)  # received second, processed first
+    assert order_sync(channel=channel, data=processing, event_id=10).stale
+    assert Order.objects.get().platform_status == "completed"
+    assert not order_sync(channel=channel, data=processing, event_id=12).stale  # later: it applies

@@ -28,5 +28,5 @@ def order_apply(event: ProcessedWebhookEvent, detail: dict[str, Any] | None) -> 
     if detail is None:
         # Shopee's own campaign reserve moved with no order of this shop behind it.
         return ignored("reserved stock change that names no order")
-    result = order_sync(channel=event.channel, data=payloads.order(detail))
+    result = order_sync(channel=event.channel, data=payloads.order(detail), event_id=event.pk)
     return ignored("stale update: older than the stored order") if result.stale else None

@@ -11,7 +11,7 @@ from orders.services import order_delete, order_sync
 
 def order_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     """order.created, order.updated: the payload is the whole order as WooCommerce's REST API shows it."""
-    result = order_sync(channel=event.channel, data=payloads.order(event.payload))
+    result = order_sync(channel=event.channel, data=payloads.order(event.payload), event_id=event.pk)
     return ignored("stale update: older than the stored order") if result.stale else None
 
 
