@@ -72,7 +72,10 @@ HANDLERS: dict[tuple[str, str], Handler] = {
         apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
     ),
     ("shopee", "order_status"): _SHOPEE_ORDER,
-    ("shopee", "reserved_stock_change"): _SHOPEE_ORDER,
+    ("shopee", "reserved_stock_change"): Handler(
+        fetch="channels_app.platforms.shopee.handlers.stock_fetch",
+        apply="channels_app.platforms.shopee.handlers.stock_apply",
+    ),
     ("woocommerce", "order.created"): _WOO_ORDER,
     ("woocommerce", "order.updated"): _WOO_ORDER,
     ("woocommerce", "order.restored"): _WOO_ORDER,  # out of the trash: sent as the whole order

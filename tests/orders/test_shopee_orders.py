@@ -11,6 +11,7 @@ from django.conf import settings
 from werkzeug import Response
 
 from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
+from inventory.models import StockMovement
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
@@ -131,23 +132,41 @@ def test_a_shopee_server_error_is_retried(shop, push, httpserver):
     assert "503" in event.error_message
 
 
-def test_a_reserved_stock_change_for_a_placed_order_syncs_that_order(shop, push, httpserver):
+MODELS_PATH = "/api/v2/product/get_model_list"
+
+
+def models_answer(stock: int, location: str = "VN10XX2UZ"):
+    answer = fixture_json("shopee/api/get_model_list.json")
+    model = answer["response"]["model"][0]
+    model.update(model_id=221404189791, model_sku="QAZ-SADOER-05")
+    model["stock_info_v2"]["seller_stock"] = [{"location_id": location, "stock": stock, "if_saleable": True}]
+    return answer
+
+
+def test_a_reserved_stock_change_syncs_the_order_and_the_items_stock_through_the_ledger(
+    shop, push, httpserver
+):
     channel, main, item = shop
     code8 = fixture_json("shopee/push/reserved_stock_change_push_code8.json")
-    httpserver.expect_request(PATH).respond_with_json(detail_answer(order_status="UNPAID", pay_time=None))
+    httpserver.expect_request(PATH).respond_with_json(detail_answer(order_status="READY_TO_SHIP"))
+    httpserver.expect_request(MODELS_PATH).respond_with_json(models_answer(stock=6))
     event = push(code8)
     assert (event.topic, event.status) == ("reserved_stock_change", EventStatus.COMPLETED)
-    assert Order.objects.get().platform_status == "UNPAID"
-    assert level(item, main).reserved == 0  # unpaid: nothing held yet
+    assert Order.objects.get().platform_status == "READY_TO_SHIP"
+    # Shopee can still sell 6; the order it names holds 1 here: on hand is 7.
+    assert (level(item, main).on_hand, level(item, main).reserved) == (7, 1)
+    movement = StockMovement.objects.latest("pk")
+    assert (movement.reason, movement.reference) == ("channel", f"event:{event.pk}")
+    assert_invariants()
 
 
-def test_a_reserved_stock_change_naming_no_order_is_ignored(shop, push):
+def test_a_reserved_stock_change_naming_neither_order_nor_item_is_ignored(shop, push):
     code8 = fixture_json("shopee/push/reserved_stock_change_push_code8.json")
-    del code8["data"]["ordersn"]
+    del code8["data"]["ordersn"], code8["data"]["item_id"]
     event = push(code8)
     assert (event.status, event.ignored_reason) == (
         EventStatus.IGNORED,
-        "reserved stock change that names no order",
+        "reserved stock change that names no order and no item",
     )
 
 

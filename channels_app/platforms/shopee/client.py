@@ -86,3 +86,14 @@ def fetch_order_detail(channel: Channel, order_sn: str) -> dict[str, Any]:
         if detail.get("order_sn") == order_sn:
             return detail
     raise HandlerError(f"Shopee has no order {order_sn} for shop {channel.shop_identifier}", permanent=True)
+
+
+def fetch_models(channel: Channel, item_id: str) -> list[dict[str, Any]]:
+    """An item's models (variants) with their stock; an item without variants is its own model."""
+    models = shop_get(channel, "/api/v2/product/get_model_list", {"item_id": item_id}).get("model") or []
+    if models:
+        return list(models)
+    items = shop_get(channel, "/api/v2/product/get_item_base_info", {"item_id_list": item_id}).get(
+        "item_list"
+    )
+    return [item | {"model_id": 0} for item in items or []]

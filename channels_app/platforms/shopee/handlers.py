@@ -6,7 +6,9 @@ from typing import Any
 
 from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.platforms.parsing import timestamp
 from channels_app.platforms.shopee import client, payloads
+from channels_app.platforms.stock import sku_for_variant, stock_report
 from orders.services import order_sync
 
 
@@ -30,3 +32,37 @@ def order_apply(event: ProcessedWebhookEvent, detail: dict[str, Any] | None) -> 
         return ignored("reserved stock change that names no order")
     result = order_sync(channel=event.channel, data=payloads.order(detail), event_id=event.pk)
     return ignored("stale update: older than the stored order") if result.stale else None
+
+
+def stock_fetch(event: ProcessedWebhookEvent) -> dict[str, Any]:
+    """Code 8 (reserved stock change): an order placed or cancelled moved an item's stock. Read
+    both the order it names and the item's current stock per model (outside the transaction)."""
+    item = payloads.item_id(event.payload)
+    models = client.fetch_models(event.channel, item) if item else []
+    return {"order": order_fetch(event), "stock": payloads.model_stocks(item, models)}
+
+
+def stock_apply(event: ProcessedWebhookEvent, fetched: dict[str, Any]) -> Outcome | None:
+    if fetched["order"] is None and not fetched["stock"]:
+        return ignored("reserved stock change that names no order and no item")
+    if fetched["order"] is not None:
+        order_apply(event, fetched["order"])
+    channel = event.channel
+    reported_at = timestamp(event.payload.get("timestamp") if isinstance(event.payload, dict) else None)
+    for stock in fetched["stock"]:
+        warehouse = channel.warehouse_for(stock.location_id)
+        if warehouse is None:
+            raise HandlerError(
+                f"channel {channel.pk} has no warehouse for Shopee location {stock.location_id or '(none)'}: "
+                "map it or set the organization's default warehouse, then retry this event",
+                permanent=True,
+            )
+        stock_report(
+            event,
+            sku=sku_for_variant(channel, variant_id=stock.variant_id, code=stock.sku_code),
+            warehouse=warehouse,
+            available=stock.available,
+            reported_at=reported_at,
+            describe=f"Shopee model {stock.variant_id}",
+        )
+    return None

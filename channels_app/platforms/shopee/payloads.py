@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -73,3 +74,39 @@ def _line(item: dict[str, Any], *, fulfilled: bool) -> LineData:
         external_variant_id=text(model_id or item.get("item_id")),
         fulfilled=fulfilled,
     )
+
+
+def item_id(push: Any) -> str:
+    """The item a stock push is about ("" if it names none)."""
+    data = push.get("data") if isinstance(push, dict) else None
+    return text(data.get("item_id")) if isinstance(data, dict) else ""
+
+
+@dataclass(frozen=True)
+class ModelStock:
+    variant_id: str  # the model id, or the item id for an item without variants (as order lines)
+    sku_code: str
+    location_id: str
+    available: int
+
+
+def model_stocks(item: str, models: list[dict[str, Any]]) -> list[ModelStock]:
+    """The seller's own stock per model and location (Shopee's warehouse stock is not the shop's)."""
+    stocks = []
+    for model in models:
+        info = model.get("stock_info_v2") or {}
+        for entry in info.get("seller_stock") or []:
+            try:
+                available = int(entry.get("stock"))
+            except (TypeError, ValueError):
+                continue
+            location = text(entry.get("location_id"))
+            stocks.append(
+                ModelStock(
+                    variant_id=text(model.get("model_id") or item),
+                    sku_code=text(model.get("model_sku") or model.get("item_sku")),
+                    location_id="" if location in ("", "-") else location,
+                    available=available,
+                )
+            )
+    return stocks
