@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import time
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -97,8 +98,18 @@ def test_a_push_fetches_the_order_with_a_signed_request_and_syncs_it(shop, push,
         "authorized",
         "READY_TO_SHIP",
     )
+    assert (order.customer_name, order.shipping_address["city"], order.total) == (
+        "P******n",
+        "Huyện Phước Long",
+        Decimal("32119"),
+    )
     line = order.items.get()
-    assert (line.sku, line.quantity, line.external_variant_id) == (item, 1, "221404189791")
+    assert (line.sku, line.quantity, line.external_variant_id, line.unit_price) == (
+        item,
+        1,
+        "221404189791",
+        Decimal("48000"),
+    )
     assert level(item, main).reserved == 1  # a COD order ready to ship holds its stock
 
 
