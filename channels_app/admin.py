@@ -1,9 +1,17 @@
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
+from django_rq.admin import QueueAdmin
+from django_rq.models import Dashboard
 
 from channels_app.models import Channel, ChannelLocation, Organization, ProcessedWebhookEvent
+from config.ops import is_ops, ops_only
 
 
 @admin.register(Organization)
@@ -106,3 +114,43 @@ class ProcessedWebhookEventAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProcessedWebhookEvent]:
         # The big columns, read only by the one event's page (where deferred fields load on use).
         return super().get_queryset(request).defer("payload", "raw_body", "headers")
+
+
+class OpsQueueAdmin(QueueAdmin):
+    """django-rq's dashboard, registries and job pages, gated by the ops permission (config.ops)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_ops(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return is_ops(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return is_ops(request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return ops_only(super().changelist_view)(request, extra_context)
+
+    def get_urls(self) -> list[URLPattern]:
+        from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
+
+        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            gated = ops_only(view)
+
+            @functools.wraps(view)
+            def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                request.current_app = self.admin_site.name  # type: ignore[attr-defined]
+                return self.admin_site.admin_view(gated)(request, *args, **kwargs)
+
+            return wrapper
+
+        # The stats JSON and Prometheus views keep django-rq's API-token authentication.
+        api_urls = get_api_urlpatterns(name_prefix="django_rq_")
+        admin_urls = get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=wrap)
+        return api_urls + admin_urls + super(QueueAdmin, self).get_urls()
+
+
+admin.site.unregister(Dashboard)
+admin.site.register(Dashboard, OpsQueueAdmin)

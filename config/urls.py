@@ -6,7 +6,6 @@ from config import health
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index")),
-    path("admin/django-rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("webhooks/", include("channels_app.urls")),
     path("healthz", health.healthz, name="healthz"),

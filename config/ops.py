@@ -1,0 +1,87 @@
+"""The ops gate on queue and job pages, and the audit trail of what ops do there.
+
+django-rq's own pages need only `is_staff`: any staff user could empty a queue. Here every one of
+them (and every hub action on jobs or events) needs the explicit ops permission, and each change
+made through them is written to the admin log: who, what, when.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+
+# django-rq's own "Access admin page" permission, granted to ops only (never implied by is_staff).
+OPS_PERMISSION = "django_rq.admin"
+
+# django-rq's views that change something when POSTed, and how the admin log names the change.
+AUDITED_VIEWS: dict[str, tuple[int, str]] = {
+    "delete_job": (DELETION, "deleted job"),
+    "requeue_job_view": (CHANGE, "requeued job"),
+    "enqueue_job": (CHANGE, "enqueued job"),
+    "stop_job": (CHANGE, "stopped job"),
+    "clear_queue": (DELETION, "emptied queue"),
+    "requeue_all": (CHANGE, "requeued every failed job"),
+    "delete_failed_jobs": (DELETION, "deleted every failed job"),
+    "actions": (CHANGE, "ran a bulk action"),
+}
+
+
+def is_ops(request: HttpRequest) -> bool:
+    return request.user.is_active and request.user.has_perm(OPS_PERMISSION)
+
+
+def audit(request: HttpRequest, flag: int, what: str, *, obj: Model | None = None, target: str = "") -> None:
+    """One admin log line for an ops action on a queue, a job or an event."""
+    from django_rq.models import Dashboard
+
+    model: type[Model] = type(obj) if obj is not None else Dashboard
+    assert request.user.pk is not None  # only logged-in ops get here
+    LogEntry.objects.create(
+        user_id=request.user.pk,
+        content_type=ContentType.objects.get_for_model(model, for_concrete_model=False),
+        object_id=str(obj.pk if obj is not None else target)[:200],
+        object_repr=(str(obj) if obj is not None else target)[:200],
+        action_flag=flag,
+        change_message=f"{what} {target}".strip(),
+    )
+
+
+def ops_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """403 for anyone without the ops permission (GET and POST alike); audit what changes."""
+    audited = AUDITED_VIEWS.get(view.__name__)
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_ops(request):
+            raise PermissionDenied("queue and job pages need the ops permission")
+        response = view(request, *args, **kwargs)
+        if audited and request.method == "POST" and response.status_code < 400:
+            flag, what = audited
+            target = _describe(request, kwargs)
+            audit(request, flag, what, target=target)
+        return response
+
+    return wrapper
+
+
+def _describe(request: HttpRequest, kwargs: dict[str, Any]) -> str:
+    from django_rq.settings import get_queues_list
+
+    parts = []
+    if "queue_index" in kwargs:
+        queues = get_queues_list()
+        index = int(kwargs["queue_index"])
+        parts.append(f"queue {queues[index]['name'] if index < len(queues) else index}")
+    if "job_id" in kwargs:
+        parts.append(f"job {kwargs['job_id']}")
+    if request.POST.get("action"):
+        job_ids = request.POST.getlist("job_ids")
+        parts.append(f"action {request.POST['action']} on {len(job_ids)} jobs: {', '.join(job_ids)[:120]}")
+    return ", ".join(parts)

@@ -1,0 +1,94 @@
+"""Queue and job pages need the ops permission; what ops change there is in the admin log."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+from django_rq.settings import get_queues_map
+
+from channels_app.models import ProcessedWebhookEvent
+from config.queues import get_queue
+from tests.channels_app import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def merchant():
+    return User.objects.create_user("merchant", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def ops():
+    user = User.objects.create_user("ops", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="django_rq", codename="admin"))
+    return user
+
+
+@pytest.fixture
+def failed_job(run_worker):
+    """A real job in the failed registry of the webhooks queue."""
+    channel = factories.shopify_channel()
+    event = ProcessedWebhookEvent.objects.create(source="shopify", channel=channel, topic="t", event_key="k")
+    get_queue("webhooks").enqueue("channels_app.jobs.no_such_job", event.pk, job_id=event.job_id)
+    run_worker("webhooks")
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [event.job_id]
+    return event.job_id
+
+
+def urls(job_id: str) -> dict[str, str]:
+    q = get_queues_map()["webhooks"]
+    pages = {
+        "django_rq_home": (),
+        "django_rq_jobs": (q,),
+        "django_rq_queue_details": (q,),
+        "django_rq_finished_jobs": (q,),
+        "django_rq_failed_jobs": (q,),
+        "django_rq_scheduled_jobs": (q,),
+        "django_rq_started_jobs": (q,),
+        "django_rq_deferred_jobs": (q,),
+        "django_rq_workers": (q,),
+        "django_rq_job_detail": (q, job_id),
+        "django_rq_delete_job": (q, job_id),
+        "django_rq_requeue_job": (q, job_id),
+        "django_rq_clear": (q,),
+        "django_rq_requeue_all": (q,),
+        "django_rq_delete_failed_jobs": (q,),
+        "django_rq_confirm_action": (q,),
+        "django_rq_actions": (q,),
+    }
+    return {name: reverse(f"admin:{name}", args=args) for name, args in pages.items()} | {
+        "changelist": reverse("admin:django_rq_dashboard_changelist")
+    }
+
+
+def test_anonymous_users_are_sent_to_log_in(client, failed_job):
+    for name, url in urls(failed_job).items():
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], name
+
+
+def test_staff_without_the_ops_permission_get_403_on_every_page_and_post(client, merchant, failed_job):
+    client.force_login(merchant)
+    for name, url in urls(failed_job).items():
+        assert client.get(url).status_code == 403, name
+        assert client.post(url, {"action": "delete", "job_ids": [failed_job]}).status_code == 403, name
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [failed_job]  # nothing happened
+    assert "Django-RQ" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_ops_see_every_page(client, ops, failed_job):
+    client.force_login(ops)
+    for name, url in urls(failed_job).items():
+        if name in {"django_rq_actions", "django_rq_confirm_action"}:
+            continue  # POST-only forms
+        assert client.get(url).status_code == 200, name
+
+
+def test_what_ops_change_is_in_the_admin_log(client, ops, failed_job, run_worker):
+    client.force_login(ops)
+    assert client.post(urls(failed_job)["django_rq_requeue_job"]).status_code == 302
+    entry = LogEntry.objects.get()
+    assert (entry.user, entry.change_message) == (ops, f"requeued job queue webhooks, job {failed_job}")
+    assert client.post(urls(failed_job)["django_rq_clear"]).status_code == 302
+    assert LogEntry.objects.latest("pk").change_message == "emptied queue queue webhooks"
