@@ -4,14 +4,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
+from django.utils import timezone
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
-from channels_app.models import Channel, ChannelLocation, Organization, ProcessedWebhookEvent
-from config.ops import is_ops, ops_only
+from channels_app.models import Channel, ChannelLocation, EventStatus, Organization, ProcessedWebhookEvent
+from channels_app.sweeper import event_replay
+from config.ops import audit, is_ops, ops_only
 
 
 @admin.register(Organization)
@@ -111,9 +114,47 @@ class ProcessedWebhookEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in ProcessedWebhookEvent._meta.fields]
 
+    actions = ["replay", "mark_ignored"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProcessedWebhookEvent]:
         # The big columns, read only by the one event's page (where deferred fields load on use).
         return super().get_queryset(request).defer("payload", "raw_body", "headers")
+
+    @admin.action(description="Re-process selected events", permissions=["ops"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[ProcessedWebhookEvent]) -> None:
+        done = skipped = 0
+        for event in (
+            queryset.select_related(None)
+            .exclude(status=EventStatus.PROCESSING)
+            .only("pk", "status", "request_id", "payload", "channel", "topic", "source")
+        ):
+            if event_replay(event):
+                audit(request, CHANGE, "re-processed event", obj=event)
+                done += 1
+            else:
+                skipped += 1
+        self.message_user(
+            request, f"{done} events re-enqueued; {skipped} skipped (running, or raw body only)."
+        )
+
+    @admin.action(description="Mark selected events ignored", permissions=["ops"])
+    def mark_ignored(self, request: HttpRequest, queryset: QuerySet[ProcessedWebhookEvent]) -> None:
+        events = list(
+            queryset.select_related(None)
+            .exclude(status__in=[EventStatus.IGNORED, EventStatus.PROCESSING])
+            .only("pk", "topic", "source")
+        )
+        ProcessedWebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            status=EventStatus.IGNORED,
+            ignored_reason=f"marked ignored by {request.user}",
+            updated_at=timezone.now(),
+        )
+        for event in events:
+            audit(request, CHANGE, "marked event ignored", obj=event)
+        self.message_user(request, f"{len(events)} events marked ignored.")
+
+    def has_ops_permission(self, request: HttpRequest) -> bool:
+        return is_ops(request)
 
 
 class OpsQueueAdmin(QueueAdmin):

@@ -168,3 +168,22 @@ def events_purge() -> dict[str, int]:
     if deleted:
         logger.info("purged %s old webhook events", deleted)
     return {"deleted": deleted}
+
+
+def event_replay(event: ProcessedWebhookEvent) -> bool:
+    """Run a stored event again (ops' re-process): back to ENQUEUED and onto the queue.
+
+    Not while a job of it is live. Handlers are idempotent, so a replay of a COMPLETED event
+    changes nothing unless what it reads changed: Shopee handlers fetch the current state again.
+    """
+    if event.payload is None:
+        return False  # kept only as raw body: nothing a handler could read
+    if job_state(event.job_id, started_before=timezone.now() - timedelta(hours=1))[0] is JobState.LIVE:
+        return False
+    updated = ProcessedWebhookEvent.objects.filter(pk=event.pk, status=event.status).update(
+        status=EventStatus.ENQUEUED, error_message="", ignored_reason="", updated_at=timezone.now()
+    )
+    if not updated:
+        return False
+    _discard_job(event.job_id)
+    return event_enqueue(event.pk, event.request_id)

@@ -21,7 +21,10 @@ def merchant():
 @pytest.fixture
 def ops():
     user = User.objects.create_user("ops", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="django_rq", codename="admin"))
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="django_rq", codename="admin"),
+        Permission.objects.get(codename="view_processedwebhookevent"),
+    )
     return user
 
 
@@ -92,3 +95,46 @@ def test_what_ops_change_is_in_the_admin_log(client, ops, failed_job, run_worker
     assert (entry.user, entry.change_message) == (ops, f"requeued job queue webhooks, job {failed_job}")
     assert client.post(urls(failed_job)["django_rq_clear"]).status_code == 302
     assert LogEntry.objects.latest("pk").change_message == "emptied queue queue webhooks"
+
+
+def event_action(client, action, *events):
+    return client.post(
+        reverse("admin:channels_app_processedwebhookevent_changelist"),
+        {"action": action, "_selected_action": [e.pk for e in events]},
+    )
+
+
+def test_ops_re_process_a_failed_event_and_it_runs_again(client, ops, run_worker):
+    channel = factories.shopify_channel()
+    event = ProcessedWebhookEvent.objects.create(
+        source="shopify", channel=channel, topic="app/uninstalled", event_key="k", payload={}, status="FAILED"
+    )
+    client.force_login(ops)
+    assert event_action(client, "replay", event).status_code == 302
+    run_worker("webhooks")
+    event.refresh_from_db()
+    assert event.status == "COMPLETED"
+    assert LogEntry.objects.get().change_message == "re-processed event"
+
+
+def test_ops_mark_events_ignored(client, ops):
+    channel = factories.shopify_channel()
+    event = ProcessedWebhookEvent.objects.create(source="shopify", channel=channel, topic="t", event_key="k")
+    client.force_login(ops)
+    event_action(client, "mark_ignored", event)
+    event.refresh_from_db()
+    assert (event.status, event.ignored_reason) == ("IGNORED", "marked ignored by ops")
+
+
+def test_staff_without_the_ops_permission_cannot_replay_events(client, merchant):
+    merchant.user_permissions.add(*Permission.objects.filter(codename__endswith="processedwebhookevent"))
+    channel = factories.shopify_channel()
+    event = ProcessedWebhookEvent.objects.create(
+        source="shopify", channel=channel, topic="t", event_key="k", payload={}, status="FAILED"
+    )
+    client.force_login(merchant)
+    page = client.get(reverse("admin:channels_app_processedwebhookevent_changelist")).content.decode()
+    assert "Re-process" not in page
+    event_action(client, "replay", event)
+    event.refresh_from_db()
+    assert event.status == "FAILED" and get_queue("webhooks").count == 0
