@@ -12,20 +12,22 @@ from django.utils import timezone
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
+from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline
 from channels_app.models import Channel, ChannelLocation, EventStatus, Organization, ProcessedWebhookEvent
 from channels_app.sweeper import event_replay
 from config.ops import audit, is_ops, ops_only
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(OrganizationScopedAdmin):
+    organization_path = "pk"
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("members",)
 
 
-class ChannelLocationInline(admin.TabularInline):
+class ChannelLocationInline(OrganizationScopedInline):
     model = ChannelLocation
     extra = 0
 
@@ -80,7 +82,7 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(OrganizationScopedAdmin):
     form = ChannelForm
     list_display = ("name", "platform", "shop_identifier", "organization", "is_active", "created_at")
     list_filter = ("platform", "is_active")
@@ -95,7 +97,8 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProcessedWebhookEvent)
-class ProcessedWebhookEventAdmin(admin.ModelAdmin):
+class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
+    organization_path = "channel__organization"
     list_display = (
         "id",
         "source",

@@ -70,6 +70,8 @@ class Channel(models.Model):
 
     @property
     def webhook_url(self) -> str:
+        if not self.platform or (self.platform == Platform.WOOCOMMERCE and self.pk is None):
+            return ""  # known once the channel is saved
         if self.platform == Platform.WOOCOMMERCE:
             path = reverse("webhooks:woocommerce", args=[self.pk])
         else:

@@ -1,33 +1,34 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
+from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline
 from inventory.models import SKU, ChannelVariant, Product, Reservation, StockLevel, StockMovement, Warehouse
 
 
 @admin.register(Warehouse)
-class WarehouseAdmin(admin.ModelAdmin):
+class WarehouseAdmin(OrganizationScopedAdmin):
     list_display = ("code", "name", "organization", "is_default")
-    list_filter = ("organization",)
+    list_filter = (("organization", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("code", "name")
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(OrganizationScopedAdmin):
     list_display = ("title", "organization", "created_at")
     search_fields = ("title",)
-    list_filter = ("organization",)
+    list_filter = (("organization", admin.RelatedOnlyFieldListFilter),)
 
 
-class ChannelVariantInline(admin.TabularInline):
+class ChannelVariantInline(OrganizationScopedInline):
     model = ChannelVariant
     extra = 0
     raw_id_fields = ("channel",)
 
 
 @admin.register(SKU)
-class SKUAdmin(admin.ModelAdmin):
+class SKUAdmin(OrganizationScopedAdmin):
     list_display = ("code", "title", "organization", "product")
-    list_filter = ("organization",)
+    list_filter = (("organization", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("organization", "product")
     search_fields = ("code", "title", "channel_variants__external_variant_id")
     raw_id_fields = ("product",)
@@ -35,9 +36,10 @@ class SKUAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(OrganizationScopedAdmin):
+    organization_path = "sku__organization"
     list_display = ("sku", "warehouse", "on_hand", "reserved", "available", "updated_at")
-    list_filter = ("warehouse",)
+    list_filter = (("warehouse", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("sku", "warehouse")
     search_fields = ("sku__code", "warehouse__code")
     readonly_fields = (
@@ -69,9 +71,10 @@ class StockLevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(OrganizationScopedAdmin):
+    organization_path = "sku__organization"
     list_display = ("created_at", "sku", "warehouse", "quantity", "on_hand_after", "reason", "reference")
-    list_filter = ("reason", "warehouse")
+    list_filter = ("reason", ("warehouse", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("sku", "warehouse")
     search_fields = ("sku__code", "reference")
     show_full_result_count = False
@@ -87,11 +90,12 @@ class StockMovementAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(OrganizationScopedAdmin):
+    organization_path = "sku__organization"
     """Read-only: reservations change with their orders (a level's reserved is their sum)."""
 
     list_display = ("reference", "sku", "warehouse", "quantity", "status", "created_at")
-    list_filter = ("status", "warehouse")
+    list_filter = ("status", ("warehouse", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("sku", "warehouse")
     search_fields = ("reference", "sku__code")
 

@@ -3,6 +3,7 @@ from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.http import HttpRequest
 
+from channels_app.access import OrganizationScopedAdmin
 from inventory.models import Reservation, ReservationStatus
 from orders.models import Fulfillment, Order, OrderItem
 
@@ -57,7 +58,7 @@ class FulfillmentInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(OrganizationScopedAdmin):
     list_display = (
         "number",
         "channel",
@@ -74,7 +75,7 @@ class OrderAdmin(admin.ModelAdmin):
         "financial_status",
         "fulfillment_status",
         "channel__platform",
-        "channel",
+        ("channel", admin.RelatedOnlyFieldListFilter),
     )
     list_select_related = ("channel",)
     search_fields = ("number", "external_id", "email", "customer_name", "items__sku_code")

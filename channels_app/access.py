@@ -1,0 +1,71 @@
+"""Who sees what in the admin: merchants see their organizations' data, ops and superusers all.
+
+A merchant is a staff user who is a member of organizations (Organization.members); every model
+admin of the hub's data mixes in `OrganizationScopedAdmin` with the path from its model to the
+organization, which filters lists, object pages typed by hand (outside the queryset they are "not
+found"), admin actions and foreign-key choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from channels_app.models import Organization
+from config.ops import is_ops
+
+
+def sees_everything(request: HttpRequest) -> bool:
+    return request.user.is_superuser or is_ops(request)
+
+
+def organizations_of(request: HttpRequest) -> QuerySet[Organization]:
+    if sees_everything(request):
+        return Organization.objects.all()
+    if request.user.pk is None:
+        return Organization.objects.none()
+    return Organization.objects.filter(members__pk=request.user.pk)
+
+
+# How each model that can be chosen in a form reaches its organization.
+_CHOICE_PATHS = {
+    "channels_app.organization": "pk",
+    "channels_app.channel": "organization",
+    "inventory.warehouse": "organization",
+    "inventory.sku": "organization",
+    "inventory.product": "organization",
+    "orders.order": "organization",
+}
+
+
+def scope(request: HttpRequest, queryset: QuerySet[Any], path: str) -> QuerySet[Any]:
+    if sees_everything(request):
+        return queryset
+    return queryset.filter(**{f"{path}__in": organizations_of(request)})
+
+
+class OrganizationScopedAdmin(admin.ModelAdmin):
+    organization_path = "organization"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return scope(request, super().get_queryset(request), self.organization_path)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        limit_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class OrganizationScopedInline(admin.TabularInline):
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        limit_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def limit_choices(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
+    related: type[Model] = db_field.related_model
+    path = _CHOICE_PATHS.get(related._meta.label_lower)
+    if path is not None:
+        kwargs["queryset"] = scope(request, related._default_manager.all(), path)
