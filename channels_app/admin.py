@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.models import CHANGE
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
@@ -16,6 +16,7 @@ from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInlin
 from channels_app.models import Channel, ChannelLocation, EventStatus, Organization, ProcessedWebhookEvent
 from channels_app.sweeper import event_replay
 from config.ops import audit, is_ops, ops_only
+from config.ops_views import failed_jobs_view
 
 
 @admin.register(Organization)
@@ -193,7 +194,8 @@ class OpsQueueAdmin(QueueAdmin):
         # The stats JSON and Prometheus views keep django-rq's API-token authentication.
         api_urls = get_api_urlpatterns(name_prefix="django_rq_")
         admin_urls = get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=wrap)
-        return api_urls + admin_urls + super(QueueAdmin, self).get_urls()
+        hub_urls = [path("failed/", wrap(failed_jobs_view), name="django_rq_failed_all")]
+        return api_urls + hub_urls + admin_urls + super(QueueAdmin, self).get_urls()
 
 
 admin.site.unregister(Dashboard)

@@ -138,3 +138,46 @@ def test_staff_without_the_ops_permission_cannot_replay_events(client, merchant)
     event_action(client, "replay", event)
     event.refresh_from_db()
     assert event.status == "FAILED" and get_queue("webhooks").count == 0
+
+
+def test_failed_jobs_of_every_queue_in_one_list_grouped_by_exception(client, ops, failed_job):
+    client.force_login(ops)
+    url = reverse("admin:django_rq_failed_all")
+    page = client.get(url).content.decode()
+    assert failed_job in page
+    assert "AttributeError" in page and "no_such_job" in page  # exception type and message
+    assert "event " in page  # linked to the event the job was for
+    assert failed_job in client.get(url, {"q": failed_job.removeprefix("webhook-")}).content.decode()
+    assert failed_job not in client.get(url, {"exception": "KeyError"}).content.decode()
+
+
+def test_retrying_all_matching_failed_jobs_asks_first_then_requeues_and_logs(client, ops, failed_job):
+    client.force_login(ops)
+    url = reverse("admin:django_rq_failed_all")
+    confirm = client.post(url, {"action": "retry", "scope": "all"})
+    assert "Retry 1 failed jobs?" in confirm.content.decode()
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [failed_job]  # not yet
+    done = client.post(
+        url, {"action": "retry", "scope": "all", "confirmed": "1", "job": [f"webhooks:{failed_job}"]}
+    )
+    assert done.status_code == 302
+    assert get_queue("webhooks").failed_job_registry.count == 0
+    assert get_queue("webhooks").job_ids == [failed_job]
+    assert LogEntry.objects.get().change_message.startswith("retried 1 failed jobs")
+
+
+def test_deleting_selected_failed_jobs(client, ops, failed_job):
+    client.force_login(ops)
+    url = reverse("admin:django_rq_failed_all")
+    client.post(
+        url, {"action": "delete", "scope": "selected", "confirmed": "1", "job": [f"webhooks:{failed_job}"]}
+    )
+    assert get_queue("webhooks").failed_job_registry.count == 0
+
+
+def test_the_failed_jobs_page_is_ops_only(client, merchant, failed_job):
+    client.force_login(merchant)
+    url = reverse("admin:django_rq_failed_all")
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"action": "delete", "scope": "all", "confirmed": "1"}).status_code == 403
+    assert get_queue("webhooks").failed_job_registry.count == 1

@@ -1,0 +1,73 @@
+"""The ops console's own pages, inside the admin (wired in channels_app.admin.OpsQueueAdmin)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, DELETION
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from config import failed_jobs as dlq
+from config.ops import audit
+from config.queues import QUEUE_NAMES
+
+
+def failed_jobs_view(request: HttpRequest) -> HttpResponse:
+    """Failed jobs of every queue: filter, group by exception, retry or delete (one, selected, all
+    matching the filter, after a confirmation that says how many)."""
+    filters = {
+        "queue": request.GET.get("queue", "") if request.GET.get("queue") in QUEUE_NAMES else "",
+        "exception_type": request.GET.get("exception", ""),
+        "search": request.GET.get("q", "").strip(),
+    }
+    jobs = dlq.failed_jobs(**filters)
+    if request.method == "POST":
+        return _act(request, jobs)
+    page = Paginator(jobs, 100).get_page(request.GET.get("page"))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Failed jobs",
+        "page": page,
+        "total": len(jobs),
+        "groups": dlq.counts_by_exception(dlq.failed_jobs(queue=filters["queue"], search=filters["search"])),
+        "queues": QUEUE_NAMES,
+        "filters": filters,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "admin/ops/failed_jobs.html", context)
+
+
+def _act(request: HttpRequest, jobs: list[dlq.FailedJob]) -> HttpResponse:
+    action = request.POST.get("action", "")
+    if request.POST.get("scope") == "all":
+        chosen = [(job.queue, job.job_id) for job in jobs]
+    else:
+        chosen = [
+            (queue, job_id)
+            for queue, _, job_id in (value.partition(":") for value in request.POST.getlist("job"))
+            if queue in QUEUE_NAMES and job_id
+        ]
+    if action not in ("retry", "delete") or not chosen:
+        messages.warning(request, "Choose jobs and an action.")
+        return redirect(request.get_full_path())
+    if not request.POST.get("confirmed"):
+        context = {
+            **admin.site.each_context(request),
+            "title": f"{action.title()} {len(chosen)} failed jobs?",
+            "action": action,
+            "chosen": chosen,
+            "scope": request.POST.get("scope", ""),
+        }
+        return render(request, "admin/ops/confirm_failed_jobs.html", context)
+    apply = dlq.retry if action == "retry" else dlq.delete
+    done = sum(apply(queue, job_id) for queue, job_id in chosen)
+    verb = "retried" if action == "retry" else "deleted"
+    audit(
+        request,
+        CHANGE if action == "retry" else DELETION,
+        f"{verb} {done} failed jobs",
+        target=", ".join(job_id for _, job_id in chosen)[:180],
+    )
+    messages.success(request, f"{verb.title()} {done} of {len(chosen)} failed jobs.")
+    return redirect(request.get_full_path())
