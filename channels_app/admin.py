@@ -1,14 +1,17 @@
 import functools
+import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import CHANGE
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.html import format_html
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
@@ -85,12 +88,43 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(OrganizationScopedAdmin):
     form = ChannelForm
-    list_display = ("name", "platform", "shop_identifier", "organization", "is_active", "created_at")
+    list_display = (
+        "name",
+        "platform",
+        "shop_identifier",
+        "organization",
+        "is_active",
+        "last_webhook",
+        "events_24h",
+    )
     list_filter = ("platform", "is_active")
     list_select_related = ("organization",)
     search_fields = ("name", "shop_identifier", "organization__name")
     readonly_fields = ("webhook_url", "stored_credentials", "created_at", "updated_at")
     inlines = [ChannelLocationInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Channel]:
+        # Per channel, in the list's one query: its last webhook and its events per status in 24 h.
+        since = timezone.now() - timedelta(hours=24)
+        recent = Q(webhook_events__received_at__gte=since)
+        per_status = {
+            f"n_{status.lower()}": Count("webhook_events", filter=recent & Q(webhook_events__status=status))
+            for status in EventStatus.values
+        }
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(last_received=Max("webhook_events__received_at"), **per_status)
+        )
+
+    @admin.display(description="Last webhook", ordering="last_received")
+    def last_webhook(self, channel: Channel) -> object:
+        return getattr(channel, "last_received", None) or "-"
+
+    @admin.display(description="Events in 24 h")
+    def events_24h(self, channel: Channel) -> str:
+        counts = [(status, getattr(channel, f"n_{status.lower()}", 0)) for status in EventStatus.values]
+        return ", ".join(f"{n} {status.lower()}" for status, n in counts if n) or "none"
 
     @admin.display(description="Stored credentials")
     def stored_credentials(self, channel: Channel) -> str:
@@ -110,13 +144,30 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
         "duplicate_count",
         "received_at",
     )
-    list_filter = ("status", "source", "topic", "received_at")
+    list_filter = ("status", "source", ("channel", admin.RelatedOnlyFieldListFilter), "topic", "received_at")
     list_select_related = ("channel",)
-    search_fields = ("event_key", "delivery_id", "channel__shop_identifier", "request_id")
-    raw_id_fields = ("channel",)
+    # The payload's id is the platform's order (or product) id; ordersn is Shopee's order.
+    search_fields = (
+        "=id",
+        "event_key",
+        "delivery_id",
+        "channel__shop_identifier",
+        "request_id",
+        "payload__id",
+        "payload__data__ordersn",
+    )
     date_hierarchy = "received_at"
     show_full_result_count = False
-    readonly_fields = [f.name for f in ProcessedWebhookEvent._meta.fields]
+    readonly_fields = [f.name for f in ProcessedWebhookEvent._meta.fields if f.name != "payload"] + [
+        "payload_readable"
+    ]
+    exclude = ("payload",)
+
+    @admin.display(description="Payload")
+    def payload_readable(self, event: ProcessedWebhookEvent) -> str:
+        if event.payload is None:
+            return "-"
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(event.payload, indent=2))
 
     actions = ["replay", "mark_ignored"]
 

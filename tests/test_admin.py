@@ -86,3 +86,33 @@ def test_channel_secrets_are_write_only_in_the_admin(admin_client):
     admin_client.post(url, form | {"webhook_secret": "rotated", "access_token": "shpat_new"})
     channel.refresh_from_db()
     assert (channel.webhook_secret, channel.credentials["access_token"]) == ("rotated", "shpat_new")
+
+
+def test_events_are_found_by_the_platforms_order_id_and_show_their_payload(admin_client):
+    channel = factories.shopify_channel()
+    event = ProcessedWebhookEvent.objects.create(
+        source="shopify",
+        channel=channel,
+        topic="orders/paid",
+        event_key="k1",
+        payload={"id": 820982911946154508},
+    )
+    ProcessedWebhookEvent.objects.create(
+        source="shopify", channel=channel, topic="orders/paid", event_key="k2", payload={"id": 1}
+    )
+    listing = admin_client.get(
+        reverse("admin:channels_app_processedwebhookevent_changelist"), {"q": "820982911946154508"}
+    ).content.decode()
+    assert f"/{event.pk}/change/" in listing and listing.count("/change/") == 1
+    page = admin_client.get(reverse("admin:channels_app_processedwebhookevent_change", args=[event.pk]))
+    assert "&quot;id&quot;: 820982911946154508" in page.content.decode()  # pretty-printed, escaped
+
+
+def test_the_channel_list_shows_the_last_webhook_and_events_per_status_in_24_hours(admin_client):
+    channel = factories.shopify_channel()
+    for n, status in enumerate(["COMPLETED", "COMPLETED", "FAILED"]):
+        ProcessedWebhookEvent.objects.create(
+            source="shopify", channel=channel, topic="t", event_key=f"k{n}", status=status
+        )
+    page = admin_client.get(reverse("admin:channels_app_channel_changelist")).content.decode()
+    assert "2 completed, 1 failed" in page
