@@ -115,7 +115,7 @@ def queued() -> int:
 def jobs_finished() -> tuple[int, int]:
     """(finished, failed) webhooks jobs, from the counters the hub's worker keeps in Redis."""
     from config.queues import get_queue
-    from config.workers import JOB_COUNT_KEY
+    from config.throughput import JOB_COUNT_KEY
 
     counts = get_queue("webhooks").connection.hgetall(JOB_COUNT_KEY)
     return int(counts.get(b"webhooks:finished", 0)), int(counts.get(b"webhooks:failed", 0))

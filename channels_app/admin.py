@@ -19,7 +19,7 @@ from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInlin
 from channels_app.models import Channel, ChannelLocation, EventStatus, Organization, ProcessedWebhookEvent
 from channels_app.sweeper import event_replay
 from config.ops import audit, is_ops, ops_only
-from config.ops_views import failed_jobs_view
+from config.ops_views import dashboard_view, failed_jobs_view
 
 
 @admin.register(Organization)
@@ -245,7 +245,14 @@ class OpsQueueAdmin(QueueAdmin):
         # The stats JSON and Prometheus views keep django-rq's API-token authentication.
         api_urls = get_api_urlpatterns(name_prefix="django_rq_")
         admin_urls = get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=wrap)
-        hub_urls = [path("failed/", wrap(failed_jobs_view), name="django_rq_failed_all")]
+        from django_rq import stats_views
+
+        # The hub's dashboard is the landing page (before django-rq's own, which moves to stats/).
+        hub_urls = [
+            path("", wrap(dashboard_view), name="django_rq_hub_dashboard"),
+            path("stats/", wrap(stats_views.stats), name="django_rq_stats"),
+            path("failed/", wrap(failed_jobs_view), name="django_rq_failed_all"),
+        ]
         return api_urls + hub_urls + admin_urls + super(QueueAdmin, self).get_urls()
 
 

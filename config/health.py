@@ -16,7 +16,7 @@ from rq.utils import as_text
 from rq.worker import Worker
 
 from config.queues import QUEUE_NAMES, get_queue
-from config.workers import JOB_COUNT_KEY, JOB_SECONDS_KEY
+from config.throughput import JOB_COUNT_KEY, JOB_SECONDS_KEY
 
 
 @require_GET

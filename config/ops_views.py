@@ -9,8 +9,41 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from config import failed_jobs as dlq
+from config import throughput
+from config.health import queue_stats
 from config.ops import audit
-from config.queues import QUEUE_NAMES
+from config.queues import QUEUE_NAMES, get_queue
+
+
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """Per queue: jobs by state, workers and what they run, the oldest queued job's age, and the
+    last hour's throughput and failure rate (the hub's own per-minute counts). Refreshes itself."""
+    from django_rq.settings import get_queues_map
+    from rq.worker import Worker
+
+    stats = queue_stats()
+    series = throughput.last_hour(get_queue("webhooks").connection)
+    rows = []
+    for row in stats:
+        counts = series.get(row["queue"], {"finished": [0] * 60, "failed": [0] * 60})
+        finished, failed = sum(counts["finished"]), sum(counts["failed"])
+        per_minute = [a + b for a, b in zip(counts["finished"], counts["failed"], strict=True)]
+        peak = max(per_minute) or 1
+        workers = Worker.all(queue=get_queue(row["queue"]))
+        rows.append(
+            {
+                **row,
+                "index": get_queues_map()[row["queue"]],
+                "hour_done": finished + failed,
+                "hour_failed": failed,
+                "failure_rate": f"{100 * failed / (finished + failed):.1f}%" if finished + failed else "-",
+                # A sparkline: one point per minute, 120 x 24 px, newest on the right.
+                "spark": " ".join(f"{i * 2},{24 - round(22 * n / peak)}" for i, n in enumerate(per_minute)),
+                "busy": [(w.name[:12], w.get_current_job_id()) for w in workers if w.get_current_job_id()],
+            }
+        )
+    context = {**admin.site.each_context(request), "title": "Queues", "rows": rows}
+    return render(request, "admin/ops/dashboard.html", context)
 
 
 def failed_jobs_view(request: HttpRequest) -> HttpResponse:

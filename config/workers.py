@@ -28,14 +28,11 @@ from rq.job import Job, get_current_job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
+from config import throughput
 from config.logs import request_id_context
 from config.queues import SPECS
 
 logger = logging.getLogger(__name__)
-
-# Per-queue job counts and run time, by outcome: rq keeps no history of processed jobs.
-JOB_COUNT_KEY = "hub:metrics:job_count"
-JOB_SECONDS_KEY = "hub:metrics:job_seconds"
 
 
 class ShutdownTimeout(BaseException):
@@ -93,12 +90,10 @@ class HubWorker(Worker):
             if self._grace_timer is not None:
                 self._grace_timer.cancel()  # the job ended within the grace period
             _drop_stale_connections()
-        field = f"{queue.name}:{'finished' if succeeded else 'failed'}"
         try:
-            with self.connection.pipeline(transaction=False) as pipe:
-                pipe.hincrby(JOB_COUNT_KEY, field, 1)
-                pipe.hincrbyfloat(JOB_SECONDS_KEY, field, time.monotonic() - started)
-                pipe.execute()
+            throughput.record(
+                self.connection, queue.name, succeeded=succeeded, seconds=time.monotonic() - started
+            )
         except RedisError as exc:
             logger.warning("job metrics not recorded: %s", exc)
         return succeeded

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django_rq.settings import get_queues_map
 
+from channels_app.intake import event_enqueue
 from channels_app.models import ProcessedWebhookEvent
 from config.queues import get_queue
 from tests.channels_app import factories
@@ -61,7 +62,9 @@ def urls(job_id: str) -> dict[str, str]:
         "django_rq_actions": (q,),
     }
     return {name: reverse(f"admin:{name}", args=args) for name, args in pages.items()} | {
-        "changelist": reverse("admin:django_rq_dashboard_changelist")
+        "changelist": reverse("admin:django_rq_dashboard_changelist"),
+        "stats": reverse("admin:django_rq_stats"),
+        "failed_all": reverse("admin:django_rq_failed_all"),
     }
 
 
@@ -181,3 +184,21 @@ def test_the_failed_jobs_page_is_ops_only(client, merchant, failed_job):
     assert client.get(url).status_code == 403
     assert client.post(url, {"action": "delete", "scope": "all", "confirmed": "1"}).status_code == 403
     assert get_queue("webhooks").failed_job_registry.count == 1
+
+
+def test_the_dashboard_shows_each_queue_with_the_last_hours_throughput_and_failure_rate(
+    client, ops, failed_job, run_worker
+):
+    channel = factories.shopify_channel(shop_identifier="other.myshopify.com")
+    event = ProcessedWebhookEvent.objects.create(
+        source="shopify", channel=channel, topic="x", event_key="k2", payload={}
+    )
+    event_enqueue(event.pk, "")
+    run_worker("webhooks")  # one job finishes; the failed_job fixture's job failed
+    client.force_login(ops)
+    page = client.get(reverse("admin:django_rq_dashboard_changelist")).content.decode()
+    assert 'http-equiv="refresh"' in page
+    for queue in ("webhooks", "catalog-images", "housekeeping"):
+        assert f">{queue}</a>" in page
+    assert "<td>2</td>\n        <td>50.0%</td>" in page  # webhooks: 2 jobs in the hour, 1 failed
+    assert "<polyline" in page
