@@ -16,7 +16,7 @@ from rq.utils import as_text
 from rq.worker import Worker
 
 from config.queues import QUEUE_NAMES, get_queue
-from config.throughput import JOB_COUNT_KEY, JOB_SECONDS_KEY
+from config.throughput import JOB_COUNT_KEY, JOB_SECONDS_KEY, queue_and_outcome
 
 
 @require_GET
@@ -132,19 +132,27 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
         "Age of the oldest queued job.",
         [({"queue": q["queue"]}, q["oldest_queued_age_seconds"]) for q in queues],
     )
-    duration_samples: list[tuple[dict[str, str], float]] = []
-    for field, value in sorted(counts.items()):
-        queue, _, status = as_text(field).partition(":")
-        duration_samples.append(({"queue": queue, "status": status}, int(value)))
-    metric("hub_job_duration_seconds_count", "counter", "Jobs run, by queue and outcome.", duration_samples)
+
+    def by_queue_and_outcome(
+        counter: dict[bytes | str, bytes | str], cast: type[int] | type[float]
+    ) -> list[tuple[dict[str, str], float]]:
+        samples = []
+        for field, value in sorted(counter.items()):
+            queue, outcome = queue_and_outcome(field)
+            samples.append(({"queue": queue, "status": outcome}, cast(value)))
+        return samples
+
+    metric(
+        "hub_job_duration_seconds_count",
+        "counter",
+        "Jobs run, by queue and outcome.",
+        by_queue_and_outcome(counts, int),
+    )
     metric(
         "hub_job_duration_seconds_sum",
         "counter",
         "Seconds spent running jobs, by queue and outcome.",
-        [
-            ({"queue": as_text(f).partition(":")[0], "status": as_text(f).partition(":")[2]}, float(v))
-            for f, v in sorted(seconds.items())
-        ],
+        by_queue_and_outcome(seconds, float),
     )
     try:
         from channels_app.models import ProcessedWebhookEvent

@@ -96,17 +96,6 @@ def get_queue(name: str) -> Queue:
     return django_rq.get_queue(name, commit_mode="auto")
 
 
-def job_id_for(*parts: object) -> str:
-    """A deterministic rq job id: rq accepts only [A-Za-z0-9_-]."""
-    import hashlib
-    import re
-
-    raw = "-".join(str(p) for p in parts)
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,100}", raw):
-        return raw
-    return f"{parts[0]}-{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
-
-
 def enqueue(
     queue_name: str,
     func: str,

@@ -14,6 +14,12 @@ MINUTE_KEY = "hub:metrics:minute:{}"  # per minute, by queue:outcome
 KEEP_SECONDS = 2 * 3600
 
 
+def queue_and_outcome(field: bytes | str) -> tuple[str, str]:
+    """A counter's field, `queue:outcome`, split."""
+    queue, _, outcome = (field.decode() if isinstance(field, bytes) else field).partition(":")
+    return queue, outcome
+
+
 def record(connection: Redis, queue: str, *, succeeded: bool, seconds: float) -> None:
     field = f"{queue}:{'finished' if succeeded else 'failed'}"
     minute_key = MINUTE_KEY.format(int(time.time() // 60))
@@ -36,7 +42,7 @@ def last_hour(connection: Redis) -> dict[str, dict[str, list[int]]]:
     series: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"finished": [0] * 60, "failed": [0] * 60})
     for index, bucket in enumerate(buckets):
         for field, count in bucket.items():
-            queue, _, outcome = (field.decode() if isinstance(field, bytes) else field).partition(":")
+            queue, outcome = queue_and_outcome(field)
             if outcome in ("finished", "failed"):
                 series[queue][outcome][index] = int(count)
     return series
