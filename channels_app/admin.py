@@ -1,6 +1,6 @@
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -8,8 +8,9 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import CHANGE
 from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_rq.admin import QueueAdmin
@@ -18,6 +19,7 @@ from django_rq.models import Dashboard
 from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline
 from channels_app.models import Channel, ChannelLocation, EventStatus, Organization, ProcessedWebhookEvent
 from channels_app.sweeper import event_replay
+from config.failed_jobs import Subject
 from config.ops import audit, is_ops, ops_only
 from config.ops_views import dashboard_view, failed_jobs_view
 
@@ -210,6 +212,67 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
 
     def has_ops_permission(self, request: HttpRequest) -> bool:
         return is_ops(request)
+
+
+def webhook_job_subjects(event_ids: Iterable[object]) -> dict[object, Subject]:
+    """What webhook jobs were for, for the failed-jobs page: their event, channel and order, in
+    two queries (the order's platform id is read from the payload by the database)."""
+    from orders.models import Order
+
+    events = (
+        ProcessedWebhookEvent.objects.filter(pk__in=[pk for pk in event_ids if isinstance(pk, int)])
+        .select_related("channel")
+        .only("pk", "source", "topic", "channel__name", "channel__shop_identifier")
+        .annotate(
+            payload_id=KT("payload__id"),
+            payload_order_id=KT("payload__order_id"),
+            ordersn=KT("payload__data__ordersn"),
+        )
+    )
+    refs = {event.pk: _order_reference(event) for event in events}
+    orders = {
+        (order.channel_id, order.external_id): order
+        for order in Order.objects.filter(
+            channel__in={event.channel_id for event in events}, external_id__in=set(refs.values()) - {""}
+        ).only("pk", "channel_id", "external_id", "number")
+    }
+    subjects: dict[object, Subject] = {}
+    for event in events:
+        channel, ref = event.channel, refs[event.pk]
+        links = [
+            (
+                f"event {event.pk} ({event.topic})",
+                reverse("admin:channels_app_processedwebhookevent_change", args=[event.pk]),
+            ),
+            (str(channel), reverse("admin:channels_app_channel_change", args=[channel.pk])),
+        ]
+        terms = [channel.shop_identifier, channel.name, ref]
+        order = orders.get((channel.pk, ref))
+        if order is not None:
+            links.append(
+                (
+                    f"order {order.number or order.external_id}",
+                    reverse("admin:orders_order_change", args=[order.pk]),
+                )
+            )
+            terms.append(order.number)
+        subjects[event.pk] = Subject(
+            links=tuple(links), channel_id=channel.pk, search_terms=tuple(t for t in terms if t)
+        )
+    return subjects
+
+
+def _order_reference(event: Any) -> str:
+    """The platform's order id an event is about, or "" (a product or stock event)."""
+    if event.source == "shopee":
+        ref = event.ordersn
+    elif event.topic.startswith(("orders/", "order.")):
+        ref = event.payload_id
+    elif event.topic.startswith("fulfillments/"):
+        ref = event.payload_order_id
+    else:
+        ref = None
+    return "" if ref is None else str(ref)  # a JSON number on some databases, text on others
 
 
 class OpsQueueAdmin(QueueAdmin):

@@ -1,21 +1,43 @@
 """Failed jobs of every queue in one list, for ops: what failed, for what, and why.
 
-Reads rq's failed registries (the dead-letter queue); the business object a job was for is read
-from its function and arguments (a webhook job's event, and through it the channel).
+Reads rq's failed registries (the dead-letter queue). What a job was for (its event, channel,
+order, supplier, campaign) is told by the app that owns the job: `SUBJECTS` maps a job function
+to a function of that app which describes, in a few queries, the jobs' first arguments
+(healthchecks' TRANSPORTS pattern: dotted paths resolved when used, so config imports no app).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time
 
+from django.utils.module_loading import import_string
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from config.queues import QUEUE_NAMES, get_queue
 
 WEBHOOK_JOB = "channels_app.jobs.process_webhook_event"
+
+# Job function -> describer: `describe(first_args) -> {first_arg: Subject}`.
+SUBJECTS: dict[str, str] = {
+    WEBHOOK_JOB: "channels_app.admin.webhook_job_subjects",
+}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The business objects a job was for, as links, and what ops may search it by."""
+
+    links: tuple[tuple[str, str], ...] = ()  # (text, admin url)
+    channel_id: int | None = None
+    search_terms: tuple[str, ...] = ()  # shop, order number, external ids
+
+    def matches(self, text: str) -> bool:
+        text = text.lower()
+        return any(text in term.lower() for term in self.search_terms)
 
 
 @dataclass(frozen=True)
@@ -28,7 +50,9 @@ class FailedJob:
     message: str
     traceback: str
     failed_at: datetime | None
+    attempts: int
     retries_left: int
+    subject: Subject = field(default_factory=Subject)
 
     @property
     def queue_index(self) -> int:
@@ -45,6 +69,34 @@ class FailedJob:
         return None
 
 
+@dataclass(frozen=True)
+class Filters:
+    queue: str = ""
+    exception_type: str = ""
+    channel_id: int | None = None
+    failed_from: date | None = None
+    failed_to: date | None = None
+    search: str = ""  # job id, event id, shop, order number
+
+    def keep(self, job: FailedJob) -> bool:
+        if self.exception_type and job.exception_type != self.exception_type:
+            return False
+        if self.channel_id is not None and job.subject.channel_id != self.channel_id:
+            return False
+        if self.failed_from and (job.failed_at is None or job.failed_at < _start_of(self.failed_from)):
+            return False
+        if self.failed_to and (job.failed_at is None or job.failed_at >= _start_of(self.failed_to, 1)):
+            return False
+        search = self.search
+        return (
+            not search or search in job.job_id or search == str(job.event_id) or job.subject.matches(search)
+        )
+
+
+def _start_of(day: date, plus_days: int = 0) -> datetime:
+    return datetime.combine(date.fromordinal(day.toordinal() + plus_days), time.min, tzinfo=UTC)
+
+
 def _describe(queue: str, job: Job) -> FailedJob:
     result = job.latest_result()
     traceback = (result.exc_string if result else "") or ""
@@ -54,6 +106,9 @@ def _describe(queue: str, job: Job) -> FailedJob:
         function, args = job.func_name or "", tuple(job.args)
     except Exception:  # a job whose data cannot be read is still listed, and can be deleted
         function, args = "(unreadable job data)", ()
+    failed_at = job.ended_at
+    if failed_at is not None and failed_at.tzinfo is None:
+        failed_at = failed_at.replace(tzinfo=UTC)  # rq stores UTC
     return FailedJob(
         queue=queue,
         job_id=job.id,
@@ -62,30 +117,44 @@ def _describe(queue: str, job: Job) -> FailedJob:
         exception_type=exception_type.rsplit(".", 1)[-1],
         message=message,
         traceback=traceback,
-        failed_at=job.ended_at,
+        failed_at=failed_at,
+        attempts=(job.number_of_retries or 0) + 1,
         retries_left=job.retries_left or 0,
     )
 
 
-def failed_jobs(*, queue: str = "", exception_type: str = "", search: str = "") -> list[FailedJob]:
+def _with_subjects(jobs: list[FailedJob]) -> list[FailedJob]:
+    """Each job with what it was for: one describer call per job function, not one per job."""
+    by_function: dict[str, list[FailedJob]] = defaultdict(list)
+    for job in jobs:
+        if job.function in SUBJECTS and job.args:
+            by_function[job.function].append(job)
+    subjects: dict[str, dict[object, Subject]] = {}
+    for function, its_jobs in by_function.items():
+        describe: Callable[[Iterable[object]], dict[object, Subject]] = import_string(SUBJECTS[function])
+        subjects[function] = describe({job.args[0] for job in its_jobs})
+    return [
+        replace(job, subject=subjects[job.function].get(job.args[0], job.subject))
+        if job.function in subjects
+        else job
+        for job in jobs
+    ]
+
+
+def failed_jobs(filters: Filters = Filters()) -> list[FailedJob]:
     """Every failed job matching the filters, newest first."""
-    found = []
-    for name in [queue] if queue else QUEUE_NAMES:
+    found: list[FailedJob] = []
+    for name in [filters.queue] if filters.queue else QUEUE_NAMES:
         q = get_queue(name)
         ids = q.failed_job_registry.get_job_ids()
-        for job in Job.fetch_many(ids, connection=q.connection, serializer=q.serializer):
-            if job is None:
-                continue
-            failed = _describe(name, job)
-            if exception_type and failed.exception_type != exception_type:
-                continue
-            if search and search not in failed.job_id and search != str(failed.event_id or ""):
-                continue
-            found.append(failed)
-    epoch = datetime.min.replace(tzinfo=None)
-    return sorted(
-        found, key=lambda f: f.failed_at.replace(tzinfo=None) if f.failed_at else epoch, reverse=True
-    )
+        found.extend(
+            _describe(name, job)
+            for job in Job.fetch_many(ids, connection=q.connection, serializer=q.serializer)
+            if job is not None
+        )
+    epoch = datetime.min.replace(tzinfo=UTC)
+    kept = [job for job in _with_subjects(found) if filters.keep(job)]
+    return sorted(kept, key=lambda f: f.failed_at or epoch, reverse=True)
 
 
 def counts_by_exception(jobs: list[FailedJob]) -> list[tuple[str, int]]:

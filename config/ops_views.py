@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, DELETION
 from django.core.paginator import Paginator
@@ -49,12 +52,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 def failed_jobs_view(request: HttpRequest) -> HttpResponse:
     """Failed jobs of every queue: filter, group by exception, retry or delete (one, selected, all
     matching the filter, after a confirmation that says how many)."""
-    filters = {
-        "queue": request.GET.get("queue", "") if request.GET.get("queue") in QUEUE_NAMES else "",
-        "exception_type": request.GET.get("exception", ""),
-        "search": request.GET.get("q", "").strip(),
-    }
-    jobs = dlq.failed_jobs(**filters)
+    from channels_app.models import Channel
+
+    filters = _filters(request)
+    jobs = dlq.failed_jobs(filters)
     if request.method == "POST":
         return _act(request, jobs)
     page = Paginator(jobs, 100).get_page(request.GET.get("page"))
@@ -63,12 +64,43 @@ def failed_jobs_view(request: HttpRequest) -> HttpResponse:
         "title": "Failed jobs",
         "page": page,
         "total": len(jobs),
-        "groups": dlq.counts_by_exception(dlq.failed_jobs(queue=filters["queue"], search=filters["search"])),
+        # Grouped over every filter but the exception type, so each group is one click away.
+        "groups": dlq.counts_by_exception(dlq.failed_jobs(replace(filters, exception_type=""))),
         "queues": QUEUE_NAMES,
+        "channels": Channel.objects.order_by("name").values_list("pk", "name", "platform"),
         "filters": filters,
         "query": request.GET.urlencode(),
+        "without_exception": _query_without(request, "exception", "page"),
     }
     return render(request, "admin/ops/failed_jobs.html", context)
+
+
+def _filters(request: HttpRequest) -> dlq.Filters:
+    """The page's filters from its query string; a malformed value is ignored, not an error."""
+    get = request.GET
+    channel = get.get("channel", "")
+    return dlq.Filters(
+        queue=get.get("queue", "") if get.get("queue") in QUEUE_NAMES else "",
+        exception_type=get.get("exception", ""),
+        channel_id=int(channel) if channel.isdigit() else None,
+        failed_from=_date(get.get("from", "")),
+        failed_to=_date(get.get("to", "")),
+        search=get.get("q", "").strip(),
+    )
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
 
 
 def _act(request: HttpRequest, jobs: list[dlq.FailedJob]) -> HttpResponse:

@@ -149,7 +149,6 @@ def test_failed_jobs_of_every_queue_in_one_list_grouped_by_exception(client, ops
     page = client.get(url).content.decode()
     assert failed_job in page
     assert "AttributeError" in page and "no_such_job" in page  # exception type and message
-    assert "event " in page  # linked to the event the job was for
     assert failed_job in client.get(url, {"q": failed_job.removeprefix("webhook-")}).content.decode()
     assert failed_job not in client.get(url, {"exception": "KeyError"}).content.decode()
 
@@ -202,3 +201,64 @@ def test_the_dashboard_shows_each_queue_with_the_last_hours_throughput_and_failu
         assert f">{queue}</a>" in page
     assert "<td>2</td>\n        <td>50.0%</td>" in page  # webhooks: 2 jobs in the hour, 1 failed
     assert "<polyline" in page
+
+
+@pytest.fixture
+def failed_order_job(run_worker, settings):
+    """A webhook job that failed on an order event whose order the hub already holds."""
+    from orders.models import Order
+
+    settings.HUB_JOB_RETRY_INTERVALS = []
+    channel = factories.shopify_channel(shop_identifier="kettle.myshopify.com")
+    Order.objects.create(
+        organization=channel.organization, channel=channel, external_id="4501", number="#1042"
+    )
+    event = ProcessedWebhookEvent.objects.create(
+        source="shopify",
+        channel=channel,
+        topic="orders/updated",
+        event_key="k9",
+        payload={"id": 4501, "line_items": ["not a line"]},
+    )
+    event_enqueue(event.pk, "")
+    run_worker("webhooks")
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [event.job_id]
+    return event
+
+
+def test_a_failed_job_links_its_event_channel_and_order_and_says_how_often_it_ran(
+    client, ops, failed_order_job
+):
+    client.force_login(ops)
+    page = client.get(reverse("admin:django_rq_failed_all")).content.decode()
+    event = failed_order_job
+    assert f"event {event.pk} (orders/updated)" in page
+    assert reverse("admin:channels_app_channel_change", args=[event.channel_id]) in page
+    assert ">order #1042</a>" in page
+    assert "<td>1</td>" in page  # attempts: no retries were configured
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ({"q": "kettle.myshopify"}, True),  # by shop
+        ({"q": "#1042"}, True),  # by order number
+        ({"q": "4501"}, True),  # by the platform's order id
+        ({"q": "other-shop"}, False),
+        ({"channel": "{channel}"}, True),
+        ({"channel": "999999"}, False),
+        ({"from": "{today}", "to": "{today}"}, True),
+        ({"to": "2020-01-01"}, False),
+        ({"from": "not-a-date"}, True),  # a malformed filter is ignored, not an error
+    ],
+)
+def test_failed_jobs_are_found_by_shop_order_channel_and_date(client, ops, failed_order_job, query, found):
+    from django.utils import timezone
+
+    values = {"channel": str(failed_order_job.channel_id), "today": timezone.now().date().isoformat()}
+    client.force_login(ops)
+    response = client.get(
+        reverse("admin:django_rq_failed_all"), {k: v.format(**values) for k, v in query.items()}
+    )
+    assert response.status_code == 200
+    assert (failed_order_job.job_id in response.content.decode()) is found

@@ -7,7 +7,7 @@ from django.forms.models import model_to_dict
 from django.urls import reverse
 
 from channels_app.models import ProcessedWebhookEvent
-from inventory.models import StockLevel
+from inventory.models import Product, StockLevel
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
 from tests.inventory.factories import sku, warehouse
@@ -25,14 +25,19 @@ def two_shops():
     data = {}
     for name, channel in (("ours", ours), ("theirs", theirs)):
         main = warehouse(channel.organization, f"{name}-main")
-        sku(channel.organization, f"{name}-SKU", on_hand=2, at=main)
+        item = sku(channel.organization, f"{name}-SKU", on_hand=2, at=main)
+        item.product = Product.objects.create(organization=channel.organization, title=f"{name} product")
+        item.save()
         event = ProcessedWebhookEvent.objects.create(
             source=channel.platform, channel=channel, topic="t", event_key=f"{name}-k", payload={}
         )
         order = order_sync(
             channel=channel,
             data=OrderData(
-                external_id=f"{name}-1", number=f"#{name}", lines=(LineData("1", 1, 1, sku_code="x"),)
+                external_id=f"{name}-1",
+                number=f"#{name}",
+                financial_status="paid",  # so it holds a reservation
+                lines=(LineData("1", 1, 1, sku_code=f"{name}-SKU"),),
             ),
         ).order
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
@@ -99,3 +104,102 @@ def test_ops_see_every_organization(client, two_shops):
     body = client.get(reverse("admin:orders_order_changelist")).content.decode()
     assert f"/{two_shops['theirs']['order'].pk}/change/" in body
     assert client.get(reverse("admin:django_rq_home")).status_code == 200
+
+
+def scoped_admins():
+    """Every model admin of the hub's data, with the path from its model to the organization."""
+    from django.contrib import admin
+
+    from channels_app.access import OrganizationScopedAdmin
+
+    return [
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if isinstance(model_admin, OrganizationScopedAdmin)
+    ]
+
+
+def theirs(model, model_admin):
+    """Globex's object of that model: every scoped model must have one here, so each is tested."""
+    from channels_app.models import Organization
+
+    globex = Organization.objects.filter(slug="globex")
+    found = model._default_manager.filter(**{f"{model_admin.organization_path}__in": globex}).first()
+    assert found is not None, f"two_shops makes no {model._meta.label} of Globex: add one"
+    return found
+
+
+def object_urls(model, pk):
+    info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    return {action: reverse(f"{info}_{action}", args=[pk]) for action in ("change", "delete", "history")}
+
+
+def list_urls(model):
+    info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    return [reverse(f"{info}_changelist"), reverse(f"{info}_add")]
+
+
+def test_every_admin_url_sends_anonymous_users_to_log_in(client, two_shops):
+    from django.contrib import admin
+
+    urls = [reverse("admin:index")]
+    for model in admin.site._registry:
+        if model._meta.app_label == "django_rq":
+            continue  # tests/test_ops_access.py walks django-rq's pages
+        urls += list_urls(model)
+        instance = model._default_manager.first()
+        if instance is not None:
+            urls += object_urls(model, instance.pk).values()
+    for url in urls:
+        for response in (client.get(url), client.post(url, {"post": "yes"})):
+            assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+
+
+def test_a_merchant_reaches_no_object_of_another_organization_by_any_admin_url(merchant, two_shops):
+    for model, model_admin in scoped_admins():
+        other = theirs(model, model_admin)
+        for action, url in object_urls(model, other.pk).items():
+            response = merchant.get(url)
+            # Outside their queryset it is "not found" (a redirect to the index), or not theirs to see.
+            assert response.status_code in (302, 403, 404), (model, action, response.status_code)
+            assert str(other) not in response.content.decode(), (model, action)
+        response = merchant.post(object_urls(model, other.pk)["delete"], {"post": "yes"})
+        assert response.status_code in (302, 403, 404), model
+        assert model._default_manager.filter(pk=other.pk).exists(), f"{model} of Globex was deleted"
+        for url in list_urls(model):
+            response = merchant.get(url)
+            assert response.status_code in (200, 403), url
+            assert f"/{other.pk}/change/" not in response.content.decode(), url
+
+
+def test_a_merchant_cannot_act_on_another_organizations_objects_through_list_actions(merchant, two_shops):
+    for model, model_admin in scoped_admins():
+        other = theirs(model, model_admin)
+        url = list_urls(model)[0]
+        for action in [*model_admin.get_actions(_request_for(merchant, url)), "delete_selected"]:
+            merchant.post(url, {"action": action, "_selected_action": [other.pk], "post": "yes"})
+        assert model._default_manager.filter(pk=other.pk).exists(), model
+
+
+def _request_for(client, url):
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(url)
+    request.user = User.objects.get(username="wile")
+    return request
+
+
+def test_a_merchant_has_no_user_or_group_pages(merchant):
+    for url in ("admin:auth_user_changelist", "admin:auth_group_changelist", "admin:auth_user_add"):
+        assert merchant.get(reverse(url)).status_code == 403, url
+
+
+def test_ops_see_every_organizations_objects_on_every_admin_page(client, two_shops):
+    call_command("create_staff", "roadrunner", "--password", "pw-123-xyz", "--ops")
+    client.force_login(User.objects.get(username="roadrunner"))
+    for model, model_admin in scoped_admins():
+        other = theirs(model, model_admin)
+        assert client.get(list_urls(model)[0]).status_code == 200, model
+        assert client.get(object_urls(model, other.pk)["change"]).status_code == 200, model
+        assert client.get(object_urls(model, other.pk)["history"]).status_code == 200, model
