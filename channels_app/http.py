@@ -1,0 +1,180 @@
+"""The one HTTP layer for every platform API call.
+
+Each call: waits for its channel's rate-limit bucket (shared by all workers through Redis), is sent
+with connect and read timeouts, is retried with exponential backoff on connection errors, 429 and
+5xx (honouring `Retry-After`), and is logged once with method, path, status and duration; never a
+query string or a header, where platforms put tokens. What cannot succeed (401, 403, 404, 422, ...)
+raises `PlatformError(permanent=True)` at once; what might later raises it with `permanent=False`,
+so the job is retried by rq with its own backoff.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from channels_app import ratelimit
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
+ATTEMPTS = 4  # in this call; the job's own retries come after
+BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
+MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives the worker back and retries the job later
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+_local = threading.local()
+
+
+class PlatformError(Exception):
+    """A platform call that failed; `permanent` says whether trying again could help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Call:
+    """Who is calling: for the rate limit and the logs."""
+
+    platform: str
+    channel_id: int
+    bucket: ratelimit.Bucket | None
+    cost: float = 1
+
+
+def session() -> requests.Session:
+    """One pooled session per thread (a worker process runs one job at a time)."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
+
+
+def send(
+    call: Call,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    data: Any = None,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    timeout: tuple[float, float] = TIMEOUT,
+    attempts: int = ATTEMPTS,
+) -> requests.Response:
+    """Send one API request with the rate limit, timeouts and retries; the response if 2xx/3xx."""
+    path = urlsplit(url).path
+    for attempt in range(1, attempts + 1):
+        if call.bucket is not None:
+            _acquire(call)
+        started = time.monotonic()
+        try:
+            response = session().request(
+                method, url, params=params, json=json, data=data, headers=headers, auth=auth, timeout=timeout
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            _log(call, method, path, "error", started, attempt, error=type(exc).__name__)
+            if attempt == attempts:
+                raise PlatformError(
+                    f"{call.platform} {method} {path}: {type(exc).__name__}", permanent=False
+                ) from exc
+            _sleep(attempt, None)
+            continue
+        _log(call, method, path, response.status_code, started, attempt)
+        if response.status_code < 400:
+            return response
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        if response.status_code not in _RETRY_STATUSES:
+            raise PlatformError(
+                f"{call.platform} {method} {path} answered {response.status_code}: {_excerpt(response)}",
+                permanent=True,
+                status=response.status_code,
+            )
+        if attempt == attempts or (retry_after is not None and retry_after > MAX_RETRY_AFTER):
+            raise PlatformError(
+                f"{call.platform} {method} {path} answered {response.status_code} after {attempt} attempts",
+                permanent=False,
+                status=response.status_code,
+                retry_after=retry_after,
+            )
+        _sleep(attempt, retry_after)
+    raise AssertionError("unreachable")
+
+
+def _acquire(call: Call) -> None:
+    from config.queues import get_queue
+
+    assert call.bucket is not None
+    try:
+        waited = ratelimit.acquire(get_queue("channel-sync").connection, call.bucket, call.cost)
+    except ratelimit.RateLimitWait as exc:
+        raise PlatformError(str(exc), permanent=False, retry_after=exc.seconds) from exc
+    if waited:
+        logger.info("%s channel %s waited %.2fs for its rate limit", call.platform, call.channel_id, waited)
+
+
+def _sleep(attempt: int, retry_after: float | None) -> None:
+    if retry_after is not None:
+        time.sleep(retry_after)
+    else:
+        time.sleep(BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _excerpt(response: requests.Response) -> str:
+    return response.text[:300].replace("\n", " ")
+
+
+def _log(
+    call: Call, method: str, path: str, status: int | str, started: float, attempt: int, error: str = ""
+) -> None:
+    logger.info(
+        "%s %s %s -> %s in %.0f ms",
+        call.platform,
+        method,
+        path,
+        status,
+        (time.monotonic() - started) * 1000,
+        extra={
+            "channel_id": call.channel_id,
+            "http_method": method,
+            "http_path": path,
+            "http_status": status,
+            "attempt": attempt,
+            **({"error": error} if error else {}),
+        },
+    )
