@@ -5,20 +5,31 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
 from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline
-from channels_app.models import Channel, ChannelLocation, EventStatus, Organization, ProcessedWebhookEvent
+from channels_app.models import (
+    Channel,
+    ChannelLocation,
+    EventStatus,
+    Organization,
+    ProcessedWebhookEvent,
+    SyncKind,
+    SyncRun,
+    SyncStatus,
+    WebhookSubscription,
+)
 from channels_app.sweeper import event_replay
+from channels_app.sync import channel_verify, sync_start
 from config.failed_jobs import Subject
 from config.ops import audit, is_ops, ops_only
 from config.ops_views import dashboard_view, failed_jobs_view
@@ -36,6 +47,19 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 class ChannelLocationInline(OrganizationScopedInline):
     model = ChannelLocation
     extra = 0
+
+
+class WebhookSubscriptionInline(admin.TabularInline):
+    """What the platform was last seen sending (registered by the "Register webhooks" action)."""
+
+    model = WebhookSubscription
+    extra = 0
+    can_delete = False
+    fields = ("topic", "state", "callback_url", "registered_at", "checked_at", "gap_since", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 SECRET_HELP = "Write-only: leave blank to keep the stored value."
@@ -66,6 +90,7 @@ class ChannelForm(forms.ModelForm):
             "webhook_secret",
             "previous_webhook_secret",
             "allow_backorders",
+            "api_rate_limit",
             "is_active",
         )
 
@@ -96,14 +121,77 @@ class ChannelAdmin(OrganizationScopedAdmin):
         "shop_identifier",
         "organization",
         "is_active",
+        "connection",
         "last_webhook",
         "events_24h",
     )
-    list_filter = ("platform", "is_active")
+    list_filter = ("platform", "is_active", "connection_ok")
     list_select_related = ("organization",)
     search_fields = ("name", "shop_identifier", "organization__name")
-    readonly_fields = ("webhook_url", "stored_credentials", "created_at", "updated_at")
-    inlines = [ChannelLocationInline]
+    readonly_fields = (
+        "webhook_url",
+        "stored_credentials",
+        "connection",
+        "recent_runs",
+        "created_at",
+        "updated_at",
+    )
+    inlines = [ChannelLocationInline, WebhookSubscriptionInline]
+    actions = ["verify_connection", "register_webhooks", "import_products"]
+
+    @admin.display(description="Connection", ordering="connection_checked_at")
+    def connection(self, channel: Channel) -> str:
+        if channel.connection_checked_at is None:
+            return "not checked"
+        verdict = "OK" if channel.connection_ok else "FAILED"
+        checked = timezone.localtime(channel.connection_checked_at)
+        return f"{verdict} at {checked:%Y-%m-%d %H:%M}: {channel.connection_message}"
+
+    @admin.display(description="Recent syncs")
+    def recent_runs(self, channel: Channel) -> str:
+        runs = list(channel.sync_runs.order_by("-created_at")[:5])
+        if not runs:
+            return "none yet"
+        return format_html_join(
+            "",
+            "<div><a href='{}'>{}</a> {} {}</div>",
+            (
+                (
+                    reverse("admin:channels_app_syncrun_change", args=[run.pk]),
+                    run,
+                    run.status,
+                    progress_bar(run),
+                )
+                for run in runs
+            ),
+        )
+
+    @admin.action(description="Verify connection (one authenticated call)", permissions=["change"])
+    def verify_connection(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        for channel in queryset:
+            ok, message = channel_verify(channel)
+            self.message_user(request, f"{channel}: {message}", messages.SUCCESS if ok else messages.ERROR)
+
+    @admin.action(description="Register webhooks", permissions=["change"])
+    def register_webhooks(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        self._start(request, queryset, SyncKind.WEBHOOKS)
+
+    @admin.action(description="Import products now", permissions=["change"])
+    def import_products(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        self._start(request, queryset, SyncKind.PRODUCTS)
+
+    def _start(self, request: HttpRequest, queryset: QuerySet[Channel], kind: str) -> None:
+        runs = [sync_start(channel_id=c.pk, kind=kind, requested_by=str(request.user)) for c in queryset]
+        self.message_user(
+            request,
+            format_html(
+                "{} queued for {} channel(s): <a href='{}?kind={}'>see its progress</a>.",
+                SyncKind(kind).label,
+                len(runs),
+                reverse("admin:channels_app_syncrun_changelist"),
+                kind,
+            ),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Channel]:
         # Per channel, in the list's one query: its last webhook and its events per status in 24 h.
@@ -212,6 +300,63 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
 
     def has_ops_permission(self, request: HttpRequest) -> bool:
         return is_ops(request)
+
+
+def progress_bar(run: SyncRun) -> str:
+    percent = run.percent
+    if percent is None:
+        return format_html("<span>{} done</span>", run.done)
+    return format_html(
+        "<progress max='100' value='{}' title='{}%'></progress> {}% ({} of {})",
+        percent,
+        percent,
+        percent,
+        run.done,
+        run.total if run.total is not None else "?",
+    )
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(OrganizationScopedAdmin):
+    organization_path = "channel__organization"
+    list_display = ("id", "channel", "kind", "status", "progress", "step", "started_at", "finished_at")
+    list_filter = ("kind", "status", ("channel", admin.RelatedOnlyFieldListFilter), "created_at")
+    list_select_related = ("channel",)
+    search_fields = ("=id", "channel__name", "channel__shop_identifier", "error")
+    readonly_fields = [f.name for f in SyncRun._meta.fields] + ["progress"]
+    show_full_result_count = False
+
+    @admin.display(description="Progress")
+    def progress(self, run: SyncRun) -> str:
+        return progress_bar(run)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are started by the channel actions and `sync_channel`
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Refresh while anything the merchant can see is still under way.
+        running = (
+            self.get_queryset(request).filter(status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]).exists()
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "auto_refresh": running})
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        run = self.get_object(request, object_id)
+        running = run is not None and run.status in (SyncStatus.QUEUED, SyncStatus.RUNNING)
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "auto_refresh": running}
+        )
 
 
 def webhook_job_subjects(event_ids: Iterable[object]) -> dict[object, Subject]:

@@ -87,6 +87,12 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ),
 }
 
+
+def topics_for(platform: str) -> list[str]:
+    """The topics the hub handles for a platform: the webhooks it registers."""
+    return sorted(topic for source, topic in HANDLERS if source == platform)
+
+
 Fetch = Callable[["ProcessedWebhookEvent"], Any]
 Apply = Callable[["ProcessedWebhookEvent", Any], "Outcome | None"]
 

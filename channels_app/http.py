@@ -81,8 +81,10 @@ def send(
     auth: tuple[str, str] | None = None,
     timeout: tuple[float, float] = TIMEOUT,
     attempts: int = ATTEMPTS,
+    client_errors: bool = False,
 ) -> requests.Response:
-    """Send one API request with the rate limit, timeouts and retries; the response if 2xx/3xx."""
+    """Send one API request with the rate limit, timeouts and retries; the response if 2xx/3xx
+    (or any 4xx but 429 with `client_errors`, for platforms that explain errors in the body)."""
     path = urlsplit(url).path
     for attempt in range(1, attempts + 1):
         if call.bucket is not None:
@@ -105,6 +107,8 @@ def send(
             return response
         retry_after = _retry_after(response.headers.get("Retry-After"))
         if response.status_code not in _RETRY_STATUSES:
+            if client_errors and response.status_code < 500:
+                return response
             raise PlatformError(
                 f"{call.platform} {method} {path} answered {response.status_code}: {_excerpt(response)}",
                 permanent=True,

@@ -64,3 +64,17 @@ def sweep_events() -> dict[str, int]:
 
 def purge_events() -> dict[str, int]:
     return sweeper.events_purge()
+
+
+def run_sync(run_id: int) -> str:
+    """A channel sync run (channels_app.sync): product import, backfill, reconciliation."""
+    from channels_app.sync import sync_run
+
+    return sync_run(run_id).status
+
+
+def check_subscriptions() -> dict[str, int]:
+    """Scheduled: re-register webhook subscriptions a platform deleted or disabled."""
+    from channels_app.sync import subscriptions_check
+
+    return subscriptions_check()

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-# KEYS[1] bucket; ARGV: cost, rate (tokens/s), capacity, ttl (s).
+# KEYS[1] bucket; ARGV: cost, rate (tokens/s), capacity, ttl (s). A rate and capacity the platform
+# told us (set_available) win over the defaults given here.
 # Returns 0 when the tokens were taken, else the milliseconds to wait before asking again.
 _ACQUIRE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local cost, rate, capacity = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate', 'capacity')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
+rate = tonumber(state[3]) or rate
+capacity = tonumber(state[4]) or capacity
 if tokens == nil then tokens, at = capacity, now_ms end
 tokens = math.min(capacity, tokens + (now_ms - at) * rate / 1000)
 if cost > capacity then cost = capacity end
@@ -35,12 +38,12 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return wait
 """
 
-# KEYS[1] bucket; ARGV: tokens available now (as the platform says), ttl (s).
+# KEYS[1] bucket; ARGV: tokens available now, capacity, rate (as the platform says), ttl (s).
 _SET = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('HSET', KEYS[1], 'tokens', ARGV[1], 'at', now_ms)
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'tokens', ARGV[1], 'at', now_ms, 'capacity', ARGV[2], 'rate', ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 """
 
@@ -79,9 +82,14 @@ def acquire(connection: Redis, bucket: Bucket, cost: float = 1, *, max_wait: flo
         waited += wait_ms / 1000
 
 
-def set_available(connection: Redis, bucket: Bucket, available: float) -> None:
-    """What the platform says is left in the bucket, for every worker to see."""
-    connection.register_script(_SET)(keys=[bucket.redis_key], args=[available, bucket.ttl])
+def set_available(
+    connection: Redis, bucket: Bucket, available: float, *, capacity: float = 0, rate: float = 0
+) -> None:
+    """What the platform says is left in the bucket (and its real size and refill rate, when it
+    says), for every worker to see."""
+    capacity, rate = capacity or bucket.capacity, rate or bucket.rate
+    ttl = int(capacity / rate) + 60
+    connection.register_script(_SET)(keys=[bucket.redis_key], args=[available, capacity, rate, ttl])
 
 
 class RateLimitWait(Exception):

@@ -67,6 +67,9 @@ def run_worker():
 
     def run(*queues: str) -> bool:
         worker = get_worker(*(queues or QUEUE_NAMES))
+        # Always in this process, even for queues whose workers fork in production: a forked child
+        # would share (and close) this test's database connection, inside its transaction.
+        worker.in_process = True
         return worker.work(burst=True)
 
     return run

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from channels_app.models import ProcessedWebhookEvent
+from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
@@ -40,6 +40,7 @@ def two_shops():
                 lines=(LineData("1", 1, 1, sku_code=f"{name}-SKU"),),
             ),
         ).order
+        SyncRun.objects.create(channel=channel, kind="products", status="SUCCEEDED")
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from channels_app.models import Channel, Platform
 from channels_app.services import channel_create
 
@@ -10,21 +12,30 @@ SHOPIFY_SHOP = "snowdevil.myshopify.com"
 SHOPEE_SHOP_ID = "727720655"
 
 
-def shopify_channel(**overrides: str) -> Channel:
+CREDENTIALS = ("access_token", "refresh_token", "consumer_key", "consumer_secret")
+
+
+def _create(platform: str, values: dict[str, Any]) -> Channel:
+    credentials = dict(values.pop("credentials", {}))
+    credentials.update({name: values.pop(name) for name in CREDENTIALS if name in values})
+    return channel_create(organization_slug="acme", platform=platform, credentials=credentials, **values)
+
+
+def shopify_channel(**overrides: Any) -> Channel:
     values = {"shop_identifier": SHOPIFY_SHOP, "webhook_secret": SHOPIFY_SECRET, **overrides}
-    return channel_create(organization_slug="acme", platform=Platform.SHOPIFY, **values)
+    return _create(Platform.SHOPIFY, values)
 
 
-def woocommerce_channel(**overrides: str) -> Channel:
+def woocommerce_channel(**overrides: Any) -> Channel:
     values = {"shop_identifier": "https://shop.example.com", "webhook_secret": WOO_SECRET, **overrides}
-    return channel_create(organization_slug="acme", platform=Platform.WOOCOMMERCE, **values)
+    return _create(Platform.WOOCOMMERCE, values)
 
 
-def shopee_channel(**overrides: str) -> Channel:
+def shopee_channel(**overrides: Any) -> Channel:
     values = {
         "shop_identifier": SHOPEE_SHOP_ID,
         "webhook_secret": SHOPEE_PARTNER_KEY,
         "partner_id": "2001887",
         **overrides,
     }
-    return channel_create(organization_slug="acme", platform=Platform.SHOPEE, **values)
+    return _create(Platform.SHOPEE, values)

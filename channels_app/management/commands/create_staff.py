@@ -15,6 +15,7 @@ MERCHANT_PERMISSIONS = {
         "channel": "view add change",
         "channellocation": "view add change delete",
         "processedwebhookevent": "view",
+        "syncrun": "view",
         "organization": "view",
     },
     "orders": {"order": "view", "orderitem": "view", "fulfillment": "view add"},

@@ -1,8 +1,13 @@
-"""Shopee Open Platform v2: signed shop API calls.
+"""Shopee Open Platform v2: signed calls, and the shop's access token kept fresh.
 
-sign = hex HMAC-SHA256(partner key, partner_id + api path + timestamp + access_token + shop_id),
-sent with those values as query parameters. Shopee answers 200 with `error` set for most failures;
-`error_server`/`error_network`/5xx/429 are worth retrying, the rest are not.
+A shop call's sign is hex HMAC-SHA256(partner key, partner_id + path + timestamp + access_token +
+shop_id); a public call's (the token refresh) is over partner_id + path + timestamp. Both are sent
+as query parameters. Shopee answers most failures with `error` set in the body (HTTP 200 or 4xx):
+`error_server`/`error_network`/`error_busy`/`error_inner` are worth retrying, the rest are not.
+
+Access tokens last 4 hours and refresh tokens are single-use: a refresh hands back a new pair. The
+refresh runs under a Redis lock per channel, and re-reads the channel first, so two workers that
+find the token expired refresh it once (the second would otherwise burn the new refresh token).
 """
 
 from __future__ import annotations
@@ -11,18 +16,26 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
-import requests
+from django.db import transaction
 
-from channels_app.handlers import HandlerError
+from channels_app import http, ratelimit
 from channels_app.models import Channel
+from channels_app.platforms.clients import ConsoleOnly, ProductPage, RemoteWebhook
+from config.queues import get_queue
+from inventory.catalog import ProductData, VariantData
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://partner.shopeemobile.com"
-TIMEOUT = (5, 20)  # connect, read (seconds)
+DEFAULT_RATE = 10.0  # calls per second per shop
+REFRESH_PATH = "/api/v2/auth/access_token/get"
+REFRESH_MARGIN = 300  # seconds before expiry when a token is refreshed ahead of use
+PAGE_SIZE = 50  # get_item_list's and get_item_base_info's most per call
 _TRANSIENT_ERRORS = {"error_server", "error_network", "error_busy", "error_inner"}
+_TOKEN_ERRORS = {"error_auth", "invalid_access_token", "invalid_acceess_token", "error_invalid_access_token"}
 _ORDER_FIELDS = (
     "buyer_user_id,buyer_username,recipient_address,item_list,pay_time,total_amount,package_list,"
     "cancel_by,cancel_reason,shipping_carrier"
@@ -33,67 +46,217 @@ def sign(partner_key: str, *parts: object) -> str:
     return hmac.new(partner_key.encode(), "".join(str(p) for p in parts).encode(), hashlib.sha256).hexdigest()
 
 
-def shop_get(channel: Channel, path: str, params: dict[str, Any]) -> dict[str, Any]:
-    """GET a shop-level API path; the `response` object of Shopee's answer."""
-    access_token = channel.credentials.get("access_token", "")
-    if not access_token:
-        raise HandlerError(f"Shopee channel {channel.pk} has no access token", permanent=True)
-    timestamp = int(time.time())
-    query = {
-        **params,
-        "partner_id": channel.partner_id,
-        "timestamp": timestamp,
-        "access_token": access_token,
-        "shop_id": channel.shop_identifier,
-        "sign": sign(
-            channel.webhook_secret, channel.partner_id, path, timestamp, access_token, channel.shop_identifier
-        ),
-    }
-    url = (channel.api_base_url or DEFAULT_BASE_URL).rstrip("/") + path
-    started = time.monotonic()
-    response = requests.get(url, params=query, timeout=TIMEOUT)
-    logger.info(
-        "shopee GET %s -> %s in %.0f ms",
-        path,
-        response.status_code,
-        (time.monotonic() - started) * 1000,
-        extra={"channel_id": channel.pk},
-    )
-    if response.status_code == 429 or response.status_code >= 500:
-        raise ConnectionError(f"Shopee {path} answered {response.status_code}")  # retried with backoff
+class ShopeeClient:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.base = (channel.api_base_url or DEFAULT_BASE_URL).rstrip("/")
+        rate = channel.api_rate_limit or DEFAULT_RATE
+        self.call = http.Call(
+            platform="shopee",
+            channel_id=channel.pk,
+            bucket=ratelimit.Bucket(f"channel:{channel.pk}", rate=rate, capacity=max(1.0, rate)),
+        )
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def shop_get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET a shop-level API path; the `response` object of Shopee's answer."""
+        token = self._access_token()
+        body = self._shop_request(path, params, token)
+        if _error(body) in _TOKEN_ERRORS:
+            logger.info("Shopee rejected the access token of channel %s: refreshing", self.channel.pk)
+            body = self._shop_request(path, params, self.refresh_token(rejected=token))
+        _raise_for(body, path)
+        return body.get("response") or {}
+
+    def _shop_request(self, path: str, params: dict[str, Any], token: str) -> dict[str, Any]:
+        channel, timestamp = self.channel, int(time.time())
+        query = {
+            **params,
+            "partner_id": channel.partner_id,
+            "timestamp": timestamp,
+            "access_token": token,
+            "shop_id": channel.shop_identifier,
+            "sign": sign(
+                channel.webhook_secret, channel.partner_id, path, timestamp, token, channel.shop_identifier
+            ),
+        }
+        return _json(http.send(self.call, "GET", self.base + path, params=query, client_errors=True), path)
+
+    def _access_token(self) -> str:
+        credentials = self.channel.credentials
+        token = credentials.get("access_token", "")
+        expires_at = float(credentials.get("access_token_expires_at") or 0)
+        if token and (not expires_at or time.time() < expires_at - REFRESH_MARGIN):
+            return token
+        if not credentials.get("refresh_token"):
+            if token:
+                return token  # no way to refresh: try it as it is
+            raise http.PlatformError(f"Shopee channel {self.channel.pk} has no access token", permanent=True)
+        return self.refresh_token(rejected=token)
+
+    def refresh_token(self, *, rejected: str) -> str:
+        """A fresh access token: one refresh per expiry, however many workers notice it."""
+        connection = get_queue("channel-sync").connection
+        with connection.lock(f"hub:lock:shopee-token:{self.channel.pk}", timeout=60, blocking_timeout=60):
+            self.channel.refresh_from_db(fields=["credentials"])
+            credentials = self.channel.credentials
+            current = credentials.get("access_token", "")
+            if current and current != rejected:
+                return current  # another worker refreshed it while we waited for the lock
+            refresh = credentials.get("refresh_token", "")
+            if not refresh:
+                raise http.PlatformError(
+                    f"Shopee channel {self.channel.pk}: the access token expired and there is no refresh "
+                    "token; authorize the shop again",
+                    permanent=True,
+                )
+            timestamp = int(time.time())
+            channel = self.channel
+            query = {
+                "partner_id": channel.partner_id,
+                "timestamp": timestamp,
+                "sign": sign(channel.webhook_secret, channel.partner_id, REFRESH_PATH, timestamp),
+            }
+            payload = {
+                "refresh_token": refresh,
+                "partner_id": int(channel.partner_id or 0),
+                "shop_id": int(channel.shop_identifier),
+            }
+            response = http.send(
+                self.call, "POST", self.base + REFRESH_PATH, params=query, json=payload, client_errors=True
+            )
+            body = _json(response, REFRESH_PATH)
+            if _error(body):
+                if _error(body) in _TRANSIENT_ERRORS:
+                    _raise_for(body, REFRESH_PATH)
+                raise http.PlatformError(
+                    f"Shopee refused to refresh the access token of channel {channel.pk} "
+                    f"({_error(body)}: {body.get('message', '')}); authorize the shop again",
+                    permanent=True,
+                )
+            with transaction.atomic():
+                locked = Channel.objects.select_for_update().get(pk=channel.pk)
+                locked.credentials = {
+                    **locked.credentials,
+                    "access_token": body["access_token"],
+                    "refresh_token": body.get("refresh_token") or refresh,
+                    "access_token_expires_at": int(time.time()) + int(body.get("expire_in") or 14400),
+                }
+                locked.save(update_fields=["credentials", "updated_at"])
+            self.channel.credentials = locked.credentials
+            logger.info(
+                "Shopee access token of channel %s refreshed", channel.pk, extra={"channel_id": channel.pk}
+            )
+            return str(body["access_token"])
+
+    # -- what the hub asks --------------------------------------------------------------------
+
+    def verify(self) -> str:
+        info = self.shop_get("/api/v2/shop/get_shop_info", {})
+        return (
+            f"Shopee shop {info.get('shop_name') or self.channel.shop_identifier} ({info.get('region', '?')})"
+        )
+
+    def fetch_webhooks(self) -> list[RemoteWebhook]:
+        raise self._console_only()
+
+    def push_webhook(self, topic: str, callback_url: str, existing: RemoteWebhook | None) -> RemoteWebhook:
+        raise self._console_only()
+
+    def _console_only(self) -> ConsoleOnly:
+        return ConsoleOnly(
+            "Shopee push is configured in the Shopee Open Platform console (App > Push Mechanism): "
+            f"set the live callback URL to {self.channel.webhook_url} and turn on the order status "
+            "and reserved stock change pushes"
+        )
+
+    def fetch_order_detail(self, order_sn: str) -> dict[str, Any]:
+        response = self.shop_get(
+            "/api/v2/order/get_order_detail",
+            {"order_sn_list": order_sn, "response_optional_fields": _ORDER_FIELDS},
+        )
+        for detail in response.get("order_list") or []:
+            if detail.get("order_sn") == order_sn:
+                return dict(detail)
+        raise http.PlatformError(
+            f"Shopee has no order {order_sn} for shop {self.channel.shop_identifier}", permanent=True
+        )
+
+    def fetch_models(self, item_id: str) -> list[dict[str, Any]]:
+        """An item's models (variants) with their stock; an item without variants is its own model."""
+        models = self.shop_get("/api/v2/product/get_model_list", {"item_id": item_id}).get("model") or []
+        if models:
+            return list(models)
+        items = self.shop_get("/api/v2/product/get_item_base_info", {"item_id_list": item_id}).get(
+            "item_list"
+        )
+        return [item | {"model_id": 0} for item in items or []]
+
+    def fetch_products(self) -> Iterator[ProductPage]:
+        """Items in offset batches of 50, each batch's base info in one call, models per item."""
+        offset = 0
+        while True:
+            listing = self.shop_get(
+                "/api/v2/product/get_item_list",
+                {"offset": offset, "page_size": PAGE_SIZE, "item_status": "NORMAL"},
+            )
+            ids = [str(item["item_id"]) for item in listing.get("item") or [] if item.get("item_id")]
+            products = []
+            if ids:
+                infos = self.shop_get("/api/v2/product/get_item_base_info", {"item_id_list": ",".join(ids)})
+                products = [self._product(info) for info in infos.get("item_list") or []]
+            total = listing.get("total_count")
+            yield ProductPage(products=products, total=int(total) if total is not None else None)
+            if not listing.get("has_next_page"):
+                return
+            offset = int(listing.get("next_offset") or offset + PAGE_SIZE)
+
+    def _product(self, info: dict[str, Any]) -> ProductData:
+        item_id = str(info.get("item_id", ""))
+        if info.get("has_model"):
+            response = self.shop_get("/api/v2/product/get_model_list", {"item_id": item_id})
+            variants = [
+                VariantData(
+                    external_id=str(model.get("model_id", "")),
+                    sku=model.get("model_sku") or "",
+                    title=model.get("model_name") or "",
+                )
+                for model in response.get("model") or []
+            ]
+        else:
+            # Order lines of an item without variants carry model_id 0 and are mapped by the item id.
+            variants = [VariantData(external_id=item_id, sku=info.get("item_sku") or "")]
+        return ProductData(external_id=item_id, title=info.get("item_name") or "", variants=tuple(variants))
+
+
+def _error(body: dict[str, Any]) -> str:
+    error = body.get("error") or ""
+    return "" if error == "-" else str(error)
+
+
+def _raise_for(body: dict[str, Any], path: str) -> None:
+    error = _error(body)
+    if not error:
+        return
+    message = f"Shopee {path}: {error}: {body.get('message', '')}"
+    raise http.PlatformError(message, permanent=error not in _TRANSIENT_ERRORS)
+
+
+def _json(response: Any, path: str) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as exc:
-        raise HandlerError(
+        raise http.PlatformError(
             f"Shopee {path} answered {response.status_code} without JSON", permanent=False
         ) from exc
-    error = body.get("error") or ""
-    if error:
-        message = f"Shopee {path}: {error}: {body.get('message', '')}"
-        if error in _TRANSIENT_ERRORS:
-            raise ConnectionError(message)
-        raise HandlerError(message, permanent=True)
-    return body.get("response") or {}
+    return body if isinstance(body, dict) else {}
 
 
+# The handlers' entry points (a push names a channel, not a client).
 def fetch_order_detail(channel: Channel, order_sn: str) -> dict[str, Any]:
-    response = shop_get(
-        channel,
-        "/api/v2/order/get_order_detail",
-        {"order_sn_list": order_sn, "response_optional_fields": _ORDER_FIELDS},
-    )
-    for detail in response.get("order_list") or []:
-        if detail.get("order_sn") == order_sn:
-            return detail
-    raise HandlerError(f"Shopee has no order {order_sn} for shop {channel.shop_identifier}", permanent=True)
+    return ShopeeClient(channel).fetch_order_detail(order_sn)
 
 
 def fetch_models(channel: Channel, item_id: str) -> list[dict[str, Any]]:
-    """An item's models (variants) with their stock; an item without variants is its own model."""
-    models = shop_get(channel, "/api/v2/product/get_model_list", {"item_id": item_id}).get("model") or []
-    if models:
-        return list(models)
-    items = shop_get(channel, "/api/v2/product/get_item_base_info", {"item_id_list": item_id}).get(
-        "item_list"
-    )
-    return [item | {"model_id": 0} for item in items or []]
+    return ShopeeClient(channel).fetch_models(item_id)

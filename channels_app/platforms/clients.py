@@ -1,0 +1,71 @@
+"""One API client per platform behind one interface, resolved lazily by platform name.
+
+A client is built for one channel and speaks through `channels_app.http` (rate limit, timeouts,
+retries, logs). Each raises `http.PlatformError` with `permanent` set for what cannot work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from django.utils.module_loading import import_string
+
+from inventory.catalog import ProductData
+
+if TYPE_CHECKING:
+    from channels_app.models import Channel
+
+CLIENTS = {
+    "shopify": "channels_app.platforms.shopify.client.ShopifyClient",
+    "woocommerce": "channels_app.platforms.woocommerce.client.WooCommerceClient",
+    "shopee": "channels_app.platforms.shopee.client.ShopeeClient",
+}
+
+
+class ConsoleOnly(Exception):
+    """The platform has no API for this: its message says what to do in the platform's console."""
+
+    permanent = True
+
+
+@dataclass(frozen=True)
+class RemoteWebhook:
+    """A webhook subscription as the platform lists it."""
+
+    topic: str  # in the hub's words (orders/create, order.updated)
+    callback_url: str
+    external_id: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    products: list[ProductData]
+    total: int | None = None  # products in the whole catalogue, when the platform says
+
+
+class PlatformClient(Protocol):
+    def __init__(self, channel: Channel) -> None: ...
+
+    def verify(self) -> str:
+        """One cheap authenticated call; what it proved (the shop's name)."""
+        ...
+
+    def fetch_products(self) -> Iterator[ProductPage]:
+        """Every product with its variants, a page at a time."""
+        ...
+
+    def fetch_webhooks(self) -> list[RemoteWebhook]:
+        """The hub's webhook subscriptions on the platform (raises for a console-only platform)."""
+        ...
+
+    def push_webhook(self, topic: str, callback_url: str, existing: RemoteWebhook | None) -> RemoteWebhook:
+        """Subscribe to `topic` (or switch a disabled subscription back on)."""
+        ...
+
+
+def client_for(channel: Channel) -> PlatformClient:
+    cls: type[PlatformClient] = import_string(CLIENTS[channel.platform])
+    return cls(channel)

@@ -1,0 +1,123 @@
+"""WooCommerce REST API v3 with the store's consumer key and secret (HTTP Basic over HTTPS).
+
+Lists are paged (`page`, `per_page` up to 100) and say their size in `X-WP-Total` and
+`X-WP-TotalPages`. A variable product's variations are their own list under the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from channels_app import http, ratelimit
+from channels_app.models import Channel
+from channels_app.platforms.clients import ProductPage, RemoteWebhook
+from inventory.catalog import ProductData, VariantData
+
+DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
+PAGE_SIZE = 100
+
+
+class WooCommerceClient:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.base = (channel.api_base_url or channel.shop_identifier).rstrip("/") + "/wp-json/wc/v3"
+        rate = channel.api_rate_limit or DEFAULT_RATE
+        self.call = http.Call(
+            platform="woocommerce",
+            channel_id=channel.pk,
+            bucket=ratelimit.Bucket(f"channel:{channel.pk}", rate=rate, capacity=max(1.0, rate)),
+        )
+
+    def _auth(self) -> tuple[str, str]:
+        key = self.channel.credentials.get("consumer_key", "")
+        secret = self.channel.credentials.get("consumer_secret", "")
+        if not key or not secret:
+            raise http.PlatformError(
+                f"WooCommerce channel {self.channel.pk} has no consumer key and secret", permanent=True
+            )
+        return key, secret
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = http.send(self.call, method, self.base + path, auth=self._auth(), **kwargs)
+        try:
+            return response.json(), response.headers
+        except ValueError as exc:
+            raise http.PlatformError(
+                f"WooCommerce {path} answered {response.status_code} without JSON", permanent=False
+            ) from exc
+
+    def pages(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> Iterator[tuple[list[Any], int | None]]:
+        """Each page of a list with the list's total, until a page comes back short."""
+        page = 1
+        while True:
+            body, headers = self.request(
+                "GET", path, params={**(params or {}), "page": page, "per_page": PAGE_SIZE}
+            )
+            items = body if isinstance(body, list) else []
+            total = headers.get("X-WP-Total")
+            yield items, int(total) if total and total.isdigit() else None
+            total_pages = headers.get("X-WP-TotalPages")
+            if len(items) < PAGE_SIZE or (total_pages and total_pages.isdigit() and page >= int(total_pages)):
+                return
+            page += 1
+
+    def verify(self) -> str:
+        _, headers = self.request("GET", "/products", params={"per_page": 1})
+        return f"WooCommerce store {self.channel.shop_identifier}: {headers.get('X-WP-Total', '?')} products"
+
+    def fetch_webhooks(self) -> list[RemoteWebhook]:
+        return [
+            RemoteWebhook(
+                topic=hook.get("topic", ""),
+                callback_url=hook.get("delivery_url", ""),
+                external_id=str(hook.get("id", "")),
+                # WooCommerce disables a webhook after repeated delivery failures, and never retries.
+                active=hook.get("status") == "active",
+            )
+            for page, _ in self.pages("/webhooks")
+            for hook in page
+        ]
+
+    def push_webhook(self, topic: str, callback_url: str, existing: RemoteWebhook | None) -> RemoteWebhook:
+        if existing is not None:
+            body, _ = self.request("PUT", f"/webhooks/{existing.external_id}", json={"status": "active"})
+        else:
+            payload = {
+                "name": f"hub: {topic}",
+                "topic": topic,
+                "delivery_url": callback_url,
+                # The secret as stored: WooCommerce signs with it (after its own entity decoding).
+                "secret": self.channel.webhook_secret,
+                "status": "active",
+            }
+            body, _ = self.request("POST", "/webhooks", json=payload)
+        return RemoteWebhook(
+            topic=topic,
+            callback_url=body.get("delivery_url", callback_url),
+            external_id=str(body.get("id", "")),
+            active=body.get("status") == "active",
+        )
+
+    def fetch_products(self) -> Iterator[ProductPage]:
+        for items, total in self.pages("/products"):
+            yield ProductPage(products=[self._product(item) for item in items], total=total)
+
+    def _product(self, item: dict[str, Any]) -> ProductData:
+        product_id = str(item.get("id", ""))
+        if item.get("type") == "variable" and item.get("variations"):
+            variants = [
+                VariantData(
+                    external_id=str(variation.get("id", "")),
+                    sku=variation.get("sku") or "",
+                    title=" / ".join(str(a.get("option", "")) for a in variation.get("attributes") or []),
+                )
+                for page, _ in self.pages(f"/products/{product_id}/variations")
+                for variation in page
+            ]
+        else:
+            # A simple product is its own only variant; WooCommerce order lines name it with variation_id 0.
+            variants = [VariantData(external_id=product_id, sku=item.get("sku") or "", title="")]
+        return ProductData(external_id=product_id, title=item.get("name") or "", variants=tuple(variants))

@@ -1,0 +1,216 @@
+"""Long work against a channel's API (product import, order backfill, reconciliation, webhook
+registration), each as a SyncRun that records its progress for the admin and the CLI.
+
+`sync_start` records a run and enqueues it on the `channel-sync` queue after commit; clicking
+"sync now" while a run of that kind is under way joins that run instead of starting a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rq import get_current_job
+
+from channels_app.handlers import topics_for
+from channels_app.models import (
+    Channel,
+    SubscriptionState,
+    SyncKind,
+    SyncRun,
+    SyncStatus,
+    WebhookSubscription,
+)
+from channels_app.platforms.clients import ConsoleOnly, client_for
+from config.queues import enqueue
+from inventory.catalog import products_upsert
+
+logger = logging.getLogger(__name__)
+
+SYNC_JOB = "channels_app.jobs.run_sync"
+
+
+def sync_start(
+    *, channel_id: int, kind: str, since: datetime | None = None, requested_by: str = "", queued: bool = True
+) -> SyncRun:
+    """A new run of `kind` for the channel, queued after commit (unless the caller runs it itself);
+    or the one already under way."""
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(
+                channel_id=channel_id, kind=kind, since=since, requested_by=requested_by
+            )
+    except IntegrityError:
+        return SyncRun.objects.get(
+            channel_id=channel_id, kind=kind, status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]
+        )
+    if queued:
+        transaction.on_commit(lambda: enqueue("channel-sync", SYNC_JOB, run.pk, job_id=run.job_id))
+    return run
+
+
+def sync_run(run_id: int) -> SyncRun:
+    """Run a recorded sync to its end (in a worker, or inline for `--direct`)."""
+    # Claimed once: from QUEUED, or from RUNNING by the run's own job run again after its worker
+    # died (its id is unique, so no other job can hold the run).
+    job = get_current_job()
+    claimable = [SyncStatus.QUEUED]
+    if job is not None and job.id == f"sync-{run_id}":
+        claimable.append(SyncStatus.RUNNING)
+    updated = SyncRun.objects.filter(pk=run_id, status__in=claimable).update(
+        status=SyncStatus.RUNNING, started_at=timezone.now(), error=""
+    )
+    run = SyncRun.objects.select_related("channel").get(pk=run_id)
+    if not updated:
+        logger.info("sync run %s is %s: nothing to do", run_id, run.status)
+        return run
+    try:
+        RUNNERS[run.kind](run)
+    except BaseException as exc:
+        retrying = not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=SyncStatus.QUEUED if retrying else SyncStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            counters=run.counters,
+            finished_at=None if retrying else timezone.now(),
+        )
+        raise
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncStatus.SUCCEEDED, finished_at=timezone.now(), counters=run.counters
+    )
+    run.refresh_from_db()
+    logger.info("sync run %s (%s of channel %s) done: %s", run.pk, run.kind, run.channel_id, run.counters)
+    return run
+
+
+def products_import(run: SyncRun) -> None:
+    """Every product and variant of the channel: SKUs, products and the variant mapping."""
+    channel: Channel = run.channel
+    client = client_for(channel)
+    done = 0
+    for number, page in enumerate(client.fetch_products(), start=1):
+        counts = products_upsert(
+            channel_id=channel.pk,
+            organization_id=channel.organization_id,
+            platform=channel.platform,
+            products=page.products,
+        )
+        run.count(**counts)
+        done += len(page.products)
+        run.progress(step=f"page {number}: {done} products", done=done, total=page.total)
+
+
+def webhooks_register(run: SyncRun) -> None:
+    """Subscribe the channel to every topic the hub handles, at its webhook URL; switch disabled
+    subscriptions back on; leave working ones alone. Shopee is configured in its console: the run
+    records the URL to enter there."""
+    channel: Channel = run.channel
+    client, url, now = client_for(channel), channel.webhook_url, timezone.now()
+    topics = topics_for(channel.platform)
+    try:
+        remote = {hook.topic: hook for hook in client.fetch_webhooks() if hook.callback_url == url}
+    except ConsoleOnly as exc:
+        for topic in topics:
+            WebhookSubscription.objects.update_or_create(
+                channel=channel,
+                topic=topic,
+                defaults={
+                    "callback_url": url,
+                    "state": SubscriptionState.CONSOLE,
+                    "error": "",
+                    "checked_at": now,
+                },
+            )
+        run.count(console=len(topics))
+        run.progress(step=str(exc)[:200], done=len(topics), total=len(topics))
+        return
+    run.progress(step="registering", done=0, total=len(topics))
+    for number, topic in enumerate(topics, start=1):
+        existing = remote.get(topic)
+        if existing is not None and existing.active:
+            hook = existing
+            run.count(already_active=1)
+        else:
+            hook = client.push_webhook(topic, url, existing)
+            run.count(**{"reactivated" if existing is not None else "created": 1})
+        WebhookSubscription.objects.update_or_create(
+            channel=channel,
+            topic=topic,
+            defaults={
+                "external_id": hook.external_id,
+                "callback_url": url,
+                "state": SubscriptionState.ACTIVE,
+                "error": "",
+                "checked_at": now,
+                **({} if hook is existing else {"registered_at": now}),
+            },
+        )
+        run.progress(step=f"{topic} subscribed", done=number)
+
+
+RUNNERS: dict[str, Callable[[SyncRun], None]] = {
+    SyncKind.PRODUCTS: products_import,
+    SyncKind.WEBHOOKS: webhooks_register,
+}
+
+
+def subscriptions_check() -> dict[str, int]:
+    """Find subscriptions the platform deleted (Shopify) or disabled (WooCommerce), mark since
+    when webhooks may have been missed, and register them again."""
+    checked = broken = 0
+    channels = Channel.objects.filter(is_active=True, subscriptions__isnull=False).exclude(
+        subscriptions__state=SubscriptionState.CONSOLE
+    )
+    for channel in channels.distinct():
+        checked += 1
+        try:
+            remote = {
+                h.topic: h
+                for h in client_for(channel).fetch_webhooks()
+                if h.callback_url == channel.webhook_url
+            }
+        except Exception as exc:  # one unreachable channel must not stop the others' check
+            logger.warning("subscriptions of channel %s not checked: %s", channel.pk, exc)
+            continue
+        now = timezone.now()
+        lost = []
+        for subscription in channel.subscriptions.all():
+            hook = remote.get(subscription.topic)
+            state = (
+                SubscriptionState.ACTIVE
+                if hook and hook.active
+                else (SubscriptionState.DISABLED if hook else SubscriptionState.MISSING)
+            )
+            if state != SubscriptionState.ACTIVE:
+                lost.append(subscription.topic)
+                # Webhooks may have stopped any time after the last check that found it working.
+                gap_since = subscription.gap_since or subscription.checked_at or now
+                subscription.gap_since = gap_since
+            subscription.state, subscription.checked_at = state, now
+            subscription.save(update_fields=["state", "checked_at", "gap_since"])
+        if lost:
+            broken += 1
+            logger.warning(
+                "channel %s lost webhook subscriptions %s: registering them again",
+                channel.pk,
+                ", ".join(lost),
+                extra={"channel_id": channel.pk},
+            )
+            with transaction.atomic():
+                sync_start(channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="subscription check")
+    return {"checked": checked, "re_registered": broken}
+
+
+def channel_verify(channel: Channel) -> tuple[bool, str]:
+    """One cheap authenticated call; its result is kept on the channel for the admin."""
+    try:
+        ok, message = True, client_for(channel).verify()
+    except Exception as exc:  # any failure is the answer to "does the connection work?"
+        ok, message = False, f"{type(exc).__name__}: {exc}"
+    Channel.objects.filter(pk=channel.pk).update(
+        connection_ok=ok, connection_message=message[:500], connection_checked_at=timezone.now()
+    )
+    return ok, message

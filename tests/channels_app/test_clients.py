@@ -1,0 +1,352 @@
+"""Product import and connection checks against a local server speaking each platform's API."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from werkzeug import Response
+
+from channels_app import http
+from channels_app.models import Channel, SyncRun, SyncStatus
+from channels_app.platforms.shopee import client as shopee
+from channels_app.platforms.woocommerce import client as woocommerce
+from channels_app.sync import sync_start
+from inventory.models import SKU, ChannelVariant, Product
+from tests.channels_app import factories
+from tests.platforms import fixture_json
+
+pytestmark = pytest.mark.django_db
+
+GRAPHQL = "/admin/api/2025-07/graphql.json"
+
+
+def cost(available=980.0, requested=302, maximum=2000.0, rate=100.0):
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": None if available < requested else 40,
+            "throttleStatus": {
+                "maximumAvailable": maximum,
+                "currentlyAvailable": available,
+                "restoreRate": rate,
+            },
+        }
+    }
+
+
+def variant(vid, sku, pid, title):
+    return {
+        "id": f"gid://shopify/ProductVariant/{vid}",
+        "sku": sku,
+        "title": "151cm" if sku else "Default Title",
+        "inventoryItem": {"id": f"gid://shopify/InventoryItem/{vid}"},
+        "product": {"id": f"gid://shopify/Product/{pid}", "title": title},
+    }
+
+
+def variants_page(nodes, *, next_cursor=None):
+    return {
+        "data": {
+            "productVariants": {
+                "pageInfo": {"hasNextPage": next_cursor is not None, "endCursor": next_cursor},
+                "nodes": nodes,
+            }
+        },
+        "extensions": cost(),
+    }
+
+
+THROTTLED = {
+    "errors": [
+        {
+            "message": "Throttled",
+            "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"},
+        }
+    ],
+    "extensions": cost(available=250.0, requested=302, maximum=1000.0, rate=500.0),
+}
+
+
+@pytest.fixture
+def shopify(httpserver):
+    return factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
+
+
+def test_shopify_products_are_imported_across_cursor_pages_through_a_worker(
+    shopify, httpserver, run_worker, django_capture_on_commit_callbacks, redis_connection
+):
+    def graphql(request):
+        assert request.headers["X-Shopify-Access-Token"] == "shpat_test"
+        body = request.get_json()
+        assert "productVariants" in body["query"]
+        if body["variables"]["after"] is None:
+            page = variants_page(
+                [
+                    variant(30322695, "element-151", 20995642, "Element"),
+                    variant(1, "BOOT-1", 121709582, "Boots"),
+                ],
+                next_cursor="eyJsYXN0X2lkIjoxfQ==",
+            )
+        else:
+            assert body["variables"]["after"] == "eyJsYXN0X2lkIjoxfQ=="
+            # The Boots product goes on over the page break: still one product.
+            page = variants_page(
+                [variant(2, "BOOT-2", 121709582, "Boots"), variant(3, "", 558169081, "Draft")]
+            )
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(graphql)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_start(channel_id=shopify.pk, kind="products")
+    run_worker("channel-sync")
+    run.refresh_from_db()
+    assert (run.status, run.done, run.percent) == (SyncStatus.SUCCEEDED, 4, 100)
+    assert run.counters["variants_mapped"] == 4 and run.counters["products_created"] == 3
+    mapping = {
+        v.external_variant_id: (v.sku.code, v.external_inventory_item_id)
+        for v in ChannelVariant.objects.all()
+    }
+    assert mapping == {
+        "30322695": ("element-151", "30322695"),
+        "1": ("BOOT-1", "1"),
+        "2": ("BOOT-2", "2"),
+        "3": ("shopify-3", "3"),  # no SKU on Shopify: one is made, so the variant is still mapped
+    }
+    boots = Product.objects.get(title="Boots")
+    assert sorted(boots.skus.values_list("code", flat=True)) == ["BOOT-1", "BOOT-2"]
+    # The shop's real bucket (a Plus plan's 2000 points, 100/s), as Shopify reported it, for all workers.
+    state = redis_connection.hgetall(f"hub:ratelimit:shopify:{shopify.shop_identifier}")
+    assert (state[b"capacity"], state[b"rate"]) == (b"2000.0", b"100.0")
+
+
+def test_importing_again_changes_nothing(shopify, httpserver, run_worker, django_capture_on_commit_callbacks):
+    page = variants_page([variant(30322695, "element-151", 20995642, "Element")])
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_json(page)
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            sync_start(channel_id=shopify.pk, kind="products")
+        run_worker("channel-sync")
+    assert (Product.objects.count(), SKU.objects.count(), ChannelVariant.objects.count()) == (1, 1, 1)
+    assert SyncRun.objects.filter(status=SyncStatus.SUCCEEDED).count() == 2
+
+
+def test_a_throttled_shopify_query_waits_for_the_points_it_lacks_and_asks_again(shopify, httpserver):
+    from channels_app.platforms.shopify.client import SHOP_QUERY, ShopifyClient
+
+    # 250 points left of the 302 asked, restoring 100/s: the retry waits ~0.5 s for the 52 missing.
+    throttled = THROTTLED | {"extensions": cost(available=250.0, requested=302, maximum=1000.0, rate=100.0)}
+    httpserver.expect_ordered_request(GRAPHQL, method="POST").respond_with_json(throttled)
+    httpserver.expect_ordered_request(GRAPHQL, method="POST").respond_with_json(
+        {"data": {"shop": {"name": "Snow Devil"}}, "extensions": cost()}
+    )
+    started = time.monotonic()
+    assert ShopifyClient(shopify).graphql(SHOP_QUERY, cost=302) == {"shop": {"name": "Snow Devil"}}
+    assert time.monotonic() - started >= 0.45
+    assert len(httpserver.log) == 2
+
+
+def test_a_shopify_query_error_fails_permanently(shopify, httpserver):
+    from channels_app.platforms.shopify.client import ShopifyClient
+
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_json(
+        {"errors": [{"message": "Field 'nope' doesn't exist on type 'Shop'"}], "extensions": cost()}
+    )
+    with pytest.raises(http.PlatformError) as failure:
+        ShopifyClient(shopify).graphql("{ shop { nope } }")
+    assert failure.value.permanent and "doesn't exist" in str(failure.value)
+
+
+def test_two_sync_now_clicks_join_one_run(shopify, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = sync_start(channel_id=shopify.pk, kind="products")
+        second = sync_start(channel_id=shopify.pk, kind="products")
+    assert first.pk == second.pk and SyncRun.objects.count() == 1
+
+
+def woo_product(pid, sku, kind="simple", variations=()):
+    return {"id": pid, "name": f"Product {pid}", "type": kind, "sku": sku, "variations": list(variations)}
+
+
+def test_woocommerce_products_are_imported_across_pages_with_variations_and_a_429(
+    httpserver, run_worker, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(woocommerce, "PAGE_SIZE", 2)
+    channel = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for(""), consumer_key="ck_test", consumer_secret="cs_test"
+    )
+    documented = fixture_json("woocommerce/api/products_list.json")["list_all_products"]
+    assert [(p["id"], p["type"]) for p in documented] == [(799, "variable"), (794, "simple")]
+    pages = {
+        "1": [documented[0] | {"variations": [801, 802]}, documented[1] | {"sku": "PQ-794"}],
+        "2": [woo_product(900, "LAST")],
+    }
+    path = "/wp-json/wc/v3/products"
+    httpserver.expect_ordered_request(path, query_string="page=1&per_page=2").respond_with_response(
+        Response("", status=429, headers={"Retry-After": "0"})
+    )
+    httpserver.expect_ordered_request(path, query_string="page=1&per_page=2").respond_with_json(
+        pages["1"], headers={"X-WP-Total": "3", "X-WP-TotalPages": "2"}
+    )
+    httpserver.expect_ordered_request(
+        f"{path}/799/variations", query_string="page=1&per_page=2"
+    ).respond_with_json(
+        [
+            {"id": 801, "sku": "SHIP-S", "attributes": [{"name": "Size", "option": "S"}]},
+            {"id": 802, "sku": "SHIP-M", "attributes": [{"name": "Size", "option": "M"}]},
+        ],
+        headers={"X-WP-Total": "2", "X-WP-TotalPages": "1"},
+    )
+    httpserver.expect_ordered_request(path, query_string="page=2&per_page=2").respond_with_json(
+        pages["2"], headers={"X-WP-Total": "3", "X-WP-TotalPages": "2"}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_start(channel_id=channel.pk, kind="products")
+    run_worker("channel-sync")
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert (run.done, run.total) == (3, 3)
+    assert dict(ChannelVariant.objects.values_list("external_variant_id", "sku__code")) == {
+        "801": "SHIP-S",
+        "802": "SHIP-M",
+        "794": "PQ-794",  # a simple product is its own variant (order lines name it so)
+        "900": "LAST",
+    }
+    auth = httpserver.log[0][0].authorization
+    assert (auth.username, auth.password) == ("ck_test", "cs_test")
+
+
+@pytest.fixture
+def shopee_channel(httpserver):
+    channel = factories.shopee_channel(
+        api_base_url=httpserver.url_for(""),
+        access_token="EXPIRED",
+        refresh_token="4c7259534969484e71734d695a6e6d55",
+    )
+    return channel
+
+
+def test_a_shopee_token_that_expired_is_refreshed_once_and_the_call_goes_on(
+    shopee_channel, httpserver, run_worker, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(shopee, "PAGE_SIZE", 1)
+    refreshed = fixture_json("shopee/api/refresh_access_token.json")["response"]
+    listing = fixture_json("shopee/api/get_item_list.json")["response"]
+    base_info = fixture_json("shopee/api/get_item_base_info.json")["response"]
+    calls = []
+
+    def refresh(request):
+        query = parse_qs(request.query_string.decode())
+        expected = shopee.sign(
+            factories.SHOPEE_PARTNER_KEY, "2001887", shopee.REFRESH_PATH, query["timestamp"][0]
+        )
+        assert query["sign"] == [expected]  # the public-API sign: partner id, path, timestamp
+        assert request.get_json() == {
+            "refresh_token": "4c7259534969484e71734d695a6e6d55",
+            "partner_id": 2001887,
+            "shop_id": int(factories.SHOPEE_SHOP_ID),
+        }
+        calls.append("refresh")
+        return Response(json.dumps(refreshed), content_type="application/json")
+
+    def shop_api(request):
+        query = parse_qs(request.query_string.decode())
+        token = query["access_token"][0]
+        path = request.path
+        calls.append((path.rsplit("/", 1)[-1], token))
+        if token != refreshed["access_token"]:
+            error = {"error": "error_auth", "message": "Invalid access_token.", "request_id": "x"}
+            return Response(json.dumps(error), status=403, content_type="application/json")
+        if path.endswith("get_item_list"):
+            offset = int(query["offset"][0])
+            item = listing["response"]["item"][0] | {"item_id": 34001 + offset}
+            page = {"item": [item], "total_count": 2, "has_next_page": offset == 0, "next_offset": offset + 1}
+            return Response(json.dumps(listing | {"response": page}), content_type="application/json")
+        if path.endswith("get_item_base_info"):
+            info = base_info["response"]["item_list"][0] | {
+                "item_id": int(query["item_id_list"][0]),
+                "has_model": False,
+                "item_sku": f"SP-{query['item_id_list'][0]}",
+            }
+            return Response(
+                json.dumps(base_info | {"response": {"item_list": [info]}}), content_type="application/json"
+            )
+        raise AssertionError(path)
+
+    httpserver.expect_request(shopee.REFRESH_PATH, method="POST").respond_with_handler(refresh)
+    for path in ("/api/v2/product/get_item_list", "/api/v2/product/get_item_base_info"):
+        httpserver.expect_request(path).respond_with_handler(shop_api)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_start(channel_id=shopee_channel.pk, kind="products")
+    run_worker("channel-sync")
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert calls.count("refresh") == 1
+    assert calls[:3] == [
+        ("get_item_list", "EXPIRED"),
+        "refresh",
+        ("get_item_list", refreshed["access_token"]),
+    ]
+    assert dict(ChannelVariant.objects.values_list("external_variant_id", "sku__code")) == {
+        "34001": "SP-34001",
+        "34002": "SP-34002",
+    }
+    credentials = Channel.objects.get(pk=shopee_channel.pk).credentials
+    assert credentials["access_token"] == refreshed["access_token"]
+    assert credentials["refresh_token"] == refreshed["refresh_token"]  # single-use: the new one is kept
+
+
+def test_a_refused_refresh_fails_the_run_with_what_to_do(
+    shopee_channel, httpserver, run_worker, django_capture_on_commit_callbacks
+):
+    refused = fixture_json("shopee/api/refresh_access_token.json")["error_example"]
+    httpserver.expect_request("/api/v2/product/get_item_list").respond_with_json(
+        {"error": "error_auth", "message": "Invalid access_token."}, status=403
+    )
+    httpserver.expect_request(shopee.REFRESH_PATH, method="POST").respond_with_json(refused, status=403)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_start(channel_id=shopee_channel.pk, kind="products")
+    run_worker("channel-sync")
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED
+    assert "authorize the shop again" in run.error and "Invalid refresh_token" in run.error
+
+
+def test_verify_connection_from_the_admin_shows_the_result(admin_client, shopify, httpserver):
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_json(
+        {
+            "data": {"shop": {"name": "Snow Devil", "myshopifyDomain": shopify.shop_identifier}},
+            "extensions": cost(),
+        }
+    )
+    broken = factories.shopify_channel(
+        shop_identifier="gone.myshopify.com", api_base_url=httpserver.url_for("/gone")
+    )
+    httpserver.expect_request(f"/gone{GRAPHQL}").respond_with_json(
+        {"errors": "[API] Invalid API key"}, status=401
+    )
+    url = reverse("admin:channels_app_channel_changelist")
+    response = admin_client.post(
+        url, {"action": "verify_connection", "_selected_action": [shopify.pk, broken.pk]}, follow=True
+    )
+    page = response.content.decode()
+    assert "Shopify shop Snow Devil" in page
+    assert "has no access token" in page  # the broken channel was never given one
+    shopify.refresh_from_db()
+    broken.refresh_from_db()
+    assert (shopify.connection_ok, broken.connection_ok) == (True, False)
+    assert "OK at" in admin_client.get(url).content.decode()
+
+
+def test_sync_channel_direct_imports_inline_and_prints_the_counts(shopify, httpserver, capsys):
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_json(
+        variants_page([variant(30322695, "element-151", 20995642, "Element")])
+    )
+    call_command("sync_channel", str(shopify.pk), "products", "--direct")
+    out = capsys.readouterr().out
+    assert "succeeded" in out and "'variants_mapped': 1" in out
+    assert SKU.objects.get().code == "element-151"

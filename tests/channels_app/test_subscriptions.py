@@ -1,0 +1,155 @@
+"""Webhook registration and the subscription liveness check, against each platform's API shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from werkzeug import Response
+
+from channels_app.handlers import topics_for
+from channels_app.models import SubscriptionState, SyncRun, SyncStatus, WebhookSubscription
+from channels_app.sync import subscriptions_check
+from tests.channels_app import factories
+from tests.platforms import fixture_json
+
+pytestmark = pytest.mark.django_db
+
+GRAPHQL = "/admin/api/2025-07/graphql.json"
+CREATED = fixture_json("shopify/graphql/webhookSubscriptionCreate.json")["examples"][1]["response_data"]
+COST = {
+    "cost": {
+        "requestedQueryCost": 10,
+        "actualQueryCost": 10,
+        "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 990, "restoreRate": 50.0},
+    }
+}
+
+
+class FakeShopifyWebhooks:
+    """Shopify's webhookSubscriptions and webhookSubscriptionCreate, holding what was created."""
+
+    def __init__(self):
+        self.subscriptions: dict[str, dict] = {}
+        self.next_id = 8589934631
+
+    def __call__(self, request):
+        body = request.get_json()
+        if "webhookSubscriptionCreate" in body["query"]:
+            variables = body["variables"]
+            answer = json.loads(json.dumps(CREATED))  # the documented answer, with this call's values
+            created = answer["webhookSubscriptionCreate"]["webhookSubscription"]
+            created["id"] = f"gid://shopify/WebhookSubscription/{self.next_id}"
+            created["topic"] = variables["topic"]
+            created["endpoint"]["callbackUrl"] = variables["webhookSubscription"]["callbackUrl"]
+            self.next_id += 1
+            self.subscriptions[created["id"]] = created
+            data = answer
+        else:
+            nodes = list(self.subscriptions.values())
+            data = {
+                "webhookSubscriptions": {
+                    "pageInfo": {"hasNextPage": False, "endCursor": None},
+                    "nodes": nodes,
+                }
+            }
+        return Response(json.dumps({"data": data, "extensions": COST}), content_type="application/json")
+
+
+@pytest.fixture
+def shopify(httpserver):
+    fake = FakeShopifyWebhooks()
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(fake)
+    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
+    return channel, fake
+
+
+def test_shopify_webhooks_are_registered_for_every_handled_topic_once(shopify, capsys):
+    channel, fake = shopify
+    call_command("register_webhooks", str(channel.pk))
+    topics = sorted(s["topic"] for s in fake.subscriptions.values())
+    assert topics == sorted(t.upper().replace("/", "_") for t in topics_for("shopify"))
+    assert {s["endpoint"]["callbackUrl"] for s in fake.subscriptions.values()} == {channel.webhook_url}
+    assert set(WebhookSubscription.objects.values_list("state", flat=True)) == {SubscriptionState.ACTIVE}
+    assert "orders/create" in capsys.readouterr().out
+    call_command("register_webhooks", str(channel.pk))  # again: all are there, nothing is created
+    assert len(fake.subscriptions) == len(topics_for("shopify"))
+    assert SyncRun.objects.latest("pk").counters == {"already_active": len(topics_for("shopify"))}
+
+
+def test_a_deleted_shopify_subscription_is_found_registered_again_and_its_gap_recorded(
+    shopify, run_worker, django_capture_on_commit_callbacks
+):
+    channel, fake = shopify
+    call_command("register_webhooks", str(channel.pk))
+    deleted = next(k for k, s in fake.subscriptions.items() if s["topic"] == "ORDERS_CREATE")
+    del fake.subscriptions[deleted]  # the merchant, or Shopify after failed deliveries, removed it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions_check() == {"checked": 1, "re_registered": 1}
+    lost = WebhookSubscription.objects.get(channel=channel, topic="orders/create")
+    assert lost.state == SubscriptionState.MISSING and lost.gap_since is not None
+    run_worker("channel-sync")
+    assert sorted(s["topic"] for s in fake.subscriptions.values()).count("ORDERS_CREATE") == 1
+    lost.refresh_from_db()
+    assert lost.state == SubscriptionState.ACTIVE
+    run = SyncRun.objects.latest("pk")
+    assert (run.status, run.counters, run.requested_by) == (
+        SyncStatus.SUCCEEDED,
+        {"already_active": 5, "created": 1},
+        "subscription check",
+    )
+
+
+def test_a_disabled_woocommerce_webhook_is_switched_back_on(
+    httpserver, django_capture_on_commit_callbacks, run_worker
+):
+    channel = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for(""), consumer_key="ck_test", consumer_secret="cs_test"
+    )
+    hooks: dict[int, dict] = {}
+
+    def create(request):
+        body = request.get_json()
+        assert body["secret"] == factories.WOO_SECRET and body["status"] == "active"
+        hook = {
+            "id": 142 + len(hooks),
+            "status": "active",
+            "topic": body["topic"],
+            "delivery_url": body["delivery_url"],
+        }
+        hooks[hook["id"]] = hook
+        return Response(json.dumps(hook), status=201, content_type="application/json")
+
+    def update(request):
+        hook_id = int(request.path.rsplit("/", 1)[-1])
+        hooks[hook_id] |= request.get_json()
+        return Response(json.dumps(hooks[hook_id]), content_type="application/json")
+
+    httpserver.expect_request("/wp-json/wc/v3/webhooks", method="POST").respond_with_handler(create)
+    httpserver.expect_request("/wp-json/wc/v3/webhooks", method="GET").respond_with_handler(
+        lambda request: Response(json.dumps(list(hooks.values())), content_type="application/json")
+    )
+    for hook_id in range(142, 150):
+        httpserver.expect_request(f"/wp-json/wc/v3/webhooks/{hook_id}", method="PUT").respond_with_handler(
+            update
+        )
+    call_command("register_webhooks", str(channel.pk))
+    assert sorted(h["topic"] for h in hooks.values()) == topics_for("woocommerce")
+    # WooCommerce disables a webhook after five failed deliveries in a row, and never retries.
+    disabled = next(h for h in hooks.values() if h["topic"] == "order.updated")
+    disabled["status"] = "disabled"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions_check()["re_registered"] == 1
+    assert WebhookSubscription.objects.get(topic="order.updated").state == SubscriptionState.DISABLED
+    run_worker("channel-sync")
+    assert disabled["status"] == "active" and len(hooks) == len(topics_for("woocommerce"))
+    assert WebhookSubscription.objects.get(topic="order.updated").state == SubscriptionState.ACTIVE
+
+
+def test_shopee_registration_says_what_to_enter_in_the_console(capsys):
+    channel = factories.shopee_channel()
+    call_command("register_webhooks", str(channel.pk))
+    out = capsys.readouterr().out
+    assert f"set the live callback URL to {channel.webhook_url}" in out
+    assert set(WebhookSubscription.objects.values_list("state", flat=True)) == {SubscriptionState.CONSOLE}
