@@ -274,7 +274,7 @@ class SyncRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of {self.channel_id} #{self.pk}"
+        return f"{self.get_kind_display()} #{self.pk}"
 
     @property
     def job_id(self) -> str:

@@ -78,6 +78,8 @@ def test_channel_secrets_are_write_only_in_the_admin(admin_client):
         "consumer_secret": "",
         "locations-TOTAL_FORMS": "0",
         "locations-INITIAL_FORMS": "0",
+        "subscriptions-TOTAL_FORMS": "0",
+        "subscriptions-INITIAL_FORMS": "0",
     }
     assert admin_client.post(url, form).status_code == 302
     channel.refresh_from_db()

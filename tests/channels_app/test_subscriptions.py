@@ -153,3 +153,24 @@ def test_shopee_registration_says_what_to_enter_in_the_console(capsys):
     out = capsys.readouterr().out
     assert f"set the live callback URL to {channel.webhook_url}" in out
     assert set(WebhookSubscription.objects.values_list("state", flat=True)) == {SubscriptionState.CONSOLE}
+
+
+def test_the_channel_admin_actions_queue_runs_whose_progress_the_admin_shows(
+    admin_client, shopify, run_worker, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    channel, fake = shopify
+    url = reverse("admin:channels_app_channel_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            url, {"action": "register_webhooks", "_selected_action": [channel.pk]}, follow=True
+        )
+    assert "Webhook registration queued for 1 channel(s)" in response.content.decode()
+    runs = admin_client.get(reverse("admin:channels_app_syncrun_changelist")).content.decode()
+    assert 'http-equiv="refresh"' in runs  # refreshes while the run is queued
+    run_worker("channel-sync")
+    runs = admin_client.get(reverse("admin:channels_app_syncrun_changelist")).content.decode()
+    assert "<progress max='100' value='100'" in runs and 'http-equiv="refresh"' not in runs
+    page = admin_client.get(reverse("admin:channels_app_channel_change", args=[channel.pk])).content.decode()
+    assert "orders/create" in page and "Webhook registration #" in page

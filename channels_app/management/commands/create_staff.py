@@ -16,6 +16,7 @@ MERCHANT_PERMISSIONS = {
         "channellocation": "view add change delete",
         "processedwebhookevent": "view",
         "syncrun": "view",
+        "webhooksubscription": "view",
         "organization": "view",
     },
     "orders": {"order": "view", "orderitem": "view", "fulfillment": "view add"},
