@@ -125,6 +125,17 @@ def send(
     raise AssertionError("unreachable")
 
 
+def json_body(response: requests.Response, call: Call) -> Any:
+    """The answer's JSON; a body that is not JSON (a proxy's error page) is worth another try later."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        path = urlsplit(response.url).path
+        raise PlatformError(
+            f"{call.platform} {path} answered {response.status_code} without JSON", permanent=False
+        ) from exc
+
+
 def _acquire(call: Call) -> None:
     from config.queues import get_queue
 

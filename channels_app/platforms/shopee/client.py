@@ -81,7 +81,9 @@ class ShopeeClient:
                 channel.webhook_secret, channel.partner_id, path, timestamp, token, channel.shop_identifier
             ),
         }
-        return _json(http.send(self.call, "GET", self.base + path, params=query, client_errors=True), path)
+        return _object(
+            http.send(self.call, "GET", self.base + path, params=query, client_errors=True), self.call
+        )
 
     def _access_token(self) -> str:
         credentials = self.channel.credentials
@@ -126,7 +128,7 @@ class ShopeeClient:
             response = http.send(
                 self.call, "POST", self.base + REFRESH_PATH, params=query, json=payload, client_errors=True
             )
-            body = _json(response, REFRESH_PATH)
+            body = _object(response, self.call)
             if _error(body):
                 if _error(body) in _TRANSIENT_ERRORS:
                     _raise_for(body, REFRESH_PATH)
@@ -230,6 +232,11 @@ class ShopeeClient:
         return ProductData(external_id=item_id, title=info.get("item_name") or "", variants=tuple(variants))
 
 
+def _object(response: Any, call: http.Call) -> dict[str, Any]:
+    body = http.json_body(response, call)
+    return body if isinstance(body, dict) else {}
+
+
 def _error(body: dict[str, Any]) -> str:
     error = body.get("error") or ""
     return "" if error == "-" else str(error)
@@ -241,16 +248,6 @@ def _raise_for(body: dict[str, Any], path: str) -> None:
         return
     message = f"Shopee {path}: {error}: {body.get('message', '')}"
     raise http.PlatformError(message, permanent=error not in _TRANSIENT_ERRORS)
-
-
-def _json(response: Any, path: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise http.PlatformError(
-            f"Shopee {path} answered {response.status_code} without JSON", permanent=False
-        ) from exc
-    return body if isinstance(body, dict) else {}
 
 
 # The handlers' entry points (a push names a channel, not a client).

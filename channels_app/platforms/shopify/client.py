@@ -110,7 +110,8 @@ class ShopifyClient:
                 json={"query": query, "variables": variables or {}},
                 headers={"X-Shopify-Access-Token": token},
             )
-            body = _json(response)
+            body = http.json_body(response, call)
+            body = body if isinstance(body, dict) else {}
             throttled = self._read_cost(body)
             errors = body.get("errors") or []
             if throttled:
@@ -224,13 +225,3 @@ def _group_by_product(nodes: list[dict[str, Any]]) -> list[ProductData]:
     return [
         ProductData(external_id=pid, title=titles[pid], variants=tuple(vs)) for pid, vs in variants.items()
     ]
-
-
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise http.PlatformError(
-            f"Shopify answered {response.status_code} without JSON", permanent=False
-        ) from exc
-    return body if isinstance(body, dict) else {}

@@ -40,12 +40,7 @@ class WooCommerceClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = http.send(self.call, method, self.base + path, auth=self._auth(), **kwargs)
-        try:
-            return response.json(), response.headers
-        except ValueError as exc:
-            raise http.PlatformError(
-                f"WooCommerce {path} answered {response.status_code} without JSON", permanent=False
-            ) from exc
+        return http.json_body(response, self.call), response.headers
 
     def pages(
         self, path: str, params: dict[str, Any] | None = None
