@@ -78,3 +78,10 @@ def check_subscriptions() -> dict[str, int]:
     from channels_app.sync import subscriptions_check
 
     return subscriptions_check()
+
+
+def reconcile_channels() -> int:
+    """Scheduled: start the reconciliation polls that are due (channels_app.sync.reconcile_due)."""
+    from channels_app.sync import reconcile_due
+
+    return reconcile_due()

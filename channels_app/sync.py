@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone
 from rq import get_current_job
 
 from channels_app.handlers import topics_for
+from channels_app.intake import Delivery, event_record
 from channels_app.models import (
     Channel,
     SubscriptionState,
@@ -151,10 +154,73 @@ def webhooks_register(run: SyncRun) -> None:
         run.progress(step=f"{topic} subscribed", done=number)
 
 
+def changes_poll(run: SyncRun) -> None:
+    """Orders (backfill), or orders and stock (reconciliation), updated since the run's `since`,
+    recorded as the webhook events that would have carried them and processed by the same handlers
+    on the webhooks queue. A change already received (or polled) is the same event: a duplicate."""
+    channel: Channel = run.channel
+    if run.since is None:
+        run.since = reconcile_since(channel)
+        SyncRun.objects.filter(pk=run.pk).update(since=run.since)
+    assert run.since is not None
+    source = {"X-Hub-Source": f"{run.get_kind_display().lower()} run {run.pk}"}
+    done = 0
+    for page in client_for(channel).fetch_changes(run.since, stock=run.kind == SyncKind.RECONCILE):
+        with transaction.atomic():
+            for polled in page:
+                delivery = Delivery(
+                    topic=polled.topic,
+                    event_key=polled.key,
+                    delivery_id=f"poll-{run.pk}",
+                    triggered_at=None,
+                    headers=source,
+                )
+                _, created, _ = event_record(channel, delivery, b"", polled.payload, "")
+                run.count(**{"events_recorded" if created else "already_received": 1})
+        done += len(page)
+        run.progress(step=f"{done} changes since {run.since:%Y-%m-%d %H:%M}", done=done)
+    if run.kind == SyncKind.RECONCILE:
+        # Whatever the platform may have failed to send since then has now been fetched.
+        channel.subscriptions.filter(gap_since__gte=run.since).update(gap_since=None)
+
+
+def reconcile_since(channel: Channel) -> datetime:
+    """Where a reconciliation starts: the last successful one's start (less an overlap for clock
+    skew and in-flight writes), or a lost subscription's gap if that is earlier."""
+    overlap = timedelta(seconds=settings.HUB_RECONCILE_OVERLAP)
+    last = (
+        SyncRun.objects.filter(channel=channel, kind=SyncKind.RECONCILE, status=SyncStatus.SUCCEEDED)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    since = (last or timezone.now() - timedelta(seconds=settings.HUB_RECONCILE_FIRST_LOOKBACK)) - overlap
+    gap = channel.subscriptions.filter(gap_since__isnull=False).aggregate(first=Min("gap_since"))["first"]
+    return min(since, gap - overlap) if gap else since
+
+
 RUNNERS: dict[str, Callable[[SyncRun], None]] = {
     SyncKind.PRODUCTS: products_import,
     SyncKind.WEBHOOKS: webhooks_register,
+    SyncKind.ORDERS: changes_poll,
+    SyncKind.RECONCILE: changes_poll,
 }
+
+
+def reconcile_due() -> int:
+    """Start a reconciliation for every connected channel whose last one started longer ago than
+    HUB_RECONCILE_INTERVAL (a run under way is joined, never doubled)."""
+    due_before = timezone.now() - timedelta(seconds=settings.HUB_RECONCILE_INTERVAL)
+    started = 0
+    for channel in Channel.objects.filter(is_active=True):
+        if not any(channel.credentials.get(name) for name in ("access_token", "consumer_key")):
+            continue  # nothing to poll with
+        recent = SyncRun.objects.filter(channel=channel, kind=SyncKind.RECONCILE, created_at__gte=due_before)
+        if not recent.exists():
+            with transaction.atomic():
+                sync_start(channel_id=channel.pk, kind=SyncKind.RECONCILE, requested_by="schedule")
+            started += 1
+    return started
 
 
 def subscriptions_check() -> dict[str, int]:
@@ -201,6 +267,8 @@ def subscriptions_check() -> dict[str, int]:
             )
             with transaction.atomic():
                 sync_start(channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="subscription check")
+                # Backfill the gap now rather than at the next scheduled poll.
+                sync_start(channel_id=channel.pk, kind=SyncKind.RECONCILE, requested_by="subscription check")
     return {"checked": checked, "re_registered": broken}
 
 

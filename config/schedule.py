@@ -14,5 +14,6 @@ class Periodic:
 SCHEDULE = (
     Periodic("sweep-events", "channels_app.jobs.sweep_events", "housekeeping", every=60),
     Periodic("purge-events", "channels_app.jobs.purge_events", "housekeeping", every=3600),
+    Periodic("reconcile-channels", "channels_app.jobs.reconcile_channels", "housekeeping", every=60),
     Periodic("check-subscriptions", "channels_app.jobs.check_subscriptions", "housekeeping", every=900),
 )

@@ -137,6 +137,11 @@ HUB_SWEEP_ENQUEUED_AFTER = env.int("HUB_SWEEP_ENQUEUED_AFTER", default=60)
 HUB_EVENT_PROCESSING_TIMEOUT = env.int("HUB_EVENT_PROCESSING_TIMEOUT", default=60)
 HUB_RETAIN_COMPLETED_EVENTS = env.int("HUB_RETAIN_COMPLETED_EVENTS", default=24 * 3600)
 HUB_RETAIN_FAILED_EVENTS = env.int("HUB_RETAIN_FAILED_EVENTS", default=7 * 24 * 3600)
+# Reconciliation polls (seconds): how often per channel, how far back the first one looks, and how
+# far each one reaches back before the last one's start.
+HUB_RECONCILE_INTERVAL = env.int("HUB_RECONCILE_INTERVAL", default=15 * 60)
+HUB_RECONCILE_FIRST_LOOKBACK = env.int("HUB_RECONCILE_FIRST_LOOKBACK", default=24 * 3600)
+HUB_RECONCILE_OVERLAP = env.int("HUB_RECONCILE_OVERLAP", default=5 * 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.module_loading import import_string
 
@@ -41,6 +42,15 @@ class RemoteWebhook:
 
 
 @dataclass(frozen=True)
+class Polled:
+    """A change found by polling, recorded as the webhook that would have carried it."""
+
+    topic: str
+    key: str  # the event identity: the same change polled twice is one event
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ProductPage:
     products: list[ProductData]
     total: int | None = None  # products in the whole catalogue, when the platform says
@@ -55,6 +65,10 @@ class PlatformClient(Protocol):
 
     def fetch_products(self) -> Iterator[ProductPage]:
         """Every product with its variants, a page at a time."""
+        ...
+
+    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+        """Orders (and with `stock`, stock levels) updated since then, a page at a time."""
         ...
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:

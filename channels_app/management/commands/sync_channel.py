@@ -1,9 +1,12 @@
 import sys
 import time
+from datetime import UTC
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from channels_app.models import Channel, SyncKind, SyncRun, SyncStatus
 from channels_app.sync import sync_run, sync_start
@@ -13,21 +16,39 @@ FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
 
 class Command(BaseCommand):
     help = (
-        "Import a channel's products from its API, as the admin's 'Import products now' does: queued on "
-        "channel-sync (following its progress until it ends), or inline with --direct."
+        "Import a channel's products, backfill its orders (--since), or reconcile its orders and stock "
+        "with its API: queued on channel-sync (followed until it ends), or inline with --direct."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("channel_id", type=int)
-        parser.add_argument("what", choices=[SyncKind.PRODUCTS])
+        parser.add_argument("what", choices=[SyncKind.PRODUCTS, SyncKind.ORDERS, SyncKind.RECONCILE])
+        parser.add_argument(
+            "--since",
+            help="orders: backfill orders updated since this ISO 8601 time (required); reconcile: "
+            "instead of since the last successful reconciliation.",
+        )
         parser.add_argument("--direct", action="store_true", help="Run in this process, not on a worker.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not Channel.objects.filter(pk=options["channel_id"]).exists():
             raise CommandError(f"no channel {options['channel_id']}")
+        since = None
+        if options["since"]:
+            since = parse_datetime(options["since"])
+            if since is None:
+                raise CommandError(f"--since {options['since']!r} is not an ISO 8601 date and time")
+            if timezone.is_naive(since):
+                since = timezone.make_aware(since, UTC)
+        elif options["what"] == SyncKind.ORDERS:
+            raise CommandError("orders needs --since (ISO 8601), e.g. --since 2026-11-01T00:00:00Z")
         with transaction.atomic():
             run = sync_start(
-                channel_id=options["channel_id"], kind=options["what"], requested_by="sync_channel"
+                channel_id=options["channel_id"],
+                kind=options["what"],
+                since=since,
+                requested_by="sync_channel",
+                queued=not options["direct"],
             )
         self.stderr.write(f"sync run {run.pk} ({run.get_kind_display()})")
         if options["direct"] and not run.joined:

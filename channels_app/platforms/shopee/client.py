@@ -17,13 +17,14 @@ import hmac
 import logging
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import ConsoleOnly, ProductPage, RemoteWebhook
+from channels_app.platforms.clients import ConsoleOnly, Polled, ProductPage, RemoteWebhook
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -34,6 +35,7 @@ DEFAULT_RATE = 10.0  # calls per second per shop
 REFRESH_PATH = "/api/v2/auth/access_token/get"
 REFRESH_MARGIN = 300  # seconds before expiry when a token is refreshed ahead of use
 PAGE_SIZE = 50  # get_item_list's and get_item_base_info's most per call
+WINDOW = 15 * 24 * 3600  # get_order_list's longest time range
 _TRANSIENT_ERRORS = {"error_server", "error_network", "error_busy", "error_inner"}
 _TOKEN_ERRORS = {"error_auth", "invalid_access_token", "invalid_acceess_token", "error_invalid_access_token"}
 _ORDER_FIELDS = (
@@ -159,6 +161,68 @@ class ShopeeClient:
         return (
             f"Shopee shop {info.get('shop_name') or self.channel.shop_identifier} ({info.get('region', '?')})"
         )
+
+    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+        """Orders (and items) updated since then, as the pushes that say so: the handlers then read
+        their current state, as for a push. Shopee lists at most 15 days per call."""
+        start, now = int(since.timestamp()), int(time.time())
+        shop_id, polled_at = int(self.channel.shop_identifier), now
+        for time_from in range(start, now + 1, WINDOW):
+            window = {"time_from": time_from, "time_to": min(time_from + WINDOW, now)}
+            cursor = ""
+            while True:
+                listing = self.shop_get(
+                    "/api/v2/order/get_order_list",
+                    {**window, "time_range_field": "update_time", "page_size": 100, "cursor": cursor},
+                )
+                yield [
+                    Polled(
+                        topic="order_status",
+                        key=f"poll:order:{order['order_sn']}:{polled_at}",
+                        payload={
+                            "shop_id": shop_id,
+                            "code": 3,
+                            "timestamp": polled_at,
+                            "data": {"ordersn": order["order_sn"]},
+                        },
+                    )
+                    for order in listing.get("order_list") or []
+                    if order.get("order_sn")
+                ]
+                if not listing.get("more"):
+                    break
+                cursor = str(listing.get("next_cursor") or "")
+        if not stock:
+            return
+        offset = 0
+        while True:
+            listing = self.shop_get(
+                "/api/v2/product/get_item_list",
+                {
+                    "offset": offset,
+                    "page_size": PAGE_SIZE,
+                    "item_status": "NORMAL",
+                    "update_time_from": start,
+                    "update_time_to": now,
+                },
+            )
+            yield [
+                Polled(
+                    topic="reserved_stock_change",
+                    key=f"poll:item:{item['item_id']}:{polled_at}",
+                    payload={
+                        "shop_id": shop_id,
+                        "code": 8,
+                        "timestamp": polled_at,
+                        "data": {"item_id": item["item_id"]},
+                    },
+                )
+                for item in listing.get("item") or []
+                if item.get("item_id")
+            ]
+            if not listing.get("has_next_page"):
+                return
+            offset = int(listing.get("next_offset") or offset + PAGE_SIZE)
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         raise self._console_only()

@@ -10,16 +10,18 @@ lacks and asks again.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import ProductPage, RemoteWebhook
+from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -68,6 +70,52 @@ mutation webhookSubscriptionCreate(
       endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } }
     }
     userErrors { field message }
+  }
+}
+"""
+
+
+ORDERS_PAGE, LINES_PAGE = 10, 50  # 10 x 50 lines keeps a page well under Shopify's 1000-point ceiling
+_MONEY = "shopMoney { amount }"
+_ADDRESS = (
+    "firstName lastName company address1 address2 city province provinceCode country countryCodeV2 zip phone"
+)
+ORDERS_QUERY = f"""
+query Orders($first: Int!, $after: String, $query: String!) {{
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
+      legacyResourceId name email phone currencyCode createdAt updatedAt cancelledAt cancelReason
+      displayFinancialStatus displayFulfillmentStatus
+      customer {{ firstName lastName phone }}
+      shippingAddress {{ {_ADDRESS} }}
+      billingAddress {{ {_ADDRESS} }}
+      currentSubtotalPriceSet {{ {_MONEY} }}
+      currentTotalTaxSet {{ {_MONEY} }}
+      currentTotalDiscountsSet {{ {_MONEY} }}
+      currentTotalPriceSet {{ {_MONEY} }}
+      lineItems(first: {LINES_PAGE}) {{
+        nodes {{
+          id name sku quantity currentQuantity unfulfilledQuantity
+          variant {{ legacyResourceId }}
+          originalUnitPriceSet {{ {_MONEY} }}
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+LEVELS_QUERY = """
+query Levels($first: Int!, $after: String, $query: String!) {
+  inventoryItems(first: $first, after: $after, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      legacyResourceId
+      tracked
+      inventoryLevels(first: 10) {
+        nodes { updatedAt location { legacyResourceId } quantities(names: ["available"]) { name quantity } }
+      }
+    }
   }
 }
 """
@@ -190,6 +238,47 @@ class ShopifyClient:
         created = result.get("webhookSubscription") or {}
         return RemoteWebhook(topic=topic, callback_url=callback_url, external_id=created.get("id", ""))
 
+    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+        search = f"updated_at:>='{since.astimezone(UTC).isoformat(timespec='seconds')}'"
+        for nodes in self._pages(
+            ORDERS_QUERY, "orders", search, ORDERS_PAGE, cost=2 + ORDERS_PAGE * (LINES_PAGE + 12)
+        ):
+            yield [
+                Polled(
+                    topic="orders/updated",
+                    key=f"poll:order:{o['legacyResourceId']}:{o['updatedAt']}",
+                    payload=rest_order(o),
+                )
+                for o in nodes
+            ]
+        if not stock:
+            return
+        for nodes in self._pages(LEVELS_QUERY, "inventoryItems", search, 25, cost=2 + 25 * 13):
+            yield [
+                Polled(
+                    topic="inventory_levels/update",
+                    key=f"poll:level:{payload['inventory_item_id']}:{payload['location_id']}:{payload['updated_at']}",
+                    payload=payload,
+                )
+                for item in nodes
+                for payload in rest_levels(item)
+            ]
+
+    def _pages(
+        self, query: str, field: str, search: str, first: int, *, cost: float
+    ) -> Iterator[list[dict[str, Any]]]:
+        after: str | None = None
+        while True:
+            connection = (
+                self.graphql(query, {"first": first, "after": after, "query": search}, cost=cost).get(field)
+                or {}
+            )
+            yield list(connection.get("nodes") or [])
+            page_info = connection.get("pageInfo") or {}
+            if not page_info.get("hasNextPage"):
+                return
+            after = page_info.get("endCursor")
+
     def fetch_products(self) -> Iterator[ProductPage]:
         """Every variant, 100 a page (cursor pagination), grouped by product.
 
@@ -225,3 +314,84 @@ def _group_by_product(nodes: list[dict[str, Any]]) -> list[ProductData]:
     return [
         ProductData(external_id=pid, title=titles[pid], variants=tuple(vs)) for pid, vs in variants.items()
     ]
+
+
+# GraphQL's words for what the webhooks' REST shape says (DisplayFinancialStatus and
+# DisplayFulfillmentStatus enums -> the REST order's financial_status and fulfillment_status).
+_FULFILLMENT = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _amount(money: dict[str, Any] | None) -> str | None:
+    return ((money or {}).get("shopMoney") or {}).get("amount")
+
+
+def _address(address: dict[str, Any] | None) -> dict[str, Any]:
+    if not address:
+        return {}
+    rest = {_snake(key): value for key, value in address.items()}
+    rest["country_code"] = rest.pop("country_code_v2", None)
+    return rest
+
+
+def rest_order(node: dict[str, Any]) -> dict[str, Any]:
+    """A GraphQL Order as the REST order a webhook carries, for the webhooks' own handler."""
+    customer = node.get("customer") or {}
+    return {
+        "id": int(node["legacyResourceId"]),
+        "name": node.get("name"),
+        "email": node.get("email"),
+        "phone": node.get("phone"),
+        "currency": node.get("currencyCode"),
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+        "cancelled_at": node.get("cancelledAt"),
+        "cancel_reason": (node.get("cancelReason") or "").lower() or None,
+        "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
+        "fulfillment_status": _FULFILLMENT.get(node.get("displayFulfillmentStatus") or ""),
+        "customer": {
+            "first_name": customer.get("firstName"),
+            "last_name": customer.get("lastName"),
+            "phone": customer.get("phone"),
+        },
+        "shipping_address": _address(node.get("shippingAddress")),
+        "billing_address": _address(node.get("billingAddress")),
+        "current_subtotal_price": _amount(node.get("currentSubtotalPriceSet")),
+        "current_total_tax": _amount(node.get("currentTotalTaxSet")),
+        "current_total_discounts": _amount(node.get("currentTotalDiscountsSet")),
+        "current_total_price": _amount(node.get("currentTotalPriceSet")),
+        "line_items": [
+            {
+                "id": int(gid_id(line.get("id")) or 0),
+                "name": line.get("name"),
+                "sku": line.get("sku"),
+                "quantity": line.get("quantity"),
+                "current_quantity": line.get("currentQuantity"),
+                "variant_id": int((line.get("variant") or {}).get("legacyResourceId") or 0) or None,
+                "price": _amount(line.get("originalUnitPriceSet")),
+                "fulfillment_status": "fulfilled"
+                if line.get("unfulfilledQuantity") == 0 and line.get("quantity")
+                else None,
+            }
+            for line in (node.get("lineItems") or {}).get("nodes") or []
+        ],
+    }
+
+
+def rest_levels(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """An InventoryItem's levels as the inventory_levels/update webhook's payloads."""
+    levels = []
+    for level in (item.get("inventoryLevels") or {}).get("nodes") or []:
+        quantities = {q.get("name"): q.get("quantity") for q in level.get("quantities") or []}
+        levels.append(
+            {
+                "inventory_item_id": int(item["legacyResourceId"]),
+                "location_id": int((level.get("location") or {}).get("legacyResourceId") or 0),
+                "available": quantities.get("available") if item.get("tracked", True) else None,
+                "updated_at": level.get("updatedAt"),
+            }
+        )
+    return levels

@@ -7,11 +7,12 @@ Lists are paged (`page`, `per_page` up to 100) and say their size in `X-WP-Total
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import ProductPage, RemoteWebhook
+from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook
 from inventory.catalog import ProductData, VariantData
 
 DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
@@ -62,6 +63,27 @@ class WooCommerceClient:
     def verify(self) -> str:
         _, headers = self.request("GET", "/products", params={"per_page": 1})
         return f"WooCommerce store {self.channel.shop_identifier}: {headers.get('X-WP-Total', '?')} products"
+
+    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+        """Orders (and products) modified since then: the REST answer is the webhook's payload."""
+        params = {
+            "modified_after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "dates_are_gmt": "true",
+            "orderby": "modified",
+            "order": "asc",
+        }
+        resources = [("/orders", "order")] + ([("/products", "product")] if stock else [])
+        for path, resource in resources:
+            for items, _ in self.pages(path, params):
+                yield [
+                    Polled(
+                        topic=f"{resource}.updated",
+                        key=f"poll:{resource}:{item.get('id')}:{item.get('date_modified_gmt')}",
+                        payload=item,
+                    )
+                    for item in items
+                    if isinstance(item, dict)
+                ]
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         return [
