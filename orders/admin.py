@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Concat
@@ -5,6 +7,7 @@ from django.http import HttpRequest
 
 from channels_app.access import OrganizationScopedAdmin
 from inventory.models import Reservation, ReservationStatus
+from orders.fulfillments import fulfillment_enqueue_on_commit
 from orders.models import Fulfillment, Order, OrderItem
 
 
@@ -53,8 +56,25 @@ class OrderItemInline(admin.TabularInline):
 
 
 class FulfillmentInline(admin.TabularInline):
+    """Add a shipment here and it is pushed to the channel (once); one pushed is not edited."""
+
     model = Fulfillment
     extra = 0
+    can_delete = False
+    fields = (
+        "tracking_number",
+        "tracking_company",
+        "tracking_url",
+        "push_status",
+        "push_attempts",
+        "push_error",
+        "external_id",
+        "pushed_at",
+    )
+    readonly_fields = ("push_status", "push_attempts", "push_error", "external_id", "pushed_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Order)
@@ -80,28 +100,18 @@ class OrderAdmin(OrganizationScopedAdmin):
     list_select_related = ("channel",)
     search_fields = ("number", "external_id", "email", "customer_name", "items__sku_code")
     date_hierarchy = "platform_created_at"
-    # What the platform says, and the stock it holds, change through webhooks, not by hand.
-    readonly_fields = (
-        "organization",
-        "channel",
-        "external_id",
-        "number",
-        "financial_status",
-        "fulfillment_status",
-        "platform_status",
-        "cancelled_at",
-        "cancel_reason",
-        "deleted_at",
-        "warehouse",
-        "needs_attention",
-        "subtotal",
-        "total_tax",
-        "total_discounts",
-        "total",
-        "currency",
-        "platform_created_at",
-        "platform_updated_at",
-        "created_at",
-        "updated_at",
-    )
     inlines = [OrderItemInline, FulfillmentInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        # What the platform says, and the stock it holds, change through webhooks, not by hand:
+        # every field is read-only. "Change" here is adding a fulfillment.
+        return [field.name for field in Order._meta.fields]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            if isinstance(obj, Fulfillment):
+                fulfillment_enqueue_on_commit(obj)
+                self.message_user(
+                    request, f"Fulfillment {obj.tracking_number} will be pushed to the channel."
+                )

@@ -121,13 +121,32 @@ class OrderItem(models.Model):
         return f"order-item:{self.pk}"
 
 
+class PushStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be pushed"
+    PUSHING = "pushing", "Being pushed"
+    PUSHED = "pushed", "Pushed to the channel"
+    FAILED = "failed", "Push failed"
+
+
 class Fulfillment(models.Model):
+    """A shipment of an order. One created in the hub (admin or `fulfill`) is pushed to the channel
+    once: Shopify fulfillment orders + fulfillmentCreate, WooCommerce completed + a tracking note,
+    Shopee's ship call."""
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfillments")
-    external_id = models.CharField(max_length=100, blank=True)
+    external_id = models.CharField(max_length=100, blank=True, help_text="The platform's id, once pushed.")
     tracking_number = models.CharField(max_length=100, blank=True)
     tracking_company = models.CharField(max_length=100, blank=True)
     tracking_url = models.URLField(blank=True)
+    push_status = models.CharField(max_length=20, choices=PushStatus.choices, default=PushStatus.PENDING)
+    push_attempts = models.PositiveIntegerField(default=0)
+    push_error = models.TextField(blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.order} {self.tracking_number}"
+
+    @property
+    def job_id(self) -> str:
+        return f"fulfillment-{self.pk}"

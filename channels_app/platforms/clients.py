@@ -51,6 +51,16 @@ class Polled:
 
 
 @dataclass(frozen=True)
+class Shipment:
+    """A fulfillment to push: the platform's order and the tracking the merchant gave."""
+
+    order_external_id: str
+    tracking_number: str
+    carrier: str
+    tracking_url: str = ""
+
+
+@dataclass(frozen=True)
 class ProductPage:
     products: list[ProductData]
     total: int | None = None  # products in the whole catalogue, when the platform says
@@ -69,6 +79,10 @@ class PlatformClient(Protocol):
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
         """Orders (and with `stock`, stock levels) updated since then, a page at a time."""
+        ...
+
+    def push_fulfillment(self, shipment: Shipment) -> str:
+        """Mark the order shipped with its tracking, once (safe to call again); the platform's id."""
         ...
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from werkzeug import Response
 
 from channels_app.handlers import topics_for
-from channels_app.models import SubscriptionState, SyncRun, SyncStatus, WebhookSubscription
+from channels_app.models import SubscriptionState, SyncKind, SyncRun, SyncStatus, WebhookSubscription
 from channels_app.sync import subscriptions_check
 from tests.channels_app import factories
 from tests.platforms import fixture_json
@@ -93,12 +93,16 @@ def test_a_deleted_shopify_subscription_is_found_registered_again_and_its_gap_re
     assert sorted(s["topic"] for s in fake.subscriptions.values()).count("ORDERS_CREATE") == 1
     lost.refresh_from_db()
     assert lost.state == SubscriptionState.ACTIVE
-    run = SyncRun.objects.latest("pk")
+    run = SyncRun.objects.filter(kind=SyncKind.WEBHOOKS).latest("pk")
     assert (run.status, run.counters, run.requested_by) == (
         SyncStatus.SUCCEEDED,
         {"already_active": 5, "created": 1},
         "subscription check",
     )
+    # And the gap is backfilled at once: a reconciliation from the gap's start.
+    backfill = SyncRun.objects.get(kind=SyncKind.RECONCILE)
+    assert backfill.requested_by == "subscription check" and backfill.since is not None
+    assert backfill.since <= lost.checked_at
 
 
 def test_a_disabled_woocommerce_webhook_is_switched_back_on(

@@ -19,7 +19,7 @@ MERCHANT_PERMISSIONS = {
         "webhooksubscription": "view",
         "organization": "view",
     },
-    "orders": {"order": "view", "orderitem": "view", "fulfillment": "view add"},
+    "orders": {"order": "view change", "orderitem": "view", "fulfillment": "view add"},
     "inventory": {
         "warehouse": "view add change",
         "product": "view add change",

@@ -24,7 +24,7 @@ from django.db import transaction
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import ConsoleOnly, Polled, ProductPage, RemoteWebhook
+from channels_app.platforms.clients import ConsoleOnly, Polled, ProductPage, RemoteWebhook, Shipment
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -36,6 +36,7 @@ REFRESH_PATH = "/api/v2/auth/access_token/get"
 REFRESH_MARGIN = 300  # seconds before expiry when a token is refreshed ahead of use
 PAGE_SIZE = 50  # get_item_list's and get_item_base_info's most per call
 WINDOW = 15 * 24 * 3600  # get_order_list's longest time range
+_SHIPPED_STATUSES = {"PROCESSED", "SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"}
 _TRANSIENT_ERRORS = {"error_server", "error_network", "error_busy", "error_inner"}
 _TOKEN_ERRORS = {"error_auth", "invalid_access_token", "invalid_acceess_token", "error_invalid_access_token"}
 _ORDER_FIELDS = (
@@ -71,7 +72,18 @@ class ShopeeClient:
         _raise_for(body, path)
         return body.get("response") or {}
 
-    def _shop_request(self, path: str, params: dict[str, Any], token: str) -> dict[str, Any]:
+    def shop_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to a shop-level API path (sent once: the caller checks state before retrying)."""
+        token = self._access_token()
+        answer = self._shop_request(path, {}, token, body=body)
+        if _error(answer) in _TOKEN_ERRORS:
+            answer = self._shop_request(path, {}, self.refresh_token(rejected=token), body=body)
+        _raise_for(answer, path)
+        return answer.get("response") or {}
+
+    def _shop_request(
+        self, path: str, params: dict[str, Any], token: str, *, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         channel, timestamp = self.channel, int(time.time())
         query = {
             **params,
@@ -83,9 +95,13 @@ class ShopeeClient:
                 channel.webhook_secret, channel.partner_id, path, timestamp, token, channel.shop_identifier
             ),
         }
-        return _object(
-            http.send(self.call, "GET", self.base + path, params=query, client_errors=True), self.call
-        )
+        if body is not None:
+            response = http.send(
+                self.call, "POST", self.base + path, params=query, json=body, client_errors=True, attempts=1
+            )
+        else:
+            response = http.send(self.call, "GET", self.base + path, params=query, client_errors=True)
+        return _object(response, self.call)
 
     def _access_token(self) -> str:
         credentials = self.channel.credentials
@@ -223,6 +239,43 @@ class ShopeeClient:
             if not listing.get("has_next_page"):
                 return
             offset = int(listing.get("next_offset") or offset + PAGE_SIZE)
+
+    def push_fulfillment(self, shipment: Shipment) -> str:
+        """Arrange the shipment (ship_order) with what get_shipping_parameter says it needs;
+        once: an order already past READY_TO_SHIP has been shipped (a lost answer)."""
+        order_sn = shipment.order_external_id
+        detail = self.fetch_order_detail(order_sn)
+        if detail.get("order_status") in _SHIPPED_STATUSES:
+            return order_sn
+        parameters = self.shop_get("/api/v2/logistics/get_shipping_parameter", {"order_sn": order_sn})
+        needed = parameters.get("info_needed") or {}
+        body: dict[str, Any] = {"order_sn": order_sn}
+        if "non_integrated" in needed:
+            body["non_integrated"] = {"tracking_number": shipment.tracking_number}
+        elif "dropoff" in needed:
+            body["dropoff"] = (
+                {"tracking_number": shipment.tracking_number} if shipment.tracking_number else {}
+            )
+        elif "pickup" in needed:
+            addresses = (parameters.get("pickup") or {}).get("address_list") or []
+            address = next((a for a in addresses if "pickup_address" in (a.get("address_flag") or [])), None)
+            address = address or (addresses[0] if addresses else None)
+            if address is None:
+                raise http.PlatformError(
+                    f"Shopee offers no pickup address for order {order_sn}", permanent=True
+                )
+            slots = address.get("time_slot_list") or []
+            body["pickup"] = {
+                "address_id": address.get("address_id"),
+                **({"pickup_time_id": slots[0].get("pickup_time_id")} if slots else {}),
+                **(
+                    {"tracking_number": shipment.tracking_number}
+                    if "tracking_number" in needed["pickup"]
+                    else {}
+                ),
+            }
+        self.shop_post("/api/v2/logistics/ship_order", body)
+        return order_sn
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         raise self._console_only()

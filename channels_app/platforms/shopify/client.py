@@ -21,7 +21,7 @@ from django.conf import settings
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook
+from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -121,6 +121,25 @@ query Levels($first: Int!, $after: String, $query: String!) {
 """
 
 
+FULFILLMENT_STATE_QUERY = """
+query FulfillmentState($id: ID!) {
+  order(id: $id) {
+    fulfillments(first: 50) { id trackingInfo(first: 5) { number } }
+    fulfillmentOrders(first: 20) { nodes { id status } }
+  }
+}
+"""
+FULFILLMENT_CREATE = """
+mutation fulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status trackingInfo(first: 5) { number company url } }
+    userErrors { field message }
+  }
+}
+"""
+_OPEN_FULFILLMENT_ORDERS = {"OPEN", "IN_PROGRESS", "SCHEDULED"}
+
+
 def topic_enum(topic: str) -> str:
     """orders/create -> ORDERS_CREATE (the GraphQL WebhookSubscriptionTopic)."""
     return topic.upper().replace("/", "_")
@@ -143,7 +162,7 @@ class ShopifyClient:
         )
 
     def graphql(
-        self, query: str, variables: dict[str, Any] | None = None, *, cost: float = 10
+        self, query: str, variables: dict[str, Any] | None = None, *, cost: float = 10, mutation: bool = False
     ) -> dict[str, Any]:
         """The `data` of a query; waits for the shop's cost bucket and retries THROTTLED answers."""
         token = self.channel.credentials.get("access_token", "")
@@ -157,6 +176,9 @@ class ShopifyClient:
                 self.url,
                 json={"query": query, "variables": variables or {}},
                 headers={"X-Shopify-Access-Token": token},
+                # A mutation whose answer was lost may have happened: never resend it blindly; the
+                # job's retry checks what Shopify holds first.
+                attempts=1 if mutation else http.ATTEMPTS,
             )
             body = http.json_body(response, call)
             body = body if isinstance(body, dict) else {}
@@ -278,6 +300,45 @@ class ShopifyClient:
             if not page_info.get("hasNextPage"):
                 return
             after = page_info.get("endCursor")
+
+    def push_fulfillment(self, shipment: Shipment) -> str:
+        """Fulfil what is open on the order's fulfillment orders, with tracking; once: a
+        fulfillment already carrying this tracking number (a lost answer) is the one."""
+        gid = f"gid://shopify/Order/{shipment.order_external_id}"
+        order = self.graphql(FULFILLMENT_STATE_QUERY, {"id": gid}, cost=80).get("order")
+        if order is None:
+            raise http.PlatformError(f"Shopify has no order {shipment.order_external_id}", permanent=True)
+        for fulfillment in order.get("fulfillments") or []:
+            numbers = {info.get("number") for info in fulfillment.get("trackingInfo") or []}
+            if shipment.tracking_number and shipment.tracking_number in numbers:
+                return gid_id(fulfillment.get("id"))
+        open_orders = [
+            node["id"]
+            for node in (order.get("fulfillmentOrders") or {}).get("nodes") or []
+            if node.get("status") in _OPEN_FULFILLMENT_ORDERS
+        ]
+        if not open_orders:
+            raise http.PlatformError(
+                f"Shopify order {shipment.order_external_id} has nothing left to fulfil", permanent=True
+            )
+        tracking = {"number": shipment.tracking_number, "company": shipment.carrier}
+        if shipment.tracking_url:
+            tracking["url"] = shipment.tracking_url
+        variables = {
+            "fulfillment": {
+                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo} for fo in open_orders],
+                "trackingInfo": tracking,
+                "notifyCustomer": True,
+            }
+        }
+        result = (
+            self.graphql(FULFILLMENT_CREATE, variables, cost=10, mutation=True).get("fulfillmentCreate") or {}
+        )
+        errors = result.get("userErrors") or []
+        if errors:
+            text = "; ".join(str(e.get("message")) for e in errors)
+            raise http.PlatformError(f"Shopify refused the fulfillment: {text}", permanent=True)
+        return gid_id((result.get("fulfillment") or {}).get("id"))
 
     def fetch_products(self) -> Iterator[ProductPage]:
         """Every variant, 100 a page (cursor pagination), grouped by product.

@@ -12,7 +12,7 @@ from typing import Any
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook
+from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment
 from inventory.catalog import ProductData, VariantData
 
 DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
@@ -84,6 +84,30 @@ class WooCommerceClient:
                     for item in items
                     if isinstance(item, dict)
                 ]
+
+    def push_fulfillment(self, shipment: Shipment) -> str:
+        """A customer note with the tracking (WooCommerce emails it), then status completed; the
+        note is written once: one already carrying this tracking number (a lost answer) is it."""
+        path = f"/orders/{shipment.order_external_id}"
+        marker = f"Tracking number: {shipment.tracking_number}"
+        notes = [note for page, _ in self.pages(f"{path}/notes") for note in page]
+        note = next((n for n in notes if marker in str(n.get("note", ""))), None)
+        if note is None:
+            text = f"Shipped with {shipment.carrier}. {marker}"
+            if shipment.tracking_url:
+                text += f" ({shipment.tracking_url})"
+            # Not retried blindly on a lost answer: the job's retry looks for the note first.
+            response = http.send(
+                self.call,
+                "POST",
+                f"{self.base}{path}/notes",
+                json={"note": text, "customer_note": True},
+                auth=self._auth(),
+                attempts=1,
+            )
+            note = http.json_body(response, self.call)
+        self.request("PUT", path, json={"status": "completed"})  # idempotent
+        return str(note.get("id", "")) if isinstance(note, dict) else ""
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         return [

@@ -1,0 +1,96 @@
+"""Fulfillments created in the hub, pushed to the order's channel once.
+
+`fulfillment_create` records the shipment and enqueues its push on the `fulfillment` queue after
+commit; `fulfillment_push` claims it and calls the channel's client (reached through the platform
+registry). Once: the claim is a conditional UPDATE, and every client checks what the platform
+already holds before writing, so a job retried after a lost answer finds its own fulfillment
+rather than making a second.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from rq import get_current_job
+
+from config.queues import enqueue
+from orders.models import Fulfillment, Order, PushStatus
+
+logger = logging.getLogger(__name__)
+
+PUSH_JOB = "orders.jobs.push_fulfillment"
+
+
+class FulfillmentError(Exception):
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def fulfillment_create(*, order_id: int, tracking_number: str, carrier: str, url: str = "") -> Fulfillment:
+    """Record a shipment of the order and push it to its channel after commit."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        raise FulfillmentError(f"no order {order_id}")
+    if order.cancelled_at is not None or order.deleted_at is not None:
+        raise FulfillmentError(f"order {order.number or order.pk} is cancelled or deleted: nothing to ship")
+    with transaction.atomic():
+        fulfillment = Fulfillment.objects.create(
+            order=order, tracking_number=tracking_number, tracking_company=carrier, tracking_url=url
+        )
+        fulfillment_enqueue_on_commit(fulfillment)
+    return fulfillment
+
+
+def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:
+    transaction.on_commit(lambda: enqueue("fulfillment", PUSH_JOB, fulfillment.pk, job_id=fulfillment.job_id))
+
+
+def fulfillment_push(fulfillment_id: int) -> Fulfillment:
+    from channels_app.platforms.clients import Shipment, client_for
+
+    job = get_current_job()
+    claimable = [PushStatus.PENDING]
+    if job is not None and job.id == f"fulfillment-{fulfillment_id}":
+        # Its own job run again: after a worker died mid-push, or retried by ops from the
+        # dead-letter queue (no other job can hold this fulfillment: the id is unique).
+        claimable += [PushStatus.PUSHING, PushStatus.FAILED]
+    claimed = Fulfillment.objects.filter(pk=fulfillment_id, push_status__in=claimable).update(
+        push_status=PushStatus.PUSHING, push_error=""
+    )
+    fulfillment = Fulfillment.objects.select_related("order__channel").get(pk=fulfillment_id)
+    if not claimed:
+        logger.info("fulfillment %s is %s: nothing to push", fulfillment_id, fulfillment.push_status)
+        return fulfillment
+    Fulfillment.objects.filter(pk=fulfillment_id).update(push_attempts=fulfillment.push_attempts + 1)
+    order = fulfillment.order
+    shipment = Shipment(
+        order_external_id=order.external_id,
+        tracking_number=fulfillment.tracking_number,
+        carrier=fulfillment.tracking_company,
+        tracking_url=fulfillment.tracking_url,
+    )
+    try:
+        external_id = client_for(order.channel).push_fulfillment(shipment)
+    except BaseException as exc:
+        retrying = not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
+        Fulfillment.objects.filter(pk=fulfillment_id).update(
+            push_status=PushStatus.PENDING if retrying else PushStatus.FAILED,
+            push_error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        raise
+    Fulfillment.objects.filter(pk=fulfillment_id).update(
+        push_status=PushStatus.PUSHED, external_id=external_id[:100], pushed_at=timezone.now()
+    )
+    logger.info(
+        "fulfillment %s of order %s pushed to channel %s as %s",
+        fulfillment_id,
+        order.pk,
+        order.channel_id,
+        external_id,
+        extra={"order_id": order.pk, "channel_id": order.channel_id},
+    )
+    fulfillment.refresh_from_db()
+    return fulfillment

@@ -1,0 +1,11 @@
+"""Jobs of orders. Their import paths and arguments are a public API: failed jobs are retried
+from the admin days after they were enqueued."""
+
+from __future__ import annotations
+
+
+def push_fulfillment(fulfillment_id: int) -> str:
+    """Push a fulfillment created in the hub to its order's channel (orders.fulfillments)."""
+    from orders.fulfillments import fulfillment_push
+
+    return fulfillment_push(fulfillment_id).push_status

@@ -1,0 +1,240 @@
+"""Fulfillments created in the hub, pushed to each platform once, against their API shapes."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from django.core.management import call_command
+from werkzeug import Response
+
+from config.queues import get_queue
+from orders.fulfillments import fulfillment_create, fulfillment_push
+from orders.models import Fulfillment, PushStatus
+from orders.services import LineData, OrderData, order_sync
+from tests.channels_app import factories
+from tests.platforms import fixture_json
+
+pytestmark = pytest.mark.django_db
+
+GRAPHQL = "/admin/api/2025-07/graphql.json"
+COST = {
+    "cost": {
+        "requestedQueryCost": 10,
+        "actualQueryCost": 10,
+        "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 990, "restoreRate": 50.0},
+    }
+}
+
+
+def an_order(channel, external_id="450789469"):
+    data = OrderData(
+        external_id=external_id, number="#1001", financial_status="paid", lines=(LineData("1", 1, 10),)
+    )
+    return order_sync(channel=channel, data=data).order
+
+
+class FakeShopifyFulfillments:
+    """An order with one open fulfillment order; fulfillmentCreate closes it. `lose_next_answer`
+    makes Shopify do the work and the answer get lost (a 502 from a proxy)."""
+
+    def __init__(self):
+        self.fulfillments: list[dict] = []
+        self.creates = 0
+        self.lose_next_answer = False
+
+    def __call__(self, request):
+        body = request.get_json()
+        if "fulfillmentCreate" in body["query"]:
+            self.creates += 1
+            spec = body["variables"]["fulfillment"]
+            assert spec["lineItemsByFulfillmentOrder"] == [
+                {"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/1046000778"}
+            ]
+            created = {
+                "id": f"gid://shopify/Fulfillment/{255858046 + len(self.fulfillments)}",
+                "status": "SUCCESS",
+                "trackingInfo": [{**spec["trackingInfo"]}],
+            }
+            self.fulfillments.append(created)
+            if self.lose_next_answer:
+                self.lose_next_answer = False
+                return Response("<html>502 Bad Gateway</html>", status=502)
+            data = {"fulfillmentCreate": {"fulfillment": created, "userErrors": []}}
+        else:
+            assert body["variables"]["id"] == "gid://shopify/Order/450789469"
+            status = "CLOSED" if self.fulfillments else "OPEN"
+            data = {
+                "order": {
+                    "fulfillments": [
+                        {"id": f["id"], "trackingInfo": f["trackingInfo"]} for f in self.fulfillments
+                    ],
+                    "fulfillmentOrders": {
+                        "nodes": [{"id": "gid://shopify/FulfillmentOrder/1046000778", "status": status}]
+                    },
+                }
+            }
+        return Response(json.dumps({"data": data, "extensions": COST}), content_type="application/json")
+
+
+def test_a_shopify_fulfillment_is_pushed_exactly_once_across_a_retried_job(
+    httpserver, run_worker, settings, django_capture_on_commit_callbacks
+):
+    settings.HUB_JOB_RETRY_INTERVALS = [0]
+    fake = FakeShopifyFulfillments()
+    fake.lose_next_answer = True
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(fake)
+    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
+    order = an_order(channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        fulfillment = fulfillment_create(
+            order_id=order.pk,
+            tracking_number="1Z001985YW99744790",
+            carrier="UPS",
+            url="https://ups.example/1Z0",
+        )
+    # Shopify fulfils, the answer is lost (502): the job fails, is retried at once (interval 0, in
+    # the same burst), and the retry finds the fulfillment carrying its tracking number.
+    run_worker("fulfillment")
+    fulfillment.refresh_from_db()
+    assert (fulfillment.push_status, fulfillment.push_attempts, fulfillment.external_id) == (
+        PushStatus.PUSHED,
+        2,
+        "255858046",
+    )
+    assert fake.creates == 1 and len(fake.fulfillments) == 1
+    assert fake.fulfillments[0]["trackingInfo"] == [
+        {"number": "1Z001985YW99744790", "company": "UPS", "url": "https://ups.example/1Z0"}
+    ]
+    assert fulfillment_push(fulfillment.pk).push_status == PushStatus.PUSHED  # again: nothing happens
+    assert fake.creates == 1
+
+
+def test_a_woocommerce_fulfillment_adds_one_tracking_note_and_completes_the_order(httpserver):
+    channel = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for(""), consumer_key="ck_test", consumer_secret="cs_test"
+    )
+    order = an_order(channel, external_id="727")
+    notes: list[dict] = []
+    statuses: list[str] = []
+
+    def add_note(request):
+        note = {"id": 281 + len(notes), **request.get_json()}
+        notes.append(note)
+        return Response(json.dumps(note), status=201, content_type="application/json")
+
+    def update(request):
+        statuses.append(request.get_json()["status"])
+        return Response(json.dumps({"id": 727, "status": statuses[-1]}), content_type="application/json")
+
+    httpserver.expect_request("/wp-json/wc/v3/orders/727/notes", method="GET").respond_with_handler(
+        lambda request: Response(json.dumps(notes), content_type="application/json")
+    )
+    httpserver.expect_request("/wp-json/wc/v3/orders/727/notes", method="POST").respond_with_handler(add_note)
+    httpserver.expect_request("/wp-json/wc/v3/orders/727", method="PUT").respond_with_handler(update)
+    fulfillment = Fulfillment.objects.create(
+        order=order, tracking_number="9400111899", tracking_company="USPS"
+    )
+    assert fulfillment_push(fulfillment.pk).push_status == PushStatus.PUSHED
+    # As a retry after a lost answer would: the note is there, so none is added.
+    Fulfillment.objects.filter(pk=fulfillment.pk).update(push_status=PushStatus.PENDING)
+    assert fulfillment_push(fulfillment.pk).external_id == "281"
+    assert len(notes) == 1 and notes[0]["customer_note"] is True
+    assert "Tracking number: 9400111899" in notes[0]["note"] and "USPS" in notes[0]["note"]
+    assert statuses == ["completed", "completed"]
+
+
+def test_a_shopee_order_is_shipped_with_what_shopee_says_it_needs(httpserver):
+    channel = factories.shopee_channel(api_base_url=httpserver.url_for(""), access_token="tok-1")
+    detail = fixture_json("shopee/api/get_order_detail.json")
+    order_sn = detail["response"]["order_list"][0]["order_sn"]
+    order = an_order(channel, external_id=order_sn)
+    ready = copy.deepcopy(detail)
+    ready["response"]["order_list"][0]["order_status"] = "READY_TO_SHIP"
+    shipped = []
+    httpserver.expect_request("/api/v2/order/get_order_detail").respond_with_json(ready)
+    httpserver.expect_request("/api/v2/logistics/get_shipping_parameter").respond_with_json(
+        {"error": "", "message": "", "response": {"info_needed": {"non_integrated": ["tracking_number"]}}}
+    )
+
+    def ship(request):
+        shipped.append(request.get_json())
+        return Response(
+            json.dumps({"error": "", "message": "", "request_id": "3dad66f4"}),
+            content_type="application/json",
+        )
+
+    httpserver.expect_request("/api/v2/logistics/ship_order", method="POST").respond_with_handler(ship)
+    fulfillment = Fulfillment.objects.create(order=order, tracking_number="SPX123", tracking_company="SPX")
+    assert fulfillment_push(fulfillment.pk).push_status == PushStatus.PUSHED
+    assert shipped == [{"order_sn": order_sn, "non_integrated": {"tracking_number": "SPX123"}}]
+
+
+def test_a_shopee_order_already_shipped_is_not_shipped_again(httpserver):
+    channel = factories.shopee_channel(api_base_url=httpserver.url_for(""), access_token="tok-1")
+    detail = fixture_json("shopee/api/get_order_detail.json")  # COMPLETED
+    order = an_order(channel, external_id=detail["response"]["order_list"][0]["order_sn"])
+    httpserver.expect_request("/api/v2/order/get_order_detail").respond_with_json(detail)
+    fulfillment = Fulfillment.objects.create(order=order, tracking_number="SPX123", tracking_company="SPX")
+    assert fulfillment_push(fulfillment.pk).push_status == PushStatus.PUSHED
+    assert [request.path for request, _ in httpserver.log] == ["/api/v2/order/get_order_detail"]
+
+
+def test_a_refused_push_fails_with_the_platforms_reason(
+    httpserver, run_worker, django_capture_on_commit_callbacks
+):
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_json(
+        {"errors": "[API] Invalid API key"}, status=401
+    )
+    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_revoked")
+    with django_capture_on_commit_callbacks(execute=True):
+        fulfillment = fulfillment_create(order_id=an_order(channel).pk, tracking_number="1Z", carrier="UPS")
+    run_worker("fulfillment")
+    fulfillment.refresh_from_db()
+    assert fulfillment.push_status == PushStatus.FAILED and "Invalid API key" in fulfillment.push_error
+    assert get_queue("fulfillment").failed_job_registry.get_job_ids() == [
+        fulfillment.job_id
+    ]  # ops retry it there
+
+
+def test_fulfill_queues_the_push(django_capture_on_commit_callbacks, capsys):
+    order = an_order(factories.shopify_channel())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "fulfill",
+            str(order.pk),
+            "--tracking",
+            "1Z",
+            "--carrier",
+            "UPS",
+            "--url",
+            "https://ups.example/1Z",
+        )
+    fulfillment = Fulfillment.objects.get()
+    assert get_queue("fulfillment").job_ids == [fulfillment.job_id]
+    assert f"fulfillment {fulfillment.pk} of order {order.pk} queued" in capsys.readouterr().out
+    with pytest.raises(Exception, match="no order 999999"):
+        call_command("fulfill", "999999", "--tracking", "1Z", "--carrier", "UPS")
+
+
+def test_a_fulfillment_added_in_the_admin_is_pushed(admin_client, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    order = an_order(factories.shopify_channel())
+    url = reverse("admin:orders_order_change", args=[order.pk])
+    form = {
+        "items-TOTAL_FORMS": "0",
+        "items-INITIAL_FORMS": "0",
+        "fulfillments-TOTAL_FORMS": "1",
+        "fulfillments-INITIAL_FORMS": "0",
+        "fulfillments-0-tracking_number": "1Z999",
+        "fulfillments-0-tracking_company": "UPS",
+        "fulfillments-0-tracking_url": "",
+        "fulfillments-0-order": str(order.pk),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    fulfillment = Fulfillment.objects.get(order=order)
+    assert get_queue("fulfillment").job_ids == [fulfillment.job_id]
