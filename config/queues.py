@@ -36,6 +36,8 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("webhooks", timeout=60, workers=2, in_process=True),
     QueueSpec("channel-sync", timeout=1800, workers=1, in_process=False),
     QueueSpec("fulfillment", timeout=120, workers=1, in_process=False),
+    # Coalesced stock pushes: short, and never behind a 30-minute catalogue import.
+    QueueSpec("stock-push", timeout=120, workers=1, in_process=True),
     QueueSpec("shipment-tracking", timeout=120, workers=1, in_process=False),
     QueueSpec("catalog-supplier", timeout=1800, workers=1, in_process=False),
     QueueSpec("catalog-family", timeout=300, workers=3, in_process=False),

@@ -128,7 +128,7 @@ RQ_SHOW_ADMIN_LINK = True
 # Webhooks
 WEBHOOK_BASE_URL = env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
-SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-07")
+SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2026-10")
 SMS_BACKEND = env.str("SMS_BACKEND", default="local")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 

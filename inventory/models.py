@@ -175,3 +175,31 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.sku_id} for {self.reference} ({self.status})"
+
+
+class ChannelStock(models.Model):
+    """What a channel shows of a SKU at one of its locations, as far as the hub knows: the last
+    figure it reported or the hub pushed. A push of the same figure is skipped, and a report that
+    only echoes the hub's own push changes nothing."""
+
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="stock")
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="channel_stock")
+    location_external_id = models.CharField(
+        max_length=100, blank=True, help_text="Blank: the channel's one stock."
+    )
+    known_available = models.IntegerField(null=True, blank=True)
+    last_pushed = models.IntegerField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    push_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "channel stock"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "sku", "location_external_id"], name="channel_stock_unique_location"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} on {self.channel_id}@{self.location_external_id or '-'}: {self.known_available}"

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from inventory.models import MovementReason, Reservation, ReservationStatus, StockLevel, StockMovement
+from inventory.stock_push import available_changed
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def stock_move(
     level = level_for_update(sku_id=sku_id, warehouse_id=warehouse_id)
     level.on_hand += quantity
     level.save(update_fields=["on_hand", "updated_at"])
+    available_changed(sku_id=sku_id, warehouse_id=warehouse_id)
     return StockMovement.objects.create(
         sku_id=sku_id,
         warehouse_id=warehouse_id,
@@ -129,6 +131,7 @@ def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False)
         level.refresh_from_db()  # the release may have changed this very level
     level.reserved += request.quantity
     level.save(update_fields=["reserved", "updated_at"])
+    available_changed(sku_id=level.sku_id, warehouse_id=level.warehouse_id)
     return Reservation.objects.create(
         reference=request.reference,
         sku_id=request.sku_id,
@@ -178,6 +181,7 @@ def _close_reservation(reference: str, status: str) -> Reservation | None:
     level = level_for_update(sku_id=reservation.sku_id, warehouse_id=reservation.warehouse_id)
     level.reserved -= reservation.quantity
     level.save(update_fields=["reserved", "updated_at"])
+    available_changed(sku_id=level.sku_id, warehouse_id=level.warehouse_id)
     reservation.status = status
     reservation.save(update_fields=["status", "updated_at"])
     return reservation

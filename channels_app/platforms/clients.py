@@ -61,6 +61,19 @@ class Shipment:
 
 
 @dataclass(frozen=True)
+class StockUpdate:
+    """Set a variant's available units at a location (coalesced: the latest value)."""
+
+    variant_id: str
+    product_id: str
+    inventory_item_id: str
+    location: str  # "" for a channel with one stock
+    available: int
+    known: int | None  # what the channel showed last, as far as the hub knows
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
 class ProductPage:
     products: list[ProductData]
     total: int | None = None  # products in the whole catalogue, when the platform says
@@ -83,6 +96,10 @@ class PlatformClient(Protocol):
 
     def push_fulfillment(self, shipment: Shipment) -> str:
         """Mark the order shipped with its tracking, once (safe to call again); the platform's id."""
+        ...
+
+    def push_stock(self, update: StockUpdate) -> None:
+        """Make the channel show `available` units of the variant (at the location)."""
         ...
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:

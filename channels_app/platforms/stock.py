@@ -10,6 +10,7 @@ from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
 from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
 from inventory.services import level_for_update, stock_set
+from inventory.stock_push import channel_reported
 
 
 def sku_for_variant(
@@ -65,6 +66,7 @@ def stock_report(
     available: int,
     reported_at: datetime | None,
     describe: str,
+    location: str = "",
 ) -> Outcome | None:
     """Set the level so that its availability for this channel matches what the channel reports."""
     if sku is None:
@@ -72,6 +74,9 @@ def stock_report(
     level = level_for_update(sku_id=sku.pk, warehouse_id=warehouse.pk)
     if reported_at and level.channel_reported_at and reported_at < level.channel_reported_at:
         return ignored("stale stock update: older than the last one applied")
+    if channel_reported(channel_id=event.channel_id, sku_id=sku.pk, location=location, available=available):
+        # The channel telling us the figure we just pushed: orders since then already count.
+        return ignored("echo of the hub's own stock push")
     on_hand = available + channel_reserved(event.channel, sku, warehouse)
     stock_set(
         sku_id=sku.pk,

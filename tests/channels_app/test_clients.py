@@ -7,6 +7,7 @@ import time
 from urllib.parse import parse_qs
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 from werkzeug import Response
@@ -22,7 +23,7 @@ from tests.platforms import fixture_json
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = "/admin/api/2025-07/graphql.json"
+GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
 
 
 def cost(available=980.0, requested=302, maximum=2000.0, rate=100.0):

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from werkzeug import Response
@@ -28,7 +29,7 @@ from tests.platforms import fixture_json
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = "/admin/api/2025-07/graphql.json"
+GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
 COST = {
     "cost": {
         "requestedQueryCost": 600,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from werkzeug import Response
 
@@ -16,7 +17,7 @@ from tests.platforms import fixture_json
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = "/admin/api/2025-07/graphql.json"
+GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
 CREATED = fixture_json("shopify/graphql/webhookSubscriptionCreate.json")["examples"][1]["response_data"]
 COST = {
     "cost": {

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from werkzeug import Response
 
@@ -18,7 +19,7 @@ from tests.platforms import fixture_json
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = "/admin/api/2025-07/graphql.json"
+GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
 COST = {
     "cost": {
         "requestedQueryCost": 10,

@@ -24,7 +24,14 @@ from django.db import transaction
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import ConsoleOnly, Polled, ProductPage, RemoteWebhook, Shipment
+from channels_app.platforms.clients import (
+    ConsoleOnly,
+    Polled,
+    ProductPage,
+    RemoteWebhook,
+    Shipment,
+    StockUpdate,
+)
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -276,6 +283,21 @@ class ShopeeClient:
             }
         self.shop_post("/api/v2/logistics/ship_order", body)
         return order_sn
+
+    def push_stock(self, update: StockUpdate) -> None:
+        """update_stock: the model's seller stock (model 0 for an item without variants)."""
+        item_id = update.product_id or update.variant_id
+        model_id = 0 if update.variant_id == item_id else int(update.variant_id)
+        body = {
+            "item_id": int(item_id),
+            "stock_list": [{"model_id": model_id, "seller_stock": [{"stock": update.available}]}],
+        }
+        # Setting an absolute figure is safe to resend.
+        answer = self.shop_post("/api/v2/product/update_stock", body)
+        failures = answer.get("failure_list") or []
+        if failures:
+            reasons = "; ".join(str(f.get("failed_reason")) for f in failures)
+            raise http.PlatformError(f"Shopee refused the stock of item {item_id}: {reasons}", permanent=True)
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         raise self._console_only()

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment
+from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment, StockUpdate
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -138,6 +138,21 @@ mutation fulfillmentCreate($fulfillment: FulfillmentInput!) {
 }
 """
 _OPEN_FULFILLMENT_ORDERS = {"OPEN", "IN_PROGRESS", "SCHEDULED"}
+INVENTORY_SET = """
+mutation inventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup { reason changes { name delta quantityAfterChange } }
+    userErrors { code field message }
+  }
+}
+"""
+INVENTORY_LEVEL_QUERY = """
+query Level($item: ID!, $location: ID!) {
+  inventoryItem(id: $item) {
+    inventoryLevel(locationId: $location) { quantities(names: ["available"]) { name quantity } }
+  }
+}
+"""
 
 
 def topic_enum(topic: str) -> str:
@@ -339,6 +354,57 @@ class ShopifyClient:
             text = "; ".join(str(e.get("message")) for e in errors)
             raise http.PlatformError(f"Shopify refused the fulfillment: {text}", permanent=True)
         return gid_id((result.get("fulfillment") or {}).get("id"))
+
+    def push_stock(self, update: StockUpdate) -> None:
+        """inventorySetQuantities with `changeFromQuantity` (what Shopify is believed to show) and
+        an idempotency key from our own job; when Shopify's figure moved meanwhile (a sale there),
+        read it and set again from it, once."""
+        item = f"gid://shopify/InventoryItem/{update.inventory_item_id}"
+        location = f"gid://shopify/Location/{update.location}"
+        if not update.inventory_item_id:
+            raise http.PlatformError(
+                f"Shopify variant {update.variant_id} has no inventory item", permanent=True
+            )
+        known = update.known if update.known is not None else self._available_at(item, location)
+        for attempt in (1, 2):
+            variables = {
+                "idempotencyKey": update.idempotency_key
+                if attempt == 1
+                else f"{update.idempotency_key}:again",
+                "input": {
+                    "name": "available",
+                    "reason": "correction",
+                    "referenceDocumentUri": f"hub://stock-push/{update.idempotency_key}",
+                    "quantities": [
+                        {
+                            "inventoryItemId": item,
+                            "locationId": location,
+                            "quantity": update.available,
+                            "changeFromQuantity": known,
+                        }
+                    ],
+                },
+            }
+            result = (
+                self.graphql(INVENTORY_SET, variables, cost=10, mutation=True).get("inventorySetQuantities")
+                or {}
+            )
+            errors = result.get("userErrors") or []
+            if not errors:
+                return
+            if attempt == 1 and any(e.get("code") == "CHANGE_FROM_QUANTITY_STALE" for e in errors):
+                known = self._available_at(item, location)
+                continue
+            text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+            raise http.PlatformError(f"Shopify refused the stock update: {text}", permanent=True)
+
+    def _available_at(self, item: str, location: str) -> int | None:
+        data = self.graphql(INVENTORY_LEVEL_QUERY, {"item": item, "location": location}, cost=5)
+        level = (data.get("inventoryItem") or {}).get("inventoryLevel") or {}
+        for quantity in level.get("quantities") or []:
+            if quantity.get("name") == "available":
+                return int(quantity.get("quantity") or 0)
+        return None
 
     def fetch_products(self) -> Iterator[ProductPage]:
         """Every variant, 100 a page (cursor pagination), grouped by product.

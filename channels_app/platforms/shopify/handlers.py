@@ -28,4 +28,5 @@ def inventory_level_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcom
         available=level.available,
         reported_at=level.updated_at,
         describe=f"Shopify inventory item {level.inventory_item_id}",
+        location=level.location_id,
     )

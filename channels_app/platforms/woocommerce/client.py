@@ -12,7 +12,7 @@ from typing import Any
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment
+from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment, StockUpdate
 from inventory.catalog import ProductData, VariantData
 
 DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
@@ -108,6 +108,14 @@ class WooCommerceClient:
             note = http.json_body(response, self.call)
         self.request("PUT", path, json={"status": "completed"})  # idempotent
         return str(note.get("id", "")) if isinstance(note, dict) else ""
+
+    def push_stock(self, update: StockUpdate) -> None:
+        """The product's (or variation's) stock quantity, with WooCommerce managing its stock."""
+        if update.variant_id == update.product_id or not update.product_id:
+            path = f"/products/{update.variant_id}"  # a simple product is its own variant
+        else:
+            path = f"/products/{update.product_id}/variations/{update.variant_id}"
+        self.request("PUT", path, json={"manage_stock": True, "stock_quantity": update.available})
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         return [

@@ -1,0 +1,188 @@
+"""Available stock pushed to every channel that lists the SKU, coalesced.
+
+A change of a level's available units (on hand or reserved) marks each (channel, SKU, location)
+that shows it as pending in a Redis sorted set, and asks for the flush job of the current
+two-second window (`stock-push-<window>`, scheduled at the window's end; one job id per window,
+so a burst asks once). The flush takes every pending key, reads the latest available from the
+database and pushes it once: ten changes in a window make one call carrying the last value. A
+change during a flush marks its key again, for the next window's job, so none is lost.
+
+The channel's own figure is kept (`ChannelStock`): the same figure is not pushed again, and a
+stock report that echoes the hub's own push is ignored by the inbound handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import get_current_job
+from rq.exceptions import DuplicateJobError
+
+from config.queues import get_queue
+from inventory.models import ChannelStock, ChannelVariant, StockLevel
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 2  # seconds a burst of changes is gathered for one push
+PENDING = "hub:stock-push:pending"
+FLUSH_JOB = "inventory.jobs.push_stock"
+PUSHING_PLATFORMS = ("shopify", "woocommerce", "shopee")
+
+# Takes the due keys atomically: two flush jobs never push the same key from one marking.
+_TAKE_DUE = """
+local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #keys > 0 then redis.call('ZREM', KEYS[1], unpack(keys)) end
+return keys
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    channel_id: int
+    sku_id: int
+    location: str  # the channel's location id; "" for a channel with one stock
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel_id}:{self.sku_id}:{self.location}"
+
+    @classmethod
+    def parse(cls, key: str) -> Target:
+        channel_id, sku_id, location = key.split(":", 2)
+        return cls(int(channel_id), int(sku_id), location)
+
+
+def available_changed(*, sku_id: int, warehouse_id: int) -> None:
+    """Called inside the transaction that changed a level: ask for a push once it commits."""
+    transaction.on_commit(lambda: stock_push_request(sku_id=sku_id, warehouse_id=warehouse_id), robust=True)
+
+
+def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
+    """Every (channel, location) that shows this SKU from this warehouse."""
+    from channels_app.models import ChannelLocation
+
+    targets = []
+    variants = ChannelVariant.objects.filter(
+        sku_id=sku_id, channel__is_active=True, channel__platform__in=PUSHING_PLATFORMS
+    ).select_related("channel")
+    for channel in {variant.channel for variant in variants}:
+        locations = ChannelLocation.objects.filter(channel=channel, warehouse_id=warehouse_id)
+        external = [location.external_id for location in locations]
+        if channel.platform == "shopify":
+            targets += [Target(channel.pk, sku_id, location) for location in external]
+        else:
+            warehouse = channel.warehouse_for("")  # WooCommerce and Shopee show one stock
+            if warehouse is not None and warehouse.pk == warehouse_id:
+                targets.append(Target(channel.pk, sku_id, ""))
+    return targets
+
+
+def stock_push_request(*, sku_id: int, warehouse_id: int) -> None:
+    targets = targets_for(sku_id=sku_id, warehouse_id=warehouse_id)
+    if not targets:
+        return
+    now = time.time()
+    window = int(now // WINDOW)
+    queue = get_queue("stock-push")
+    try:
+        queue.connection.zadd(PENDING, {target.key: now for target in targets}, nx=True)
+        # Scheduled at the window's end: every change of this window is marked before it runs.
+        due = datetime.fromtimestamp((window + 1) * WINDOW, tz=UTC)
+        queue.enqueue_at(due, FLUSH_JOB, job_id=f"stock-push-{window}", unique=True, job_timeout=120)
+    except DuplicateJobError:
+        pass  # this window's flush is already asked for
+    except RedisError as exc:
+        # The next change, or the reconciliation, pushes again; the ledger is not affected.
+        logger.warning("stock push for SKU %s not requested, Redis unavailable: %s", sku_id, exc)
+
+
+def push_stock_due() -> dict[str, int]:
+    """Push every pending (channel, SKU, location) once, with the latest available."""
+    connection = get_queue("stock-push").connection
+    keys = connection.register_script(_TAKE_DUE)(keys=[PENDING], args=[time.time()])
+    counts = {"pushed": 0, "unchanged": 0, "failed": 0}
+    for raw in keys:
+        target = Target.parse(raw.decode() if isinstance(raw, bytes) else raw)
+        try:
+            counts[stock_push(target)] += 1
+        except Exception as exc:  # one channel's failure must not hold the others' pushes
+            counts["failed"] += 1
+            ChannelStock.objects.filter(
+                channel_id=target.channel_id, sku_id=target.sku_id, location_external_id=target.location
+            ).update(push_error=f"{type(exc).__name__}: {exc}"[:2000])
+            logger.warning(
+                "stock push %s failed: %s", target.key, exc, extra={"channel_id": target.channel_id}
+            )
+            if not getattr(exc, "permanent", False):
+                # Mark it again for a later window: the latest value is read then.
+                connection.zadd(PENDING, {target.key: time.time() + 30}, nx=True)
+    return counts
+
+
+def stock_push(target: Target) -> str:
+    """Push one target's current available; "unchanged" when the channel already shows it."""
+    from channels_app.models import Channel
+    from channels_app.platforms.clients import StockUpdate, client_for
+
+    channel = Channel.objects.get(pk=target.channel_id)
+    warehouse = channel.warehouse_for(target.location)
+    if warehouse is None:
+        return "unchanged"
+    level = StockLevel.objects.filter(sku_id=target.sku_id, warehouse=warehouse).first()
+    available = max(0, level.available) if level is not None else 0  # channels take no negative stock
+    state, _ = ChannelStock.objects.get_or_create(
+        channel=channel, sku_id=target.sku_id, location_external_id=target.location
+    )
+    if state.known_available == available:
+        return "unchanged"
+    variant = ChannelVariant.objects.filter(channel=channel, sku_id=target.sku_id).first()
+    if variant is None:
+        return "unchanged"
+    update = StockUpdate(
+        variant_id=variant.external_variant_id,
+        product_id=variant.external_product_id,
+        inventory_item_id=variant.external_inventory_item_id,
+        location=target.location,
+        available=available,
+        known=state.known_available,
+        # The same job (a retry after a lost answer) sends the same key: Shopify applies it once.
+        idempotency_key=f"{_job_id()}:{target.key}:{available}",
+    )
+    client_for(channel).push_stock(update)
+    ChannelStock.objects.filter(pk=state.pk).update(
+        known_available=available, last_pushed=available, pushed_at=timezone.now(), push_error=""
+    )
+    logger.info(
+        "stock of SKU %s pushed to channel %s at %s: %s",
+        target.sku_id,
+        channel.pk,
+        target.location or "-",
+        available,
+        extra={"channel_id": channel.pk},
+    )
+    return "pushed"
+
+
+def channel_reported(*, channel_id: int, sku_id: int, location: str, available: int) -> bool:
+    """Record a channel's own figure; True when it only echoes the hub's last push (ignore it)."""
+    state, _ = ChannelStock.objects.get_or_create(
+        channel_id=channel_id, sku_id=sku_id, location_external_id=location
+    )
+    echo = (
+        state.last_pushed is not None
+        and state.last_pushed == available
+        and state.known_available == available
+    )
+    ChannelStock.objects.filter(pk=state.pk).update(known_available=available)
+    return echo
+
+
+def _job_id() -> str:
+    job = get_current_job()
+    return job.id if job is not None else f"direct-{time.time_ns()}"

@@ -1,0 +1,206 @@
+"""Stock pushed out to channels: coalesced per (channel, SKU, location), CAS on Shopify, no echoes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.conf import settings
+from werkzeug import Response
+
+from channels_app.models import ChannelLocation, EventStatus, ProcessedWebhookEvent
+from config.queues import get_queue
+from inventory import stock_push
+from inventory.models import ChannelStock, ChannelVariant
+from inventory.services import stock_move
+from tests.channels_app import factories
+from tests.inventory.factories import sku, warehouse
+from tests.platforms import shopify_headers
+
+pytestmark = pytest.mark.django_db
+
+GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
+COST = {
+    "cost": {
+        "requestedQueryCost": 10,
+        "actualQueryCost": 10,
+        "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 990, "restoreRate": 50.0},
+    }
+}
+
+
+class FakeShopifyInventory:
+    """Shopify's available quantity of one item at one location, with inventorySetQuantities' CAS."""
+
+    def __init__(self, available=3):
+        self.available = available
+        self.sets: list[dict] = []
+        self.keys: list[str] = []
+
+    def __call__(self, request):
+        body = request.get_json()
+        if "inventorySetQuantities" in body["query"]:
+            assert "@idempotent(key: $idempotencyKey)" in body["query"]
+            self.keys.append(body["variables"]["idempotencyKey"])
+            change = body["variables"]["input"]["quantities"][0]
+            self.sets.append(change)
+            if change["changeFromQuantity"] != self.available:
+                errors = [
+                    {
+                        "code": "CHANGE_FROM_QUANTITY_STALE",
+                        "field": ["input"],
+                        "message": "The quantity changed",
+                    }
+                ]
+                data = {"inventorySetQuantities": {"inventoryAdjustmentGroup": None, "userErrors": errors}}
+            else:
+                delta, self.available = change["quantity"] - self.available, change["quantity"]
+                group = {"reason": "Inventory correction", "changes": [{"name": "available", "delta": delta}]}
+                data = {"inventorySetQuantities": {"inventoryAdjustmentGroup": group, "userErrors": []}}
+        else:
+            assert body["variables"]["location"] == "gid://shopify/Location/24826418"
+            quantities = [{"name": "available", "quantity": self.available}]
+            data = {"inventoryItem": {"inventoryLevel": {"quantities": quantities}}}
+        return Response(json.dumps({"data": data, "extensions": COST}), content_type="application/json")
+
+
+@pytest.fixture
+def shop(httpserver):
+    fake = FakeShopifyInventory()
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(fake)
+    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
+    main = warehouse(channel.organization)
+    item = sku(channel.organization, "AVIATOR")
+    ChannelVariant.objects.create(
+        channel=channel, sku=item, external_variant_id="1", external_inventory_item_id="271878346596884015"
+    )
+    ChannelLocation.objects.create(channel=channel, external_id="24826418", warehouse=main)
+    return channel, main, item, fake
+
+
+def at_a_windows_start():
+    time.sleep(stock_push.WINDOW - time.time() % stock_push.WINDOW + 0.05)
+
+
+def after_the_window():
+    time.sleep(stock_push.WINDOW - time.time() % stock_push.WINDOW + 0.1)
+
+
+def test_ten_changes_make_one_push_carrying_the_last_value(
+    shop, run_worker, django_capture_on_commit_callbacks
+):
+    channel, main, item, fake = shop
+    at_a_windows_start()
+    for n in range(1, 11):
+        with django_capture_on_commit_callbacks(execute=True):  # ten committed changes
+            stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=n, reason="adjustment")
+    assert get_queue("stock-push").scheduled_job_registry.count == 1  # one flush asked for the burst
+    after_the_window()
+    run_worker("stock-push")
+    assert fake.sets == [
+        {
+            "inventoryItemId": "gid://shopify/InventoryItem/271878346596884015",
+            "locationId": "gid://shopify/Location/24826418",
+            "quantity": 55,  # 1 + 2 + ... + 10: the last value
+            "changeFromQuantity": 3,  # read from Shopify first: the hub did not know its figure
+        }
+    ]
+    assert fake.keys[0].startswith("stock-push-") and fake.keys[0].endswith(
+        f"{channel.pk}:{item.pk}:24826418:55"
+    )
+    state = ChannelStock.objects.get(channel=channel, sku=item)
+    assert (state.known_available, state.last_pushed) == (55, 55)
+
+
+def test_a_figure_the_channel_already_shows_is_not_pushed_again(shop):
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=4, reason="adjustment")
+    target = stock_push.Target(channel.pk, item.pk, "24826418")
+    assert stock_push.stock_push(target) == "pushed"
+    assert stock_push.stock_push(target) == "unchanged"
+    assert len(fake.sets) == 1
+
+
+def test_a_sale_on_shopify_meanwhile_is_read_and_the_set_made_from_it(shop):
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=9, reason="adjustment")
+    ChannelStock.objects.create(channel=channel, sku=item, location_external_id="24826418", known_available=5)
+    fake.available = 4  # sold one on Shopify since the hub last knew
+    assert stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418")) == "pushed"
+    assert [s["changeFromQuantity"] for s in fake.sets] == [5, 4] and fake.available == 9
+    assert fake.keys[1] == fake.keys[0] + ":again"  # a new request, so a new idempotency key
+
+
+def test_the_echo_of_our_own_push_changes_nothing(
+    shop, client, django_capture_on_commit_callbacks, run_worker
+):
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
+    stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
+    body = json.dumps(
+        {
+            "inventory_item_id": 271878346596884015,
+            "location_id": 24826418,
+            "available": 7,
+            "updated_at": "2030-01-01T00:00:00Z",
+        }
+    ).encode()
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="inventory_levels/update",
+        event_id="echo",
+    )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+    run_worker("webhooks")
+    event = ProcessedWebhookEvent.objects.get()
+    assert (event.status, event.ignored_reason) == (EventStatus.IGNORED, "echo of the hub's own stock push")
+    assert len(callbacks) == 1  # the enqueue only: no stock change, so no push back
+
+
+def test_woocommerce_stock_is_set_on_the_variation(httpserver):
+    channel = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for(""), consumer_key="ck_test", consumer_secret="cs_test"
+    )
+    main = warehouse(channel.organization)
+    ChannelLocation.objects.create(channel=channel, external_id="store", warehouse=main)
+    item = sku(channel.organization, "SHIP-S", on_hand=6, at=main)
+    ChannelVariant.objects.create(
+        channel=channel, sku=item, external_variant_id="801", external_product_id="799"
+    )
+    httpserver.expect_request("/wp-json/wc/v3/products/799/variations/801", method="PUT").respond_with_json(
+        {"id": 801, "stock_quantity": 6, "manage_stock": True}
+    )
+    assert stock_push.targets_for(sku_id=item.pk, warehouse_id=main.pk) == [
+        stock_push.Target(channel.pk, item.pk, "")
+    ]
+    assert stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "")) == "pushed"
+    ((request, _),) = httpserver.log
+    assert request.get_json() == {"manage_stock": True, "stock_quantity": 6}
+
+
+def test_a_channel_failing_does_not_hold_the_others_and_is_tried_again(
+    shop, httpserver, redis_connection, monkeypatch
+):
+    from channels_app import http
+
+    monkeypatch.setattr(http, "BACKOFF", 0.01)
+    channel, main, item, fake = shop
+    broken = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for("/down"), consumer_key="k", consumer_secret="s"
+    )
+    ChannelLocation.objects.create(channel=broken, external_id="store", warehouse=main)
+    ChannelVariant.objects.create(channel=broken, sku=item, external_variant_id="5", external_product_id="5")
+    httpserver.expect_request("/down/wp-json/wc/v3/products/5", method="PUT").respond_with_data(
+        "", status=503
+    )
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=2, reason="adjustment")
+    keys = {f"{channel.pk}:{item.pk}:24826418": 0, f"{broken.pk}:{item.pk}:": 0}
+    redis_connection.zadd(stock_push.PENDING, keys)
+    counts = stock_push.push_stock_due()
+    assert counts == {"pushed": 1, "unchanged": 0, "failed": 1}
+    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{broken.pk}:{item.pk}:".encode()]  # later
+    assert "503" in ChannelStock.objects.get(channel=broken).push_error
