@@ -62,6 +62,9 @@ _SHOPEE_ORDER = Handler(
     apply="channels_app.platforms.shopee.handlers.order_apply",
 )
 
+_EASYPOST_TRACKER = Handler(apply="channels_app.platforms.easypost.handlers.tracker_apply")
+_AFTERSHIP_TRACKING = Handler(apply="channels_app.platforms.aftership.handlers.tracking_apply_event")
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "app/uninstalled"): Handler(apply="channels_app.services.channel_uninstalled"),
     ("shopify", "orders/create"): _SHOPIFY_ORDER,
@@ -82,6 +85,10 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("woocommerce", "order.deleted"): Handler(
         apply="channels_app.platforms.woocommerce.handlers.order_deleted_apply"
     ),
+    ("easypost", "tracker.created"): _EASYPOST_TRACKER,
+    ("easypost", "tracker.updated"): _EASYPOST_TRACKER,
+    ("aftership", "tracking_update"): _AFTERSHIP_TRACKING,
+    ("aftership", "edd_revise"): _AFTERSHIP_TRACKING,
     ("woocommerce", "product.updated"): Handler(
         apply="channels_app.platforms.woocommerce.handlers.product_stock_apply"
     ),

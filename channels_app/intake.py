@@ -184,7 +184,9 @@ def event_record(
             existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
             return existing, False, existing.error_message if existing.status == EventStatus.FAILED else ""
         if not json_error:
-            transaction.on_commit(functools.partial(_enqueue_accepted, event.pk, event.request_id))
+            transaction.on_commit(
+                functools.partial(_enqueue_accepted, event.pk, event.request_id, queue_for(event.source))
+            )
     return event, True, json_error
 
 
@@ -194,22 +196,30 @@ REDIS_BACKOFF_SECONDS = 10.0
 _redis_unavailable_until = 0.0
 
 
-def _enqueue_accepted(event_id: int, request_id: str) -> None:
+def queue_for(source: str) -> str:
+    """The queue an event's job runs on: carriers' tracking updates have their own."""
+    return "shipment-tracking" if source in CARRIERS else "webhooks"
+
+
+CARRIERS = ("easypost", "aftership")
+
+
+def _enqueue_accepted(event_id: int, request_id: str, queue: str = "webhooks") -> None:
     global _redis_unavailable_until
     if time.monotonic() < _redis_unavailable_until:
         logger.info("event %s stored; Redis was down moments ago, the sweeper will enqueue it", event_id)
-    elif not event_enqueue(event_id, request_id):
+    elif not event_enqueue(event_id, request_id, queue):
         _redis_unavailable_until = time.monotonic() + REDIS_BACKOFF_SECONDS
 
 
-def event_enqueue(event_id: int, request_id: str) -> bool:
-    """Put the event's job on the webhooks queue; False when Redis is unreachable (the sweeper retries).
+def event_enqueue(event_id: int, request_id: str, queue: str = "webhooks") -> bool:
+    """Put the event's job on its queue; False when Redis is unreachable (the sweeper retries).
 
     The job carries the request id of the webhook that stored the event, whoever enqueues it.
     """
     try:
         enqueue(
-            "webhooks",
+            queue,
             "channels_app.jobs.process_webhook_event",
             event_id,
             job_id=f"webhook-{event_id}",

@@ -31,6 +31,9 @@ class Platform(models.TextChoices):
     SHOPIFY = "shopify", "Shopify"
     WOOCOMMERCE = "woocommerce", "WooCommerce"
     SHOPEE = "shopee", "Shopee"
+    # Shipping carriers' tracking services: a channel whose webhooks update shipments.
+    EASYPOST = "easypost", "EasyPost (carrier tracking)"
+    AFTERSHIP = "aftership", "AfterShip (carrier tracking)"
 
 
 class Channel(models.Model):
@@ -83,6 +86,8 @@ class Channel(models.Model):
             return ""  # known once the channel is saved
         if self.platform == Platform.WOOCOMMERCE:
             path = reverse("webhooks:woocommerce", args=[self.pk])
+        elif self.platform in (Platform.EASYPOST, Platform.AFTERSHIP):
+            path = reverse("webhooks:carrier", args=[self.platform])
         else:
             path = reverse(f"webhooks:{self.platform}")
         return settings.WEBHOOK_BASE_URL + path

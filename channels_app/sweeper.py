@@ -23,7 +23,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.worker import Worker
 
-from channels_app.intake import event_enqueue
+from channels_app.intake import event_enqueue, queue_for
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from config.queues import SPECS, get_queue
 
@@ -110,7 +110,9 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
         enqueued_before=now - timedelta(seconds=enqueued_after),
         processing_before=now - timedelta(seconds=processing_timeout),
     )
-    for event in stuck.only("pk", "status", "attempts", "request_id").order_by("pk").iterator(chunk_size=500):
+    for event in (
+        stuck.only("pk", "status", "attempts", "request_id", "source").order_by("pk").iterator(chunk_size=500)
+    ):
         result.examined += 1
         try:
             state, error = job_state(event.job_id, started_before=now - job_timeout)
@@ -133,7 +135,7 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
             ):
                 continue
             _discard_job(event.job_id)
-            if event_enqueue(event.pk, event.request_id):
+            if event_enqueue(event.pk, event.request_id, queue_for(event.source)):
                 result.requeued += 1
             else:
                 result.redis_unavailable = True
@@ -186,4 +188,4 @@ def event_replay(event: ProcessedWebhookEvent) -> bool:
     if not updated:
         return False
     _discard_job(event.job_id)
-    return event_enqueue(event.pk, event.request_id)
+    return event_enqueue(event.pk, event.request_id, queue_for(event.source))

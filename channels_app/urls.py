@@ -9,4 +9,5 @@ urlpatterns = [
     path("shopify/<path:topic>", webhooks.shopify_webhook, name="shopify-topic"),
     path("woocommerce/<int:channel_id>/", webhooks.woocommerce_webhook, name="woocommerce"),
     path("shopee/", webhooks.shopee_webhook, name="shopee"),
+    path("carriers/<str:carrier>/", webhooks.carrier_webhook, name="carrier"),
 ]

@@ -6,12 +6,14 @@ is stored before it is answered (channels_app.intake).
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from channels_app.intake import Rejected, accept, parse_json, read_body, webhook_endpoint
 from channels_app.models import Channel, Platform
+from channels_app.platforms.aftership import webhooks as aftership
+from channels_app.platforms.easypost import webhooks as easypost
 from channels_app.platforms.shopee import webhooks as shopee
 from channels_app.platforms.shopify import webhooks as shopify
 from channels_app.platforms.woocommerce import webhooks as woocommerce
@@ -75,3 +77,29 @@ def shopee_webhook(request: HttpRequest) -> HttpResponse:
     response = accept(channel, shopee.delivery(body, payload), body, payload, json_error)
     # Shopee wants an empty 2xx body; the status code alone tells it what happened.
     return HttpResponse(status=response.status_code) if response.status_code == 200 else response
+
+
+CARRIER_MODULES = {Platform.EASYPOST: easypost, Platform.AFTERSHIP: aftership}
+
+
+@csrf_exempt
+@require_POST
+@webhook_endpoint
+def carrier_webhook(request: HttpRequest, carrier: str) -> HttpResponse:
+    module = CARRIER_MODULES.get(carrier)  # type: ignore[call-overload]
+    if module is None:
+        raise Http404(f"no carrier {carrier}")
+    body = read_body(request)
+    # The URL names no account: the carrier channel whose secret verifies the body is the one.
+    channel = next(
+        (
+            c
+            for c in Channel.objects.filter(platform=carrier, is_active=True).order_by("pk")
+            if module.signature_valid(request, body, c.webhook_secrets())
+        ),
+        None,
+    )
+    if channel is None:
+        raise Rejected(401, "invalid signature or unknown carrier account")
+    payload, json_error = parse_json(body)
+    return accept(channel, module.delivery(body, payload), body, payload, json_error)

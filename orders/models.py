@@ -142,6 +142,11 @@ class Fulfillment(models.Model):
     push_attempts = models.PositiveIntegerField(default=0)
     push_error = models.TextField(blank=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
+    # What the carrier last said (EasyPost or AfterShip webhooks).
+    shipment_status = models.CharField(max_length=50, blank=True)
+    shipment_status_detail = models.CharField(max_length=200, blank=True)
+    estimated_delivery = models.DateTimeField(null=True, blank=True)
+    tracking_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -112,5 +112,11 @@ class PlatformClient(Protocol):
 
 
 def client_for(channel: Channel) -> PlatformClient:
+    if channel.platform not in CLIENTS:
+        # A carrier's tracking account: it only sends webhooks.
+        raise ConsoleOnly(
+            f"{channel.get_platform_display()} only sends webhooks to the hub: enter {channel.webhook_url} "
+            "as the webhook URL in its dashboard, with this channel's webhook secret"
+        )
     cls: type[PlatformClient] = import_string(CLIENTS[channel.platform])
     return cls(channel)

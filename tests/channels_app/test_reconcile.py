@@ -171,11 +171,6 @@ def test_a_woocommerce_order_backfill_uses_the_rest_answer_as_the_webhook_payloa
     )
     event = ProcessedWebhookEvent.objects.get()
     assert (event.topic, event.event_key) == ("order.updated", f"poll:order:727:{order['date_modified_gmt']}")
-    from channels_app.intake import event_enqueue
-
-    event_enqueue(
-        event.pk, ""
-    )  # --direct ran outside a worker's transaction handling: enqueue as the sweeper would
     run_worker("webhooks")
     assert Order.objects.get(channel=channel, external_id="727").platform_status == "processing"
 

@@ -1,0 +1,18 @@
+"""Carrier tracking webhooks (EasyPost, AfterShip) into orders.tracking, for their handlers."""
+
+from __future__ import annotations
+
+from channels_app.handlers import Outcome, ignored
+from channels_app.models import ProcessedWebhookEvent
+from orders.tracking import TrackingUpdate, tracking_update
+
+
+def tracking_apply(event: ProcessedWebhookEvent, update: TrackingUpdate | None) -> Outcome | None:
+    if update is None:
+        return ignored("not a shipment tracking update")
+    result = tracking_update(organization_id=event.channel.organization_id, update=update)
+    if result == "stale":
+        return ignored("stale tracking update: older than the one recorded")
+    if result == "unknown":
+        return ignored(f"no fulfillment or order for tracking number {update.tracking_number}")
+    return None

@@ -1,0 +1,84 @@
+"""What carriers say about shipments (EasyPost and AfterShip webhooks), onto the hub's fulfillments.
+
+A tracking update finds the fulfillments carrying its tracking number and records the carrier's
+status on them (an update older than the last one recorded changes nothing). A tracking number
+the hub has not seen, for an order the carrier names, becomes a fulfillment of that order, which
+is then pushed to the order's channel like one created in the admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+
+from orders.fulfillments import fulfillment_enqueue_on_commit
+from orders.models import Fulfillment, Order
+
+
+@dataclass(frozen=True)
+class TrackingUpdate:
+    tracking_number: str
+    carrier: str
+    status: str
+    status_detail: str = ""
+    estimated_delivery: datetime | None = None
+    updated_at: datetime | None = None
+    order_ref: str = ""  # the order the carrier was told of (AfterShip's order_id / order_number)
+
+
+def tracking_update(*, organization_id: int, update: TrackingUpdate) -> str:
+    """Apply one update: "updated", "stale", "created" (a new fulfillment, pushed) or "unknown"."""
+    if not update.tracking_number:
+        return "unknown"
+    with transaction.atomic():
+        fulfillments = list(
+            Fulfillment.objects.select_for_update()
+            .filter(order__organization_id=organization_id, tracking_number=update.tracking_number)
+            .order_by("pk")
+        )
+        if fulfillments:
+            fresh = [
+                f
+                for f in fulfillments
+                if not (
+                    f.tracking_updated_at and update.updated_at and update.updated_at < f.tracking_updated_at
+                )
+            ]
+            for fulfillment in fresh:
+                fulfillment.shipment_status = update.status[:50]
+                fulfillment.shipment_status_detail = update.status_detail[:200]
+                fulfillment.estimated_delivery = update.estimated_delivery
+                fulfillment.tracking_updated_at = update.updated_at
+                fulfillment.save(
+                    update_fields=[
+                        "shipment_status",
+                        "shipment_status_detail",
+                        "estimated_delivery",
+                        "tracking_updated_at",
+                    ]
+                )
+            return "updated" if fresh else "stale"
+        order = _order_named(organization_id, update.order_ref)
+        if order is None:
+            return "unknown"
+        fulfillment = Fulfillment.objects.create(
+            order=order,
+            tracking_number=update.tracking_number[:100],
+            tracking_company=update.carrier[:100],
+            shipment_status=update.status[:50],
+            shipment_status_detail=update.status_detail[:200],
+            estimated_delivery=update.estimated_delivery,
+            tracking_updated_at=update.updated_at,
+        )
+        fulfillment_enqueue_on_commit(fulfillment)
+        return "created"
+
+
+def _order_named(organization_id: int, ref: str) -> Order | None:
+    if not ref:
+        return None
+    named = Q(external_id=ref) | Q(number=ref) | Q(number=f"#{ref.lstrip('#')}")
+    return Order.objects.filter(named, organization_id=organization_id).order_by("-pk").first()

@@ -1,0 +1,183 @@
+"""Carrier tracking webhooks (EasyPost, AfterShip): verified, stored, applied to fulfillments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from channels_app.models import EventStatus, Platform, ProcessedWebhookEvent
+from channels_app.services import channel_create
+from config.queues import get_queue
+from orders.models import Fulfillment, PushStatus
+from orders.services import LineData, OrderData, order_sync
+from tests.channels_app import factories
+from tests.platforms import b64_hmac, fixture_bytes, fixture_json
+
+pytestmark = pytest.mark.django_db
+
+VECTOR = fixture_json("carrier/easypost/webhook_vector.json")
+EASYPOST_BODY = fixture_bytes("carrier/easypost/event-body.json")
+AFTERSHIP_SECRET = "aftership-secret"
+
+
+@pytest.fixture
+def order():
+    channel = factories.shopify_channel()
+    data = OrderData(
+        external_id="450789469", number="#1001", financial_status="paid", lines=(LineData("1", 1, 10),)
+    )
+    return order_sync(channel=channel, data=data).order
+
+
+@pytest.fixture
+def easypost(order):
+    return channel_create(
+        organization_slug="acme",
+        platform=Platform.EASYPOST,
+        shop_identifier="easypost-acme",
+        webhook_secret=VECTOR["secret"],
+    )
+
+
+@pytest.fixture
+def aftership(order):
+    return channel_create(
+        organization_slug="acme",
+        platform=Platform.AFTERSHIP,
+        shop_identifier="aftership-acme",
+        webhook_secret=AFTERSHIP_SECRET,
+    )
+
+
+def post(client, carrier, body, **headers):
+    return client.post(f"/webhooks/carriers/{carrier}/", body, content_type="application/json", **headers)
+
+
+def test_an_easypost_tracker_update_signed_as_easypost_signs_updates_the_fulfillment(
+    client, easypost, order, run_worker, django_capture_on_commit_callbacks
+):
+    fulfillment = Fulfillment.objects.create(order=order, tracking_number="1", tracking_company="FedEx")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, "easypost", EASYPOST_BODY, HTTP_X_HMAC_SIGNATURE=VECTOR["header_value"])
+    assert response.status_code == 200 and response.json()["status"] == "enqueued"
+    assert get_queue("shipment-tracking").count == 1 and get_queue("webhooks").count == 0
+    run_worker("shipment-tracking")
+    event = ProcessedWebhookEvent.objects.get()
+    assert (event.source, event.topic, event.status) == ("easypost", "tracker.updated", EventStatus.COMPLETED)
+    fulfillment.refresh_from_db()
+    assert (fulfillment.shipment_status, fulfillment.shipment_status_detail) == (
+        "in_transit",
+        "arrived_at_facility",
+    )
+    assert fulfillment.estimated_delivery.isoformat() == "2024-08-05T00:00:00+00:00"
+    with django_capture_on_commit_callbacks(execute=True):
+        again = post(client, "easypost", EASYPOST_BODY, HTTP_X_HMAC_SIGNATURE=VECTOR["header_value"])
+    assert again.json()["status"] == "duplicate"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "hmac-sha256-hex=7f1669d6699d0b937cc1e69402423bdd2be0a8bcf571d34a8116765f1741219b",  # secret not NFKD
+        "38f3f53c103713df81616a0a186d77141957323ec21d5fe9363db93840f527db",  # no prefix
+        "hmac-sha256-hex=ünïcode",
+        None,
+    ],
+)
+def test_an_easypost_webhook_not_signed_with_the_secret_is_refused_and_not_stored(
+    client, easypost, signature
+):
+    headers = {"HTTP_X_HMAC_SIGNATURE": signature} if signature else {}
+    assert post(client, "easypost", EASYPOST_BODY, **headers).status_code == 401
+    assert not ProcessedWebhookEvent.objects.exists()
+
+
+def aftership_body(**msg):
+    return json.dumps(
+        {
+            "ts": 1732560000,
+            "event": "tracking_update",
+            "event_id": "3b8d5ab4-7b3c-4f8e-9d3e-0f1c2a3b4c5d",
+            "is_tracking_first_tag": True,
+            "msg": {
+                "id": "5b7658cec7c33c0e007de3c5",
+                "tracking_number": "1Z9999W99999999999",
+                "slug": "ups",
+                "tag": "InTransit",
+                "subtag": "InTransit_001",
+                "subtag_message": "In Transit",
+                "updated_at": "2026-11-25T18:00:00+00:00",
+                "expected_delivery": "2026-11-28",
+                **msg,
+            },
+        }
+    ).encode()
+
+
+def test_an_aftership_tracking_number_new_to_the_hub_becomes_a_fulfillment_pushed_to_the_channel(
+    client, aftership, order, run_worker, django_capture_on_commit_callbacks
+):
+    body = aftership_body(order_id="450789469")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(
+            client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body)
+        )
+    assert response.status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        run_worker("shipment-tracking")
+    fulfillment = Fulfillment.objects.get(order=order)
+    assert (fulfillment.tracking_number, fulfillment.tracking_company, fulfillment.shipment_status) == (
+        "1Z9999W99999999999",
+        "ups",
+        "InTransit",
+    )
+    assert fulfillment.push_status == PushStatus.PENDING
+    assert get_queue("fulfillment").job_ids == [
+        fulfillment.job_id
+    ]  # the new tracking number goes to the channel
+
+
+def test_an_older_tracking_update_changes_nothing(
+    client, aftership, order, run_worker, django_capture_on_commit_callbacks
+):
+    fulfillment = Fulfillment.objects.create(
+        order=order, tracking_number="1Z9999W99999999999", tracking_company="UPS"
+    )
+    for event_id, tag, updated in (
+        ("e-new", "Delivered", "2026-11-26T10:00:00Z"),
+        ("e-old", "InTransit", "2026-11-25T10:00:00Z"),
+    ):
+        body = json.loads(aftership_body(tag=tag, updated_at=updated))
+        body["event_id"] = event_id
+        raw = json.dumps(body).encode()
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, "aftership", raw, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, raw))
+        run_worker("shipment-tracking")
+    fulfillment.refresh_from_db()
+    assert fulfillment.shipment_status == "Delivered"
+    old = ProcessedWebhookEvent.objects.get(event_key="tracking_update:e-old")
+    assert (old.status, old.ignored_reason) == (
+        EventStatus.IGNORED,
+        "stale tracking update: older than the one recorded",
+    )
+
+
+def test_a_tracking_number_of_no_order_is_kept_and_ignored_with_its_reason(
+    client, aftership, run_worker, django_capture_on_commit_callbacks
+):
+    body = aftership_body()
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body))
+    run_worker("shipment-tracking")
+    event = ProcessedWebhookEvent.objects.get()
+    assert event.status == EventStatus.IGNORED and "1Z9999W99999999999" in event.ignored_reason
+
+
+def test_an_unknown_carrier_is_404_and_a_carrier_channel_says_where_to_point_it(client, easypost):
+    assert post(client, "dhl", b"{}").status_code == 404
+    assert easypost.webhook_url.endswith("/webhooks/carriers/easypost/")
+    from channels_app.sync import channel_verify
+
+    ok, message = channel_verify(easypost)
+    assert not ok and easypost.webhook_url in message
