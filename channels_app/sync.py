@@ -47,9 +47,11 @@ def sync_start(
                 channel_id=channel_id, kind=kind, since=since, requested_by=requested_by
             )
     except IntegrityError:
-        return SyncRun.objects.get(
+        existing = SyncRun.objects.get(
             channel_id=channel_id, kind=kind, status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]
         )
+        existing.joined = True
+        return existing
     if queued:
         transaction.on_commit(lambda: enqueue("channel-sync", SYNC_JOB, run.pk, job_id=run.job_id))
     return run

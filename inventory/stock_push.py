@@ -34,11 +34,15 @@ PENDING = "hub:stock-push:pending"
 FLUSH_JOB = "inventory.jobs.push_stock"
 PUSHING_PLATFORMS = ("shopify", "woocommerce", "shopee")
 
-# Takes the due keys atomically: two flush jobs never push the same key from one marking.
-_TAKE_DUE = """
-local keys = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #keys > 0 then redis.call('ZREM', KEYS[1], unpack(keys)) end
-return keys
+# Done with a key: forget it, unless a change marked it again meanwhile (its score moved), in which
+# case the next window's job pushes the newer value. Keys stay marked until pushed, so a flush job
+# killed midway leaves them for its retry or the next window.
+_DONE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
 """
 
 
@@ -88,27 +92,36 @@ def stock_push_request(*, sku_id: int, warehouse_id: int) -> None:
     if not targets:
         return
     now = time.time()
-    window = int(now // WINDOW)
-    queue = get_queue("stock-push")
     try:
-        queue.connection.zadd(PENDING, {target.key: now for target in targets}, nx=True)
-        # Scheduled at the window's end: every change of this window is marked before it runs.
-        due = datetime.fromtimestamp((window + 1) * WINDOW, tz=UTC)
-        queue.enqueue_at(due, FLUSH_JOB, job_id=f"stock-push-{window}", unique=True, job_timeout=120)
-    except DuplicateJobError:
-        pass  # this window's flush is already asked for
+        get_queue("stock-push").connection.zadd(PENDING, {target.key: now for target in targets})
+        _ask_for_flush(now)
     except RedisError as exc:
         # The next change, or the reconciliation, pushes again; the ledger is not affected.
         logger.warning("stock push for SKU %s not requested, Redis unavailable: %s", sku_id, exc)
 
 
+def _ask_for_flush(at: float) -> None:
+    """The flush job of the window holding `at`, scheduled at the window's end (so every change of
+    the window is marked before it runs); one job id per window, so a burst asks once."""
+    window = int(at // WINDOW)
+    due = datetime.fromtimestamp((window + 1) * WINDOW, tz=UTC)
+    try:
+        get_queue("stock-push").enqueue_at(
+            due, FLUSH_JOB, job_id=f"stock-push-{window}", unique=True, job_timeout=120
+        )
+    except DuplicateJobError:
+        pass  # this window's flush is already asked for
+
+
 def push_stock_due() -> dict[str, int]:
     """Push every pending (channel, SKU, location) once, with the latest available."""
     connection = get_queue("stock-push").connection
-    keys = connection.register_script(_TAKE_DUE)(keys=[PENDING], args=[time.time()])
+    done = connection.register_script(_DONE)
+    due: list[tuple[bytes, float]] = connection.zrangebyscore(PENDING, "-inf", time.time(), withscores=True)  # type: ignore[assignment]
     counts = {"pushed": 0, "unchanged": 0, "failed": 0}
-    for raw in keys:
-        target = Target.parse(raw.decode() if isinstance(raw, bytes) else raw)
+    for raw, score in due:
+        key = raw.decode()
+        target = Target.parse(key)
         try:
             counts[stock_push(target)] += 1
         except Exception as exc:  # one channel's failure must not hold the others' pushes
@@ -120,8 +133,11 @@ def push_stock_due() -> dict[str, int]:
                 "stock push %s failed: %s", target.key, exc, extra={"channel_id": target.channel_id}
             )
             if not getattr(exc, "permanent", False):
-                # Mark it again for a later window: the latest value is read then.
-                connection.zadd(PENDING, {target.key: time.time() + 30}, nx=True)
+                # Tried again by a later window's job (30 s on), which reads the latest value then.
+                connection.zadd(PENDING, {key: time.time() + 30})
+                _ask_for_flush(time.time() + 30)
+                continue
+        done(keys=[PENDING], args=[key, repr(score)])  # repr: exact, as Redis' own %.17g is
     return counts
 
 

@@ -167,6 +167,7 @@ def test_two_sync_now_clicks_join_one_run(shopify, django_capture_on_commit_call
         first = sync_start(channel_id=shopify.pk, kind="products")
         second = sync_start(channel_id=shopify.pk, kind="products")
     assert first.pk == second.pk and SyncRun.objects.count() == 1
+    assert (first.joined, second.joined) == (False, True)  # the second joined the first
 
 
 def woo_product(pid, sku, kind="simple", variations=()):

@@ -204,3 +204,23 @@ def test_a_channel_failing_does_not_hold_the_others_and_is_tried_again(
     assert counts == {"pushed": 1, "unchanged": 0, "failed": 1}
     assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{broken.pk}:{item.pk}:".encode()]  # later
     assert "503" in ChannelStock.objects.get(channel=broken).push_error
+
+
+def test_a_change_during_a_push_keeps_its_key_for_the_next_window(shop, redis_connection, monkeypatch):
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=4, reason="adjustment")
+    key = f"{channel.pk}:{item.pk}:24826418"
+    redis_connection.zadd(stock_push.PENDING, {key: time.time() - 1})
+    real_push = stock_push.stock_push
+
+    def push_then_a_change_arrives(target):
+        result = real_push(target)
+        redis_connection.zadd(stock_push.PENDING, {key: time.time()})  # a change marked it again
+        return result
+
+    monkeypatch.setattr(stock_push, "stock_push", push_then_a_change_arrives)
+    assert stock_push.push_stock_due()["pushed"] == 1
+    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [key.encode()]  # still pending
+    monkeypatch.setattr(stock_push, "stock_push", real_push)
+    assert stock_push.push_stock_due() == {"pushed": 0, "unchanged": 1, "failed": 0}
+    assert redis_connection.zcard(stock_push.PENDING) == 0  # pushed (or unchanged): forgotten
