@@ -65,3 +65,27 @@ def as_http_headers(django_headers: dict[str, str]) -> dict[str, str]:
     return {
         key.removeprefix("HTTP_").replace("_", "-").title(): value for key, value in django_headers.items()
     }
+
+
+def shopify_graphql_path() -> str:
+    """Where the hub posts GraphQL for a channel whose api_base_url is a test server."""
+    from django.conf import settings
+
+    return f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
+
+
+def shopify_cost(
+    available: float = 990.0, requested: int = 10, maximum: float = 1000.0, rate: float = 50.0
+) -> dict:
+    """The `extensions` Shopify answers every GraphQL query with: its cost and the shop's bucket."""
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": None if available < requested else min(requested, 40),
+            "throttleStatus": {
+                "maximumAvailable": maximum,
+                "currentlyAvailable": available,
+                "restoreRate": rate,
+            },
+        }
+    }

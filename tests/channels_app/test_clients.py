@@ -7,7 +7,6 @@ import time
 from urllib.parse import parse_qs
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 from werkzeug import Response
@@ -19,25 +18,15 @@ from channels_app.platforms.woocommerce import client as woocommerce
 from channels_app.sync import sync_start
 from inventory.models import SKU, ChannelVariant, Product
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
+GRAPHQL = shopify_graphql_path()
 
 
 def cost(available=980.0, requested=302, maximum=2000.0, rate=100.0):
-    return {
-        "cost": {
-            "requestedQueryCost": requested,
-            "actualQueryCost": None if available < requested else 40,
-            "throttleStatus": {
-                "maximumAvailable": maximum,
-                "currentlyAvailable": available,
-                "restoreRate": rate,
-            },
-        }
-    }
+    return shopify_cost(available, requested, maximum, rate)
 
 
 def variant(vid, sku, pid, title):

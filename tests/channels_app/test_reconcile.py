@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from werkzeug import Response
@@ -25,18 +24,12 @@ from inventory.models import ChannelVariant, Reservation
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
-from tests.platforms import fixture_json
+from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
-COST = {
-    "cost": {
-        "requestedQueryCost": 600,
-        "actualQueryCost": 30,
-        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1970, "restoreRate": 100.0},
-    }
-}
+GRAPHQL = shopify_graphql_path()
+COST = shopify_cost(available=1970, requested=600, maximum=2000.0, rate=100.0)
 
 
 def money(amount):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from werkzeug import Response
 
@@ -13,19 +12,13 @@ from channels_app.handlers import topics_for
 from channels_app.models import SubscriptionState, SyncKind, SyncRun, SyncStatus, WebhookSubscription
 from channels_app.sync import subscriptions_check
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
+GRAPHQL = shopify_graphql_path()
 CREATED = fixture_json("shopify/graphql/webhookSubscriptionCreate.json")["examples"][1]["response_data"]
-COST = {
-    "cost": {
-        "requestedQueryCost": 10,
-        "actualQueryCost": 10,
-        "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 990, "restoreRate": 50.0},
-    }
-}
+COST = shopify_cost()
 
 
 class FakeShopifyWebhooks:

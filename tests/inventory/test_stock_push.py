@@ -6,7 +6,6 @@ import json
 import time
 
 import pytest
-from django.conf import settings
 from werkzeug import Response
 
 from channels_app.models import ChannelLocation, EventStatus, ProcessedWebhookEvent
@@ -16,18 +15,12 @@ from inventory.models import ChannelStock, ChannelVariant
 from inventory.services import stock_move
 from tests.channels_app import factories
 from tests.inventory.factories import sku, warehouse
-from tests.platforms import shopify_headers
+from tests.platforms import shopify_cost, shopify_graphql_path, shopify_headers
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
-COST = {
-    "cost": {
-        "requestedQueryCost": 10,
-        "actualQueryCost": 10,
-        "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 990, "restoreRate": 50.0},
-    }
-}
+GRAPHQL = shopify_graphql_path()
+COST = shopify_cost()
 
 
 class FakeShopifyInventory:

@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from werkzeug import Response
 
@@ -15,18 +14,12 @@ from orders.fulfillments import fulfillment_create, fulfillment_push
 from orders.models import Fulfillment, PushStatus
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
-GRAPHQL = f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
-COST = {
-    "cost": {
-        "requestedQueryCost": 10,
-        "actualQueryCost": 10,
-        "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 990, "restoreRate": 50.0},
-    }
-}
+GRAPHQL = shopify_graphql_path()
+COST = shopify_cost()
 
 
 def an_order(channel, external_id="450789469"):

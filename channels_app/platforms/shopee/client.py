@@ -71,20 +71,18 @@ class ShopeeClient:
 
     def shop_get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         """GET a shop-level API path; the `response` object of Shopee's answer."""
-        token = self._access_token()
-        body = self._shop_request(path, params, token)
-        if _error(body) in _TOKEN_ERRORS:
-            logger.info("Shopee rejected the access token of channel %s: refreshing", self.channel.pk)
-            body = self._shop_request(path, params, self.refresh_token(rejected=token))
-        _raise_for(body, path)
-        return body.get("response") or {}
+        return self._shop_call(path, params, None)
 
     def shop_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to a shop-level API path (sent once: the caller checks state before retrying)."""
+        return self._shop_call(path, {}, body)
+
+    def _shop_call(self, path: str, params: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
         token = self._access_token()
-        answer = self._shop_request(path, {}, token, body=body)
+        answer = self._shop_request(path, params, token, body=body)
         if _error(answer) in _TOKEN_ERRORS:
-            answer = self._shop_request(path, {}, self.refresh_token(rejected=token), body=body)
+            logger.info("Shopee rejected the access token of channel %s: refreshing", self.channel.pk)
+            answer = self._shop_request(path, params, self.refresh_token(rejected=token), body=body)
         _raise_for(answer, path)
         return answer.get("response") or {}
 
