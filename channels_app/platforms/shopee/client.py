@@ -197,50 +197,39 @@ class ShopeeClient:
                     {**window, "time_range_field": "update_time", "page_size": 100, "cursor": cursor},
                 )
                 yield [
-                    Polled(
-                        topic="order_status",
-                        key=f"poll:order:{order['order_sn']}:{polled_at}",
-                        payload={
-                            "shop_id": shop_id,
-                            "code": 3,
-                            "timestamp": polled_at,
-                            "data": {"ordersn": order["order_sn"]},
-                        },
+                    _as_push(
+                        "order_status", 3, {"ordersn": sn}, f"poll:order:{sn}:{polled_at}", shop_id, polled_at
                     )
-                    for order in listing.get("order_list") or []
-                    if order.get("order_sn")
+                    for sn in (order.get("order_sn") for order in listing.get("order_list") or [])
+                    if sn
                 ]
                 if not listing.get("more"):
                     break
                 cursor = str(listing.get("next_cursor") or "")
         if not stock:
             return
+        changed = {"update_time_from": start, "update_time_to": now}
+        for listing in self._item_pages(changed):
+            yield [
+                _as_push(
+                    "reserved_stock_change",
+                    8,
+                    {"item_id": i},
+                    f"poll:item:{i}:{polled_at}",
+                    shop_id,
+                    polled_at,
+                )
+                for i in (item.get("item_id") for item in listing.get("item") or [])
+                if i
+            ]
+
+    def _item_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """get_item_list's pages (offset batches of 50) of the shop's normal items."""
         offset = 0
         while True:
-            listing = self.shop_get(
-                "/api/v2/product/get_item_list",
-                {
-                    "offset": offset,
-                    "page_size": PAGE_SIZE,
-                    "item_status": "NORMAL",
-                    "update_time_from": start,
-                    "update_time_to": now,
-                },
-            )
-            yield [
-                Polled(
-                    topic="reserved_stock_change",
-                    key=f"poll:item:{item['item_id']}:{polled_at}",
-                    payload={
-                        "shop_id": shop_id,
-                        "code": 8,
-                        "timestamp": polled_at,
-                        "data": {"item_id": item["item_id"]},
-                    },
-                )
-                for item in listing.get("item") or []
-                if item.get("item_id")
-            ]
+            query = {**params, "offset": offset, "page_size": PAGE_SIZE, "item_status": "NORMAL"}
+            listing = self.shop_get("/api/v2/product/get_item_list", query)
+            yield listing
             if not listing.get("has_next_page"):
                 return
             offset = int(listing.get("next_offset") or offset + PAGE_SIZE)
@@ -334,12 +323,7 @@ class ShopeeClient:
 
     def fetch_products(self) -> Iterator[ProductPage]:
         """Items in offset batches of 50, each batch's base info in one call, models per item."""
-        offset = 0
-        while True:
-            listing = self.shop_get(
-                "/api/v2/product/get_item_list",
-                {"offset": offset, "page_size": PAGE_SIZE, "item_status": "NORMAL"},
-            )
+        for listing in self._item_pages({}):
             ids = [str(item["item_id"]) for item in listing.get("item") or [] if item.get("item_id")]
             products = []
             if ids:
@@ -347,9 +331,6 @@ class ShopeeClient:
                 products = [self._product(info) for info in infos.get("item_list") or []]
             total = listing.get("total_count")
             yield ProductPage(products=products, total=int(total) if total is not None else None)
-            if not listing.get("has_next_page"):
-                return
-            offset = int(listing.get("next_offset") or offset + PAGE_SIZE)
 
     def _product(self, info: dict[str, Any]) -> ProductData:
         item_id = str(info.get("item_id", ""))
@@ -372,6 +353,13 @@ class ShopeeClient:
 def _object(response: Any, call: http.Call) -> dict[str, Any]:
     body = http.json_body(response, call)
     return body if isinstance(body, dict) else {}
+
+
+def _as_push(topic: str, code: int, data: dict[str, Any], key: str, shop_id: int, at: int) -> Polled:
+    """A polled change as the push Shopee would have sent for it."""
+    return Polled(
+        topic=topic, key=key, payload={"shop_id": shop_id, "code": code, "timestamp": at, "data": data}
+    )
 
 
 def _error(body: dict[str, Any]) -> str:
