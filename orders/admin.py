@@ -70,8 +70,18 @@ class FulfillmentInline(admin.TabularInline):
         "push_error",
         "external_id",
         "pushed_at",
+        "shipment_status",
+        "estimated_delivery",
     )
-    readonly_fields = ("push_status", "push_attempts", "push_error", "external_id", "pushed_at")
+    readonly_fields = (
+        "push_status",
+        "push_attempts",
+        "push_error",
+        "external_id",
+        "pushed_at",
+        "shipment_status",
+        "estimated_delivery",
+    )
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
