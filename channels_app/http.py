@@ -30,7 +30,7 @@ TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 ATTEMPTS = 4  # in this call; the job's own retries come after
 BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives the worker back and retries the job later
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
+_RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 
 _local = threading.local()
 
@@ -116,7 +116,8 @@ def send(
             )
         if attempt == attempts or (retry_after is not None and retry_after > MAX_RETRY_AFTER):
             raise PlatformError(
-                f"{call.platform} {method} {path} answered {response.status_code} after {attempt} attempts",
+                f"{call.platform} {method} {path} answered {response.status_code} after {attempt} attempts: "
+                f"{_excerpt(response)}",
                 permanent=False,
                 status=response.status_code,
                 retry_after=retry_after,

@@ -142,7 +142,8 @@ class WooCommerceClient:
                 "secret": self.channel.webhook_secret,
                 "status": "active",
             }
-            body, _ = self.request("POST", "/webhooks", json=payload)
+            # Sent once: a lost answer's webhook is found by the next registration's listing.
+            body, _ = self.request("POST", "/webhooks", json=payload, attempts=1)
         return RemoteWebhook(
             topic=topic,
             callback_url=body.get("delivery_url", callback_url),
