@@ -407,6 +407,24 @@ def webhook_job_subjects(event_ids: Iterable[object]) -> dict[object, Subject]:
     return subjects
 
 
+def sync_job_subjects(run_ids: Iterable[object]) -> dict[object, Subject]:
+    """What sync jobs were for: their run and its channel."""
+    runs = SyncRun.objects.filter(pk__in=[pk for pk in run_ids if isinstance(pk, int)]).select_related(
+        "channel"
+    )
+    return {
+        run.pk: Subject(
+            links=(
+                (str(run), reverse("admin:channels_app_syncrun_change", args=[run.pk])),
+                (str(run.channel), reverse("admin:channels_app_channel_change", args=[run.channel_id])),
+            ),
+            channel_id=run.channel_id,
+            search_terms=(run.channel.shop_identifier, run.channel.name),
+        )
+        for run in runs
+    }
+
+
 def _order_reference(event: Any) -> str:
     """The platform's order id an event is about, or "" (a product or stock event)."""
     if event.source == "shopee":

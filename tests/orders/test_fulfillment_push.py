@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from werkzeug import Response
 
 from config.queues import get_queue
@@ -176,7 +177,7 @@ def test_a_shopee_order_already_shipped_is_not_shipped_again(httpserver):
 
 
 def test_a_refused_push_fails_with_the_platforms_reason(
-    httpserver, run_worker, django_capture_on_commit_callbacks
+    admin_client, httpserver, run_worker, django_capture_on_commit_callbacks
 ):
     httpserver.expect_request(GRAPHQL, method="POST").respond_with_json(
         {"errors": "[API] Invalid API key"}, status=401
@@ -187,9 +188,10 @@ def test_a_refused_push_fails_with_the_platforms_reason(
     run_worker("fulfillment")
     fulfillment.refresh_from_db()
     assert fulfillment.push_status == PushStatus.FAILED and "Invalid API key" in fulfillment.push_error
-    assert get_queue("fulfillment").failed_job_registry.get_job_ids() == [
-        fulfillment.job_id
-    ]  # ops retry it there
+    # Ops find it on the failed-jobs page by its order, linked, and retry it there.
+    assert get_queue("fulfillment").failed_job_registry.get_job_ids() == [fulfillment.job_id]
+    page = admin_client.get(reverse("admin:django_rq_failed_all"), {"q": "#1001"}).content.decode()
+    assert fulfillment.job_id in page and ">order #1001</a>" in page
 
 
 def test_fulfill_queues_the_push(django_capture_on_commit_callbacks, capsys):
