@@ -127,3 +127,40 @@ def test_production_refuses_to_start_without_its_secrets():
     )
     assert result.returncode != 0
     assert "DEBUG is False but SECRET_KEY, HUB_ENCRYPTION_KEYS is not set" in result.stderr
+
+
+def test_create_channel_for_a_carrier_and_a_shopee_refresh_token(capsys):
+    call_command(
+        "create_channel",
+        "--org",
+        "acme",
+        "--platform",
+        "easypost",
+        "--account",
+        "acme-easypost",
+        "--webhook-secret",
+        "s",
+    )
+    carrier = json.loads(capsys.readouterr().out)
+    assert (
+        carrier["webhook_url"].endswith("/webhooks/carriers/easypost/") and carrier["shop"] == "acme-easypost"
+    )
+    call_command(
+        "create_channel",
+        "--org",
+        "acme",
+        "--platform",
+        "shopee",
+        "--shop-id",
+        "727720655",
+        "--partner-id",
+        "2001887",
+        "--partner-key",
+        "k",
+        "--access-token",
+        "a",
+        "--refresh-token",
+        "r",
+    )
+    shop = json.loads(capsys.readouterr().out)
+    assert Channel.objects.get(pk=shop["id"]).credentials == {"access_token": "a", "refresh_token": "r"}

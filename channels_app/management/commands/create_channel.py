@@ -22,8 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--shop-id", default="", help="Shopee: the shop id.")
         parser.add_argument("--partner-id", default="", help="Shopee: the partner (app) id.")
         parser.add_argument("--partner-key", default="", help="Shopee: the partner key (signs pushes).")
-        parser.add_argument("--webhook-secret", default="", help="Shopify app secret / WooCommerce secret.")
+        parser.add_argument(
+            "--webhook-secret", default="", help="Shopify app secret / WooCommerce / carrier webhook secret."
+        )
+        parser.add_argument("--account", default="", help="EasyPost / AfterShip: a name for the account.")
         parser.add_argument("--access-token", default="")
+        parser.add_argument("--refresh-token", default="", help="Shopee: renews the access token.")
         parser.add_argument("--consumer-key", default="", help="WooCommerce REST consumer key.")
         parser.add_argument("--consumer-secret", default="", help="WooCommerce REST consumer secret.")
         parser.add_argument(
@@ -36,6 +40,8 @@ class Command(BaseCommand):
             Platform.SHOPIFY: ("shop_domain", "webhook_secret"),
             Platform.WOOCOMMERCE: ("site_url", "webhook_secret"),
             Platform.SHOPEE: ("shop_id", "partner_id", "partner_key"),
+            Platform.EASYPOST: ("account", "webhook_secret"),
+            Platform.AFTERSHIP: ("account", "webhook_secret"),
         }[platform]
         missing = ["--" + name.replace("_", "-") for name in required if not options[name]]
         if missing:
@@ -49,6 +55,8 @@ class Command(BaseCommand):
                 Platform.SHOPIFY: options["shop_domain"],
                 Platform.WOOCOMMERCE: options["site_url"].rstrip("/"),
                 Platform.SHOPEE: options["shop_id"],
+                Platform.EASYPOST: options["account"],
+                Platform.AFTERSHIP: options["account"],
             }[platform],
             webhook_secret=options["partner_key"]
             if platform == Platform.SHOPEE
@@ -58,6 +66,7 @@ class Command(BaseCommand):
             api_base_url=options["api_base_url"],
             credentials={
                 "access_token": options["access_token"],
+                "refresh_token": options["refresh_token"],
                 "consumer_key": options["consumer_key"],
                 "consumer_secret": options["consumer_secret"],
             },
