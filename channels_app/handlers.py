@@ -71,6 +71,9 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "orders/updated"): _SHOPIFY_ORDER,
     ("shopify", "orders/paid"): _SHOPIFY_ORDER,
     ("shopify", "orders/cancelled"): _SHOPIFY_ORDER,
+    ("shopify", "fulfillments/create"): Handler(
+        apply="channels_app.platforms.shopify.handlers.fulfillment_apply"
+    ),
     ("shopify", "inventory_levels/update"): Handler(
         apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
     ),

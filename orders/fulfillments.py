@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rq import get_current_job
 
@@ -94,3 +95,38 @@ def fulfillment_push(fulfillment_id: int) -> Fulfillment:
     )
     fulfillment.refresh_from_db()
     return fulfillment
+
+
+def fulfillment_from_platform(
+    *, channel_id: int, order_external_id: str, external_id: str, tracking_number: str, carrier: str, url: str
+) -> str:
+    """A fulfillment the platform reports (made there, or the echo of one the hub pushed): recorded
+    once, as already on the platform. "recorded", "known" (the hub's own, now marked pushed) or
+    "no order"."""
+    order = Order.objects.filter(channel_id=channel_id, external_id=order_external_id).first()
+    if order is None:
+        return "no order"
+    mine = (
+        Q(external_id=external_id) | Q(external_id="", tracking_number=tracking_number)
+        if tracking_number
+        else Q(external_id=external_id)
+    )
+    with transaction.atomic():
+        existing = Fulfillment.objects.select_for_update().filter(mine, order=order).order_by("pk").first()
+        if existing is not None:
+            Fulfillment.objects.filter(pk=existing.pk).update(
+                external_id=external_id,
+                push_status=PushStatus.PUSHED,
+                pushed_at=existing.pushed_at or timezone.now(),
+            )
+            return "known"
+        Fulfillment.objects.create(
+            order=order,
+            external_id=external_id,
+            tracking_number=tracking_number[:100],
+            tracking_company=carrier[:100],
+            tracking_url=url[:200],
+            push_status=PushStatus.PUSHED,  # made on the platform: nothing to push
+            pushed_at=timezone.now(),
+        )
+    return "recorded"

@@ -234,3 +234,52 @@ def test_a_fulfillment_added_in_the_admin_is_pushed(admin_client, django_capture
     assert response.status_code == 302, response.content.decode()[:2000]
     fulfillment = Fulfillment.objects.get(order=order)
     assert get_queue("fulfillment").job_ids == [fulfillment.job_id]
+
+
+def post_fulfillment(client, body, event_id):
+    from tests.platforms import shopify_headers
+
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="fulfillments/create",
+        event_id=event_id,
+    )
+    return client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+
+
+def test_a_fulfillment_made_in_shopify_is_recorded_once_and_an_echo_of_ours_marks_it_pushed(
+    client, run_worker, django_capture_on_commit_callbacks
+):
+    from tests.platforms import fixture_bytes
+
+    channel = factories.shopify_channel()
+    order = an_order(channel, external_id="820982911946154508")
+    body = fixture_bytes("shopify/webhooks/fulfillments_create.json")  # UPS 1z827wk74630, id 123456
+    for event_id in ("f1", "f2"):  # the same fulfillment reported twice
+        with django_capture_on_commit_callbacks(execute=True):
+            post_fulfillment(client, body, event_id)
+        run_worker("webhooks")
+    recorded = Fulfillment.objects.get(order=order)
+    assert (
+        recorded.external_id,
+        recorded.tracking_number,
+        recorded.tracking_company,
+        recorded.push_status,
+    ) == (
+        "123456",
+        "1z827wk74630",
+        "UPS",
+        PushStatus.PUSHED,
+    )
+    assert get_queue("fulfillment").count == 0  # made on Shopify: nothing to push back
+    # One of ours whose answer was lost, reported back by Shopify: the same row, now pushed.
+    ours = Fulfillment.objects.create(order=order, tracking_number="1Z-OURS", tracking_company="UPS")
+    echo = json.loads(body) | {"id": 777, "tracking_number": "1Z-OURS"}
+    with django_capture_on_commit_callbacks(execute=True):
+        post_fulfillment(client, json.dumps(echo).encode(), "f3")
+    run_worker("webhooks")
+    ours.refresh_from_db()
+    assert (ours.external_id, ours.push_status) == ("777", PushStatus.PUSHED)
+    assert Fulfillment.objects.filter(order=order).count() == 2

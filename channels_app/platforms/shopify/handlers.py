@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from channels_app.handlers import Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.platforms.parsing import text
 from channels_app.platforms.shopify import payloads
 from channels_app.platforms.stock import sku_for_variant, stock_report, warehouse_for_location
+from orders.fulfillments import fulfillment_from_platform
 from orders.services import order_sync
 
 
@@ -30,3 +32,19 @@ def inventory_level_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcom
         describe=f"Shopify inventory item {level.inventory_item_id}",
         location=level.location_id,
     )
+
+
+def fulfillment_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
+    """fulfillments/create: one made in Shopify, or the echo of the hub's own push."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    result = fulfillment_from_platform(
+        channel_id=event.channel_id,
+        order_external_id=text(payload.get("order_id")),
+        external_id=text(payload.get("id")),
+        tracking_number=text(payload.get("tracking_number")),
+        carrier=text(payload.get("tracking_company")),
+        url=text(payload.get("tracking_url")),
+    )
+    if result == "no order":
+        return ignored(f"order {payload.get('order_id')} is not in the hub (the reconciliation brings it)")
+    return None
