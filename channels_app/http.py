@@ -10,12 +10,14 @@ so the job is retried by rq with its own backoff.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,9 +32,23 @@ TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 ATTEMPTS = 4  # in this call; the job's own retries come after
 BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives the worker back and retries the job later
-_RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+# Worth another try: any 5xx (Cloudflare's 52x in front of a store too), timeouts, rate limits.
+_RETRY_CLIENT_STATUSES = {408, 425, 429}
 
+QUICK_TIMEOUT = (5.0, 10.0)
 _local = threading.local()
+_quick: contextvars.ContextVar[bool] = contextvars.ContextVar("quick_calls", default=False)
+
+
+@contextlib.contextmanager
+def quick_calls() -> Iterator[None]:
+    """Calls made while someone waits (the admin's "Verify connection"): one attempt, a short
+    read timeout, and no long wait for the rate limit."""
+    token = _quick.set(True)
+    try:
+        yield
+    finally:
+        _quick.reset(token)
 
 
 class PlatformError(Exception):
@@ -79,34 +95,48 @@ def send(
     data: Any = None,
     headers: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
-    timeout: tuple[float, float] = TIMEOUT,
-    attempts: int = ATTEMPTS,
+    timeout: tuple[float, float] | None = None,
+    attempts: int | None = None,
     client_errors: bool = False,
 ) -> requests.Response:
     """Send one API request with the rate limit, timeouts and retries; the response if 2xx/3xx
     (or any 4xx but 429 with `client_errors`, for platforms that explain errors in the body)."""
     path = urlsplit(url).path
+    quick = _quick.get()
+    timeout = timeout or (QUICK_TIMEOUT if quick else TIMEOUT)
+    attempts = 1 if quick else (attempts or ATTEMPTS)
     for attempt in range(1, attempts + 1):
         if call.bucket is not None:
             _acquire(call)
         started = time.monotonic()
         try:
             response = session().request(
-                method, url, params=params, json=json, data=data, headers=headers, auth=auth, timeout=timeout
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=timeout,
+                # A redirect would carry the token header to wherever it points.
+                allow_redirects=False,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:
             _log(call, method, path, "error", started, attempt, error=type(exc).__name__)
             if attempt == attempts:
+                # `from None`: requests' message holds the whole URL, and Shopee's query holds the
+                # access token; a chained exception would put it in rq's traceback and the admin.
                 raise PlatformError(
                     f"{call.platform} {method} {path}: {type(exc).__name__}", permanent=False
-                ) from exc
+                ) from None
             _sleep(attempt, None)
             continue
         _log(call, method, path, response.status_code, started, attempt)
         if response.status_code < 400:
             return response
         retry_after = _retry_after(response.headers.get("Retry-After"))
-        if response.status_code not in _RETRY_STATUSES:
+        if response.status_code < 500 and response.status_code not in _RETRY_CLIENT_STATUSES:
             if client_errors and response.status_code < 500:
                 return response
             raise PlatformError(
@@ -142,7 +172,9 @@ def _acquire(call: Call) -> None:
 
     assert call.bucket is not None
     try:
-        waited = ratelimit.acquire(get_queue("channel-sync").connection, call.bucket, call.cost)
+        waited = ratelimit.acquire(
+            get_queue("channel-sync").connection, call.bucket, call.cost, max_wait=5 if _quick.get() else 120
+        )
     except ratelimit.RateLimitWait as exc:
         raise PlatformError(str(exc), permanent=False, retry_after=exc.seconds) from exc
     if waited:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-# KEYS[1] bucket; ARGV: cost, rate (tokens/s), capacity, ttl (s). A rate and capacity the platform
-# told us (set_available) win over the defaults given here.
-# Returns 0 when the tokens were taken, else the milliseconds to wait before asking again.
+# KEYS[1] bucket; ARGV: cost, rate (tokens/s), capacity, ttl (s), max wait (ms). A rate and capacity
+# the platform told us (set_available) win over the defaults given here.
+# The tokens are taken at once, the balance going negative if need be, and the caller waits the
+# milliseconds returned before it sends: callers are served in turn, so an expensive call is never
+# starved by cheap ones. A wait longer than the max takes nothing and returns minus that wait.
 _ACQUIRE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -28,12 +30,12 @@ if tokens == nil then tokens, at = capacity, now_ms end
 tokens = math.min(capacity, tokens + (now_ms - at) * rate / 1000)
 if cost > capacity then cost = capacity end
 local wait = 0
-if tokens >= cost then
-  tokens = tokens - cost
-else
-  wait = math.ceil((cost - tokens) * 1000 / rate)
+if tokens < cost then wait = math.ceil((cost - tokens) * 1000 / rate) end
+if wait > tonumber(ARGV[5]) then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now_ms)
+  return -wait
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now_ms)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - cost), 'at', now_ms)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return wait
 """
@@ -65,21 +67,19 @@ class Bucket:
 
 
 def acquire(connection: Redis, bucket: Bucket, cost: float = 1, *, max_wait: float = 120) -> float:
-    """Block until `cost` tokens are taken from the bucket; the seconds waited.
+    """Take `cost` tokens from the bucket and wait until they are ours; the seconds waited.
 
-    Raises `RateLimitWait` when waiting would take longer than `max_wait` (the job is better
-    retried later than holding a worker).
+    Raises `RateLimitWait` (taking nothing) when that would be longer than `max_wait`: the job is
+    better retried later than holding a worker.
     """
-    waited = 0.0
     script = connection.register_script(_ACQUIRE)
-    while True:
-        wait_ms = int(script(keys=[bucket.redis_key], args=[cost, bucket.rate, bucket.capacity, bucket.ttl]))
-        if wait_ms <= 0:
-            return waited
-        if waited + wait_ms / 1000 > max_wait:
-            raise RateLimitWait(wait_ms / 1000)
+    args = [cost, bucket.rate, bucket.capacity, bucket.ttl, int(max_wait * 1000)]
+    wait_ms = int(script(keys=[bucket.redis_key], args=args))
+    if wait_ms < 0:
+        raise RateLimitWait(-wait_ms / 1000)
+    if wait_ms:
         time.sleep(wait_ms / 1000)
-        waited += wait_ms / 1000
+    return wait_ms / 1000
 
 
 def set_available(

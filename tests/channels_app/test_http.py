@@ -96,10 +96,21 @@ def test_the_bucket_is_shared_and_refills_at_its_rate(redis_connection):
     bucket = ratelimit.Bucket("channel:test", rate=20, capacity=2)
     assert ratelimit.acquire(redis_connection, bucket) == 0
     assert ratelimit.acquire(redis_connection, bucket) == 0  # the burst
-    assert ratelimit.acquire(redis_connection, bucket) > 0  # then it waits for a token (~50 ms)
+    assert ratelimit.acquire(redis_connection, bucket) > 0  # then it waits for its token (~50 ms)
     ratelimit.set_available(redis_connection, bucket, 0)
     with pytest.raises(ratelimit.RateLimitWait):
         ratelimit.acquire(redis_connection, bucket, cost=2, max_wait=0.01)
+
+
+def test_an_expensive_call_is_served_in_turn_not_starved_by_cheap_ones(redis_connection):
+    bucket = ratelimit.Bucket("shopify:test", rate=100, capacity=100)
+    ratelimit.set_available(redis_connection, bucket, 0)
+    started = time.monotonic()
+    assert ratelimit.acquire(redis_connection, bucket, cost=50) == pytest.approx(0.5, abs=0.05)
+    assert time.monotonic() - started >= 0.45
+    # The 50 points were taken when asked (the balance went to -50 and refilled while it waited):
+    # a call asking then would have waited behind them instead of taking them.
+    assert float(redis_connection.hget(bucket.redis_key, "tokens")) <= 0
 
 
 CALLER = """
