@@ -17,6 +17,7 @@ from django.db.models import Min
 from django.utils import timezone
 from rq import get_current_job
 
+from channels_app import http
 from channels_app.handlers import topics_for
 from channels_app.intake import Delivery, event_record
 from channels_app.models import (
@@ -27,7 +28,7 @@ from channels_app.models import (
     SyncStatus,
     WebhookSubscription,
 )
-from channels_app.platforms.clients import ConsoleOnly, client_for
+from channels_app.platforms.clients import CLIENTS, ConsoleOnly, client_for
 from config.queues import enqueue
 from inventory.catalog import products_upsert
 
@@ -47,14 +48,43 @@ def sync_start(
                 channel_id=channel_id, kind=kind, since=since, requested_by=requested_by
             )
     except IntegrityError:
-        existing = SyncRun.objects.get(
+        open_runs = SyncRun.objects.filter(
             channel_id=channel_id, kind=kind, status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]
         )
-        existing.joined = True
-        return existing
+        existing = open_runs.first()
+        if existing is not None and _under_way(existing):
+            existing.joined = True
+            return existing
+        # It ended meanwhile, or nothing runs it any more (its job is gone: Redis lost it, or its
+        # worker died with no retry left): close it, and start anew.
+        open_runs.update(
+            status=SyncStatus.FAILED, error="abandoned: no job was running it", finished_at=timezone.now()
+        )
+        return sync_start(
+            channel_id=channel_id, kind=kind, since=since, requested_by=requested_by, queued=queued
+        )
     if queued:
         transaction.on_commit(lambda: enqueue("channel-sync", SYNC_JOB, run.pk, job_id=run.job_id))
     return run
+
+
+def _under_way(run: SyncRun) -> bool:
+    """Whether something still runs (or will run) the open run: its job, queued or running; or,
+    for a run started in a command's own process, a start within the queue's time limit."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    from config.queues import SPECS, get_queue
+
+    queue = get_queue("channel-sync")
+    try:
+        status = Job.fetch(run.job_id, connection=queue.connection, serializer=queue.serializer).get_status()
+    except NoSuchJobError:
+        status = None
+    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    since = run.started_at or run.created_at
+    return status is None and timezone.now() - since < timedelta(seconds=SPECS["channel-sync"].timeout)
 
 
 def sync_run(run_id: int) -> SyncRun:
@@ -113,9 +143,10 @@ def webhooks_register(run: SyncRun) -> None:
     subscriptions back on; leave working ones alone. Shopee is configured in its console: the run
     records the URL to enter there."""
     channel: Channel = run.channel
-    client, url, now = client_for(channel), channel.webhook_url, timezone.now()
+    url, now = channel.webhook_url, timezone.now()
     topics = topics_for(channel.platform)
     try:
+        client = client_for(channel)  # a carrier has none: ConsoleOnly, like Shopee's push
         remote = {hook.topic: hook for hook in client.fetch_webhooks() if hook.callback_url == url}
     except ConsoleOnly as exc:
         for topic in topics:
@@ -214,7 +245,7 @@ def reconcile_due() -> int:
     HUB_RECONCILE_INTERVAL (a run under way is joined, never doubled)."""
     due_before = timezone.now() - timedelta(seconds=settings.HUB_RECONCILE_INTERVAL)
     started = 0
-    for channel in Channel.objects.filter(is_active=True):
+    for channel in Channel.objects.filter(is_active=True, platform__in=CLIENTS):
         if not any(channel.credentials.get(name) for name in ("access_token", "consumer_key")):
             continue  # nothing to poll with
         recent = SyncRun.objects.filter(channel=channel, kind=SyncKind.RECONCILE, created_at__gte=due_before)
@@ -277,7 +308,8 @@ def subscriptions_check() -> dict[str, int]:
 def channel_verify(channel: Channel) -> tuple[bool, str]:
     """One cheap authenticated call; its result is kept on the channel for the admin."""
     try:
-        ok, message = True, client_for(channel).verify()
+        with http.quick_calls():  # someone is waiting for the page
+            ok, message = True, client_for(channel).verify()
     except Exception as exc:  # any failure is the answer to "does the connection work?"
         ok, message = False, f"{type(exc).__name__}: {exc}"
     Channel.objects.filter(pk=channel.pk).update(

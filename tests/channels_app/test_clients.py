@@ -341,3 +341,20 @@ def test_sync_channel_direct_imports_inline_and_prints_the_counts(shopify, https
     out = capsys.readouterr().out
     assert "succeeded" in out and "'variants_mapped': 1" in out
     assert SKU.objects.get().code == "element-151"
+
+
+def test_a_run_nothing_runs_any_more_is_closed_and_a_new_one_started(shopify):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = SyncRun.objects.create(
+        channel=shopify,
+        kind="products",
+        status=SyncStatus.RUNNING,
+        started_at=timezone.now() - timedelta(hours=2),
+    )
+    fresh = sync_start(channel_id=shopify.pk, kind="products")
+    stuck.refresh_from_db()
+    assert fresh.pk != stuck.pk and not fresh.joined
+    assert (stuck.status, stuck.error) == (SyncStatus.FAILED, "abandoned: no job was running it")

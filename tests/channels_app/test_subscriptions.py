@@ -36,7 +36,9 @@ class FakeShopifyWebhooks:
             created = answer["webhookSubscriptionCreate"]["webhookSubscription"]
             created["id"] = f"gid://shopify/WebhookSubscription/{self.next_id}"
             created["topic"] = variables["topic"]
-            created["endpoint"]["callbackUrl"] = variables["webhookSubscription"]["callbackUrl"]
+            # 2026-10's shape: `uri` (endpoint / callbackUrl are deprecated since 2025-04).
+            del created["endpoint"]
+            created["uri"] = variables["webhookSubscription"]["uri"]
             self.next_id += 1
             self.subscriptions[created["id"]] = created
             data = answer
@@ -64,7 +66,7 @@ def test_shopify_webhooks_are_registered_for_every_handled_topic_once(shopify, c
     call_command("register_webhooks", str(channel.pk))
     topics = sorted(s["topic"] for s in fake.subscriptions.values())
     assert topics == sorted(t.upper().replace("/", "_") for t in topics_for("shopify"))
-    assert {s["endpoint"]["callbackUrl"] for s in fake.subscriptions.values()} == {channel.webhook_url}
+    assert {s["uri"] for s in fake.subscriptions.values()} == {channel.webhook_url}
     assert set(WebhookSubscription.objects.values_list("state", flat=True)) == {SubscriptionState.ACTIVE}
     assert "orders/create" in capsys.readouterr().out
     call_command("register_webhooks", str(channel.pk))  # again: all are there, nothing is created

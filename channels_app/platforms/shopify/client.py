@@ -9,6 +9,7 @@ lacks and asks again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 # A standard plan's bucket until Shopify tells us the shop's own (then its figures are kept).
 DEFAULT_CAPACITY, DEFAULT_RESTORE_RATE = 1000.0, 50.0
 THROTTLED_ATTEMPTS = 5
+_TRANSIENT_GRAPHQL_CODES = {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
 PAGE_SIZE = 100
 
 VARIANTS_QUERY = """
@@ -54,7 +56,7 @@ query Webhooks($after: String) {
     nodes {
       id
       topic
-      endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } }
+      uri
     }
   }
 }
@@ -67,7 +69,7 @@ mutation webhookSubscriptionCreate(
     webhookSubscription {
       id
       topic
-      endpoint { __typename ... on WebhookHttpEndpoint { callbackUrl } }
+      uri
     }
     userErrors { field message }
   }
@@ -75,7 +77,13 @@ mutation webhookSubscriptionCreate(
 """
 
 
-ORDERS_PAGE, LINES_PAGE = 10, 50  # 10 x 50 lines keeps a page well under Shopify's 1000-point ceiling
+# A line costs about 4 points (LineItem, variant, MoneyBag, Money) and an order about 20 more: 2
+# orders of up to 100 lines stay under Shopify's 1000-point ceiling for one query. An order with more
+# lines than that is not polled (a truncated order would drop lines); its webhooks still apply.
+ORDERS_PAGE, LINES_PAGE = 2, 100
+ORDERS_COST = 2 + ORDERS_PAGE * (4 * LINES_PAGE + 20)
+LEVELS_PAGE = 10  # items x 10 levels x 3 objects each
+LEVELS_COST = 2 + LEVELS_PAGE * 32
 _MONEY = "shopMoney { amount }"
 _ADDRESS = (
     "firstName lastName company address1 address2 city province provinceCode country countryCodeV2 zip phone"
@@ -95,6 +103,7 @@ query Orders($first: Int!, $after: String, $query: String!) {{
       currentTotalDiscountsSet {{ {_MONEY} }}
       currentTotalPriceSet {{ {_MONEY} }}
       lineItems(first: {LINES_PAGE}) {{
+        pageInfo {{ hasNextPage }}
         nodes {{
           id name sku quantity currentQuantity unfulfilledQuantity
           variant {{ legacyResourceId }}
@@ -155,6 +164,15 @@ query Level($item: ID!, $location: ID!) {
 """
 
 
+def _next_cursor(page_info: dict[str, Any], after: str | None) -> str:
+    """The next page's cursor; a page that says there is more but gives no new cursor is an error,
+    not a reason to read the first page again forever."""
+    cursor = page_info.get("endCursor")
+    if not cursor or cursor == after:
+        raise http.PlatformError("Shopify said there is a next page but gave no new cursor", permanent=False)
+    return str(cursor)
+
+
 def topic_enum(topic: str) -> str:
     """orders/create -> ORDERS_CREATE (the GraphQL WebhookSubscriptionTopic)."""
     return topic.upper().replace("/", "_")
@@ -200,12 +218,19 @@ class ShopifyClient:
             throttled = self._read_cost(body)
             errors = body.get("errors") or []
             if throttled:
-                continue  # the bucket now says how long to wait; acquire() waits that long
+                # Ask again for what Shopify says the query costs: the bucket (now Shopify's figure)
+                # makes the retry wait for exactly the points that are missing.
+                requested = ((body.get("extensions") or {}).get("cost") or {}).get("requestedQueryCost")
+                call = dataclasses.replace(call, cost=float(requested or call.cost))
+                continue
             if errors:
                 messages = "; ".join(
                     str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
                 )
-                raise http.PlatformError(f"Shopify GraphQL: {messages}", permanent=True)
+                codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+                raise http.PlatformError(
+                    f"Shopify GraphQL: {messages}", permanent=not (codes & _TRANSIENT_GRAPHQL_CODES)
+                )
             return body.get("data") or {}
         raise http.PlatformError("Shopify kept throttling the query", permanent=False)
 
@@ -255,17 +280,17 @@ class ShopifyClient:
             for node in connection.get("nodes") or []:
                 topic = ours.get(node.get("topic", ""))
                 if topic is not None:
-                    url = (node.get("endpoint") or {}).get("callbackUrl", "")
+                    url = node.get("uri") or ""
                     found.append(RemoteWebhook(topic=topic, callback_url=url, external_id=node.get("id", "")))
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
                 return found
-            after = page_info.get("endCursor")
+            after = _next_cursor(page_info, after)
 
     def push_webhook(self, topic: str, callback_url: str, existing: RemoteWebhook | None) -> RemoteWebhook:
         variables = {
             "topic": topic_enum(topic),
-            "webhookSubscription": {"callbackUrl": callback_url, "format": "JSON"},
+            "webhookSubscription": {"uri": callback_url, "format": "JSON"},
         }
         result = self.graphql(WEBHOOK_CREATE, variables, cost=10).get("webhookSubscriptionCreate") or {}
         errors = result.get("userErrors") or []
@@ -277,20 +302,29 @@ class ShopifyClient:
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
         search = f"updated_at:>='{since.astimezone(UTC).isoformat(timespec='seconds')}'"
-        for nodes in self._pages(
-            ORDERS_QUERY, "orders", search, ORDERS_PAGE, cost=2 + ORDERS_PAGE * (LINES_PAGE + 12)
-        ):
+        for nodes in self._pages(ORDERS_QUERY, "orders", search, ORDERS_PAGE, cost=ORDERS_COST):
+            complete = []
+            for order in nodes:
+                if ((order.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"):
+                    logger.warning(
+                        "Shopify order %s has over %s lines: not polled",
+                        order.get("legacyResourceId"),
+                        LINES_PAGE,
+                        extra={"channel_id": self.channel.pk},
+                    )
+                    continue
+                complete.append(order)
             yield [
                 Polled(
                     topic="orders/updated",
                     key=f"poll:order:{o['legacyResourceId']}:{o['updatedAt']}",
                     payload=rest_order(o),
                 )
-                for o in nodes
+                for o in complete
             ]
         if not stock:
             return
-        for nodes in self._pages(LEVELS_QUERY, "inventoryItems", search, 25, cost=2 + 25 * 13):
+        for nodes in self._pages(LEVELS_QUERY, "inventoryItems", search, LEVELS_PAGE, cost=LEVELS_COST):
             yield [
                 Polled(
                     topic="inventory_levels/update",
@@ -314,7 +348,7 @@ class ShopifyClient:
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
                 return
-            after = page_info.get("endCursor")
+            after = _next_cursor(page_info, after)
 
     def push_fulfillment(self, shipment: Shipment) -> str:
         """Fulfil what is open on the order's fulfillment orders, with tracking; once: a
@@ -420,7 +454,7 @@ class ShopifyClient:
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
                 return
-            after = page_info.get("endCursor")
+            after = _next_cursor(page_info, after)
 
 
 def _group_by_product(nodes: list[dict[str, Any]]) -> list[ProductData]:
