@@ -139,6 +139,20 @@ class ChannelAdmin(OrganizationScopedAdmin):
     inlines = [ChannelLocationInline, WebhookSubscriptionInline]
     actions = ["verify_connection", "register_webhooks", "import_products"]
 
+    # Filters on these would let a merchant guess a write-only secret a character at a time from
+    # the result count (Django allows any lookup on a model's own fields in the query string).
+    SECRET_FIELDS = ("webhook_secret", "previous_webhook_secret", "credentials")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        if lookup.split("__", 1)[0] in self.SECRET_FIELDS:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # Where the hub sends API calls (and tokens) is for ops to point elsewhere, not merchants.
+        return fields if is_ops(request) or request.user.is_superuser else (*fields, "api_base_url")
+
     @admin.display(description="Connection", ordering="connection_checked_at")
     def connection(self, channel: Channel) -> str:
         if channel.connection_checked_at is None:
@@ -367,7 +381,7 @@ def webhook_job_subjects(event_ids: Iterable[object]) -> dict[object, Subject]:
     events = (
         ProcessedWebhookEvent.objects.filter(pk__in=[pk for pk in event_ids if isinstance(pk, int)])
         .select_related("channel")
-        .only("pk", "source", "topic", "channel__name", "channel__shop_identifier")
+        .only("pk", "source", "topic", "channel__name", "channel__platform", "channel__shop_identifier")
         .annotate(
             payload_id=KT("payload__id"),
             payload_order_id=KT("payload__order_id"),

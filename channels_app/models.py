@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -59,6 +60,7 @@ class Channel(models.Model):
     api_rate_limit = models.FloatField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(0.01)],
         help_text="API calls per second, shared by every worker; blank for the platform's default "
         "(Shopify's cost bucket is read from Shopify's own answers).",
     )

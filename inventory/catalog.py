@@ -45,7 +45,7 @@ def _product_upsert(
     channel_id: int, organization_id: int, platform: str, product: ProductData, counts: Counter[str]
 ) -> None:
     counts["products"] += 1
-    codes = {v.external_id: v.sku.strip() or f"{platform}-{v.external_id}" for v in product.variants}
+    codes = {v.external_id: _code(platform, v, counts) for v in product.variants}
     existing = {
         sku.code: sku for sku in SKU.objects.filter(organization_id=organization_id, code__in=codes.values())
     }
@@ -95,3 +95,13 @@ def _mapped_product(channel_id: int, external_product_id: str) -> Product | None
         .first()
     )
     return variant.sku.product if variant is not None else None
+
+
+def _code(platform: str, variant: VariantData, counts: Counter[str]) -> str:
+    """The variant's SKU code; one made from the platform and variant id when it has none, or one
+    longer than the hub keeps (Shopify allows 255 characters, the hub 100)."""
+    code = variant.sku.strip()
+    if len(code) > SKU._meta.get_field("code").max_length:  # type: ignore[operator]
+        counts["sku_codes_too_long"] += 1
+        code = ""
+    return code or f"{platform}-{variant.external_id}"

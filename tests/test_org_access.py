@@ -204,3 +204,18 @@ def test_ops_see_every_organizations_objects_on_every_admin_page(client, two_sho
         assert client.get(list_urls(model)[0]).status_code == 200, model
         assert client.get(object_urls(model, other.pk)["change"]).status_code == 200, model
         assert client.get(object_urls(model, other.pk)["history"]).status_code == 200, model
+
+
+def test_a_merchant_cannot_guess_secrets_by_filtering_on_them(merchant, two_shops):
+    url = reverse("admin:channels_app_channel_changelist")
+    for lookup in ("webhook_secret__startswith", "credentials__access_token__startswith"):
+        response = merchant.get(url, {lookup: "t"})
+        # Refused (Django answers a disallowed lookup with 400, or redirects with ?e=1), never filtered.
+        assert response.status_code in (302, 400), lookup
+        assert "1 channel" not in response.content.decode()
+
+
+def test_where_the_api_calls_go_is_for_ops_to_change_not_merchants(merchant, two_shops):
+    ours = two_shops["ours"]["channel"]
+    page = merchant.get(reverse("admin:channels_app_channel_change", args=[ours.pk])).content.decode()
+    assert 'name="api_base_url"' not in page

@@ -358,3 +358,19 @@ def test_a_run_nothing_runs_any_more_is_closed_and_a_new_one_started(shopify):
     stuck.refresh_from_db()
     assert fresh.pk != stuck.pk and not fresh.joined
     assert (stuck.status, stuck.error) == (SyncStatus.FAILED, "abandoned: no job was running it")
+
+
+def test_a_sku_code_longer_than_the_hub_keeps_gets_one_made_and_is_counted():
+    from collections import Counter
+
+    from inventory.catalog import ProductData, VariantData, products_upsert
+
+    channel = factories.shopify_channel()
+    counts = products_upsert(
+        channel_id=channel.pk,
+        organization_id=channel.organization_id,
+        platform="shopify",
+        products=[ProductData("1", "Long", (VariantData("9", "X" * 200),))],
+    )
+    assert counts["sku_codes_too_long"] == 1 and SKU.objects.get().code == "shopify-9"
+    assert isinstance(counts, Counter)

@@ -123,7 +123,8 @@ class ShopeeClient:
     def refresh_token(self, *, rejected: str) -> str:
         """A fresh access token: one refresh per expiry, however many workers notice it."""
         connection = get_queue("channel-sync").connection
-        with connection.lock(f"hub:lock:shopee-token:{self.channel.pk}", timeout=60, blocking_timeout=60):
+        # The lock outlives the one refresh call inside it (attempts=1, no rate-limit wait).
+        with connection.lock(f"hub:lock:shopee-token:{self.channel.pk}", timeout=120, blocking_timeout=60):
             self.channel.refresh_from_db(fields=["credentials"])
             credentials = self.channel.credentials
             current = credentials.get("access_token", "")
@@ -148,8 +149,17 @@ class ShopeeClient:
                 "partner_id": int(channel.partner_id or 0),
                 "shop_id": int(channel.shop_identifier),
             }
+            # Sent once, outside the rate limit: the refresh token is single-use, so a resent request
+            # after a lost answer would spend it twice (the answer that was lost held the new pair).
+            unthrottled = http.Call(platform="shopee", channel_id=channel.pk, bucket=None)
             response = http.send(
-                self.call, "POST", self.base + REFRESH_PATH, params=query, json=payload, client_errors=True
+                unthrottled,
+                "POST",
+                self.base + REFRESH_PATH,
+                params=query,
+                json=payload,
+                client_errors=True,
+                attempts=1,
             )
             body = _object(response, self.call)
             if _error(body):
@@ -205,7 +215,12 @@ class ShopeeClient:
                 ]
                 if not listing.get("more"):
                     break
-                cursor = str(listing.get("next_cursor") or "")
+                following = str(listing.get("next_cursor") or "")
+                if not following or following == cursor:
+                    raise http.PlatformError(
+                        "Shopee said there are more orders but gave no new cursor", permanent=False
+                    )
+                cursor = following
         if not stock:
             return
         changed = {"update_time_from": start, "update_time_to": now}

@@ -47,12 +47,19 @@ class WooCommerceClient:
         self, path: str, params: dict[str, Any] | None = None
     ) -> Iterator[tuple[list[Any], int | None]]:
         """Each page of a list with the list's total, until a page comes back short."""
-        page = 1
+        page, previous = 1, None
         while True:
             body, headers = self.request(
                 "GET", path, params={**(params or {}), "page": page, "per_page": PAGE_SIZE}
             )
             items = body if isinstance(body, list) else []
+            ids = [item.get("id") for item in items if isinstance(item, dict)]
+            if ids and ids == previous:
+                # An endpoint (or a plugin) that ignores `page` answers the same page forever.
+                raise http.PlatformError(
+                    f"WooCommerce {path} answered page {page} as page {page - 1}", permanent=True
+                )
+            previous = ids
             total = headers.get("X-WP-Total")
             yield items, int(total) if total and total.isdigit() else None
             total_pages = headers.get("X-WP-TotalPages")
@@ -90,7 +97,9 @@ class WooCommerceClient:
         note is written once: one already carrying this tracking number (a lost answer) is it."""
         path = f"/orders/{shipment.order_external_id}"
         marker = f"Tracking number: {shipment.tracking_number}"
-        notes = [note for page, _ in self.pages(f"{path}/notes") for note in page]
+        # The notes endpoint is not paged: one call answers them all.
+        notes, _ = self.request("GET", f"{path}/notes")
+        notes = notes if isinstance(notes, list) else []
         note = next((n for n in notes if marker in str(n.get("note", ""))), None)
         if note is None:
             text = f"Shipped with {shipment.carrier}. {marker}"
