@@ -260,6 +260,9 @@ class SyncRun(models.Model):
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(null=True, blank=True, help_text="Unknown until the platform says.")
     counters = models.JSONField(default=dict, blank=True)
+    resume_from = models.CharField(
+        max_length=500, blank=True, help_text="Where a retried run goes on from (a cursor, page or offset)."
+    )
     error = models.TextField(blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

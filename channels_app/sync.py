@@ -125,8 +125,9 @@ def products_import(run: SyncRun) -> None:
     """Every product and variant of the channel: SKUs, products and the variant mapping."""
     channel: Channel = run.channel
     client = client_for(channel)
-    done = 0
-    for number, page in enumerate(client.fetch_products(), start=1):
+    # A run retried after a timeout or a lost worker goes on from its last committed page.
+    done = run.done if run.resume_from else 0
+    for number, page in enumerate(client.fetch_products(run.resume_from), start=1):
         counts = products_upsert(
             channel_id=channel.pk,
             organization_id=channel.organization_id,
@@ -135,6 +136,8 @@ def products_import(run: SyncRun) -> None:
         )
         run.count(**counts)
         done += len(page.products)
+        run.resume_from = page.resume
+        SyncRun.objects.filter(pk=run.pk).update(resume_from=page.resume)
         run.progress(step=f"page {number}: {done} products", done=done, total=page.total)
 
 

@@ -77,6 +77,7 @@ class StockUpdate:
 class ProductPage:
     products: list[ProductData]
     total: int | None = None  # products in the whole catalogue, when the platform says
+    resume: str = ""  # where the next page starts (a cursor, page or offset); "" after the last
 
 
 class PlatformClient(Protocol):
@@ -86,8 +87,8 @@ class PlatformClient(Protocol):
         """One cheap authenticated call; what it proved (the shop's name)."""
         ...
 
-    def fetch_products(self) -> Iterator[ProductPage]:
-        """Every product with its variants, a page at a time."""
+    def fetch_products(self, resume: str = "") -> Iterator[ProductPage]:
+        """Every product with its variants, a page at a time (from `resume`, a page's own)."""
         ...
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:

@@ -374,3 +374,31 @@ def test_a_sku_code_longer_than_the_hub_keeps_gets_one_made_and_is_counted():
     )
     assert counts["sku_codes_too_long"] == 1 and SKU.objects.get().code == "shopify-9"
     assert isinstance(counts, Counter)
+
+
+def test_a_retried_import_goes_on_from_its_last_committed_page(
+    shopify, httpserver, run_worker, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(http, "BACKOFF", 0.01)
+    settings.HUB_JOB_RETRY_INTERVALS = [0]
+    asked = []
+
+    def graphql(request):
+        after = request.get_json()["variables"]["after"]
+        asked.append(after)
+        if after is None:
+            page = variants_page([variant(1, "A-1", 10, "A")], next_cursor="c1")
+        elif asked.count("c1") <= http.ATTEMPTS:
+            return Response("busy", status=503)  # the first job gives up on page 2
+        else:
+            page = variants_page([variant(2, "B-1", 20, "B")])
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(graphql)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_start(channel_id=shopify.pk, kind="products")
+    run_worker("channel-sync")  # fails on page 2, is retried at once, and goes on from page 2
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert asked.count(None) == 1  # page 1 was not read again
+    assert (run.done, run.counters["variants_mapped"]) == (2, 2)

@@ -238,9 +238,8 @@ class ShopeeClient:
                 if i
             ]
 
-    def _item_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _item_pages(self, params: dict[str, Any], offset: int = 0) -> Iterator[dict[str, Any]]:
         """get_item_list's pages (offset batches of 50) of the shop's normal items."""
-        offset = 0
         while True:
             query = {**params, "offset": offset, "page_size": PAGE_SIZE, "item_status": "NORMAL"}
             listing = self.shop_get("/api/v2/product/get_item_list", query)
@@ -336,16 +335,19 @@ class ShopeeClient:
         )
         return [item | {"model_id": 0} for item in items or []]
 
-    def fetch_products(self) -> Iterator[ProductPage]:
+    def fetch_products(self, resume: str = "") -> Iterator[ProductPage]:
         """Items in offset batches of 50, each batch's base info in one call, models per item."""
-        for listing in self._item_pages({}):
+        for listing in self._item_pages({}, offset=int(resume) if resume.isdigit() else 0):
             ids = [str(item["item_id"]) for item in listing.get("item") or [] if item.get("item_id")]
             products = []
             if ids:
                 infos = self.shop_get("/api/v2/product/get_item_base_info", {"item_id_list": ",".join(ids)})
                 products = [self._product(info) for info in infos.get("item_list") or []]
             total = listing.get("total_count")
-            yield ProductPage(products=products, total=int(total) if total is not None else None)
+            following = str(listing.get("next_offset") or "") if listing.get("has_next_page") else ""
+            yield ProductPage(
+                products=products, total=int(total) if total is not None else None, resume=following
+            )
 
     def _product(self, info: dict[str, Any]) -> ProductData:
         item_id = str(info.get("item_id", ""))

@@ -440,21 +440,22 @@ class ShopifyClient:
                 return int(quantity.get("quantity") or 0)
         return None
 
-    def fetch_products(self) -> Iterator[ProductPage]:
+    def fetch_products(self, resume: str = "") -> Iterator[ProductPage]:
         """Every variant, 100 a page (cursor pagination), grouped by product.
 
         Variants are paged rather than products with nested variants: a nested connection costs
         first x first points, past Shopify's 1000-point ceiling for one query.
         """
-        after: str | None = None
+        after: str | None = resume or None
         while True:
             data = self.graphql(VARIANTS_QUERY, {"first": PAGE_SIZE, "after": after}, cost=2 + 3 * PAGE_SIZE)
             connection = data.get("productVariants") or {}
-            yield ProductPage(products=_group_by_product(connection.get("nodes") or []))
             page_info = connection.get("pageInfo") or {}
-            if not page_info.get("hasNextPage"):
+            following = _next_cursor(page_info, after) if page_info.get("hasNextPage") else ""
+            yield ProductPage(products=_group_by_product(connection.get("nodes") or []), resume=following)
+            if not following:
                 return
-            after = _next_cursor(page_info, after)
+            after = following
 
 
 def _group_by_product(nodes: list[dict[str, Any]]) -> list[ProductData]:

@@ -44,10 +44,10 @@ class WooCommerceClient:
         return http.json_body(response, self.call), response.headers
 
     def pages(
-        self, path: str, params: dict[str, Any] | None = None
+        self, path: str, params: dict[str, Any] | None = None, *, start: int = 1
     ) -> Iterator[tuple[list[Any], int | None]]:
         """Each page of a list with the list's total, until a page comes back short."""
-        page, previous = 1, None
+        page, previous = start, None
         while True:
             body, headers = self.request(
                 "GET", path, params={**(params or {}), "page": page, "per_page": PAGE_SIZE}
@@ -160,9 +160,11 @@ class WooCommerceClient:
             active=body.get("status") == "active",
         )
 
-    def fetch_products(self) -> Iterator[ProductPage]:
-        for items, total in self.pages("/products"):
-            yield ProductPage(products=[self._product(item) for item in items], total=total)
+    def fetch_products(self, resume: str = "") -> Iterator[ProductPage]:
+        start = int(resume) if resume.isdigit() else 1
+        for number, (items, total) in enumerate(self.pages("/products", start=start), start=start):
+            following = str(number + 1) if len(items) == PAGE_SIZE else ""
+            yield ProductPage(products=[self._product(item) for item in items], total=total, resume=following)
 
     def _product(self, item: dict[str, Any]) -> ProductData:
         product_id = str(item.get("id", ""))
