@@ -22,7 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import get_current_job
-from rq.exceptions import DuplicateJobError
+from rq.job import Job
+from rq.timeouts import BaseTimeoutException
 
 from config.queues import get_queue
 from inventory.models import ChannelStock, ChannelVariant, StockLevel
@@ -30,6 +31,7 @@ from inventory.models import ChannelStock, ChannelVariant, StockLevel
 logger = logging.getLogger(__name__)
 
 WINDOW = 2  # seconds a burst of changes is gathered for one push
+FLUSH_SECONDS = 60  # one flush's share of the queue: fulfillment pushes wait behind it
 PENDING = "hub:stock-push:pending"
 FLUSH_JOB = "inventory.jobs.push_stock"
 PUSHING_PLATFORMS = ("shopify", "woocommerce", "shopee")
@@ -96,34 +98,41 @@ def stock_push_request(*, sku_id: int, warehouse_id: int) -> None:
         get_queue("stock-push").connection.zadd(PENDING, {target.key: now for target in targets})
         _ask_for_flush(now)
     except RedisError as exc:
-        # The next change, or the reconciliation, pushes again; the ledger is not affected.
+        # The ledger is not affected; the SKU's next change pushes its figure (then the latest).
         logger.warning("stock push for SKU %s not requested, Redis unavailable: %s", sku_id, exc)
 
 
 def _ask_for_flush(at: float) -> None:
     """The flush job of the window holding `at`, scheduled at the window's end (so every change of
-    the window is marked before it runs); one job id per window, so a burst asks once."""
+    the window is marked before it runs); one job id per window, so a burst asks once. (rq's
+    enqueue_at ignores `unique`: the job's existence is checked here; two processes racing on a
+    new window at worst schedule it twice, which pushes nothing twice. The scheduler's periodic
+    flush catches whatever a lost job left marked.)"""
     window = int(at // WINDOW)
+    queue = get_queue("stock-push")
+    job_id = f"stock-push-{window}"
+    if Job.exists(job_id, connection=queue.connection):
+        return
     due = datetime.fromtimestamp((window + 1) * WINDOW, tz=UTC)
-    try:
-        get_queue("stock-push").enqueue_at(
-            due, FLUSH_JOB, job_id=f"stock-push-{window}", unique=True, job_timeout=120
-        )
-    except DuplicateJobError:
-        pass  # this window's flush is already asked for
+    queue.enqueue_at(due, FLUSH_JOB, job_id=job_id, job_timeout=120)
 
 
 def push_stock_due() -> dict[str, int]:
     """Push every pending (channel, SKU, location) once, with the latest available."""
     connection = get_queue("stock-push").connection
     done = connection.register_script(_DONE)
+    deadline = time.monotonic() + FLUSH_SECONDS
     due: list[tuple[bytes, float]] = connection.zrangebyscore(PENDING, "-inf", time.time(), withscores=True)  # type: ignore[assignment]
     counts = {"pushed": 0, "unchanged": 0, "failed": 0}
     for raw, score in due:
+        if time.monotonic() > deadline:
+            break  # the rest stay marked: the next window's or the periodic flush takes them
         key = raw.decode()
         target = Target.parse(key)
         try:
             counts[stock_push(target)] += 1
+        except BaseTimeoutException:
+            raise  # rq stopping the job: not one key's failure
         except Exception as exc:  # one channel's failure must not hold the others' pushes
             counts["failed"] += 1
             ChannelStock.objects.filter(
@@ -167,13 +176,14 @@ def stock_push(target: Target) -> str:
         location=target.location,
         available=available,
         known=state.known_available,
-        # The same job (a retry after a lost answer) sends the same key: Shopify applies it once.
-        idempotency_key=f"{_job_id()}:{target.key}:{available}",
+        # The same job (a retry after a lost answer) sends the same key for the same request:
+        # Shopify applies it once. Another request (other figures) gets another key.
+        idempotency_key=f"{_job_id()}:{target.key}:{available}:{state.known_available}",
     )
+    # Recorded before the call: its echo may come back before the answer does.
+    ChannelStock.objects.filter(pk=state.pk).update(last_pushed=available, pushed_at=timezone.now())
     client_for(channel).push_stock(update)
-    ChannelStock.objects.filter(pk=state.pk).update(
-        known_available=available, last_pushed=available, pushed_at=timezone.now(), push_error=""
-    )
+    ChannelStock.objects.filter(pk=state.pk).update(known_available=available, push_error="")
     logger.info(
         "stock of SKU %s pushed to channel %s at %s: %s",
         target.sku_id,
@@ -186,17 +196,25 @@ def stock_push(target: Target) -> str:
 
 
 def channel_reported(*, channel_id: int, sku_id: int, location: str, available: int) -> bool:
-    """Record a channel's own figure; True when it only echoes the hub's last push (ignore it)."""
+    """Record a channel's own figure; True when it only echoes the hub's last push (ignore it).
+
+    The pushed figure is recorded before the call is sent, so an echo that arrives before the
+    call's answer is known as one too."""
     state, _ = ChannelStock.objects.get_or_create(
         channel_id=channel_id, sku_id=sku_id, location_external_id=location
     )
-    echo = (
-        state.last_pushed is not None
-        and state.last_pushed == available
-        and state.known_available == available
-    )
+    echo = state.last_pushed is not None and state.last_pushed == available
     ChannelStock.objects.filter(pk=state.pk).update(known_available=available)
     return echo
+
+
+def push_pending(*, channel_id: int, sku_id: int, location: str) -> bool:
+    """Whether a change of this SKU waits to be pushed to this channel location."""
+    try:
+        key = Target(channel_id, sku_id, location).key
+        return get_queue("stock-push").connection.zscore(PENDING, key) is not None
+    except RedisError:
+        return False
 
 
 def _job_id() -> str:

@@ -10,7 +10,7 @@ from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
 from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
 from inventory.services import level_for_update, stock_set
-from inventory.stock_push import channel_reported
+from inventory.stock_push import channel_reported, push_pending
 
 
 def sku_for_variant(
@@ -44,17 +44,17 @@ def warehouse_for_location(channel: Channel, location_id: str) -> Warehouse:
     return location.warehouse
 
 
-def channel_reserved(channel: Channel, sku: SKU, warehouse: Warehouse) -> int:
-    """Units the channel's own open orders hold at this level.
+def level_reserved(sku: SKU, warehouse: Warehouse) -> int:
+    """Units every channel's open orders hold at this level.
 
-    A platform's figure is what it can still sell, which excludes what its own orders committed.
-    Approximations, on purpose: the hub holds units for paid orders only (Shopify also commits
-    for pending ones), and another channel's holds at the same level are not the platform's to
-    know, so they are not added.
+    A platform's figure is what it can still sell: its own orders' commits are out of it, and so
+    are the other channels' holds, since the hub pushes each channel on hand less every hold. So
+    on hand is the figure plus every hold. (An approximation still: the hub holds units for paid
+    orders only, where Shopify also commits for pending ones.)
     """
-    held = Reservation.objects.filter(
-        channel=channel, sku=sku, warehouse=warehouse, status=ReservationStatus.OPEN
-    ).aggregate(n=Sum("quantity"))
+    held = Reservation.objects.filter(sku=sku, warehouse=warehouse, status=ReservationStatus.OPEN).aggregate(
+        n=Sum("quantity")
+    )
     return held["n"] or 0
 
 
@@ -77,7 +77,10 @@ def stock_report(
     if channel_reported(channel_id=event.channel_id, sku_id=sku.pk, location=location, available=available):
         # The channel telling us the figure we just pushed: orders since then already count.
         return ignored("echo of the hub's own stock push")
-    on_hand = available + channel_reserved(event.channel, sku, warehouse)
+    if push_pending(channel_id=event.channel_id, sku_id=sku.pk, location=location):
+        # The hub has a newer figure for this channel on its way: it wins (the push sets it there).
+        return ignored("the hub's own newer figure is being pushed to the channel")
+    on_hand = available + level_reserved(sku, warehouse)
     stock_set(
         sku_id=sku.pk,
         warehouse_id=warehouse.pk,

@@ -100,7 +100,7 @@ def test_ten_changes_make_one_push_carrying_the_last_value(
         }
     ]
     assert fake.keys[0].startswith("stock-push-") and fake.keys[0].endswith(
-        f"{channel.pk}:{item.pk}:24826418:55"
+        f"{channel.pk}:{item.pk}:24826418:55:None"
     )
     state = ChannelStock.objects.get(channel=channel, sku=item)
     assert (state.known_available, state.last_pushed) == (55, 55)
@@ -217,3 +217,49 @@ def test_a_change_during_a_push_keeps_its_key_for_the_next_window(shop, redis_co
     monkeypatch.setattr(stock_push, "stock_push", real_push)
     assert stock_push.push_stock_due() == {"pushed": 0, "unchanged": 1, "failed": 0}
     assert redis_connection.zcard(stock_push.PENDING) == 0  # pushed (or unchanged): forgotten
+
+
+def test_a_report_while_the_hubs_newer_figure_waits_to_be_pushed_changes_nothing(
+    shop, client, redis_connection, run_worker, django_capture_on_commit_callbacks
+):
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=10, reason="adjustment")  # a receipt
+    redis_connection.zadd(stock_push.PENDING, {f"{channel.pk}:{item.pk}:24826418": time.time()})
+    body = json.dumps(
+        {
+            "inventory_item_id": 271878346596884015,
+            "location_id": 24826418,
+            "available": 3,
+            "updated_at": "2030-01-01T00:00:00Z",
+        }
+    ).encode()
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="inventory_levels/update",
+        event_id="r1",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+    run_worker("webhooks")
+    event = ProcessedWebhookEvent.objects.get()
+    assert event.ignored_reason == "the hub's own newer figure is being pushed to the channel"
+    from tests.inventory.factories import level
+
+    assert level(item, main).on_hand == 10  # the receipt stands
+
+
+def test_a_channels_report_adds_back_every_channels_holds(shop):
+    from channels_app.platforms.stock import level_reserved
+    from inventory.models import Reservation
+
+    channel, main, item, fake = shop
+    other = factories.woocommerce_channel()
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=10, reason="adjustment")
+    for n, holder in enumerate((channel, other)):
+        Reservation.objects.create(
+            sku=item, warehouse=main, quantity=2 + n, reference=f"r{n}", channel=holder
+        )
+    # Shopify shows on hand less every hold (what the hub pushed): on hand is that plus every hold.
+    assert level_reserved(item, main) == 5

@@ -426,11 +426,15 @@ class ShopifyClient:
             errors = result.get("userErrors") or []
             if not errors:
                 return
-            if attempt == 1 and any(e.get("code") == "CHANGE_FROM_QUANTITY_STALE" for e in errors):
+            codes = {e.get("code") for e in errors}
+            if attempt == 1 and "CHANGE_FROM_QUANTITY_STALE" in codes:
                 known = self._available_at(item, location)
                 continue
             text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
-            raise http.PlatformError(f"Shopify refused the stock update: {text}", permanent=True)
+            # IDEMPOTENCY_*: the same key still in flight, or used for another request: a later
+            # flush (another job, another key) sets it.
+            transient = any(str(code).startswith("IDEMPOTENCY_") for code in codes)
+            raise http.PlatformError(f"Shopify refused the stock update: {text}", permanent=not transient)
 
     def _available_at(self, item: str, location: str) -> int | None:
         data = self.graphql(INVENTORY_LEVEL_QUERY, {"item": item, "location": location}, cost=5)
