@@ -15,6 +15,7 @@ SCHEDULE = (
     Periodic("sweep-events", "channels_app.jobs.sweep_events", "housekeeping", every=60),
     Periodic("purge-events", "channels_app.jobs.purge_events", "housekeeping", every=3600),
     # A safety net: stock changes whose window's flush job was lost are pushed within 30 s.
+    Periodic("sweep-fulfillments", "orders.jobs.sweep_fulfillments", "housekeeping", every=60),
     Periodic("push-stock", "inventory.jobs.push_stock", "stock-push", every=30),
     Periodic("reconcile-channels", "channels_app.jobs.reconcile_channels", "housekeeping", every=60),
     Periodic("check-subscriptions", "channels_app.jobs.check_subscriptions", "housekeeping", every=900),

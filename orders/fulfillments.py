@@ -10,11 +10,13 @@ rather than making a second.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rq import get_current_job
+from rq.exceptions import DuplicateJobError
 
 from config.queues import enqueue
 from orders.models import Fulfillment, Order, PushStatus
@@ -46,7 +48,34 @@ def fulfillment_create(*, order_id: int, tracking_number: str, carrier: str, url
 
 
 def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:
-    transaction.on_commit(lambda: enqueue("fulfillment", PUSH_JOB, fulfillment.pk, job_id=fulfillment.job_id))
+    # robust: Redis down must not fail what committed; the sweep below enqueues it later.
+    transaction.on_commit(lambda: fulfillment_enqueue(fulfillment.pk), robust=True)
+
+
+def fulfillment_enqueue(fulfillment_id: int) -> bool:
+    try:
+        enqueue("fulfillment", PUSH_JOB, fulfillment_id, job_id=f"fulfillment-{fulfillment_id}")
+    except DuplicateJobError:
+        return False  # its job is there
+    return True
+
+
+def fulfillments_sweep(*, older_than: int = 120) -> int:
+    """Enqueue the push of every fulfillment still PENDING whose job is gone (Redis was down when
+    it was created, or its job was lost); a queued, scheduled or running job is left alone."""
+    from rq.job import Job
+
+    from config.queues import get_queue
+
+    connection = get_queue("fulfillment").connection
+    stale = Fulfillment.objects.filter(
+        push_status=PushStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=older_than)
+    ).values_list("pk", flat=True)
+    swept = 0
+    for pk in stale.iterator():
+        if not Job.exists(f"fulfillment-{pk}", connection=connection) and fulfillment_enqueue(pk):
+            swept += 1
+    return swept
 
 
 def fulfillment_push(fulfillment_id: int) -> Fulfillment:

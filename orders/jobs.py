@@ -9,3 +9,10 @@ def push_fulfillment(fulfillment_id: int) -> str:
     from orders.fulfillments import fulfillment_push
 
     return fulfillment_push(fulfillment_id).push_status
+
+
+def sweep_fulfillments() -> int:
+    """Scheduled: enqueue the pushes whose job was lost (orders.fulfillments.fulfillments_sweep)."""
+    from orders.fulfillments import fulfillments_sweep
+
+    return fulfillments_sweep()

@@ -78,7 +78,14 @@ def tracking_update(*, organization_id: int, update: TrackingUpdate) -> str:
 
 
 def _order_named(organization_id: int, ref: str) -> Order | None:
+    """The one live order the carrier names; none when two stores' orders answer to it (a
+    shipment attached to the wrong customer's order is worse than one left for a person)."""
     if not ref:
         return None
     named = Q(external_id=ref) | Q(number=ref) | Q(number=f"#{ref.lstrip('#')}")
-    return Order.objects.filter(named, organization_id=organization_id).order_by("-pk").first()
+    orders = list(
+        Order.objects.filter(
+            named, organization_id=organization_id, cancelled_at__isnull=True, deleted_at__isnull=True
+        )[:2]
+    )
+    return orders[0] if len(orders) == 1 else None

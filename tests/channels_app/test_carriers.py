@@ -181,3 +181,16 @@ def test_an_unknown_carrier_is_404_and_a_carrier_channel_says_where_to_point_it(
 
     ok, message = channel_verify(easypost)
     assert not ok and easypost.webhook_url in message
+
+
+def test_an_order_number_two_stores_share_attaches_the_shipment_to_neither(
+    client, aftership, order, run_worker, django_capture_on_commit_callbacks
+):
+    woo = factories.woocommerce_channel()
+    order_sync(channel=woo, data=OrderData(external_id="1001", number="1001", lines=(LineData("1", 1, 1),)))
+    body = aftership_body(order_id="1001")  # Shopify's #1001 and WooCommerce's 1001
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body))
+    run_worker("shipment-tracking")
+    assert not Fulfillment.objects.exists()
+    assert ProcessedWebhookEvent.objects.get().status == EventStatus.IGNORED

@@ -151,7 +151,7 @@ def test_a_woocommerce_order_backfill_uses_the_rest_answer_as_the_webhook_payloa
     order = fixture_json("woocommerce/webhooks/order_created.json")
     httpserver.expect_request(
         "/wp-json/wc/v3/orders",
-        query_string="modified_after=2026-11-01T00%3A00%3A00&dates_are_gmt=true&orderby=modified&order=asc&page=1&per_page=100",
+        query_string="modified_after=2026-11-01T00%3A00%3A00&dates_are_gmt=true&orderby=id&order=asc&page=1&per_page=100",
     ).respond_with_json([order], headers={"X-WP-Total": "1", "X-WP-TotalPages": "1"})
     with django_capture_on_commit_callbacks(execute=True):  # as its commits would, outside a test
         call_command("sync_channel", str(channel.pk), "orders", "--since", "2026-11-01T00:00:00Z", "--direct")

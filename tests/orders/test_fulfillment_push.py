@@ -128,6 +128,9 @@ def test_a_woocommerce_fulfillment_adds_one_tracking_note_and_completes_the_orde
     )
     httpserver.expect_request("/wp-json/wc/v3/orders/727/notes", method="POST").respond_with_handler(add_note)
     httpserver.expect_request("/wp-json/wc/v3/orders/727", method="PUT").respond_with_handler(update)
+    httpserver.expect_request("/wp-json/wc/v3/orders/727", method="GET").respond_with_json(
+        fixture_json("woocommerce/webhooks/order_created.json")  # status processing
+    )
     fulfillment = Fulfillment.objects.create(
         order=order, tracking_number="9400111899", tracking_company="USPS"
     )
@@ -283,3 +286,33 @@ def test_a_fulfillment_made_in_shopify_is_recorded_once_and_an_echo_of_ours_mark
     ours.refresh_from_db()
     assert (ours.external_id, ours.push_status) == ("777", PushStatus.PUSHED)
     assert Fulfillment.objects.filter(order=order).count() == 2
+
+
+def test_a_cancelled_woocommerce_order_is_not_marked_completed(httpserver):
+    channel = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for(""), consumer_key="ck_test", consumer_secret="cs_test"
+    )
+    order = an_order(channel, external_id="727")
+    cancelled = fixture_json("woocommerce/webhooks/order_created.json") | {"status": "cancelled"}
+    httpserver.expect_request("/wp-json/wc/v3/orders/727", method="GET").respond_with_json(cancelled)
+    fulfillment = Fulfillment.objects.create(order=order, tracking_number="1Z", tracking_company="UPS")
+    with pytest.raises(Exception, match="is cancelled: not marked completed"):
+        fulfillment_push(fulfillment.pk)
+    fulfillment.refresh_from_db()
+    assert fulfillment.push_status == PushStatus.FAILED
+    assert [request.method for request, _ in httpserver.log] == ["GET"]  # no note, no status change
+
+
+def test_a_push_whose_job_was_lost_is_enqueued_by_the_sweep():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.fulfillments import fulfillments_sweep
+
+    order = an_order(factories.shopify_channel())
+    lost = Fulfillment.objects.create(order=order, tracking_number="1Z", tracking_company="UPS")
+    Fulfillment.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert fulfillments_sweep() == 1
+    assert get_queue("fulfillment").job_ids == [lost.job_id]
+    assert fulfillments_sweep() == 0  # its job is there now

@@ -17,6 +17,7 @@ from inventory.catalog import ProductData, VariantData
 
 DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
 PAGE_SIZE = 100
+_NOT_SHIPPABLE = {"cancelled", "refunded", "failed", "trash", "checkout-draft"}
 
 
 class WooCommerceClient:
@@ -76,7 +77,9 @@ class WooCommerceClient:
         params = {
             "modified_after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "dates_are_gmt": "true",
-            "orderby": "modified",
+            # By id, not by date modified: an order changed while the poll pages through the list
+            # would move to its end and shift the pages, and one would be skipped.
+            "orderby": "id",
             "order": "asc",
         }
         resources = [("/orders", "order")] + ([("/products", "product")] if stock else [])
@@ -96,6 +99,13 @@ class WooCommerceClient:
         """A customer note with the tracking (WooCommerce emails it), then status completed; the
         note is written once: one already carrying this tracking number (a lost answer) is it."""
         path = f"/orders/{shipment.order_external_id}"
+        order, _ = self.request("GET", path)
+        status = order.get("status") if isinstance(order, dict) else None
+        if status in _NOT_SHIPPABLE:
+            raise http.PlatformError(
+                f"WooCommerce order {shipment.order_external_id} is {status}: not marked completed",
+                permanent=True,
+            )
         marker = f"Tracking number: {shipment.tracking_number}"
         # The notes endpoint is not paged: one call answers them all.
         notes, _ = self.request("GET", f"{path}/notes")
