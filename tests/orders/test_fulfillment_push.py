@@ -316,3 +316,36 @@ def test_a_push_whose_job_was_lost_is_enqueued_by_the_sweep():
     assert fulfillments_sweep() == 1
     assert get_queue("fulfillment").job_ids == [lost.job_id]
     assert fulfillments_sweep() == 0  # its job is there now
+
+
+def test_a_shopee_order_is_picked_up_where_shopee_offers_a_pickup_address(httpserver):
+    channel = factories.shopee_channel(api_base_url=httpserver.url_for(""), access_token="tok-1")
+    detail = copy.deepcopy(fixture_json("shopee/api/get_order_detail.json"))
+    detail["response"]["order_list"][0]["order_status"] = "READY_TO_SHIP"
+    order = an_order(channel, external_id=detail["response"]["order_list"][0]["order_sn"])
+    httpserver.expect_request("/api/v2/order/get_order_detail").respond_with_json(detail)
+    parameters = {
+        "info_needed": {"dropoff": [], "pickup": ["address_id", "pickup_time_id"]},
+        "pickup": {
+            "address_list": [
+                {"address_id": 1, "address_flag": ["default_address"], "time_slot_list": []},
+                {
+                    "address_id": 2,
+                    "address_flag": ["pickup_address"],
+                    "time_slot_list": [{"pickup_time_id": "t9"}],
+                },
+            ]
+        },
+    }
+    httpserver.expect_request("/api/v2/logistics/get_shipping_parameter").respond_with_json(
+        {"error": "", "message": "", "response": parameters}
+    )
+    shipped = []
+    httpserver.expect_request("/api/v2/logistics/ship_order", method="POST").respond_with_handler(
+        lambda request: (
+            shipped.append(request.get_json()) or Response('{"error": ""}', content_type="application/json")
+        )
+    )
+    fulfillment = Fulfillment.objects.create(order=order, tracking_number="", tracking_company="SPX")
+    assert fulfillment_push(fulfillment.pk).push_status == PushStatus.PUSHED
+    assert shipped[0]["pickup"] == {"address_id": 2, "pickup_time_id": "t9"}

@@ -258,30 +258,36 @@ class ShopeeClient:
         parameters = self.shop_get("/api/v2/logistics/get_shipping_parameter", {"order_sn": order_sn})
         needed = parameters.get("info_needed") or {}
         body: dict[str, Any] = {"order_sn": order_sn}
+        addresses = (parameters.get("pickup") or {}).get("address_list") or []
         if "non_integrated" in needed:
             body["non_integrated"] = {"tracking_number": shipment.tracking_number}
-        elif "dropoff" in needed:
-            body["dropoff"] = (
-                {"tracking_number": shipment.tracking_number} if shipment.tracking_number else {}
-            )
-        elif "pickup" in needed:
-            addresses = (parameters.get("pickup") or {}).get("address_list") or []
+        elif "pickup" in needed and addresses:
+            # A courier collecting it where Shopee offers a pickup address; else a drop-off.
             address = next((a for a in addresses if "pickup_address" in (a.get("address_flag") or [])), None)
-            address = address or (addresses[0] if addresses else None)
-            if address is None:
-                raise http.PlatformError(
-                    f"Shopee offers no pickup address for order {order_sn}", permanent=True
-                )
+            address = address or addresses[0]
             slots = address.get("time_slot_list") or []
             body["pickup"] = {
                 "address_id": address.get("address_id"),
                 **({"pickup_time_id": slots[0].get("pickup_time_id")} if slots else {}),
                 **(
-                    {"tracking_number": shipment.tracking_number}
-                    if "tracking_number" in needed["pickup"]
-                    else {}
+                    {"tracking_number": shipment.tracking_number} if _wants_tracking(needed["pickup"]) else {}
                 ),
             }
+        elif "dropoff" in needed:
+            missing = [f for f in needed["dropoff"] or [] if f in ("branch_id", "sender_real_name")]
+            if missing:
+                raise http.PlatformError(
+                    f"Shopee needs {', '.join(missing)} to drop off order {order_sn}: arrange it in Shopee",
+                    permanent=True,
+                )
+            body["dropoff"] = (
+                {"tracking_number": shipment.tracking_number} if _wants_tracking(needed["dropoff"]) else {}
+            )
+        else:
+            raise http.PlatformError(
+                f"Shopee offers no way to ship order {order_sn} the hub can arrange: {sorted(needed)}",
+                permanent=True,
+            )
         self.shop_post("/api/v2/logistics/ship_order", body)
         return order_sn
 
@@ -377,6 +383,11 @@ def _as_push(topic: str, code: int, data: dict[str, Any], key: str, shop_id: int
     return Polled(
         topic=topic, key=key, payload={"shop_id": shop_id, "code": code, "timestamp": at, "data": data}
     )
+
+
+def _wants_tracking(fields: Any) -> bool:
+    # Shopee names it tracking_no in info_needed, tracking_number in ship_order's body.
+    return isinstance(fields, list) and ("tracking_no" in fields or "tracking_number" in fields)
 
 
 def _error(body: dict[str, Any]) -> str:
