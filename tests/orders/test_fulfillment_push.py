@@ -349,3 +349,44 @@ def test_a_shopee_order_is_picked_up_where_shopee_offers_a_pickup_address(httpse
     fulfillment = Fulfillment.objects.create(order=order, tracking_number="", tracking_company="SPX")
     assert fulfillment_push(fulfillment.pk).push_status == PushStatus.PUSHED
     assert shipped[0]["pickup"] == {"address_id": 2, "pickup_time_id": "t9"}
+
+
+def test_a_shopify_order_shipped_from_two_locations_is_fulfilled_per_location(httpserver):
+    creates = []
+
+    def graphql(request):
+        body = request.get_json()
+        if "fulfillmentCreate" in body["query"]:
+            creates.append(body["variables"]["fulfillment"]["lineItemsByFulfillmentOrder"])
+            fulfillment = {
+                "id": f"gid://shopify/Fulfillment/{len(creates)}",
+                "status": "SUCCESS",
+                "trackingInfo": [],
+            }
+            data = {"fulfillmentCreate": {"fulfillment": fulfillment, "userErrors": []}}
+        else:
+
+            def fo(n, location, status="OPEN"):
+                return {
+                    "id": f"gid://shopify/FulfillmentOrder/{n}",
+                    "status": status,
+                    "assignedLocation": {"location": {"id": f"gid://shopify/Location/{location}"}},
+                }
+
+            nodes = [fo(1, "A"), fo(2, "B"), fo(3, "A"), fo(4, "A", "SCHEDULED"), fo(5, "B", "CLOSED")]
+            data = {"order": {"fulfillments": [], "fulfillmentOrders": {"nodes": nodes}}}
+        return Response(json.dumps({"data": data, "extensions": COST}), content_type="application/json")
+
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(graphql)
+    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
+    fulfillment = Fulfillment.objects.create(
+        order=an_order(channel), tracking_number="1Z", tracking_company="UPS"
+    )
+    assert fulfillment_push(fulfillment.pk).external_id == "1,2"
+    assert creates == [
+        [
+            {"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/1"},
+            {"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/3"},
+        ],
+        [{"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/2"}],
+    ]

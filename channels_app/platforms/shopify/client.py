@@ -134,7 +134,7 @@ FULFILLMENT_STATE_QUERY = """
 query FulfillmentState($id: ID!) {
   order(id: $id) {
     fulfillments(first: 50) { id trackingInfo(first: 5) { number } }
-    fulfillmentOrders(first: 20) { nodes { id status } }
+    fulfillmentOrders(first: 20) { nodes { id status assignedLocation { location { id } } } }
   }
 }
 """
@@ -146,7 +146,8 @@ mutation fulfillmentCreate($fulfillment: FulfillmentInput!) {
   }
 }
 """
-_OPEN_FULFILLMENT_ORDERS = {"OPEN", "IN_PROGRESS", "SCHEDULED"}
+# SCHEDULED ones (a later delivery of a subscription) cannot be fulfilled until they open.
+_OPEN_FULFILLMENT_ORDERS = {"OPEN", "IN_PROGRESS"}
 INVENTORY_SET = """
 mutation inventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
@@ -351,43 +352,53 @@ class ShopifyClient:
             after = _next_cursor(page_info, after)
 
     def push_fulfillment(self, shipment: Shipment) -> str:
-        """Fulfil what is open on the order's fulfillment orders, with tracking; once: a
-        fulfillment already carrying this tracking number (a lost answer) is the one."""
+        """Fulfil what is open on the order's fulfillment orders, with tracking: one
+        fulfillmentCreate per assigned location (Shopify takes one location per call). Once: a
+        fulfillment already carrying this tracking number (a lost answer) counts as done, and a
+        retry fulfils only what is still open."""
         gid = f"gid://shopify/Order/{shipment.order_external_id}"
         order = self.graphql(FULFILLMENT_STATE_QUERY, {"id": gid}, cost=80).get("order")
         if order is None:
             raise http.PlatformError(f"Shopify has no order {shipment.order_external_id}", permanent=True)
-        for fulfillment in order.get("fulfillments") or []:
-            numbers = {info.get("number") for info in fulfillment.get("trackingInfo") or []}
-            if shipment.tracking_number and shipment.tracking_number in numbers:
-                return gid_id(fulfillment.get("id"))
-        open_orders = [
-            node["id"]
-            for node in (order.get("fulfillmentOrders") or {}).get("nodes") or []
-            if node.get("status") in _OPEN_FULFILLMENT_ORDERS
+        done = [
+            gid_id(fulfillment.get("id"))
+            for fulfillment in order.get("fulfillments") or []
+            if shipment.tracking_number
+            and shipment.tracking_number
+            in {info.get("number") for info in fulfillment.get("trackingInfo") or []}
         ]
-        if not open_orders:
+        by_location: dict[str, list[str]] = defaultdict(list)
+        for node in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
+            if node.get("status") in _OPEN_FULFILLMENT_ORDERS:
+                location = ((node.get("assignedLocation") or {}).get("location") or {}).get("id", "")
+                by_location[location].append(node["id"])
+        if not by_location:
+            if done:
+                return ",".join(done)
             raise http.PlatformError(
                 f"Shopify order {shipment.order_external_id} has nothing left to fulfil", permanent=True
             )
         tracking = {"number": shipment.tracking_number, "company": shipment.carrier}
         if shipment.tracking_url:
             tracking["url"] = shipment.tracking_url
-        variables = {
-            "fulfillment": {
-                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo} for fo in open_orders],
-                "trackingInfo": tracking,
-                "notifyCustomer": True,
+        for orders in by_location.values():
+            variables = {
+                "fulfillment": {
+                    "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo} for fo in orders],
+                    "trackingInfo": tracking,
+                    "notifyCustomer": True,
+                }
             }
-        }
-        result = (
-            self.graphql(FULFILLMENT_CREATE, variables, cost=10, mutation=True).get("fulfillmentCreate") or {}
-        )
-        errors = result.get("userErrors") or []
-        if errors:
-            text = "; ".join(str(e.get("message")) for e in errors)
-            raise http.PlatformError(f"Shopify refused the fulfillment: {text}", permanent=True)
-        return gid_id((result.get("fulfillment") or {}).get("id"))
+            result = (
+                self.graphql(FULFILLMENT_CREATE, variables, cost=10, mutation=True).get("fulfillmentCreate")
+                or {}
+            )
+            errors = result.get("userErrors") or []
+            if errors:
+                text = "; ".join(str(e.get("message")) for e in errors)
+                raise http.PlatformError(f"Shopify refused the fulfillment: {text}", permanent=True)
+            done.append(gid_id((result.get("fulfillment") or {}).get("id")))
+        return ",".join(done)
 
     def push_stock(self, update: StockUpdate) -> None:
         """inventorySetQuantities with `changeFromQuantity` (what Shopify is believed to show) and
