@@ -89,7 +89,9 @@ class Channel(models.Model):
         if self.platform == Platform.WOOCOMMERCE:
             path = reverse("webhooks:woocommerce", args=[self.pk])
         elif self.platform in (Platform.EASYPOST, Platform.AFTERSHIP):
-            path = reverse("webhooks:carrier", args=[self.platform])
+            if self.pk is None:
+                return ""  # known once the channel is saved
+            path = reverse("webhooks:carrier-channel", args=[self.platform, self.pk])
         else:
             path = reverse(f"webhooks:{self.platform}")
         return settings.WEBHOOK_BASE_URL + path

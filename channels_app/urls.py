@@ -10,4 +10,5 @@ urlpatterns = [
     path("woocommerce/<int:channel_id>/", webhooks.woocommerce_webhook, name="woocommerce"),
     path("shopee/", webhooks.shopee_webhook, name="shopee"),
     path("carriers/<str:carrier>/", webhooks.carrier_webhook, name="carrier"),
+    path("carriers/<str:carrier>/<int:channel_id>/", webhooks.carrier_webhook, name="carrier-channel"),
 ]

@@ -85,21 +85,20 @@ CARRIER_MODULES = {Platform.EASYPOST: easypost, Platform.AFTERSHIP: aftership}
 @csrf_exempt
 @require_POST
 @webhook_endpoint
-def carrier_webhook(request: HttpRequest, carrier: str) -> HttpResponse:
+def carrier_webhook(request: HttpRequest, carrier: str, channel_id: int | None = None) -> HttpResponse:
     module = CARRIER_MODULES.get(carrier)  # type: ignore[call-overload]
     if module is None:
         raise Http404(f"no carrier {carrier}")
     body = read_body(request)
-    # The URL names no account: the carrier channel whose secret verifies the body is the one.
-    channel = next(
-        (
-            c
-            for c in Channel.objects.filter(platform=carrier, is_active=True).order_by("pk")
-            if module.signature_valid(request, body, c.webhook_secrets())
-        ),
-        None,
-    )
-    if channel is None:
+    candidates = Channel.objects.filter(platform=carrier, is_active=True).order_by("pk")
+    if channel_id is not None:
+        candidates = candidates.filter(pk=channel_id)
+    # Without an id in the URL, the carrier channel whose secret verifies the body is the one; two
+    # that do (one account shared by two organizations) cannot be told apart, so neither gets it.
+    verified = [c for c in candidates if module.signature_valid(request, body, c.webhook_secrets())]
+    if not verified:
         raise Rejected(401, "invalid signature or unknown carrier account")
+    if len(verified) > 1:
+        raise Rejected(401, f"carrier channels {[c.pk for c in verified]} share a secret: use their own URLs")
     payload, json_error = parse_json(body)
-    return accept(channel, module.delivery(body, payload), body, payload, json_error)
+    return accept(verified[0], module.delivery(body, payload), body, payload, json_error)

@@ -176,7 +176,7 @@ def test_a_tracking_number_of_no_order_is_kept_and_ignored_with_its_reason(
 
 def test_an_unknown_carrier_is_404_and_a_carrier_channel_says_where_to_point_it(client, easypost):
     assert post(client, "dhl", b"{}").status_code == 404
-    assert easypost.webhook_url.endswith("/webhooks/carriers/easypost/")
+    assert easypost.webhook_url.endswith(f"/webhooks/carriers/easypost/{easypost.pk}/")
     from channels_app.sync import channel_verify
 
     ok, message = channel_verify(easypost)
@@ -194,3 +194,28 @@ def test_an_order_number_two_stores_share_attaches_the_shipment_to_neither(
     run_worker("shipment-tracking")
     assert not Fulfillment.objects.exists()
     assert ProcessedWebhookEvent.objects.get().status == EventStatus.IGNORED
+
+
+def test_two_carrier_accounts_sharing_a_secret_get_nothing_at_the_shared_url_and_all_at_their_own(
+    client, easypost, order, django_capture_on_commit_callbacks
+):
+    from channels_app.models import Organization
+
+    other_org = Organization.objects.create(name="Globex", slug="globex")
+    other = channel_create(
+        organization_slug=other_org.slug,
+        platform=Platform.EASYPOST,
+        shop_identifier="easypost-globex",
+        webhook_secret=VECTOR["secret"],
+    )
+    headers = {"HTTP_X_HMAC_SIGNATURE": VECTOR["header_value"]}
+    assert post(client, "easypost", EASYPOST_BODY, **headers).status_code == 401  # whose is it? neither's
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/webhooks/carriers/easypost/{other.pk}/",
+            EASYPOST_BODY,
+            content_type="application/json",
+            **headers,
+        )
+    assert response.status_code == 200
+    assert ProcessedWebhookEvent.objects.get().channel == other

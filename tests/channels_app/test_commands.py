@@ -143,7 +143,8 @@ def test_create_channel_for_a_carrier_and_a_shopee_refresh_token(capsys):
     )
     carrier = json.loads(capsys.readouterr().out)
     assert (
-        carrier["webhook_url"].endswith("/webhooks/carriers/easypost/") and carrier["shop"] == "acme-easypost"
+        carrier["webhook_url"].endswith(f"/webhooks/carriers/easypost/{carrier['id']}/")
+        and carrier["shop"] == "acme-easypost"
     )
     call_command(
         "create_channel",
