@@ -72,6 +72,26 @@ def shop(httpserver):
     return channel, main, item, fake
 
 
+def level_report(*, available, event_id):
+    """Shopify's inventory_levels/update for the shop's item at its mapped location, signed."""
+    body = json.dumps(
+        {
+            "inventory_item_id": 271878346596884015,
+            "location_id": 24826418,
+            "available": available,
+            "updated_at": "2030-01-01T00:00:00Z",
+        }
+    ).encode()
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="inventory_levels/update",
+        event_id=event_id,
+    )
+    return body, headers
+
+
 def at_a_windows_start():
     time.sleep(stock_push.WINDOW - time.time() % stock_push.WINDOW + 0.05)
 
@@ -131,21 +151,7 @@ def test_the_echo_of_our_own_push_changes_nothing(
     channel, main, item, fake = shop
     stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
     stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
-    body = json.dumps(
-        {
-            "inventory_item_id": 271878346596884015,
-            "location_id": 24826418,
-            "available": 7,
-            "updated_at": "2030-01-01T00:00:00Z",
-        }
-    ).encode()
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="inventory_levels/update",
-        event_id="echo",
-    )
+    body, headers = level_report(available=7, event_id="echo")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
     run_worker("webhooks")
@@ -225,21 +231,7 @@ def test_a_report_while_the_hubs_newer_figure_waits_to_be_pushed_changes_nothing
     channel, main, item, fake = shop
     stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=10, reason="adjustment")  # a receipt
     redis_connection.zadd(stock_push.PENDING, {f"{channel.pk}:{item.pk}:24826418": time.time()})
-    body = json.dumps(
-        {
-            "inventory_item_id": 271878346596884015,
-            "location_id": 24826418,
-            "available": 3,
-            "updated_at": "2030-01-01T00:00:00Z",
-        }
-    ).encode()
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="inventory_levels/update",
-        event_id="r1",
-    )
+    body, headers = level_report(available=3, event_id="r1")
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
     run_worker("webhooks")
