@@ -38,6 +38,7 @@ _CHOICE_PATHS = {
     "inventory.sku": "organization",
     "inventory.product": "organization",
     "orders.order": "organization",
+    "catalog_sync.supplier": "organization",
 }
 
 

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
+from catalog_sync.models import CatalogSyncRun, ImageAsset, ProductFamily, Supplier
 from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
 from orders.services import LineData, OrderData, order_sync
@@ -41,6 +42,17 @@ def two_shops():
             ),
         ).order
         SyncRun.objects.create(channel=channel, kind="products", status="SUCCEEDED")
+        supplier = Supplier.objects.create(
+            organization=channel.organization,
+            code=f"{name}-sup",
+            name=name,
+            feed_url="https://feed.example/i.txt",
+        )
+        family = ProductFamily.objects.create(supplier=supplier, family_key=f"{name}-F1")
+        CatalogSyncRun.objects.create(supplier=supplier)
+        ImageAsset.objects.create(
+            digest=f"{name:0<64}", source_url="https://feed.example/a.jpg"
+        ).families.add(family)
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

@@ -20,6 +20,12 @@ MERCHANT_PERMISSIONS = {
         "organization": "view",
     },
     "orders": {"order": "view change", "orderitem": "view", "fulfillment": "view add"},
+    "catalog_sync": {
+        "supplier": "view add change",
+        "productfamily": "view",
+        "imageasset": "view",
+        "catalogsyncrun": "view",
+    },
     "inventory": {
         "warehouse": "view add change",
         "product": "view add change",
@@ -30,7 +36,7 @@ MERCHANT_PERMISSIONS = {
         "reservation": "view",
     },
 }
-OPS_APPS = ("channels_app", "orders", "inventory")
+OPS_APPS = ("channels_app", "orders", "inventory", "catalog_sync")
 
 
 class Command(BaseCommand):
