@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from channels_app.models import SyncStatus
 from channels_app.secrets import EncryptedJSONField
 
 
@@ -100,17 +101,10 @@ class RunMode(models.TextChoices):
     DIRECT = "direct"
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
 class CatalogSyncRun(models.Model):
     supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="runs")
     mode = models.CharField(max_length=10, choices=RunMode.choices, default=RunMode.QUEUED)
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    status = models.CharField(max_length=20, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
     step = models.CharField(max_length=200, blank=True)
     percent = models.PositiveSmallIntegerField(default=0)
     counters = models.JSONField(default=dict, blank=True)

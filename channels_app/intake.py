@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
-from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
+from channels_app.models import CARRIERS, Channel, EventStatus, ProcessedWebhookEvent
 from config.logs import current_request_id
 from config.queues import enqueue
 
@@ -199,9 +199,6 @@ _redis_unavailable_until = 0.0
 def queue_for(source: str) -> str:
     """The queue an event's job runs on: carriers' tracking updates have their own."""
     return "shipment-tracking" if source in CARRIERS else "webhooks"
-
-
-CARRIERS = ("easypost", "aftership")
 
 
 def _enqueue_accepted(event_id: int, request_id: str, queue: str = "webhooks") -> None:

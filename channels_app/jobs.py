@@ -6,12 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
-from rq import get_current_job
-
 from channels_app import sweeper
 from channels_app.handlers import dispatch
 from channels_app.models import ClaimLost, EventStatus, ProcessedWebhookEvent
-from config.workers import ShutdownTimeout
+from config.workers import job_will_retry
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +28,7 @@ def process_webhook_event(event_id: int) -> str:
         logger.warning("event %s: %s; its effects were rolled back", event_id, exc)
         return "claim lost"
     except BaseException as exc:
-        job = get_current_job()
-        retrying = isinstance(exc, ShutdownTimeout) or (
-            not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
-        )
+        retrying = job_will_retry(exc)
         try:
             event.finish(
                 EventStatus.ENQUEUED if retrying else EventStatus.FAILED, error=f"{type(exc).__name__}: {exc}"

@@ -37,6 +37,9 @@ class Platform(models.TextChoices):
     AFTERSHIP = "aftership", "AfterShip (carrier tracking)"
 
 
+CARRIERS = (Platform.EASYPOST, Platform.AFTERSHIP)
+
+
 class Channel(models.Model):
     """One connected store. `shop_identifier` is how its webhooks name it: the myshopify.com domain,
     the WooCommerce site URL, or the Shopee shop id."""
@@ -88,7 +91,7 @@ class Channel(models.Model):
             return ""  # known once the channel is saved
         if self.platform == Platform.WOOCOMMERCE:
             path = reverse("webhooks:woocommerce", args=[self.pk])
-        elif self.platform in (Platform.EASYPOST, Platform.AFTERSHIP):
+        elif self.platform in CARRIERS:
             if self.pk is None:
                 return ""  # known once the channel is saved
             path = reverse("webhooks:carrier-channel", args=[self.platform, self.pk])

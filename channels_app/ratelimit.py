@@ -8,6 +8,7 @@ Shopify says is left (`throttleStatus`), so all workers see the shop's real stat
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -87,9 +88,9 @@ def set_available(
 ) -> None:
     """What the platform says is left in the bucket (and its real size and refill rate, when it
     says), for every worker to see."""
-    capacity, rate = capacity or bucket.capacity, rate or bucket.rate
-    ttl = int(capacity / rate) + 60
-    connection.register_script(_SET)(keys=[bucket.redis_key], args=[available, capacity, rate, ttl])
+    told = dataclasses.replace(bucket, capacity=capacity or bucket.capacity, rate=rate or bucket.rate)
+    args = [available, told.capacity, told.rate, told.ttl]
+    connection.register_script(_SET)(keys=[bucket.redis_key], args=args)
 
 
 class RateLimitWait(Exception):

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
-from rq import get_current_job
 
 from channels_app import http
 from channels_app.handlers import topics_for
@@ -30,6 +29,7 @@ from channels_app.models import (
 )
 from channels_app.platforms.clients import CLIENTS, ConsoleOnly, client_for
 from config.queues import enqueue
+from config.workers import job_will_retry, running_as_job
 from inventory.catalog import products_upsert
 
 logger = logging.getLogger(__name__)
@@ -91,9 +91,8 @@ def sync_run(run_id: int) -> SyncRun:
     """Run a recorded sync to its end (in a worker, or inline for `--direct`)."""
     # Claimed once: from QUEUED, or from RUNNING by the run's own job run again after its worker
     # died (its id is unique, so no other job can hold the run).
-    job = get_current_job()
     claimable = [SyncStatus.QUEUED]
-    if job is not None and job.id == f"sync-{run_id}":
+    if running_as_job(f"sync-{run_id}"):
         claimable.append(SyncStatus.RUNNING)
     updated = SyncRun.objects.filter(pk=run_id, status__in=claimable).update(
         status=SyncStatus.RUNNING, started_at=timezone.now(), error=""
@@ -105,7 +104,7 @@ def sync_run(run_id: int) -> SyncRun:
     try:
         RUNNERS[run.kind](run)
     except BaseException as exc:
-        retrying = not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
+        retrying = job_will_retry(exc)
         SyncRun.objects.filter(pk=run.pk).update(
             status=SyncStatus.QUEUED if retrying else SyncStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}",

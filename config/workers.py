@@ -53,6 +53,22 @@ def retry_unless_permanent(
     return True  # go on to rq's default handling
 
 
+def job_will_retry(exc: BaseException) -> bool:
+    """Whether rq runs the current job again after `exc`, as `retry_unless_permanent` decides: after
+    a shutdown always, after a permanent error never, else while it has retries left."""
+    if isinstance(exc, ShutdownTimeout):
+        return True
+    job = get_current_job()
+    return not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
+
+
+def running_as_job(job_id: str) -> bool:
+    """Whether this code runs as rq job `job_id`. Job ids are unique: when a row is named by its
+    job's id, that job runs again (a retry) may take the row back from a claimed state."""
+    job = get_current_job()
+    return job is not None and job.id == job_id
+
+
 class HubWorker(Worker):
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer

@@ -15,10 +15,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from rq import get_current_job
 from rq.exceptions import DuplicateJobError
 
 from config.queues import enqueue
+from config.workers import job_will_retry, running_as_job
 from orders.models import Fulfillment, Order, PushStatus
 
 logger = logging.getLogger(__name__)
@@ -81,9 +81,8 @@ def fulfillments_sweep(*, older_than: int = 120) -> int:
 def fulfillment_push(fulfillment_id: int) -> Fulfillment:
     from channels_app.platforms.clients import Shipment, client_for
 
-    job = get_current_job()
     claimable = [PushStatus.PENDING]
-    if job is not None and job.id == f"fulfillment-{fulfillment_id}":
+    if running_as_job(f"fulfillment-{fulfillment_id}"):
         # Its own job run again: after a worker died mid-push, or retried by ops from the
         # dead-letter queue (no other job can hold this fulfillment: the id is unique).
         claimable += [PushStatus.PUSHING, PushStatus.FAILED]
@@ -105,7 +104,7 @@ def fulfillment_push(fulfillment_id: int) -> Fulfillment:
     try:
         external_id = client_for(order.channel).push_fulfillment(shipment)
     except BaseException as exc:
-        retrying = not getattr(exc, "permanent", False) and job is not None and (job.retries_left or 0) > 0
+        retrying = job_will_retry(exc)
         Fulfillment.objects.filter(pk=fulfillment_id).update(
             push_status=PushStatus.PENDING if retrying else PushStatus.FAILED,
             push_error=f"{type(exc).__name__}: {exc}"[:2000],
