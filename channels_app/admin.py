@@ -320,18 +320,44 @@ def progress_bar(run: SyncRun) -> str:
     percent = run.percent
     if percent is None:
         return format_html("<span>{} done</span>", run.done)
+    return progress_html(percent, f"{run.done} of {run.total if run.total is not None else '?'}")
+
+
+def progress_html(percent: int, caption: str) -> str:
     return format_html(
-        "<progress max='100' value='{}' title='{}%'></progress> {}% ({} of {})",
-        percent,
-        percent,
-        percent,
-        run.done,
-        run.total if run.total is not None else "?",
+        "<progress max='100' value='{}' title='{}%'></progress> {}% ({})", percent, percent, percent, caption
     )
 
 
+class RefreshWhileRunning(OrganizationScopedAdmin):
+    """A run's list and page reload every 3 s while a run the user can see is QUEUED or RUNNING."""
+
+    change_list_template = "admin/auto_refresh/change_list.html"
+    change_form_template = "admin/auto_refresh/change_form.html"
+    OPEN = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        running = self.get_queryset(request).filter(status__in=self.OPEN).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "auto_refresh": running})
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        run = self.get_object(request, object_id)
+        running = run is not None and getattr(run, "status", None) in self.OPEN
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "auto_refresh": running}
+        )
+
+
 @admin.register(SyncRun)
-class SyncRunAdmin(OrganizationScopedAdmin):
+class SyncRunAdmin(RefreshWhileRunning):
     organization_path = "channel__organization"
     list_display = ("id", "channel", "kind", "status", "progress", "step", "started_at", "finished_at")
     list_filter = ("kind", "status", ("channel", admin.RelatedOnlyFieldListFilter), "created_at")
@@ -349,28 +375,6 @@ class SyncRunAdmin(OrganizationScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        # Refresh while anything the merchant can see is still under way.
-        running = (
-            self.get_queryset(request).filter(status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]).exists()
-        )
-        return super().changelist_view(request, {**(extra_context or {}), "auto_refresh": running})
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        run = self.get_object(request, object_id)
-        running = run is not None and run.status in (SyncStatus.QUEUED, SyncStatus.RUNNING)
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "auto_refresh": running}
-        )
 
 
 def webhook_job_subjects(event_ids: Iterable[object]) -> dict[object, Subject]:

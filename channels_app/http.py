@@ -70,10 +70,10 @@ class PlatformError(Exception):
 
 @dataclass(frozen=True)
 class Call:
-    """Who is calling: for the rate limit and the logs."""
+    """Who is calling: for the rate limit and the logs (a supplier's feed has no channel)."""
 
     platform: str
-    channel_id: int
+    channel_id: int | None
     bucket: ratelimit.Bucket | None
     cost: float = 1
 
@@ -98,9 +98,15 @@ def send(
     timeout: tuple[float, float] | None = None,
     attempts: int | None = None,
     client_errors: bool = False,
+    stream: bool = False,
+    follow_redirects: bool = False,
 ) -> requests.Response:
     """Send one API request with the rate limit, timeouts and retries; the response if 2xx/3xx
-    (or any 4xx but 429 with `client_errors`, for platforms that explain errors in the body)."""
+    (or any 4xx but 429 with `client_errors`, for platforms that explain errors in the body).
+
+    `stream` leaves the body to the caller (to read it with a size limit). Redirects are followed
+    only when asked (a supplier's CDN); a platform call never follows one with its token.
+    """
     path = urlsplit(url).path
     quick = _quick.get()
     timeout = timeout or (QUICK_TIMEOUT if quick else TIMEOUT)
@@ -120,7 +126,8 @@ def send(
                 auth=auth,
                 timeout=timeout,
                 # A redirect would carry the token header to wherever it points.
-                allow_redirects=False,
+                allow_redirects=follow_redirects,
+                stream=stream,
             )
         except requests.RequestException as exc:
             _log(call, method, path, "error", started, attempt, error=type(exc).__name__)
@@ -218,7 +225,7 @@ def _log(
         status,
         (time.monotonic() - started) * 1000,
         extra={
-            "channel_id": call.channel_id,
+            **({"channel_id": call.channel_id} if call.channel_id is not None else {}),
             "http_method": method,
             "http_path": path,
             "http_status": status,

@@ -67,6 +67,11 @@ class Channel(models.Model):
         help_text="API calls per second, shared by every worker; blank for the platform's default "
         "(Shopify's cost bucket is read from Shopify's own answers).",
     )
+    push_catalog = models.BooleanField(
+        default=False,
+        help_text="Create and update in this store the products that supplier catalog syncs change "
+        "(otherwise the catalog stays in the hub).",
+    )
     connection_checked_at = models.DateTimeField(null=True, blank=True)
     connection_ok = models.BooleanField(null=True, blank=True)
     connection_message = models.CharField(max_length=500, blank=True)

@@ -69,7 +69,8 @@ def _worker_alive(job: Job, started_before: datetime) -> bool:
 
 
 class JobState(Enum):
-    LIVE = "live"  # queued, scheduled, deferred, or running on a live worker
+    LIVE = "live"  # queued, scheduled or deferred
+    RUNNING = "running"  # started, by a worker that is alive
     FAILED = "failed"  # in the dead-letter queue: ops decide, the sweeper does not loop it
     GONE = "gone"  # missing, finished, stopped, or started by a dead worker
 
@@ -82,8 +83,10 @@ def job_state(job_id: str, started_before: datetime) -> tuple[JobState, str]:
     except NoSuchJobError:
         return JobState.GONE, ""
     status = job.get_status(refresh=False)
-    if status in _PENDING or (status == JobStatus.STARTED and _worker_alive(job, started_before)):
+    if status in _PENDING:
         return JobState.LIVE, ""
+    if status == JobStatus.STARTED and _worker_alive(job, started_before):
+        return JobState.RUNNING, ""
     if status == JobStatus.FAILED:
         result = job.latest_result()
         lines = (result.exc_string or "").strip().splitlines() if result else []
@@ -116,7 +119,7 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
         result.examined += 1
         try:
             state, error = job_state(event.job_id, started_before=now - job_timeout)
-            if state is JobState.LIVE:
+            if state in (JobState.LIVE, JobState.RUNNING):
                 result.still_running += 1
                 continue
             # Only if nobody moved the event since we read it.
@@ -134,7 +137,7 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
                 updated_at=timezone.now(),
             ):
                 continue
-            _discard_job(event.job_id)
+            discard_job(event.job_id)
             if event_enqueue(event.pk, event.request_id, queue_for(event.source)):
                 result.requeued += 1
             else:
@@ -149,7 +152,7 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
     return result
 
 
-def _discard_job(job_id: str) -> None:
+def discard_job(job_id: str) -> None:
     """Remove the dead job (and its registry entries) so its deterministic id can be reused."""
     queue = get_queue("webhooks")
     try:
@@ -180,12 +183,15 @@ def event_replay(event: ProcessedWebhookEvent) -> bool:
     """
     if event.payload is None:
         return False  # kept only as raw body: nothing a handler could read
-    if job_state(event.job_id, started_before=timezone.now() - timedelta(hours=1))[0] is JobState.LIVE:
+    if job_state(event.job_id, started_before=timezone.now() - timedelta(hours=1))[0] in (
+        JobState.LIVE,
+        JobState.RUNNING,
+    ):
         return False
     updated = ProcessedWebhookEvent.objects.filter(pk=event.pk, status=event.status).update(
         status=EventStatus.ENQUEUED, error_message="", ignored_reason="", updated_at=timezone.now()
     )
     if not updated:
         return False
-    _discard_job(event.job_id)
+    discard_job(event.job_id)
     return event_enqueue(event.pk, event.request_id, queue_for(event.source))

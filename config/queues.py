@@ -42,6 +42,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("catalog-supplier", timeout=1800, workers=1, in_process=False),
     QueueSpec("catalog-family", timeout=300, workers=3, in_process=False),
     QueueSpec("catalog-images", timeout=120, workers=10, in_process=False),
+    # Products a catalog sync changed, pushed to the channels that asked for them: its own queue, so
+    # thousands of them after a big sync wait behind neither stock pushes nor a feed.
+    QueueSpec("catalog-push", timeout=300, workers=1, in_process=True),
     QueueSpec("messaging-events", timeout=60, workers=1, in_process=True),
     QueueSpec("messaging-automations", timeout=60, workers=1, in_process=True),
     QueueSpec("messaging-campaigns", timeout=1800, workers=1, in_process=False),

@@ -19,4 +19,7 @@ SCHEDULE = (
     Periodic("push-stock", "inventory.jobs.push_stock", "stock-push", every=30),
     Periodic("reconcile-channels", "channels_app.jobs.reconcile_channels", "housekeeping", every=60),
     Periodic("check-subscriptions", "channels_app.jobs.check_subscriptions", "housekeeping", every=900),
+    # Each supplier at its own interval (Supplier.sync_interval_minutes); lost catalog jobs healed.
+    Periodic("sync-suppliers", "catalog_sync.jobs.sync_suppliers", "housekeeping", every=60),
+    Periodic("sweep-catalog", "catalog_sync.jobs.sweep_catalog", "housekeeping", every=60),
 )

@@ -143,6 +143,14 @@ HUB_RECONCILE_INTERVAL = env.int("HUB_RECONCILE_INTERVAL", default=15 * 60)
 HUB_RECONCILE_FIRST_LOOKBACK = env.int("HUB_RECONCILE_FIRST_LOOKBACK", default=24 * 3600)
 HUB_RECONCILE_OVERLAP = env.int("HUB_RECONCILE_OVERLAP", default=5 * 60)
 
+# Supplier catalogs: concurrent record downloads in the supplier step (and images in --direct),
+# size limits, and how long an open run may see no job work on it before it is closed as stalled.
+CATALOG_FETCH_CONCURRENCY = env.int("CATALOG_FETCH_CONCURRENCY", default=8)
+CATALOG_INDEX_MAX_BYTES = env.int("CATALOG_INDEX_MAX_BYTES", default=100 * 1024 * 1024)
+CATALOG_RECORD_MAX_BYTES = env.int("CATALOG_RECORD_MAX_BYTES", default=1024 * 1024)
+CATALOG_IMAGE_MAX_BYTES = env.int("CATALOG_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
+CATALOG_RUN_STALL_SECONDS = env.int("CATALOG_RUN_STALL_SECONDS", default=15 * 60)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -158,6 +166,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Uploaded and fetched files (supplier catalog images), through Django's storage API: set
+# STORAGES' "default" to an object store's backend (django-storages) to keep them there instead.
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -31,7 +31,9 @@ class Product(models.Model):
         "channels_app.Organization", on_delete=models.CASCADE, related_name="products"
     )
     title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return self.title
@@ -45,6 +47,11 @@ class SKU(models.Model):
     title = models.CharField(max_length=255, blank=True)
     product = models.ForeignKey(
         Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="skus"
+    )
+    price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217; blank for the shop's own.")
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Colour, size, ... as the supplier names them."
     )
 
     class Meta:

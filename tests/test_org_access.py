@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from catalog_sync.models import CatalogSyncRun, ImageAsset, ProductFamily, Supplier
+from catalog_sync.models import CatalogSyncRun, FamilyChange, FamilyImage, ImageAsset, ProductFamily, Supplier
 from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
 from orders.services import LineData, OrderData, order_sync
@@ -49,10 +49,10 @@ def two_shops():
             feed_url="https://feed.example/i.txt",
         )
         family = ProductFamily.objects.create(supplier=supplier, family_key=f"{name}-F1")
-        CatalogSyncRun.objects.create(supplier=supplier)
-        ImageAsset.objects.create(
-            digest=f"{name:0<64}", source_url="https://feed.example/a.jpg"
-        ).families.add(family)
+        run = CatalogSyncRun.objects.create(supplier=supplier)
+        FamilyChange.objects.create(family=family, run=run, action="created", content_hash="h")
+        asset = ImageAsset.objects.create(digest=f"{name:0<64}", source_url="https://feed.example/a.jpg")
+        FamilyImage.objects.create(family=family, source_url=asset.source_url, asset=asset, status="failed")
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

@@ -23,6 +23,8 @@ MERCHANT_PERMISSIONS = {
     "catalog_sync": {
         "supplier": "view add change",
         "productfamily": "view",
+        "familychange": "view",
+        "familyimage": "view change",  # change: retry failed images
         "imageasset": "view",
         "catalogsyncrun": "view",
     },

@@ -1,0 +1,33 @@
+"""The catalog's RQ jobs: thin entry points into `catalog_sync.pipeline`, taking plain values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog_sync import pipeline
+
+
+def sync_supplier(run_id: int) -> dict[str, Any]:
+    """catalog-supplier: a run's supplier step, which enqueues the families that changed."""
+    run = pipeline.supplier_job(run_id)
+    return {"run": run.pk, "status": run.status, **run.counters()}
+
+
+def apply_family(family_id: int) -> dict[str, Any]:
+    """catalog-family: write one family's product and SKUs; enqueue its images."""
+    return {"family": family_id, "images_enqueued": len(pipeline.family_job(family_id))}
+
+
+def fetch_image(url: str) -> str:
+    """catalog-images: fetch and store one image URL, for every family waiting for it."""
+    return pipeline.image_job(url)
+
+
+def sync_suppliers() -> int:
+    """housekeeping: start the scheduled runs that are due."""
+    return pipeline.suppliers_due()
+
+
+def sweep_catalog() -> dict[str, int]:
+    """housekeeping: re-enqueue lost family and image jobs of open runs; close stalled runs."""
+    return pipeline.runs_sweep()
