@@ -28,7 +28,7 @@ from catalog_sync.pipeline import images_retry, run_start
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product
-from tests.catalog_sync.feedgen import Feed
+from bench.feedgen import Feed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUEUES = ("catalog-supplier", "catalog-family", "catalog-images")

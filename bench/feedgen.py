@@ -1,4 +1,5 @@
-"""A generated supplier feed (seed 003's Import.txt shape), served over HTTP by tests and bench.
+"""A generated supplier feed (seed 003's Import.txt shape), served over HTTP by the catalog tests and
+by the catalog benchmark.
 
 `Feed` holds the records and images; `Feed.respond` answers a werkzeug request for the index, a
 record or an image, and counts what was asked, so a test can say what a run fetched.
