@@ -1,4 +1,4 @@
-"""`make bench`: the ingest, drain and orders benchmarks, each with its same-run baseline.
+"""`make bench`: the ingest, drain, orders and catalog benchmarks, each with its same-run baseline.
 
 Knobs (flag, or environment variable for `make bench`):
   --ingest-requests / BENCH_INGEST_REQUESTS  requests per endpoint (default 2000)
@@ -9,6 +9,9 @@ Knobs (flag, or environment variable for `make bench`):
   --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
   --orders          / BENCH_ORDERS           paid-order webhooks per orders run (default 1000)
   --orders-warmup   / BENCH_ORDERS_WARMUP    untimed webhooks before each orders run (default 50)
+  --catalog-families / BENCH_CATALOG_FAMILIES  families in the catalog's generated feed (default 5000)
+  --catalog-variants / BENCH_CATALOG_VARIANTS  variants (index lines, records) per family (default 4)
+  --catalog-images   / BENCH_CATALOG_IMAGES    images of its own per family (default 2)
 DATABASE_URL and REDIS_URL say which servers to use; the data goes to bench-only databases there
 (see bench/environment.py). Exits 1 if a check fails.
 """
@@ -28,10 +31,12 @@ def env_int(name: str, default: int) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Ingest, drain and orders benchmarks"
+        prog="python -m bench", description="Ingest, drain, orders and catalog benchmarks"
     )
     # No `choices=`: argparse checks the empty list against them when nothing is given.
-    parser.add_argument("which", nargs="*", help="ingest, drain and/or orders (default: all, in that order)")
+    parser.add_argument(
+        "which", nargs="*", help="ingest, drain, orders and/or catalog (default: all, in that order)"
+    )
     parser.add_argument("--ingest-requests", type=int, default=env_int("BENCH_INGEST_REQUESTS", 2000))
     parser.add_argument("--ingest-warmup", type=int, default=env_int("BENCH_INGEST_WARMUP", 100))
     parser.add_argument("--clients", type=int, default=env_int("BENCH_INGEST_CLIENTS", 8))
@@ -40,9 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--startup-runs", type=int, default=env_int("BENCH_DRAIN_STARTUP_RUNS", 3))
     parser.add_argument("--orders", type=int, default=env_int("BENCH_ORDERS", 1000))
     parser.add_argument("--orders-warmup", type=int, default=env_int("BENCH_ORDERS_WARMUP", 50))
+    parser.add_argument("--catalog-families", type=int, default=env_int("BENCH_CATALOG_FAMILIES", 5000))
+    parser.add_argument("--catalog-variants", type=int, default=env_int("BENCH_CATALOG_VARIANTS", 4))
+    parser.add_argument("--catalog-images", type=int, default=env_int("BENCH_CATALOG_IMAGES", 2))
     args = parser.parse_args(argv)
-    args.which = args.which or ["ingest", "drain", "orders"]
-    if unknown := set(args.which) - {"ingest", "drain", "orders"}:
+    args.which = args.which or ["ingest", "drain", "orders", "catalog"]
+    if unknown := set(args.which) - {"ingest", "drain", "orders", "catalog"}:
         parser.error(f"unknown benchmark: {', '.join(sorted(unknown))}")
     return args
 
@@ -88,6 +96,18 @@ def main(argv: list[str] | None = None) -> int:
                     warmup=args.orders_warmup,
                     clients=args.clients,
                     web_workers=args.web_workers,
+                )
+            )
+            sys.stdout.flush()
+        if "catalog" in args.which:
+            from bench import catalog
+
+            results.append(
+                catalog.run(
+                    env,
+                    families=args.catalog_families,
+                    variants=args.catalog_variants,
+                    images=args.catalog_images,
                 )
             )
     finally:

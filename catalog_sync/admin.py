@@ -1,3 +1,4 @@
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,10 +15,13 @@ from catalog_sync.models import (
     FamilyImage,
     ImageAsset,
     ImageStatus,
+    ListingStatus,
     ProductFamily,
+    ProductListing,
     Supplier,
 )
-from catalog_sync.pipeline import images_retry, run_start
+from catalog_sync.pipeline import enqueue_job, images_retry, run_start
+from catalog_sync.push import PUSH_JOB
 from channels_app.access import OrganizationScopedAdmin
 from channels_app.admin import RefreshWhileRunning, progress_html
 from config.failed_jobs import Subject
@@ -232,6 +236,41 @@ class ImageAssetAdmin(OrganizationScopedAdmin):
         response = FileResponse(asset.file.open("rb"), content_type=asset.content_type)
         response["Cache-Control"] = "private, max-age=86400"
         return response
+
+
+@admin.register(ProductListing)
+class ProductListingAdmin(OrganizationScopedAdmin):
+    """Catalog products in the stores that take the catalog: pushed, failed (why), or skipped."""
+
+    organization_path = "channel__organization"
+    list_display = ("product", "channel", "status", "external_product_id", "error", "pushed_at")
+    list_filter = ("status", ("channel", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("product", "channel")
+    search_fields = ("product__title", "product__skus__code", "external_product_id", "error")
+    readonly_fields = [f.name for f in ProductListing._meta.fields]
+    actions = ["push_again"]
+    show_full_result_count = False
+
+    @admin.action(description="Push the selected products again", permissions=["change"])
+    def push_again(self, request: HttpRequest, queryset: QuerySet[ProductListing]) -> None:
+        with transaction.atomic():
+            # Not the store's own listings (skipped), nor what the platform cannot take.
+            listings = list(queryset.exclude(status__in=[ListingStatus.UNSUPPORTED, ListingStatus.SKIPPED]))
+            ProductListing.objects.filter(pk__in=[x.pk for x in listings]).update(
+                pushed_hash="", images_hash="", status=ListingStatus.PENDING, error=""
+            )
+            for listing in listings:
+                transaction.on_commit(
+                    functools.partial(enqueue_job, "catalog-push", PUSH_JOB, listing.pk, listing.job_id)
+                )
+        self.message_user(request, f"{len(listings)} product(s) queued to be pushed again.")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        results, _ = super().get_search_results(request, queryset, search_term)
+        return results.distinct(), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(CatalogSyncRun)

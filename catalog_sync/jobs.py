@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_sync import pipeline
+from catalog_sync import pipeline, push
 
 
 def sync_supplier(run_id: int) -> dict[str, Any]:
@@ -31,3 +31,13 @@ def sync_suppliers() -> int:
 def sweep_catalog() -> dict[str, int]:
     """housekeeping: re-enqueue lost family and image jobs of open runs; close stalled runs."""
     return pipeline.runs_sweep()
+
+
+def push_listing(listing_id: int) -> str:
+    """catalog-push: send a catalog product to one store that takes the catalog."""
+    return push.listing_push(listing_id)
+
+
+def push_catalog(channel_id: int) -> int:
+    """catalog-push: every catalog product to a channel that just turned the catalog on."""
+    return push.channel_push_all(channel_id)

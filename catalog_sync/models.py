@@ -270,3 +270,37 @@ class CatalogSyncRun(models.Model):
 
     def counters(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTERS} | {"errors": self.error_count}
+
+
+class ListingStatus(models.TextChoices):
+    PENDING = "pending"
+    PUSHED = "pushed"
+    FAILED = "failed"
+    SKIPPED = "skipped", "Skipped (the store's own listing)"
+    UNSUPPORTED = "unsupported", "Not supported on this platform"
+
+
+class ProductListing(models.Model):
+    """A catalog product as pushed to a channel that asked for the catalog (Channel.push_catalog)."""
+
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="listings")
+    product = models.ForeignKey("inventory.Product", on_delete=models.CASCADE, related_name="listings")
+    external_product_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=12, choices=ListingStatus.choices, default=ListingStatus.PENDING)
+    pushed_hash = models.CharField(max_length=64, blank=True, help_text="Of what the store was last sent.")
+    images_hash = models.CharField(max_length=64, blank=True, help_text="Of the image list last sent.")
+    error = models.TextField(blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "product"], name="listing_unique_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} on {self.channel_id}"
+
+    @property
+    def job_id(self) -> str:
+        return f"listing-{self.pk}"

@@ -83,7 +83,7 @@ def run_start(*, supplier_id: int, mode: str = RunMode.QUEUED, requested_by: str
     if mode == RunMode.QUEUED:
         # robust: with Redis down the run is still recorded; the catalog sweep enqueues it later.
         transaction.on_commit(
-            partial(_enqueue, "catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id), robust=True
+            partial(enqueue_job, "catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id), robust=True
         )
     return run
 
@@ -106,7 +106,7 @@ def _job_live(job_id: str, queue: str) -> bool:
     return _state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
 
 
-def _enqueue(queue: str, func: str, arg: int | str, job_id: str) -> None:
+def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
     """Have a job with this id run after what the caller committed.
 
     A job waiting in the queue will read it when it starts. A finished, failed or dead one is
@@ -185,7 +185,7 @@ def supplier_job(run_id: int) -> CatalogSyncRun:
         _step_failed(run, exc, retrying=job_will_retry(exc))
         raise
     for family in families:
-        _enqueue("catalog-family", FAMILY_JOB, family.pk, family_job_id(family))
+        enqueue_job("catalog-family", FAMILY_JOB, family.pk, family_job_id(family))
     run_finish_if_done(run.pk)
     run.refresh_from_db()
     return run
@@ -404,7 +404,7 @@ def family_job(family_id: int) -> list[str]:
             family_failed(family_id, f"{type(exc).__name__}: {exc}")
         raise
     for url in urls:
-        _enqueue("catalog-images", IMAGE_JOB, url, image_job_id(url))
+        enqueue_job("catalog-images", IMAGE_JOB, url, image_job_id(url))
     run_finish_if_done(run_id)
     return urls
 
@@ -456,6 +456,10 @@ def family_apply(family_id: int) -> tuple[list[str], int | None]:
             products_updated=int(not created and bool(changes)),
             **image_counts,
         )
+        if created or changes:
+            from catalog_sync.push import product_push_on_commit
+
+            product_push_on_commit(family.supplier.organization_id, family.product_id)
     return urls, family.run_id
 
 
@@ -658,7 +662,7 @@ def images_retry(image_ids: Iterable[int]) -> int:
     urls = set(rows.values_list("source_url", flat=True))
     rows.update(status=ImageStatus.PENDING, error="", run=None)
     for url in urls:
-        transaction.on_commit(partial(_enqueue, "catalog-images", IMAGE_JOB, url, image_job_id(url)))
+        transaction.on_commit(partial(enqueue_job, "catalog-images", IMAGE_JOB, url, image_job_id(url)))
     return len(urls)
 
 
@@ -757,7 +761,7 @@ def _requeue_step(run: CatalogSyncRun) -> Counter[str]:
         _step_failed(run, RuntimeError(f"its job failed: {error}"), retrying=False)
         return Counter(runs_failed=1)
     if state is JobState.GONE:
-        _enqueue("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
+        enqueue_job("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
         return Counter(runs_requeued=1)
     return Counter()
 
@@ -772,7 +776,7 @@ def _requeue_lost(run: CatalogSyncRun) -> Counter[str]:
             family_failed(family.pk, error)
             result["families_failed"] += 1
         elif state is JobState.GONE:
-            _enqueue("catalog-family", FAMILY_JOB, family.pk, job_id)
+            enqueue_job("catalog-family", FAMILY_JOB, family.pk, job_id)
             result["families_requeued"] += 1
     pending = FamilyImage.objects.filter(run=run, status=ImageStatus.PENDING).values_list(
         "source_url", flat=True
@@ -784,6 +788,6 @@ def _requeue_lost(run: CatalogSyncRun) -> Counter[str]:
             images_failed(url, error)
             result["images_failed"] += 1
         elif state is JobState.GONE:
-            _enqueue("catalog-images", IMAGE_JOB, url, job_id)
+            enqueue_job("catalog-images", IMAGE_JOB, url, job_id)
             result["images_requeued"] += 1
     return result

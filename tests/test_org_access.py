@@ -6,7 +6,15 @@ from django.core.management import call_command
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from catalog_sync.models import CatalogSyncRun, FamilyChange, FamilyImage, ImageAsset, ProductFamily, Supplier
+from catalog_sync.models import (
+    CatalogSyncRun,
+    FamilyChange,
+    FamilyImage,
+    ImageAsset,
+    ProductFamily,
+    ProductListing,
+    Supplier,
+)
 from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
 from orders.services import LineData, OrderData, order_sync
@@ -53,6 +61,8 @@ def two_shops():
         FamilyChange.objects.create(family=family, run=run, action="created", content_hash="h")
         asset = ImageAsset.objects.create(digest=f"{name:0<64}", source_url="https://feed.example/a.jpg")
         FamilyImage.objects.create(family=family, source_url=asset.source_url, asset=asset, status="failed")
+        product = Product.objects.create(organization=channel.organization, title=f"{name} mug")
+        ProductListing.objects.create(channel=channel, product=product, status="failed", error="refused")
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

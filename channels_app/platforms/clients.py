@@ -80,6 +80,33 @@ class ProductPage:
     resume: str = ""  # where the next page starts (a cursor, page or offset); "" after the last
 
 
+@dataclass(frozen=True)
+class ListingVariant:
+    sku: str
+    price: str | None  # a decimal string; None: the store keeps its own
+    options: tuple[tuple[str, str], ...]  # (option name, value), in the listing's option order
+    external_id: str = ""  # the store's variant id, once pushed
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A catalog product as a store should show it."""
+
+    handle: str  # the hub's stable key: a lost answer retried finds what the first call made
+    title: str
+    description: str
+    option_names: tuple[str, ...]
+    variants: tuple[ListingVariant, ...]
+    images: tuple[str, ...] | None  # public URLs; None leaves the store's images as they are
+    external_id: str = ""  # the store's product id, once pushed
+
+
+@dataclass(frozen=True)
+class PushedListing:
+    external_id: str
+    variants: dict[str, tuple[str, str]]  # sku -> (variant id, inventory item id)
+
+
 class PlatformClient(Protocol):
     def __init__(self, channel: Channel) -> None: ...
 
@@ -101,6 +128,10 @@ class PlatformClient(Protocol):
 
     def push_stock(self, update: StockUpdate) -> None:
         """Make the channel show `available` units of the variant (at the location)."""
+        ...
+
+    def push_listing(self, listing: Listing) -> PushedListing:
+        """Create or update the product in the store (safe to call again with the same handle)."""
         ...
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:

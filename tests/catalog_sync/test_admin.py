@@ -10,10 +10,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 
+from bench.feedgen import Feed
 from catalog_sync.models import CatalogSyncRun, FamilyImage, ImageAsset, ImageStatus, ProductFamily
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
-from bench.feedgen import Feed
 from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
 
 pytestmark = pytest.mark.django_db(transaction=True)

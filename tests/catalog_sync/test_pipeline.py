@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import transaction
 
+from bench.feedgen import Feed
 from catalog_sync.models import (
     CatalogSyncRun,
     ChangeAction,
@@ -28,7 +29,6 @@ from catalog_sync.pipeline import images_retry, run_start
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product
-from bench.feedgen import Feed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUEUES = ("catalog-supplier", "catalog-family", "catalog-images")

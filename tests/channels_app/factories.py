@@ -18,7 +18,12 @@ CREDENTIALS = ("access_token", "refresh_token", "consumer_key", "consumer_secret
 def _create(platform: str, values: dict[str, Any]) -> Channel:
     credentials = dict(values.pop("credentials", {}))
     credentials.update({name: values.pop(name) for name in CREDENTIALS if name in values})
-    return channel_create(organization_slug="acme", platform=platform, credentials=credentials, **values)
+    flags = {name: values.pop(name) for name in ("push_catalog",) if name in values}
+    channel = channel_create(organization_slug="acme", platform=platform, credentials=credentials, **values)
+    if flags:
+        Channel.objects.filter(pk=channel.pk).update(**flags)
+        channel.refresh_from_db()
+    return channel
 
 
 def shopify_channel(**overrides: Any) -> Channel:

@@ -36,6 +36,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: flo
     raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
+def descendants(pid: int) -> list[int]:
+    """The pids of a process's children, their children, ... (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
 def database_url_for_processes() -> str:
     """The URL of the database pytest-django created, for processes the test starts."""
     db = settings.DATABASES["default"]
@@ -106,10 +123,16 @@ class Processes:
 
     @staticmethod
     def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
+        """The process and everything it started, as when its container dies: its group, and the
+        groups of its descendants (rq's work horse makes its own process group)."""
+        for pid in [process.pid, *descendants(process.pid)]:
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
 
     def stop_all(self) -> None:
         for process in self.running:

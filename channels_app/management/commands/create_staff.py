@@ -27,6 +27,7 @@ MERCHANT_PERMISSIONS = {
         "familyimage": "view change",  # change: retry failed images
         "imageasset": "view",
         "catalogsyncrun": "view",
+        "productlisting": "view change",  # change: push again
     },
     "inventory": {
         "warehouse": "view add change",

@@ -26,8 +26,10 @@ from channels_app import http, ratelimit
 from channels_app.models import Channel
 from channels_app.platforms.clients import (
     ConsoleOnly,
+    Listing,
     Polled,
     ProductPage,
+    PushedListing,
     RemoteWebhook,
     Shipment,
     StockUpdate,
@@ -305,6 +307,14 @@ class ShopeeClient:
         if failures:
             reasons = "; ".join(str(f.get("failed_reason")) for f in failures)
             raise http.PlatformError(f"Shopee refused the stock of item {item_id}: {reasons}", permanent=True)
+
+    def push_listing(self, listing: Listing) -> PushedListing:
+        # add_item needs a Shopee category id, its mandatory attributes, a logistics channel, a
+        # weight and images uploaded to Shopee's media space first: nothing a supplier feed says.
+        raise ConsoleOnly(
+            "Shopee listings are created in Seller Centre (they need a Shopee category, its "
+            "attributes, logistics and a weight); the hub maps them at the channel's next product import"
+        )
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         raise self._console_only()

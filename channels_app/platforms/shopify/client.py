@@ -19,10 +19,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils.html import escape, linebreaks
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment, StockUpdate
+from channels_app.platforms.clients import (
+    Listing,
+    Polled,
+    ProductPage,
+    PushedListing,
+    RemoteWebhook,
+    Shipment,
+    StockUpdate,
+)
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -160,6 +169,18 @@ INVENTORY_LEVEL_QUERY = """
 query Level($item: ID!, $location: ID!) {
   inventoryItem(id: $item) {
     inventoryLevel(locationId: $location) { quantities(names: ["available"]) { name quantity } }
+  }
+}
+"""
+
+
+# An upsert: by the store's id once known, else by the hub's handle, so a create whose answer was
+# lost, sent again, updates what it made (productSet identifiers, 2025-04+).
+PRODUCT_SET = """
+mutation productSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
+  productSet(identifier: $identifier, input: $input, synchronous: true) {
+    product { id variants(first: 250) { nodes { id sku inventoryItem { id } } } }
+    userErrors { field message code }
   }
 }
 """
@@ -399,6 +420,69 @@ class ShopifyClient:
                 raise http.PlatformError(f"Shopify refused the fulfillment: {text}", permanent=True)
             done.append(gid_id((result.get("fulfillment") or {}).get("id")))
         return ",".join(done)
+
+    def push_listing(self, listing: Listing) -> PushedListing:
+        """productSet, synchronously: the product, its options and variants (with their ids once
+        known, so Shopify keeps their inventory items), and its images only when they changed
+        (Shopify fetches them from the supplier's URLs; sending them again would duplicate them)."""
+        if not listing.option_names:  # one variant: Shopify's own default option
+            listing = dataclasses.replace(
+                listing,
+                option_names=("Title",),
+                variants=tuple(
+                    dataclasses.replace(v, options=(("Title", "Default Title"),)) for v in listing.variants
+                ),
+            )
+        product: dict[str, Any] = {
+            "handle": listing.handle,
+            "title": listing.title,
+            "descriptionHtml": linebreaks(escape(listing.description)),
+            "productOptions": [
+                {
+                    "name": name,
+                    "position": position,
+                    "values": [
+                        {"name": v} for v in dict.fromkeys(dict(x.options)[name] for x in listing.variants)
+                    ],
+                }
+                for position, name in enumerate(listing.option_names, start=1)
+            ],
+            "variants": [
+                {
+                    **({"id": f"gid://shopify/ProductVariant/{v.external_id}"} if v.external_id else {}),
+                    "sku": v.sku,
+                    "optionValues": [{"optionName": name, "name": value} for name, value in v.options],
+                    **({"price": v.price} if v.price is not None else {}),
+                }
+                for v in listing.variants
+            ],
+        }
+        if listing.images is not None:
+            product["files"] = [{"originalSource": url, "contentType": "IMAGE"} for url in listing.images]
+        identifier = (
+            {"id": f"gid://shopify/Product/{listing.external_id}"}
+            if listing.external_id
+            else {"handle": listing.handle}
+        )
+        cost = 10 + 2 * len(listing.variants) + (len(listing.images or ()))
+        result = (
+            self.graphql(PRODUCT_SET, {"identifier": identifier, "input": product}, cost=cost).get(
+                "productSet"
+            )
+            or {}
+        )
+        errors = result.get("userErrors") or []
+        if errors:
+            text = "; ".join(
+                f"{'.'.join(map(str, e.get('field') or []))}: {e.get('message')}" for e in errors
+            )
+            raise http.PlatformError(f"Shopify refused the product: {text}", permanent=True)
+        node = result.get("product") or {}
+        variants = {
+            v.get("sku") or "": (gid_id(v.get("id")), gid_id((v.get("inventoryItem") or {}).get("id")))
+            for v in (node.get("variants") or {}).get("nodes") or []
+        }
+        return PushedListing(external_id=gid_id(node.get("id")), variants=variants)
 
     def push_stock(self, update: StockUpdate) -> None:
         """inventorySetQuantities with `changeFromQuantity` (what Shopify is believed to show) and

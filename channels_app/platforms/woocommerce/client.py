@@ -12,7 +12,15 @@ from typing import Any
 
 from channels_app import http, ratelimit
 from channels_app.models import Channel
-from channels_app.platforms.clients import Polled, ProductPage, RemoteWebhook, Shipment, StockUpdate
+from channels_app.platforms.clients import (
+    Listing,
+    Polled,
+    ProductPage,
+    PushedListing,
+    RemoteWebhook,
+    Shipment,
+    StockUpdate,
+)
 from inventory.catalog import ProductData, VariantData
 
 DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
@@ -135,6 +143,87 @@ class WooCommerceClient:
         else:
             path = f"/products/{update.product_id}/variations/{update.variant_id}"
         self.request("PUT", path, json={"manage_stock": True, "stock_quantity": update.available})
+
+    def push_listing(self, listing: Listing) -> PushedListing:
+        """A simple product (one variant, no options) or a variable product with its variations,
+        found first by id or by SKU (the handle for a variable product), so a create whose answer
+        was lost, sent again, updates what it made."""
+        simple = len(listing.variants) == 1 and not listing.option_names
+        key = listing.variants[0].sku if simple else listing.handle
+        product_id = listing.external_id or self._product_id_by_sku(key)
+        payload: dict[str, Any] = {
+            "name": listing.title,
+            "type": "simple" if simple else "variable",
+            "sku": key,
+            "description": listing.description,
+        }
+        if simple and listing.variants[0].price is not None:
+            payload["regular_price"] = listing.variants[0].price
+        if not simple:
+            payload["attributes"] = [
+                {
+                    "name": name,
+                    "visible": True,
+                    "variation": True,
+                    "options": list(dict.fromkeys(dict(v.options)[name] for v in listing.variants)),
+                }
+                for name in listing.option_names
+            ]
+        if listing.images is not None:
+            payload["images"] = [{"src": url} for url in listing.images]
+        if product_id:
+            body, _ = self.request("PUT", f"/products/{product_id}", json=payload)
+        else:
+            body, _ = self.request("POST", "/products", json=payload)
+        product_id = str(body.get("id") or "") if isinstance(body, dict) else ""
+        if not product_id:
+            raise http.PlatformError("WooCommerce answered a product without an id", permanent=False)
+        if simple:
+            return PushedListing(external_id=product_id, variants={key: (product_id, "")})
+        return PushedListing(external_id=product_id, variants=self._push_variations(product_id, listing))
+
+    def _product_id_by_sku(self, sku: str) -> str:
+        body, _ = self.request("GET", "/products", params={"sku": sku})
+        found = [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+        return str(found[0].get("id") or "") if found else ""
+
+    def _push_variations(self, product_id: str, listing: Listing) -> dict[str, tuple[str, str]]:
+        path = f"/products/{product_id}/variations"
+        existing = {
+            str(item.get("sku") or ""): str(item.get("id"))
+            for items, _ in self.pages(path)
+            for item in items
+            if isinstance(item, dict)
+        }
+        create, update = [], []
+        for variant in listing.variants:
+            item: dict[str, Any] = {
+                "sku": variant.sku,
+                "attributes": [{"name": name, "option": value} for name, value in variant.options],
+            }
+            if variant.price is not None:
+                item["regular_price"] = variant.price
+            variation_id = variant.external_id or existing.get(variant.sku)
+            if variation_id:
+                update.append({"id": int(variation_id), **item})
+            else:
+                create.append(item)
+        variants = {sku: (vid, "") for sku, vid in existing.items() if sku}
+        # WooCommerce's batch endpoints take up to 100 items per request.
+        for start in range(0, max(len(create), len(update)), 100):
+            body, _ = self.request(
+                "POST",
+                f"{path}/batch",
+                json={"create": create[start : start + 100], "update": update[start : start + 100]},
+            )
+            for answered in (body.get("create") or []) + (body.get("update") or []):
+                error = answered.get("error")
+                if error:
+                    raise http.PlatformError(
+                        f"WooCommerce refused a variation: {error.get('message', error)}", permanent=True
+                    )
+                variants[str(answered.get("sku") or "")] = (str(answered.get("id")), "")
+        return variants
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
         return [

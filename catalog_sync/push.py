@@ -1,0 +1,198 @@
+"""Catalog products pushed to the stores that asked for them (Channel.push_catalog).
+
+A product a catalog sync created or changed is pushed, on the `catalog-push` queue, to every active
+channel of its organization with the flag on; otherwise the catalog stays in the hub. The store's
+own listings are left alone: a product whose SKUs the channel already sells (mapped by a product
+import) is skipped, with the reason on its listing. What was pushed is remembered (a hash), so a
+push of an unchanged product sends nothing; the pushed variants are mapped, so the store's orders
+and stock resolve to the catalog's SKUs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog_sync.models import FamilyImage, ListingStatus, ProductListing
+from catalog_sync.pipeline import enqueue_job
+from channels_app import http
+from channels_app.models import Channel
+from channels_app.platforms.clients import CLIENTS, ConsoleOnly, Listing, ListingVariant, client_for
+from config.workers import job_will_retry
+from inventory.models import SKU, ChannelVariant, Product
+
+logger = logging.getLogger(__name__)
+
+PUSH_JOB = "catalog_sync.jobs.push_listing"
+PUSH_ALL_JOB = "catalog_sync.jobs.push_catalog"
+
+
+def _pushing_channels(organization_id: int) -> list[int]:
+    return list(
+        Channel.objects.filter(
+            organization_id=organization_id, push_catalog=True, is_active=True, platform__in=CLIENTS
+        ).values_list("pk", flat=True)
+    )
+
+
+def product_push_on_commit(organization_id: int, product_id: int | None) -> None:
+    """After the caller's transaction commits, push the product to the channels that want it."""
+    channel_ids = _pushing_channels(organization_id) if product_id else []
+    if channel_ids:
+        assert product_id is not None
+        transaction.on_commit(partial(listings_enqueue, product_id, channel_ids), robust=True)
+
+
+def listings_enqueue(product_id: int, channel_ids: list[int]) -> int:
+    enqueued = 0
+    for channel_id in channel_ids:
+        listing, _ = ProductListing.objects.get_or_create(channel_id=channel_id, product_id=product_id)
+        if listing.status in (ListingStatus.SKIPPED, ListingStatus.UNSUPPORTED):
+            continue  # the store's own listing, or a platform the hub cannot list on
+        enqueue_job("catalog-push", PUSH_JOB, listing.pk, listing.job_id)
+        enqueued += 1
+    return enqueued
+
+
+def channel_push_all(channel_id: int) -> int:
+    """Push every catalog product of the channel's organization (the flag was just turned on)."""
+    channel = Channel.objects.get(pk=channel_id)
+    if not channel.push_catalog:
+        return 0
+    products = (
+        Product.objects.filter(organization_id=channel.organization_id, families__isnull=False)
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    return sum(listings_enqueue(pk, [channel_id]) for pk in products.iterator())
+
+
+def listing_push(listing_id: int) -> str:
+    """Send the product as the hub has it now to the listing's store, unless the store has it so."""
+    listing = ProductListing.objects.select_related("channel", "product").get(pk=listing_id)
+    channel, product = listing.channel, listing.product
+    if not (channel.push_catalog and channel.is_active):
+        return "the channel no longer takes the catalog"
+    skus = list(product.skus.order_by("code"))
+    if not skus:
+        return "no SKUs"
+    mapped = dict(
+        ChannelVariant.objects.filter(channel=channel, sku__in=skus).values_list(
+            "sku__code", "external_variant_id"
+        )
+    )
+    if not listing.external_product_id and mapped:
+        _record(
+            listing,
+            status=ListingStatus.SKIPPED,
+            error=f"already listed in the store ({len(mapped)} SKUs mapped): the hub leaves the store's "
+            "own listing alone",
+        )
+        return "skipped"
+    images = list(
+        FamilyImage.objects.filter(family__product=product)
+        .order_by("family_id", "position")
+        .values_list("source_url", flat=True)
+        .distinct()
+    )
+    images_hash = _digest(images)
+    option_names, options = _options(skus)
+    wanted = Listing(
+        handle=f"hub-{product.pk}",
+        title=product.title,
+        description=product.description,
+        option_names=option_names,
+        variants=tuple(
+            ListingVariant(
+                sku=sku.code,
+                price=None if sku.price is None else f"{sku.price:.2f}",
+                options=options[sku.code],
+                external_id=mapped.get(sku.code, ""),
+            )
+            for sku in skus
+        ),
+        images=tuple(images) if images_hash != listing.images_hash else None,
+        external_id=listing.external_product_id,
+    )
+    content_hash = _digest(
+        [
+            wanted.title,
+            wanted.description,
+            wanted.option_names,
+            [(v.sku, v.price, v.options) for v in wanted.variants],
+        ]
+        + [images_hash]
+    )
+    if content_hash == listing.pushed_hash:
+        return "unchanged"
+    try:
+        pushed = client_for(channel).push_listing(wanted)
+    except ConsoleOnly as exc:
+        _record(listing, status=ListingStatus.UNSUPPORTED, error=str(exc))
+        return "unsupported"
+    except http.PlatformError as exc:
+        if not exc.permanent and job_will_retry(exc):
+            raise
+        _record(listing, status=ListingStatus.FAILED, error=str(exc))
+        if exc.permanent:
+            return "failed"
+        raise  # out of retries: ops see it among the failed jobs too
+    by_code = {sku.code: sku for sku in skus}
+    with transaction.atomic():
+        for code, (variant_id, inventory_item_id) in pushed.variants.items():
+            if code in by_code and variant_id:
+                ChannelVariant.objects.update_or_create(
+                    channel=channel,
+                    external_variant_id=variant_id,
+                    defaults={
+                        "sku": by_code[code],
+                        "external_product_id": pushed.external_id,
+                        "external_inventory_item_id": inventory_item_id,
+                    },
+                )
+        _record(
+            listing,
+            status=ListingStatus.PUSHED,
+            error="",
+            external_product_id=pushed.external_id,
+            pushed_hash=content_hash,
+            images_hash=images_hash,
+            pushed_at=timezone.now(),
+        )
+    logger.info(
+        "catalog product %s pushed to channel %s as %s",
+        product.pk,
+        channel.pk,
+        pushed.external_id,
+        extra={"channel_id": channel.pk, "product_id": product.pk},
+    )
+    return "pushed"
+
+
+def _record(listing: ProductListing, **fields: object) -> None:
+    ProductListing.objects.filter(pk=listing.pk).update(updated_at=timezone.now(), **fields)
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _options(skus: list[SKU]) -> tuple[tuple[str, ...], dict[str, tuple[tuple[str, str], ...]]]:
+    """The store options that tell the variants apart: the supplier attributes whose values differ
+    between them, if they do so uniquely; else one "Variant" option of their titles (or codes). A
+    single variant has none."""
+    if len(skus) == 1:
+        return (), {skus[0].code: ()}
+    names = sorted({key for sku in skus for key, value in sku.attributes.items() if value not in (None, "")})
+    varying = tuple(n for n in names if len({str(sku.attributes.get(n, "")) for sku in skus}) > 1)
+    combos = {sku.code: tuple((n, str(sku.attributes.get(n, "-"))) for n in varying) for sku in skus}
+    if varying and len(set(combos.values())) == len(skus):
+        return varying, combos
+    titles = [sku.title or sku.code for sku in skus]
+    values = titles if len(set(titles)) == len(titles) else [sku.code for sku in skus]
+    return ("Variant",), {sku.code: (("Variant", value),) for sku, value in zip(skus, values, strict=True)}
