@@ -1,4 +1,3 @@
-import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +19,7 @@ from catalog_sync.models import (
     ProductListing,
     Supplier,
 )
-from catalog_sync.pipeline import enqueue_job, images_retry, run_start
+from catalog_sync.pipeline import enqueue_on_commit, images_retry, run_start
 from catalog_sync.push import PUSH_JOB
 from channels_app.access import OrganizationScopedAdmin
 from channels_app.admin import RefreshWhileRunning, progress_html
@@ -260,9 +259,7 @@ class ProductListingAdmin(OrganizationScopedAdmin):
                 pushed_hash="", images_hash="", status=ListingStatus.PENDING, error=""
             )
             for listing in listings:
-                transaction.on_commit(
-                    functools.partial(enqueue_job, "catalog-push", PUSH_JOB, listing.pk, listing.job_id)
-                )
+                enqueue_on_commit("catalog-push", PUSH_JOB, listing.pk, listing.job_id)
         self.message_user(request, f"{len(listings)} product(s) queued to be pushed again.")
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:

@@ -29,8 +29,8 @@ def sync_suppliers() -> int:
 
 
 def sweep_catalog() -> dict[str, int]:
-    """housekeeping: re-enqueue lost family and image jobs of open runs; close stalled runs."""
-    return pipeline.runs_sweep()
+    """housekeeping: re-enqueue lost jobs of open runs and product pushes; close stalled runs."""
+    return pipeline.runs_sweep() | {"pushes_requeued": push.listings_sweep()}
 
 
 def push_listing(listing_id: int) -> str:

@@ -25,7 +25,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -81,10 +80,7 @@ def run_start(*, supplier_id: int, mode: str = RunMode.QUEUED, requested_by: str
         )
         return run_start(supplier_id=supplier_id, mode=mode, requested_by=requested_by)
     if mode == RunMode.QUEUED:
-        # robust: with Redis down the run is still recorded; the catalog sweep enqueues it later.
-        transaction.on_commit(
-            partial(enqueue_job, "catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id), robust=True
-        )
+        enqueue_on_commit("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
     return run
 
 
@@ -104,6 +100,11 @@ def _state(job_id: str, queue: str) -> tuple[JobState, str]:
 
 def _job_live(job_id: str, queue: str) -> bool:
     return _state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
+
+
+def job_gone(job_id: str, queue: str) -> bool:
+    """Nothing will run the job: it is missing, finished, or was running on a dead worker."""
+    return _state(job_id, queue)[0] is JobState.GONE
 
 
 def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
@@ -127,6 +128,16 @@ def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
         except DuplicateJobError:
             pass  # enqueued by someone else meanwhile: it runs after our commit too
         return
+
+
+def enqueue_on_commit(queue: str, func: str, arg: int | str, job_id: str) -> None:
+    """`enqueue_job` once the caller's transaction commits. Robust: with Redis down what committed
+    stays committed (the request answers), and the catalog sweep enqueues what is left."""
+
+    def enqueue_after_commit() -> None:
+        enqueue_job(queue, func, arg, job_id)
+
+    transaction.on_commit(enqueue_after_commit, robust=True)
 
 
 def family_job_id(family: ProductFamily) -> str:
@@ -662,7 +673,7 @@ def images_retry(image_ids: Iterable[int]) -> int:
     urls = set(rows.values_list("source_url", flat=True))
     rows.update(status=ImageStatus.PENDING, error="", run=None)
     for url in urls:
-        transaction.on_commit(partial(enqueue_job, "catalog-images", IMAGE_JOB, url, image_job_id(url)))
+        enqueue_on_commit("catalog-images", IMAGE_JOB, url, image_job_id(url))
     return len(urls)
 
 

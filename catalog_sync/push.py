@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from functools import partial
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from catalog_sync.models import FamilyImage, ListingStatus, ProductListing
-from catalog_sync.pipeline import enqueue_job
+from catalog_sync.pipeline import enqueue_job, enqueue_on_commit, job_gone
 from channels_app import http
 from channels_app.models import Channel
 from channels_app.platforms.clients import CLIENTS, ConsoleOnly, Listing, ListingVariant, client_for
@@ -41,11 +41,12 @@ def _pushing_channels(organization_id: int) -> list[int]:
 
 
 def product_push_on_commit(organization_id: int, product_id: int | None) -> None:
-    """After the caller's transaction commits, push the product to the channels that want it."""
+    """In the caller's transaction: mark the product's listings on the channels that take the
+    catalog as waiting, and push them once it commits (a push Redis lost is swept up later)."""
     channel_ids = _pushing_channels(organization_id) if product_id else []
     if channel_ids:
         assert product_id is not None
-        transaction.on_commit(partial(listings_enqueue, product_id, channel_ids), robust=True)
+        listings_enqueue(product_id, channel_ids)
 
 
 def listings_enqueue(product_id: int, channel_ids: list[int]) -> int:
@@ -54,9 +55,25 @@ def listings_enqueue(product_id: int, channel_ids: list[int]) -> int:
         listing, _ = ProductListing.objects.get_or_create(channel_id=channel_id, product_id=product_id)
         if listing.status in (ListingStatus.SKIPPED, ListingStatus.UNSUPPORTED):
             continue  # the store's own listing, or a platform the hub cannot list on
-        enqueue_job("catalog-push", PUSH_JOB, listing.pk, listing.job_id)
+        ProductListing.objects.filter(pk=listing.pk).update(
+            status=ListingStatus.PENDING, updated_at=timezone.now()
+        )
+        enqueue_on_commit("catalog-push", PUSH_JOB, listing.pk, listing.job_id)
         enqueued += 1
     return enqueued
+
+
+def listings_sweep(*, older_than: int = 120) -> int:
+    """Enqueue the pushes still waiting whose job is gone (Redis was down, or lost it)."""
+    stale = ProductListing.objects.filter(
+        status=ListingStatus.PENDING, updated_at__lt=timezone.now() - timedelta(seconds=older_than)
+    )
+    swept = 0
+    for listing in stale.iterator():
+        if job_gone(listing.job_id, "catalog-push"):
+            enqueue_job("catalog-push", PUSH_JOB, listing.pk, listing.job_id)
+            swept += 1
+    return swept
 
 
 def channel_push_all(channel_id: int) -> int:

@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE
-from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
@@ -113,15 +112,10 @@ class ChannelForm(forms.ModelForm):
             channel.save()
         if channel.push_catalog and "push_catalog" in self.changed_data:
             # Turned on: the catalog's products so far go to the store too (later ones as they change).
-            from catalog_sync.pipeline import enqueue_job
+            from catalog_sync.pipeline import enqueue_on_commit
             from catalog_sync.push import PUSH_ALL_JOB
 
-            transaction.on_commit(
-                functools.partial(
-                    enqueue_job, "catalog-push", PUSH_ALL_JOB, channel.pk, f"push-catalog-{channel.pk}"
-                ),
-                robust=True,
-            )
+            enqueue_on_commit("catalog-push", PUSH_ALL_JOB, channel.pk, f"push-catalog-{channel.pk}")
         return channel
 
 

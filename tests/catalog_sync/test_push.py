@@ -245,3 +245,35 @@ def test_turning_the_flag_on_pushes_the_catalog_so_far(httpserver, feed, sync, r
 
     assert len(store.calls) == 2
     assert ProductListing.objects.filter(channel=channel, status=ListingStatus.PUSHED).count() == 2
+
+
+def test_a_push_redis_lost_is_swept_up(httpserver, feed, sync, run_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog_sync.push import listings_sweep
+    from channels_app.sweeper import discard_job
+
+    store = ShopifyStore()
+    httpserver.expect_request(shopify_graphql_path(), method="POST").respond_with_handler(store.respond)
+    serve_feed(httpserver, feed)
+    factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_x", push_catalog=True)
+    sync()
+    feed.change("/records/ART-00000-0.json", price="5.00")
+    with transaction.atomic():
+        run_start(supplier_id=Supplier.objects.get().pk)
+    run_worker("catalog-supplier", "catalog-family")  # the push is enqueued, then Redis loses it
+    listing = ProductListing.objects.get(status=ListingStatus.PENDING)
+    discard_job(listing.job_id)
+    assert listings_sweep() == 0  # too recent: its job may still be on the way
+    ProductListing.objects.filter(pk=listing.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+
+    assert listings_sweep() == 1
+    run_worker("catalog-push")
+
+    listing.refresh_from_db()
+    assert (
+        listing.status == ListingStatus.PUSHED
+        and store.calls[-1]["variables"]["input"]["variants"][0]["price"] == "5.00"
+    )
