@@ -3,14 +3,11 @@ history, failed images retried, stored images shown only to their organization."
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 
-from bench.feedgen import Feed
 from catalog_sync.models import CatalogSyncRun, FamilyImage, ImageAsset, ImageStatus, ProductFamily
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
@@ -19,16 +16,9 @@ from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
-def feed(httpserver):
-    feed = Feed(httpserver.url_for("/"), families=2)
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(feed.respond)
-    return feed
+def feed(small_feed):
+    return small_feed
 
 
 @pytest.fixture

@@ -22,16 +22,9 @@ from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
-def feed(httpserver):
-    feed = Feed(httpserver.url_for("/"), families=2)
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(feed.respond)
-    return feed
+def feed(small_feed):
+    return small_feed
 
 
 def test_the_scheduler_starts_each_supplier_when_its_interval_has_passed(feed):

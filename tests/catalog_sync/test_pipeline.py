@@ -34,11 +34,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 QUEUES = ("catalog-supplier", "catalog-family", "catalog-images")
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def feed(httpserver):
     feed = Feed(httpserver.url_for("/"))

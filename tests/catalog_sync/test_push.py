@@ -23,11 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 QUEUES = ("catalog-supplier", "catalog-family", "catalog-images", "catalog-push")
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def feed(httpserver):
     return Feed(httpserver.url_for("/"), families=2, variants=2, images=1)
