@@ -336,6 +336,10 @@ def run(env: BenchEnv, *, families: int, variants: int, images: int) -> bool:
     media_before = os.environ.get("MEDIA_ROOT")
     os.environ["MEDIA_ROOT"] = str(MEDIA_DIR)  # the workers' (they read it from the environment)
     settings.MEDIA_ROOT = str(MEDIA_DIR)  # this process read its settings already
+    # The feed is served from loopback, which the hub refuses by default (a merchant's feed URL
+    # must not reach the hub's own network).
+    os.environ["CATALOG_ALLOW_PRIVATE_ADDRESSES"] = "1"
+    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = True
     flush_redis()  # empty queues, no stale worker registrations
     feed, server = serve(families, variants, images)
     workers: Workers = []

@@ -7,13 +7,15 @@ malformed line or record is reported with its line number and does not stop the 
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -22,6 +24,9 @@ from catalog_sync.models import FeedRecord, Supplier
 from channels_app import http
 
 BATCH = 1000  # URLs per comparison query
+URL_MAX, HASH_MAX = 1000, 200  # FeedRecord.url, FeedRecord.content_hash
+MAX_REDIRECTS = 5
+_REDIRECTS = {301, 302, 303, 307, 308}
 PRICE_DIGITS, PRICE_PLACES = 14, 4  # SKU.price
 
 
@@ -71,6 +76,9 @@ def index_parse(data: bytes | str) -> tuple[list[IndexEntry], list[LineError]]:
             continue
         if not _is_http_url(url):
             errors.append(LineError(number, f"not an http(s) URL: {url[:100]}"))
+            continue
+        if len(url) > URL_MAX or len(content_hash) > HASH_MAX:
+            errors.append(LineError(number, f"URL over {URL_MAX} or HASH over {HASH_MAX} characters"))
             continue
         entries[url] = IndexEntry(number, url, content_hash)
     return list(entries.values()), errors
@@ -142,12 +150,26 @@ def _auth(supplier: Supplier, url: str) -> dict[str, Any]:
 
 
 def download(call: http.Call, url: str, *, limit: int, **kwargs: Any) -> tuple[bytes, str]:
-    """GET `url` (redirects followed): its body, refused past `limit` bytes, and content type.
+    """GET `url`: its body, refused past `limit` bytes, and content type. Redirects are followed
+    (a CDN's), each hop checked to be a public address; credentials never cross to another host.
 
     Raises PlatformError (permanent for 4xx, not for 5xx and connection errors, after the HTTP
-    layer's own retries) and FeedError for a body over the limit.
+    layer's own retries) and FeedError for a body over the limit or a non-public address.
     """
-    response = http.send(call, "GET", url, stream=True, follow_redirects=True, **kwargs)
+    for _ in range(MAX_REDIRECTS + 1):
+        _check_public(url)
+        response = http.send(call, "GET", url, stream=True, **kwargs)
+        location = response.headers.get("Location")
+        if response.status_code not in _REDIRECTS or not location:
+            break
+        response.close()
+        target = urljoin(url, location)
+        if urlsplit(target).netloc != urlsplit(url).netloc:
+            kwargs.pop("auth", None)
+            kwargs.pop("headers", None)
+        url = target
+    else:
+        raise FeedError(f"more than {MAX_REDIRECTS} redirects")
     try:
         if response.status_code >= 300:
             raise FeedError(f"answered {response.status_code} (a redirect without a Location)")
@@ -166,6 +188,25 @@ def download(call: http.Call, url: str, *, limit: int, **kwargs: Any) -> tuple[b
     finally:
         response.close()
     return bytes(body), response.headers.get("Content-Type", "")
+
+
+def _check_public(url: str) -> None:
+    """Refuse a URL whose host resolves to a loopback, private, link-local or reserved address: a
+    feed (which any merchant can configure) must not make the workers fetch the hub's own
+    network (cloud metadata, Redis, the admin) and show the answer in a run's errors."""
+    if settings.CATALOG_ALLOW_PRIVATE_ADDRESSES:
+        return
+    parts = urlsplit(url)
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (socket.gaierror, UnicodeError):
+        return  # unresolvable: the request itself fails, as a connection error
+    for address in addresses:
+        if not ipaddress.ip_address(str(address).split("%")[0]).is_global:
+            raise FeedError(
+                f"{parts.hostname} is not a public address ({address}); set "
+                "CATALOG_ALLOW_PRIVATE_ADDRESSES to fetch feeds from a private network"
+            )
 
 
 def index_fetch(supplier: Supplier) -> bytes:
@@ -212,8 +253,10 @@ def records_fetch(supplier: Supplier, entries: list[IndexEntry]) -> Iterator[lis
 
 def record_parse(body: bytes) -> dict[str, Any]:
     """The record, checked and normalized to what the hub keeps; FeedError says what is wrong."""
+    if b"\\u0000" in body:
+        raise FeedError("holds a NUL character (\\u0000), which no text field can store")
     try:
-        record = json.loads(body, parse_float=Decimal)
+        record = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise FeedError(f"not JSON: {exc}"[:200]) from None
     if not isinstance(record, dict):
@@ -229,6 +272,10 @@ def record_parse(body: bytes) -> dict[str, Any]:
         "attributes": _attributes(record.get("attributes")),
     }
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise FeedError(f"not JSON: {name} is not a number JSON allows")
 
 
 def _key(record: dict[str, Any], name: str, max_length: int) -> str:

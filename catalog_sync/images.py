@@ -77,7 +77,10 @@ def store(url: str, picture: Picture) -> tuple[ImageAsset, bool]:
         return asset, False
     name = f"catalog/images/{picture.digest[:2]}/{picture.digest}.{picture.extension}"
     # The file first, the row after: a row never names a file that is not there. A file whose
-    # row did not commit is found by its name next time.
+    # row did not commit is found by its name next time, and used only if it is whole (a worker
+    # killed mid-write leaves a truncated one).
+    if default_storage.exists(name) and not _holds(name, picture.digest):
+        default_storage.delete(name)
     saved = name if default_storage.exists(name) else default_storage.save(name, ContentFile(picture.content))
     try:
         with transaction.atomic():
@@ -91,8 +94,17 @@ def store(url: str, picture: Picture) -> tuple[ImageAsset, bool]:
                 height=picture.height,
             )
     except IntegrityError:
-        # Another worker stored the same content meanwhile: keep theirs.
-        if saved != name:
+        # Another worker stored the same content meanwhile: keep theirs, and drop our copy.
+        winner = ImageAsset.objects.get(digest=picture.digest)
+        if saved != winner.file.name:
             default_storage.delete(saved)
-        return ImageAsset.objects.get(digest=picture.digest), False
+        return winner, False
     return asset, True
+
+
+def _holds(name: str, digest: str) -> bool:
+    hasher = hashlib.sha256()
+    with default_storage.open(name, "rb") as stored:
+        for chunk in iter(lambda: stored.read(1024 * 1024), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest() == digest

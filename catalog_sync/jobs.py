@@ -30,7 +30,10 @@ def sync_suppliers() -> int:
 
 def sweep_catalog() -> dict[str, int]:
     """housekeeping: re-enqueue lost jobs of open runs and product pushes; close stalled runs."""
-    return pipeline.runs_sweep() | {"pushes_requeued": push.listings_sweep()}
+    return pipeline.runs_sweep() | {
+        "images_requeued_for_no_run": pipeline.loose_images_sweep(),
+        "pushes_requeued": push.listings_sweep(),
+    }
 
 
 def push_listing(listing_id: int) -> str:

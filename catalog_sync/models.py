@@ -7,10 +7,18 @@ not fetched again, so an unchanged feed costs one index download and a batched c
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from channels_app.models import SyncStatus
 from channels_app.secrets import EncryptedJSONField
+
+MIN_INTERVAL = 15  # minutes: one supplier must not keep the one catalog-supplier worker busy
+
+
+def interval_valid(minutes: int) -> None:
+    if 0 < minutes < MIN_INTERVAL:
+        raise ValidationError(f"Sync at most every {MIN_INTERVAL} minutes (or 0: never on a schedule).")
 
 
 class Supplier(models.Model):
@@ -22,7 +30,9 @@ class Supplier(models.Model):
     feed_url = models.URLField(max_length=500, help_text="The index: one `URL|HASH` line per variant.")
     credentials = EncryptedJSONField(blank=True, default=dict, help_text="HTTP auth for the feed, if any.")
     sync_interval_minutes = models.PositiveIntegerField(
-        default=24 * 60, help_text="How often the scheduler syncs this supplier; 0 for never."
+        default=24 * 60,
+        validators=[interval_valid],
+        help_text="How often the scheduler syncs this supplier, in minutes (15 or more); 0 for never.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -217,6 +227,7 @@ class CatalogSyncRun(models.Model):
     images_deduplicated = models.PositiveIntegerField(default=0)
     images_failed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="Malformed lines and records, with where.")
+    more_errors = models.PositiveIntegerField(default=0, help_text="Malformed beyond those listed.")
     error = models.TextField(blank=True, help_text="Why the run failed, if it did.")
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -254,7 +265,7 @@ class CatalogSyncRun(models.Model):
     @property
     def error_count(self) -> int:
         """Malformed lines and records, families that could not be written, images that failed."""
-        return len(self.errors) + self.families_failed + self.images_failed
+        return len(self.errors) + self.more_errors + self.families_failed + self.images_failed
 
     @property
     def percent(self) -> int:

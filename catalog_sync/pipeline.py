@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -88,10 +88,26 @@ def _under_way(run: CatalogSyncRun) -> bool:
     """Whether something still works on an open run: its supplier job (queued, scheduled for a
     retry, or running), or, once the families are handed out (or for a direct run), a job or the
     command that touched it within CATALOG_RUN_STALL_SECONDS."""
+    if timezone.now() - run.created_at < timedelta(seconds=60):
+        return True  # just recorded: its enqueue (after its commit) may not have happened yet
     if run.mode == RunMode.QUEUED and not run.enqueued_all:
         return _job_live(run.job_id, "catalog-supplier")
     last = run.active_at or run.started_at or run.created_at
-    return timezone.now() - last < timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS)
+    if timezone.now() - last < timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS):
+        return True
+    return run.mode == RunMode.QUEUED and _work_live(run)
+
+
+def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
+    """Whether a job of the run's waiting families or images is queued or running (a sample: a
+    run behind a long queue of other suppliers' work is waiting, not stalled)."""
+    families = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
+    if any(_job_live(family_job_id(f), "catalog-family") for f in families[:sample]):
+        return True
+    pending = FamilyImage.objects.filter(run=run, status=ImageStatus.PENDING).values_list(
+        "source_url", flat=True
+    )
+    return any(_job_live(image_job_id(url), "catalog-images") for url in set(pending[:sample]))
 
 
 def _state(job_id: str, queue: str) -> tuple[JobState, str]:
@@ -110,13 +126,19 @@ def job_gone(job_id: str, queue: str) -> bool:
 def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
     """Have a job with this id run after what the caller committed.
 
-    A job waiting in the queue will read it when it starts. A finished, failed or dead one is
+    A new id is simply enqueued (one Redis call: the common case). A job of that id waiting in
+    the queue will read what was committed when it starts. A finished, failed or dead one is
     replaced (ids are deterministic; the same work can be wanted again). A running one may have
     read the database already: a second job (`-again`) follows it.
     """
     from rq.exceptions import DuplicateJobError
 
     for candidate in (job_id, f"{job_id}-again"):
+        try:
+            enqueue(queue, func, arg, job_id=candidate)
+            return
+        except DuplicateJobError:
+            pass
         state, _ = _state(candidate, queue)
         if state is JobState.LIVE:
             return
@@ -128,6 +150,7 @@ def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
         except DuplicateJobError:
             pass  # enqueued by someone else meanwhile: it runs after our commit too
         return
+    logger.warning("job %s and its follower are both running: the sweep picks up what they miss", job_id)
 
 
 def enqueue_on_commit(queue: str, func: str, arg: int | str, job_id: str) -> None:
@@ -158,21 +181,18 @@ def _touch(run_id: int | None, **increments: int) -> None:
 
 
 def run_finish_if_done(run_id: int | None) -> bool:
-    """Close the run if its supplier step is over and no family or image of it is waiting."""
+    """Close the run if its supplier step is over and each family and image it handed out has
+    counted itself (in the transaction that did its work): one conditional UPDATE of the run."""
     if run_id is None:
         return False
-    waiting_families = ProductFamily.objects.filter(run_id=run_id, error="").exclude(
-        applied_hash=F("content_hash")
-    )
-    if (
-        waiting_families.exists()
-        or FamilyImage.objects.filter(run_id=run_id, status=ImageStatus.PENDING).exists()
-    ):
-        return False
     now = timezone.now()
-    closed = CatalogSyncRun.objects.filter(pk=run_id, status=SyncStatus.RUNNING, enqueued_all=True).update(
-        status=SyncStatus.SUCCEEDED, step="done", finished_at=now, active_at=now
-    )
+    closed = CatalogSyncRun.objects.filter(
+        pk=run_id,
+        status=SyncStatus.RUNNING,
+        enqueued_all=True,
+        families_changed__lte=F("families_done") + F("families_failed"),
+        images_total__lte=F("images_fetched") + F("images_deduplicated") + F("images_failed"),
+    ).update(status=SyncStatus.SUCCEEDED, step="done", finished_at=now, active_at=now)
     if closed:
         run = CatalogSyncRun.objects.get(pk=run_id)
         logger.info("catalog run %s done", run_id, extra={"run_id": run_id, **run.counters()})
@@ -236,8 +256,8 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
     supplier: Supplier = run.supplier
     _progress(run, "downloading the index", 0)
     entries, line_errors = feed.index_parse(feed.index_fetch(supplier))
-    errors = [e.as_dict() for e in line_errors]
-    _progress(run, f"comparing {len(entries)} variants", 5, variants_seen=len(entries), errors=errors)
+    errors = ErrorList(line_errors)
+    _progress(run, f"comparing {len(entries)} variants", 5, variants_seen=len(entries), **errors.fields())
     comparison = feed.compare(supplier.pk, entries)
     stored_before = FeedRecord.objects.filter(supplier=supplier).count()
     index_families = set(comparison.unchanged_families)
@@ -251,15 +271,17 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
             # The supplier's server is failing, not its records: try the run again later (what
             # was staged so far is kept, and is not fetched again).
             raise http.PlatformError(f"{len(bad)} records in a row failed: {bad[-1].error}", permanent=False)
-        errors.extend(f.error.as_dict() for f in bad if f.error is not None)
-        index_families |= _stage(supplier, good)
+        errors.extend(f.error for f in bad if f.error is not None)
+        staged, unstorable = _stage(supplier, good)
+        errors.extend(unstorable)
+        index_families |= staged
         fetched += len(chunk)
         _progress(
             run,
             f"fetched {fetched} of {len(changed)} changed records",
             10 + 80 * fetched // max(1, len(changed)),
-            records_fetched=F("records_fetched") + len(good),
-            errors=errors,
+            records_fetched=F("records_fetched") + len(good) - len(unstorable),
+            **errors.fields(),
         )
     removed = 0
     if stored_before > comparison.known:
@@ -295,11 +317,49 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
     return dirty
 
 
-def _stage(supplier: Supplier, fetched: list[feed.Fetched]) -> set[int]:
+class ErrorList:
+    """The run's malformed lines and records: the first MAX_ERRORS kept with where they are, the
+    rest counted (a feed broken throughout must not make a run's row megabytes long)."""
+
+    MAX_ERRORS = 500
+
+    def __init__(self, errors: Iterable[feed.LineError] = ()) -> None:
+        self.kept: list[dict[str, Any]] = []
+        self.more = 0
+        self.extend(errors)
+
+    def extend(self, errors: Iterable[feed.LineError]) -> None:
+        for error in errors:
+            if len(self.kept) < self.MAX_ERRORS:
+                self.kept.append(error.as_dict())
+            else:
+                self.more += 1
+
+    def fields(self) -> dict[str, Any]:
+        return {"errors": self.kept, "more_errors": self.more}
+
+
+def _stage(supplier: Supplier, fetched: list[feed.Fetched]) -> tuple[set[int], list[feed.LineError]]:
     """Store the fetched records and refresh their families' content hashes, in one transaction
-    (a retried step finds them stored, and their families still waiting). Their family ids."""
+    (a retried step finds them stored, and their families still waiting). Their family ids, and
+    the records the database would not take (each tried alone, so they cost only themselves)."""
     if not fetched:
-        return set()
+        return set(), []
+    try:
+        return _stage_together(supplier, fetched), []
+    except DatabaseError:
+        families: set[int] = set()
+        errors: list[feed.LineError] = []
+        for item in fetched:
+            try:
+                families |= _stage_together(supplier, [item])
+            except DatabaseError as exc:
+                message = f"cannot be stored: {str(exc).splitlines()[0][:200]}"
+                errors.append(feed.LineError(item.entry.line, message, item.entry.url))
+        return families, errors
+
+
+def _stage_together(supplier: Supplier, fetched: list[feed.Fetched]) -> set[int]:
     with transaction.atomic():
         keys = {f.data["family"] for f in fetched if f.data is not None}
         family_ids = _families(supplier, keys)
@@ -431,9 +491,23 @@ def family_failed(family_id: int, error: str) -> None:
     run_finish_if_done(family.run_id)
 
 
+class FamilyConflict(Exception):
+    """The family's SKUs belong to another family's product (another supplier of the same SKU)."""
+
+
 def family_apply(family_id: int) -> tuple[list[str], int | None]:
     """Write the family's product and SKUs from its records, its history and its image links, in
-    one transaction. The image URLs to fetch, and the run the family counted for."""
+    one transaction. The image URLs to fetch, and the run the family counted for. A family that
+    would take another family's SKUs is not written: it fails with the reason."""
+    try:
+        return _family_write(family_id)
+    except FamilyConflict as exc:
+        family_failed(family_id, str(exc))
+        run_id = ProductFamily.objects.filter(pk=family_id).values_list("run_id", flat=True).first()
+        return [], run_id
+
+
+def _family_write(family_id: int) -> tuple[list[str], int | None]:
     with transaction.atomic():
         family = (
             ProductFamily.objects.select_for_update().select_related("supplier").filter(pk=family_id).first()
@@ -484,6 +558,18 @@ def _product_write(family: ProductFamily, variants: list[dict[str, Any]]) -> tup
         s.code: s
         for s in SKU.objects.select_for_update().filter(organization_id=organization_id, code__in=codes)
     }
+    owners = {
+        product_id: f"family {key} of supplier {code}"
+        for product_id, key, code in ProductFamily.objects.filter(
+            product_id__in={s.product_id for s in skus.values() if s.product_id}
+        )
+        .exclude(pk=family.pk)
+        .values_list("product_id", "family_key", "supplier__code")
+    }
+    for taken in skus.values():
+        if taken.product_id in owners:
+            raise FamilyConflict(f"SKU {taken.code} belongs to the product of {owners[taken.product_id]}")
+    # The merchant's own product of these SKUs (one no family writes) becomes the family's.
     product = family.product or next((s.product for s in skus.values() if s.product_id), None)
     title = variants[0]["name"]
     description = next((v["description"] for v in variants if v["description"]), "")
@@ -610,10 +696,11 @@ def image_fetch(url: str) -> str:
     if not waiting.exists():
         return "nothing waiting"
     FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING).update(attempts=F("attempts") + 1)
-    stored = FamilyImage.objects.filter(source_url=url, status=ImageStatus.STORED).values_list(
-        "asset_id", flat=True
+    asset_id = (
+        FamilyImage.objects.filter(source_url=url, status=ImageStatus.STORED)
+        .values_list("asset_id", flat=True)
+        .first()
     )
-    asset_id = stored.first()
     new = False
     if asset_id is None:
         try:
@@ -625,18 +712,29 @@ def image_fetch(url: str) -> str:
             return "failed"
         asset, new = images.store(url, picture)
         asset_id = asset.pk
+    # Link every row waiting for the URL, and again for rows families added meanwhile (their
+    # enqueue found this job running): nothing is left pending behind a finished job.
+    stored = new
+    while _link(url, asset_id, new):
+        new = False
+    return "stored" if stored else "deduplicated"
+
+
+def _link(url: str, asset_id: int, new: bool) -> bool:
+    """Link the rows pending for the URL to the asset, each counted for its run (the first as
+    fetched when this job stored the file); whether there were any."""
     runs: Counter[int | None] = Counter()
-    first: int | None = None
     with transaction.atomic():
         rows = list(
             FamilyImage.objects.select_for_update()
             .filter(source_url=url, status=ImageStatus.PENDING)
             .order_by("pk")
         )
+        if not rows:
+            return False
         for row in rows:
             runs[row.run_id] += 1
-        if rows and new:
-            first = rows[0].run_id
+        first = rows[0].run_id
         FamilyImage.objects.filter(pk__in=[r.pk for r in rows]).update(
             status=ImageStatus.STORED, asset_id=asset_id, error="", updated_at=timezone.now()
         )
@@ -645,7 +743,7 @@ def image_fetch(url: str) -> str:
             _touch(run_id, images_fetched=fetched, images_deduplicated=count - fetched)
     for run_id in runs:
         run_finish_if_done(run_id)
-    return "stored" if new else "deduplicated"
+    return True
 
 
 def images_failed(url: str, error: str) -> None:
@@ -751,19 +849,38 @@ def runs_sweep(*, idle_after: int = 120) -> dict[str, int]:
             if not run.enqueued_all:
                 result.update(_requeue_step(run))
                 continue
-            if now - (run.active_at or run.created_at) > timedelta(
-                seconds=settings.CATALOG_RUN_STALL_SECONDS
-            ):
+            lost = _requeue_lost(run)
+            result.update(lost)
+            idle_for = now - (run.active_at or run.created_at)
+            if idle_for > timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS) and not lost:
+                if _work_live(run):
+                    # Its jobs wait behind other suppliers' work: waiting, not stalled.
+                    CatalogSyncRun.objects.filter(pk=run.pk).update(active_at=now)
+                    continue
                 result["stalled"] += CatalogSyncRun.objects.filter(pk=run.pk, status__in=OPEN).update(
                     status=SyncStatus.FAILED, error="stalled: no job worked on it", finished_at=now
                 )
                 continue
-            result.update(_requeue_lost(run))
         except RedisError as exc:
             logger.warning("catalog sweep stopped, Redis unavailable: %s", exc)
             break
         run_finish_if_done(run.pk)
     return dict(result)
+
+
+def loose_images_sweep(*, older_than: int = 120) -> int:
+    """Enqueue images retried from the admin (they belong to no run) whose job Redis lost."""
+    stale = FamilyImage.objects.filter(
+        run__isnull=True,
+        status=ImageStatus.PENDING,
+        updated_at__lt=timezone.now() - timedelta(seconds=older_than),
+    ).values_list("source_url", flat=True)
+    swept = 0
+    for url in set(stale):
+        if job_gone(image_job_id(url), "catalog-images"):
+            enqueue_job("catalog-images", IMAGE_JOB, url, image_job_id(url))
+            swept += 1
+    return swept
 
 
 def _requeue_step(run: CatalogSyncRun) -> Counter[str]:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import combinations
 
 from django.db import transaction
 from django.utils import timezone
 
-from catalog_sync.models import FamilyImage, ListingStatus, ProductListing
+from catalog_sync.models import FamilyImage, ImageStatus, ListingStatus, ProductListing
 from catalog_sync.pipeline import enqueue_job, enqueue_on_commit, job_gone
 from channels_app import http
 from channels_app.models import Channel
@@ -28,6 +31,10 @@ from inventory.models import SKU, ChannelVariant, Product
 
 logger = logging.getLogger(__name__)
 
+CENTS = Decimal("0.01")
+MAX_OPTIONS = 3  # Shopify's limit of options per product
+# Attributes named so are identifiers or measures, never a store option.
+IDENTIFIER_WORDS = {"ean", "gtin", "upc", "isbn", "mpn", "barcode", "sku", "article", "weight", "id"}
 PUSH_JOB = "catalog_sync.jobs.push_listing"
 PUSH_ALL_JOB = "catalog_sync.jobs.push_catalog"
 
@@ -66,7 +73,10 @@ def listings_enqueue(product_id: int, channel_ids: list[int]) -> int:
 def listings_sweep(*, older_than: int = 120) -> int:
     """Enqueue the pushes still waiting whose job is gone (Redis was down, or lost it)."""
     stale = ProductListing.objects.filter(
-        status=ListingStatus.PENDING, updated_at__lt=timezone.now() - timedelta(seconds=older_than)
+        status=ListingStatus.PENDING,
+        updated_at__lt=timezone.now() - timedelta(seconds=older_than),
+        channel__push_catalog=True,
+        channel__is_active=True,
     )
     swept = 0
     for listing in stale.iterator():
@@ -94,9 +104,11 @@ def listing_push(listing_id: int) -> str:
     listing = ProductListing.objects.select_related("channel", "product").get(pk=listing_id)
     channel, product = listing.channel, listing.product
     if not (channel.push_catalog and channel.is_active):
-        return "the channel no longer takes the catalog"
+        _record(listing, status=ListingStatus.FAILED, error="the channel no longer takes the catalog")
+        return "not taken"
     skus = list(product.skus.order_by("code"))
     if not skus:
+        _record(listing, status=ListingStatus.FAILED, error="the product has no SKUs")
         return "no SKUs"
     mapped = dict(
         ChannelVariant.objects.filter(channel=channel, sku__in=skus).values_list(
@@ -111,8 +123,10 @@ def listing_push(listing_id: int) -> str:
             "own listing alone",
         )
         return "skipped"
+    # Only images the hub could fetch and check: a store that fetches a broken URL refuses the
+    # whole product (WooCommerce), and the supplier's URL is what the store can reach.
     images = list(
-        FamilyImage.objects.filter(family__product=product)
+        FamilyImage.objects.filter(family__product=product, status=ImageStatus.STORED)
         .order_by("family_id", "position")
         .values_list("source_url", flat=True)
         .distinct()
@@ -127,7 +141,7 @@ def listing_push(listing_id: int) -> str:
         variants=tuple(
             ListingVariant(
                 sku=sku.code,
-                price=None if sku.price is None else f"{sku.price:.2f}",
+                price=None if sku.price is None else str(sku.price.quantize(CENTS, ROUND_HALF_UP)),
                 options=options[sku.code],
                 external_id=mapped.get(sku.code, ""),
             )
@@ -146,6 +160,7 @@ def listing_push(listing_id: int) -> str:
         + [images_hash]
     )
     if content_hash == listing.pushed_hash:
+        _record(listing, status=ListingStatus.PUSHED, error="")
         return "unchanged"
     try:
         pushed = client_for(channel).push_listing(wanted)
@@ -200,16 +215,27 @@ def _digest(value: object) -> str:
 
 
 def _options(skus: list[SKU]) -> tuple[tuple[str, ...], dict[str, tuple[tuple[str, str], ...]]]:
-    """The store options that tell the variants apart: the supplier attributes whose values differ
-    between them, if they do so uniquely; else one "Variant" option of their titles (or codes). A
-    single variant has none."""
+    """The store options that tell the variants apart: the fewest supplier attributes (at most
+    three, Shopify's limit) whose values together differ for every variant, never identifiers or
+    measures (EAN, weight: unique per variant, but not what a customer chooses); else one
+    "Variant" option of their titles (or codes). A single variant has none."""
     if len(skus) == 1:
         return (), {skus[0].code: ()}
-    names = sorted({key for sku in skus for key, value in sku.attributes.items() if value not in (None, "")})
-    varying = tuple(n for n in names if len({str(sku.attributes.get(n, "")) for sku in skus}) > 1)
-    combos = {sku.code: tuple((n, str(sku.attributes.get(n, "-"))) for n in varying) for sku in skus}
-    if varying and len(set(combos.values())) == len(skus):
-        return varying, combos
+    names = sorted(
+        {
+            key
+            for sku in skus
+            for key, value in sku.attributes.items()
+            if value not in (None, "") and not IDENTIFIER_WORDS & set(re.split(r"[^a-z0-9]+", key.lower()))
+        }
+    )
+    distinct = {n: len({str(sku.attributes.get(n, "")) for sku in skus}) for n in names}
+    varying = sorted((n for n in names if distinct[n] > 1), key=lambda n: (distinct[n], n))
+    for size in range(1, MAX_OPTIONS + 1):
+        for chosen in combinations(varying, size):
+            combos = {sku.code: tuple((n, str(sku.attributes.get(n, "-"))) for n in chosen) for sku in skus}
+            if len(set(combos.values())) == len(skus):
+                return chosen, combos
     titles = [sku.title or sku.code for sku in skus]
     values = titles if len(set(titles)) == len(titles) else [sku.code for sku in skus]
     return ("Variant",), {sku.code: (("Variant", value),) for sku, value in zip(skus, values, strict=True)}

@@ -110,12 +110,6 @@ class ChannelForm(forms.ModelForm):
         channel.credentials = {**channel.credentials, **given}
         if commit:
             channel.save()
-        if channel.push_catalog and "push_catalog" in self.changed_data:
-            # Turned on: the catalog's products so far go to the store too (later ones as they change).
-            from catalog_sync.pipeline import enqueue_on_commit
-            from catalog_sync.push import PUSH_ALL_JOB
-
-            enqueue_on_commit("catalog-push", PUSH_ALL_JOB, channel.pk, f"push-catalog-{channel.pk}")
         return channel
 
 
@@ -149,6 +143,15 @@ class ChannelAdmin(OrganizationScopedAdmin):
     # Filters on these would let a merchant guess a write-only secret a character at a time from
     # the result count (Django allows any lookup on a model's own fields in the query string).
     SECRET_FIELDS = ("webhook_secret", "previous_webhook_secret", "credentials")
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.push_catalog and "push_catalog" in form.changed_data:
+            # Turned on: the catalog's products so far go to the store too (later ones as they change).
+            from catalog_sync.pipeline import enqueue_on_commit
+            from catalog_sync.push import PUSH_ALL_JOB
+
+            enqueue_on_commit("catalog-push", PUSH_ALL_JOB, obj.pk, f"push-catalog-{obj.pk}")
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         if lookup.split("__", 1)[0] in self.SECRET_FIELDS:

@@ -159,6 +159,7 @@ def send(
                 status=response.status_code,
                 retry_after=retry_after,
             )
+        response.close()  # its connection goes back to the pool
         _sleep(attempt, retry_after)
     raise AssertionError("unreachable")
 
@@ -211,7 +212,16 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _excerpt(response: requests.Response) -> str:
-    return response.text[:300].replace("\n", " ")
+    """The start of an error answer, read no further (a streamed body may be huge); the answer is
+    closed, its connection back in the pool."""
+    try:
+        head = next(response.iter_content(1024), b"")
+    except requests.RequestException:
+        head = b""
+    finally:
+        response.close()
+    text = head.decode(response.encoding or "utf-8", errors="replace") if isinstance(head, bytes) else head
+    return text[:300].replace("\n", " ")
 
 
 def _log(

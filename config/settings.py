@@ -150,6 +150,9 @@ CATALOG_INDEX_MAX_BYTES = env.int("CATALOG_INDEX_MAX_BYTES", default=100 * 1024 
 CATALOG_RECORD_MAX_BYTES = env.int("CATALOG_RECORD_MAX_BYTES", default=1024 * 1024)
 CATALOG_IMAGE_MAX_BYTES = env.int("CATALOG_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 CATALOG_RUN_STALL_SECONDS = env.int("CATALOG_RUN_STALL_SECONDS", default=15 * 60)
+# Feeds, records and images on loopback or private addresses are refused unless this is set (a
+# supplier on the hub's own network); any merchant can configure a feed URL.
+CATALOG_ALLOW_PRIVATE_ADDRESSES = env.bool("CATALOG_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

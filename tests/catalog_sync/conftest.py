@@ -7,8 +7,9 @@ from bench.feedgen import Feed
 
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
-    """Fetched images go to this test's own folder."""
+    """Fetched images go to this test's own folder; the test server's feeds are on loopback."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = True
 
 
 @pytest.fixture

@@ -106,6 +106,7 @@ def test_a_run_nothing_works_on_is_closed_as_stalled_and_the_next_sync_starts_an
 def test_an_open_run_whose_job_is_gone_does_not_hold_back_a_new_sync(feed):
     supplier = make_supplier(feed)
     abandoned = CatalogSyncRun.objects.create(supplier=supplier)  # QUEUED, no job anywhere
+    CatalogSyncRun.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(minutes=2))
 
     with transaction.atomic():
         run = run_start(supplier_id=supplier.pk)
@@ -151,3 +152,49 @@ def test_a_supplier_server_that_is_down_fails_the_step_for_rq_to_retry_and_keeps
     assert run.status == SyncStatus.FAILED
     assert "answered 502 after 4 attempts" in run.error
     assert get_queue("catalog-supplier").failed_job_registry.count == 1
+
+
+def test_a_run_whose_jobs_wait_behind_other_work_is_not_closed_as_stalled(feed, settings, run_worker):
+    supplier = make_supplier(feed)
+    with transaction.atomic():
+        run = run_start(supplier_id=supplier.pk)
+    run_worker("catalog-supplier")  # its families wait on catalog-family, behind other suppliers
+    long_ago = timezone.now() - timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS + 1)
+    CatalogSyncRun.objects.filter(pk=run.pk).update(active_at=long_ago)
+
+    assert runs_sweep() == {}
+    assert CatalogSyncRun.objects.get(pk=run.pk).status == SyncStatus.RUNNING
+    with transaction.atomic():
+        assert run_start(supplier_id=supplier.pk, requested_by="admin").joined  # not abandoned
+    run_worker(*QUEUES)
+    assert CatalogSyncRun.objects.get(pk=run.pk).status == SyncStatus.SUCCEEDED
+
+
+def test_a_feed_on_the_hubs_own_network_is_refused(feed, run_worker, settings):
+    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = False
+    supplier = make_supplier(feed)
+    with transaction.atomic():
+        run = run_start(supplier_id=supplier.pk)
+    run_worker(*QUEUES)
+
+    run = CatalogSyncRun.objects.get(pk=run.pk)
+    assert run.status == SyncStatus.FAILED
+    assert "localhost is not a public address (127.0.0.1)" in run.error
+    assert feed.hits == {}  # nothing was asked of it
+
+
+def test_redirects_are_followed_to_the_record(httpserver, run_worker):
+    feed = Feed(httpserver.url_for("/"), families=1, variants=1, images=1)
+    moved = "/records/ART-00000-0.json"
+    feed.records["/cdn" + moved] = feed.records.pop(moved)
+    index = feed.index().replace(b"/cdn" + moved.encode(), moved.encode())
+    feed._index = index
+    httpserver.expect_request(moved).respond_with_data("", status=302, headers={"Location": "/cdn" + moved})
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(feed.respond)
+    supplier = make_supplier(feed)
+    with transaction.atomic():
+        run = run_start(supplier_id=supplier.pk)
+    run_worker(*QUEUES)
+
+    run = CatalogSyncRun.objects.get(pk=run.pk)
+    assert run.status == SyncStatus.SUCCEEDED and run.products_created == 1 and run.error_count == 0

@@ -319,3 +319,67 @@ def test_the_command_follows_a_queued_run_to_its_end(feed, supplier, run_worker)
     result = json.loads(out.getvalue().strip().splitlines()[-1])
     assert result["run"] == CatalogSyncRun.objects.get(mode=RunMode.QUEUED).pk
     assert (result["status"], result["families_changed"], result["products_created"]) == ("succeeded", 3, 3)
+
+
+def test_records_the_database_could_not_hold_are_reported_not_fatal(feed, supplier, sync):
+    feed.raw["/records/ART-00000-0.json"] = b'{"family": "ART-00000", "sku": "A", "name": "x", "price": NaN}'
+    feed.raw["/records/ART-00000-1.json"] = (
+        b'{"family": "ART-00000", "sku": "B", "name": "nul \\u0000 here", "price": "1.00"}'
+    )
+    long_url = feed.url("/records/" + "x" * 1000 + ".json")
+    feed._index = (
+        feed.index() + f"{long_url}|abc\n".encode() + f"{feed.url('/r.json')}|{'h' * 201}\n".encode()
+    )
+
+    run = sync(supplier)
+
+    assert run.status == SyncStatus.SUCCEEDED and run.products_created == 2
+    messages = sorted(e["error"] for e in run.errors)
+    assert messages == [
+        "URL over 1000 or HASH over 200 characters",
+        "URL over 1000 or HASH over 200 characters",
+        "holds a NUL character (\\u0000), which no text field can store",
+        "not JSON: NaN is not a number JSON allows",
+    ]
+
+
+def test_a_family_whose_sku_another_suppliers_family_owns_fails_with_the_reason(httpserver, sync):
+    first = Feed(httpserver.url_for("/a/"), families=1, variants=1, images=0)
+    second = Feed(httpserver.url_for("/b/"), families=1, variants=1, images=0)
+    second.change("/records/ART-00000-0.json", family="OTHER-1", name="Their mug")
+    httpserver.expect_request(re.compile("^/a/.*")).respond_with_handler(
+        lambda request: first.respond(_strip(request, "/a"))
+    )
+    httpserver.expect_request(re.compile("^/b/.*")).respond_with_handler(
+        lambda request: second.respond(_strip(request, "/b"))
+    )
+    assert sync(make_supplier(first, code="FIRST")).products_created == 1
+
+    run = sync(make_supplier(second, code="SECOND"))
+
+    assert run.status == SyncStatus.SUCCEEDED and run.families_failed == 1 and run.error_count == 1
+    family = ProductFamily.objects.get(family_key="OTHER-1")
+    assert family.error == "SKU ART-00000-0 belongs to the product of family ART-00000 of supplier FIRST"
+    assert SKU.objects.get(code="ART-00000-0").title == "Mug ART-00000 size 0"  # untouched
+
+
+def _strip(request, prefix: str):
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    return Request(EnvironBuilder(path=request.path.removeprefix(prefix)).get_environ())
+
+
+def test_a_truncated_file_left_by_a_killed_worker_is_not_taken_for_the_image(feed, supplier, sync):
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    content = feed.images["/images/1.png"]
+    digest = hashlib.sha256(content).hexdigest()
+    default_storage.save(f"catalog/images/{digest[:2]}/{digest}.png", ContentFile(content[:20]))
+
+    sync(supplier)
+
+    asset = ImageAsset.objects.get(digest=digest)
+    assert default_storage.open(asset.file.name).read() == content

@@ -213,33 +213,40 @@ def test_shopee_listings_are_not_created_and_say_why(httpserver, feed, sync):
     assert "Seller Centre" in listings[0].error
 
 
-def test_turning_the_flag_on_pushes_the_catalog_so_far(httpserver, feed, sync, run_worker):
+@pytest.mark.parametrize("new_channel", [False, True], ids=["turned-on", "added-with-it-on"])
+def test_turning_the_flag_on_pushes_the_catalog_so_far(httpserver, feed, sync, run_worker, rf, new_channel):
+    from django.contrib import admin
+    from django.contrib.auth.models import User
+
     from channels_app.admin import ChannelForm
+    from channels_app.models import Channel
 
     store = ShopifyStore()
     httpserver.expect_request(shopify_graphql_path(), method="POST").respond_with_handler(store.respond)
     serve_feed(httpserver, feed)
-    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_x")
-    sync()
-    assert store.calls == []
-
+    sync()  # the catalog, before any store takes it
+    channel = None if new_channel else factories.shopify_channel(api_base_url=httpserver.url_for(""))
     data = {
-        "organization": channel.organization_id,
-        "name": channel.name,
-        "platform": channel.platform,
-        "shop_identifier": channel.shop_identifier,
-        "api_base_url": channel.api_base_url,
+        "organization": Organization.objects.get(slug="acme").pk,
+        "name": "Snow Devil",
+        "platform": "shopify",
+        "shop_identifier": factories.SHOPIFY_SHOP,
+        "api_base_url": httpserver.url_for(""),
+        "access_token": "shpat_x",
         "push_catalog": "on",
         "is_active": "on",
     }
     form = ChannelForm(data=data, instance=channel)
     assert form.is_valid(), form.errors
-    with transaction.atomic():
-        form.save()
+    request = rf.post("/admin/channels_app/channel/")
+    request.user = User.objects.create_superuser("root", password="pw")
+    with transaction.atomic():  # as the admin's change view saves
+        saved = form.save(commit=False)
+        admin.site._registry[Channel].save_model(request, saved, form, change=not new_channel)
     run_worker("catalog-push")
 
     assert len(store.calls) == 2
-    assert ProductListing.objects.filter(channel=channel, status=ListingStatus.PUSHED).count() == 2
+    assert ProductListing.objects.filter(channel=saved, status=ListingStatus.PUSHED).count() == 2
 
 
 def test_a_push_redis_lost_is_swept_up(httpserver, feed, sync, run_worker):
@@ -272,3 +279,29 @@ def test_a_push_redis_lost_is_swept_up(httpserver, feed, sync, run_worker):
         listing.status == ListingStatus.PUSHED
         and store.calls[-1]["variables"]["input"]["variants"][0]["price"] == "5.00"
     )
+
+
+def test_store_options_are_the_fewest_attributes_that_tell_the_variants_apart():
+    from catalog_sync.push import _options
+
+    organization = Organization.objects.create(name="Acme", slug="opts")
+
+    def skus(*attributes):
+        return [
+            SKU(organization=organization, code=f"S{n}", title=f"Mug {n}", attributes=a)
+            for n, a in enumerate(attributes)
+        ]
+
+    varied = skus(
+        {"size": "M", "colour": "red", "ean": "1", "weight_g": "300"},
+        {"size": "L", "colour": "red", "ean": "2", "weight_g": "310"},
+        {"size": "M", "colour": "blue", "ean": "3", "weight_g": "320"},
+        {"size": "L", "colour": "blue", "ean": "4", "weight_g": "330"},
+    )
+    names, options = _options(varied)
+    assert names == ("colour", "size")  # not the EAN or weight, unique per variant
+    assert options["S3"] == (("colour", "blue"), ("size", "L"))
+    same = skus({"material": "steel"}, {"material": "steel"})
+    assert _options(same) == (("Variant",), {"S0": (("Variant", "Mug 0"),), "S1": (("Variant", "Mug 1"),)})
+    assert _options(skus({"size": "M"})) == ((), {"S0": ()})
+    assert _options(skus({"width": "10"}, {"width": "12"}))[0] == ("width",)  # a word, not "id"

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator
 
-from catalog_sync.models import Supplier
+from catalog_sync.models import Supplier, interval_valid
 from channels_app.models import Organization
 
 
@@ -27,6 +27,10 @@ class Command(BaseCommand):
             URLValidator(schemes=["http", "https"])(options["feed_url"])
         except ValidationError as exc:
             raise CommandError(f"--feed-url: {exc.messages[0]}") from exc
+        try:
+            interval_valid(options["interval"])
+        except ValidationError as exc:
+            raise CommandError(f"--interval: {exc.messages[0]}") from exc
         supplier, created = Supplier.objects.update_or_create(
             organization=organization,
             code=options["code"],

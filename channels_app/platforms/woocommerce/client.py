@@ -28,6 +28,10 @@ PAGE_SIZE = 100
 _NOT_SHIPPABLE = {"cancelled", "refunded", "failed", "trash", "checkout-draft"}
 
 
+HUB_MARKER = "_hub_handle"  # product meta: the hub made this product (and which one)
+BATCH_LIMIT = 100
+
+
 class WooCommerceClient:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -150,12 +154,13 @@ class WooCommerceClient:
         was lost, sent again, updates what it made."""
         simple = len(listing.variants) == 1 and not listing.option_names
         key = listing.variants[0].sku if simple else listing.handle
-        product_id = listing.external_id or self._product_id_by_sku(key)
+        product_id = listing.external_id or self._hub_product_by_sku(key, listing.handle)
         payload: dict[str, Any] = {
             "name": listing.title,
             "type": "simple" if simple else "variable",
             "sku": key,
             "description": listing.description,
+            "meta_data": [{"key": HUB_MARKER, "value": listing.handle}],
         }
         if simple and listing.variants[0].price is not None:
             payload["regular_price"] = listing.variants[0].price
@@ -174,7 +179,8 @@ class WooCommerceClient:
         if product_id:
             body, _ = self.request("PUT", f"/products/{product_id}", json=payload)
         else:
-            body, _ = self.request("POST", "/products", json=payload)
+            # Sent once: a lost answer is found by its SKU and marker when the job tries again.
+            body, _ = self.request("POST", "/products", json=payload, attempts=1)
         product_id = str(body.get("id") or "") if isinstance(body, dict) else ""
         if not product_id:
             raise http.PlatformError("WooCommerce answered a product without an id", permanent=False)
@@ -182,10 +188,22 @@ class WooCommerceClient:
             return PushedListing(external_id=product_id, variants={key: (product_id, "")})
         return PushedListing(external_id=product_id, variants=self._push_variations(product_id, listing))
 
-    def _product_id_by_sku(self, sku: str) -> str:
+    def _hub_product_by_sku(self, sku: str, handle: str) -> str:
+        """The product the hub made earlier with this SKU (its answer may have been lost); a store
+        product of that SKU the hub did not make is the merchant's: refused, never taken over."""
         body, _ = self.request("GET", "/products", params={"sku": sku})
         found = [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
-        return str(found[0].get("id") or "") if found else ""
+        for item in found:
+            marks = {m.get("key"): m.get("value") for m in item.get("meta_data") or [] if isinstance(m, dict)}
+            if marks.get(HUB_MARKER) == handle:
+                return str(item.get("id") or "")
+        if found:
+            raise http.PlatformError(
+                f"the store already has a product with SKU {sku} that the hub did not make: "
+                "it is left as it is",
+                permanent=True,
+            )
+        return ""
 
     def _push_variations(self, product_id: str, listing: Listing) -> dict[str, tuple[str, str]]:
         path = f"/products/{product_id}/variations"
@@ -209,13 +227,14 @@ class WooCommerceClient:
             else:
                 create.append(item)
         variants = {sku: (vid, "") for sku, vid in existing.items() if sku}
-        # WooCommerce's batch endpoints take up to 100 items per request.
-        for start in range(0, max(len(create), len(update)), 100):
-            body, _ = self.request(
-                "POST",
-                f"{path}/batch",
-                json={"create": create[start : start + 100], "update": update[start : start + 100]},
-            )
+        # WooCommerce's batch endpoints take 100 items per request, creates and updates together.
+        items = [("update", item) for item in update] + [("create", item) for item in create]
+        for start in range(0, len(items), BATCH_LIMIT):
+            batch: dict[str, list[dict[str, Any]]] = {"create": [], "update": []}
+            for kind, item in items[start : start + BATCH_LIMIT]:
+                batch[kind].append(item)
+            # Sent once: a retry of the job finds what a lost answer created (by SKU, above).
+            body, _ = self.request("POST", f"{path}/batch", json=batch, attempts=1)
             for answered in (body.get("create") or []) + (body.get("update") or []):
                 error = answered.get("error")
                 if error:
