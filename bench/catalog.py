@@ -3,7 +3,7 @@
 A generated feed (bench.feedgen.Feed: families of variants, each family with images of its own) is
 served from loopback by werkzeug's threaded server in a thread of this process. The hub's workers
 run as production starts them (config.queues): 1 `rqworker catalog-supplier`, 3 `catalog-family`
-and 10 `catalog-images`, forked rq workers started once for both runs. In the same run:
+and 10 `catalog-images` processes, started once for both runs. In the same run:
 - first run: a new supplier's sync (`run_start`, queued): every record fetched and staged, every
   family written to a product, every image fetched and stored (in a throwaway MEDIA_ROOT);
 - unchanged run: the same feed again: the index downloaded and its HASHes compared, nothing else;
