@@ -116,7 +116,7 @@ def test_an_open_run_whose_job_is_gone_does_not_hold_back_a_new_sync(feed):
     assert abandoned.status == SyncStatus.FAILED and abandoned.error.startswith("abandoned")
 
 
-def test_a_record_answering_503_then_200_is_fetched_with_backoff(httpserver, run_worker):
+def test_a_record_answering_503_then_200_is_fetched_with_backoff(httpserver, sync):
     feed = Feed(httpserver.url_for("/"), families=1, variants=1, images=1)
     failures = {"left": 2}
 
@@ -128,27 +128,21 @@ def test_a_record_answering_503_then_200_is_fetched_with_backoff(httpserver, run
 
     httpserver.expect_request(re.compile(".*")).respond_with_handler(flaky)
     supplier = make_supplier(feed)
-    with transaction.atomic():
-        run = run_start(supplier_id=supplier.pk)
-    run_worker(*QUEUES)
+    run = sync(supplier)
 
-    run = CatalogSyncRun.objects.get(pk=run.pk)
     assert run.status == SyncStatus.SUCCEEDED and run.error_count == 0 and run.products_created == 1
     assert feed.hits["/records/ART-00000-0.json"] == 1 and failures["left"] == 0
 
 
 def test_a_supplier_server_that_is_down_fails_the_step_for_rq_to_retry_and_keeps_nothing_half_done(
-    httpserver, run_worker, settings
+    httpserver, sync, settings
 ):
     settings.HUB_JOB_RETRY_INTERVALS = []  # no retry in this test: the run ends FAILED at once
     feed = Feed(httpserver.url_for("/"), families=1, variants=2)
     httpserver.expect_request("/Import.txt").respond_with_data("down", status=502)
     supplier = make_supplier(feed)
-    with transaction.atomic():
-        run = run_start(supplier_id=supplier.pk)
-    run_worker(*QUEUES)
+    run = sync(supplier)
 
-    run = CatalogSyncRun.objects.get(pk=run.pk)
     assert run.status == SyncStatus.FAILED
     assert "answered 502 after 4 attempts" in run.error
     assert get_queue("catalog-supplier").failed_job_registry.count == 1
@@ -170,20 +164,17 @@ def test_a_run_whose_jobs_wait_behind_other_work_is_not_closed_as_stalled(feed, 
     assert CatalogSyncRun.objects.get(pk=run.pk).status == SyncStatus.SUCCEEDED
 
 
-def test_a_feed_on_the_hubs_own_network_is_refused(feed, run_worker, settings):
+def test_a_feed_on_the_hubs_own_network_is_refused(feed, sync, settings):
     settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = False
     supplier = make_supplier(feed)
-    with transaction.atomic():
-        run = run_start(supplier_id=supplier.pk)
-    run_worker(*QUEUES)
+    run = sync(supplier)
 
-    run = CatalogSyncRun.objects.get(pk=run.pk)
     assert run.status == SyncStatus.FAILED
     assert "localhost is not a public address (127.0.0.1)" in run.error
     assert feed.hits == {}  # nothing was asked of it
 
 
-def test_redirects_are_followed_to_the_record(httpserver, run_worker):
+def test_redirects_are_followed_to_the_record(httpserver, sync):
     feed = Feed(httpserver.url_for("/"), families=1, variants=1, images=1)
     moved = "/records/ART-00000-0.json"
     feed.records["/cdn" + moved] = feed.records.pop(moved)
@@ -192,9 +183,6 @@ def test_redirects_are_followed_to_the_record(httpserver, run_worker):
     httpserver.expect_request(moved).respond_with_data("", status=302, headers={"Location": "/cdn" + moved})
     httpserver.expect_request(re.compile(".*")).respond_with_handler(feed.respond)
     supplier = make_supplier(feed)
-    with transaction.atomic():
-        run = run_start(supplier_id=supplier.pk)
-    run_worker(*QUEUES)
+    run = sync(supplier)
 
-    run = CatalogSyncRun.objects.get(pk=run.pk)
     assert run.status == SyncStatus.SUCCEEDED and run.products_created == 1 and run.error_count == 0

@@ -51,19 +51,6 @@ def supplier(feed):
     return make_supplier(feed)
 
 
-@pytest.fixture
-def sync(run_worker):
-    """A queued run, worked through by burst workers on the three catalog queues."""
-
-    def run(supplier: Supplier) -> CatalogSyncRun:
-        with transaction.atomic():
-            started = run_start(supplier_id=supplier.pk)
-        run_worker(*QUEUES)
-        return CatalogSyncRun.objects.get(pk=started.pk)
-
-    return run
-
-
 def test_a_first_run_creates_every_product_sku_and_image(feed, supplier, sync):
     run = sync(supplier)
 
