@@ -17,6 +17,7 @@ from catalog_sync.models import (
 )
 from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
+from messaging.models import ConsentEvent, Contact, MessagingSettings
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
 from tests.inventory.factories import sku, warehouse
@@ -63,6 +64,9 @@ def two_shops():
         FamilyImage.objects.create(family=family, source_url=asset.source_url, asset=asset, status="failed")
         product = Product.objects.create(organization=channel.organization, title=f"{name} mug")
         ProductListing.objects.create(channel=channel, product=product, status="failed", error="refused")
+        contact = Contact.objects.create(organization=channel.organization, phone=f"+1415555{len(data):04d}")
+        ConsentEvent.objects.create(contact=contact, state="opted_in", source="import")
+        MessagingSettings.objects.create(organization=channel.organization)
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

@@ -29,6 +29,11 @@ MERCHANT_PERMISSIONS = {
         "catalogsyncrun": "view",
         "productlisting": "view change",  # change: push again
     },
+    "messaging": {
+        "contact": "view add change",
+        "consentevent": "view",
+        "messagingsettings": "view add change",
+    },
     "inventory": {
         "warehouse": "view add change",
         "product": "view add change",
@@ -39,7 +44,7 @@ MERCHANT_PERMISSIONS = {
         "reservation": "view",
     },
 }
-OPS_APPS = ("channels_app", "orders", "inventory", "catalog_sync")
+OPS_APPS = ("channels_app", "orders", "inventory", "catalog_sync", "messaging")
 
 
 class Command(BaseCommand):

@@ -1,0 +1,45 @@
+"""Consent: every opt-in and opt-out written to the ledger, the contact's state its latest entry.
+
+Inbound keywords follow the carriers' (CTIA) rules as Twilio applies them: the whole message, in
+any case, surrounding spaces ignored, is the keyword.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.models import ConsentEvent, ConsentState, Contact
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+START_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP"})
+
+
+def keyword(text: str) -> str | None:
+    """ "stop", "start" or "help" when the whole message is such a keyword, else None."""
+    word = (text or "").strip().upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+def consent_record(contact: Contact, state: str, *, source: str, text: str = "") -> bool:
+    """Write the opt-in or opt-out to the ledger and to the contact, at once; whether the
+    contact's state changed (a second STOP is recorded too, but changes nothing)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        ConsentEvent.objects.create(contact=locked, state=state, source=source[:50], text=text)
+        changed = locked.consent != state
+        fields = {"consent": state, "consent_source": source[:50], "consent_at": now}
+        if state == ConsentState.OPTED_OUT and changed:
+            fields["opted_out_at"] = now
+        Contact.objects.filter(pk=locked.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    return changed
