@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from channels_app.access import OrganizationScopedAdmin
-from messaging.models import ConsentEvent, Contact, MessagingSettings
+from messaging.models import Automation, Campaign, ConsentEvent, Contact, Message, MessagingSettings
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -40,3 +40,41 @@ class MessagingSettingsAdmin(OrganizationScopedAdmin):
     list_display = ("organization", "time_zone", "quiet_start", "quiet_end", "cap_messages", "cap_hours")
     list_select_related = ("organization",)
     exclude = ("twilio_auth_token",)
+
+
+@admin.register(Automation)
+class AutomationAdmin(OrganizationScopedAdmin):
+    list_display = ("name", "organization", "trigger", "delay_minutes", "transactional", "is_active")
+    list_filter = ("trigger", "is_active", "transactional")
+    list_select_related = ("organization",)
+    search_fields = ("name",)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(OrganizationScopedAdmin):
+    list_display = ("name", "organization", "status", "scheduled_at", "audience_total", "materialized")
+    list_filter = ("status",)
+    list_select_related = ("organization",)
+    search_fields = ("name",)
+    readonly_fields = ("status", "audience_total", "materialized", "started_at", "finished_at")
+
+
+@admin.register(Message)
+class MessageAdmin(OrganizationScopedAdmin):
+    list_display = (
+        "contact",
+        "status",
+        "suppression_reason",
+        "campaign",
+        "automation",
+        "send_after",
+        "sent_at",
+    )
+    list_filter = ("status", "suppression_reason", "transactional")
+    list_select_related = ("contact", "campaign", "automation")
+    search_fields = ("=contact__phone", "=provider_id", "body")
+    readonly_fields = [f.name for f in Message._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -108,3 +108,132 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_state_display()} via {self.source}"
+
+
+class Trigger(models.TextChoices):
+    ORDER_PAID = "order_paid", "Order paid"
+    FULFILLMENT_CREATED = "fulfillment_created", "Fulfillment created"
+    FULFILLMENT_SHIPPED = "fulfillment_shipped", "Order shipped (tracking)"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+    CHECKOUT_ABANDONED = "checkout_abandoned", "Checkout abandoned"
+
+
+class Automation(models.Model):
+    """A message sent when a commerce event happens, to the contact it is about."""
+
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="automations"
+    )
+    name = models.CharField(max_length=200)
+    trigger = models.CharField(max_length=30, choices=Trigger.choices)
+    template = models.TextField(help_text="Django template syntax; the event's fields are the context.")
+    conditions = models.JSONField(default=dict, blank=True, help_text='e.g. {"min_total": "50.00"}')
+    delay_minutes = models.PositiveIntegerField(default=0)
+    transactional = models.BooleanField(
+        default=False,
+        help_text="Service messages (order shipped): exempt from the frequency cap, not from opt-out.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Campaign(models.Model):
+    """A marketing message to an audience of contacts, now or at a time."""
+
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="campaigns"
+    )
+    name = models.CharField(max_length=200)
+    audience = models.JSONField(
+        default=dict, blank=True, help_text='Filter on contacts, e.g. {"time_zone": "America/New_York"}.'
+    )
+    template = models.TextField()
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    audience_total = models.PositiveIntegerField(default=0)
+    materialized = models.PositiveIntegerField(default=0, help_text="Messages created so far.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued"
+    SUPPRESSED = "suppressed"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+
+class Suppression(models.TextChoices):
+    NO_CONSENT = "no_consent", "No consent"
+    OPTED_OUT = "opted_out", "Opted out"
+    FREQUENCY_CAP = "frequency_cap", "Frequency cap"
+    CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+
+
+class Message(models.Model):
+    """One message to one contact, and every decision about it."""
+
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="messages"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    automation = models.ForeignKey(
+        Automation, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    event_key = models.CharField(max_length=200, blank=True, help_text="The event an automation answered.")
+    transactional = models.BooleanField(default=False)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
+    suppression_reason = models.CharField(max_length=20, choices=Suppression.choices, blank=True)
+    send_after = models.DateTimeField(null=True, blank=True, help_text="Deferred past quiet hours to this.")
+    provider_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # A contact never gets the same automation message twice for one event ...
+            models.UniqueConstraint(
+                fields=["contact", "automation", "event_key"],
+                condition=models.Q(automation__isnull=False),
+                name="message_once_per_event",
+            ),
+            # ... nor a campaign twice.
+            models.UniqueConstraint(
+                fields=["contact", "campaign"],
+                condition=models.Q(campaign__isnull=False),
+                name="message_once_per_campaign",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "sent_at"], name="message_contact_sent_idx"),
+            models.Index(fields=["organization", "status", "suppression_reason"], name="message_status_idx"),
+            models.Index(fields=["provider_id"], name="message_provider_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} to {self.contact_id}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from messaging.models import Contact, MessagingSettings
+from messaging.models import Contact, Message, MessageStatus, MessagingSettings
 from messaging.phones import zone_of
 
 
@@ -46,3 +46,17 @@ def next_allowed(at: datetime, zone: ZoneInfo, start: time, end: time) -> dateti
     # A wall time that daylight saving skips (02:30 on a spring-forward night) is read with the
     # offset before the jump: it lands just after the gap, the first time that exists.
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
+
+
+# What the frequency cap counts: marketing messages that went (or are going) to the carrier.
+CAPPED = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
+
+
+def cap_reached(contact: Contact, rules: MessagingSettings, now: datetime) -> bool:
+    """Whether the contact got `cap_messages` marketing messages in the last `cap_hours` hours (a
+    message sent exactly `cap_hours` ago no longer counts). Transactional ones never count."""
+    since = now - timedelta(hours=rules.cap_hours)
+    sent = Message.objects.filter(
+        contact=contact, transactional=False, status__in=CAPPED, sent_at__gt=since, sent_at__lte=now
+    )
+    return sent.count() >= rules.cap_messages

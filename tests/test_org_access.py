@@ -17,7 +17,7 @@ from catalog_sync.models import (
 )
 from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
-from messaging.models import ConsentEvent, Contact, MessagingSettings
+from messaging.models import Automation, Campaign, ConsentEvent, Contact, Message, MessagingSettings
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
 from tests.inventory.factories import sku, warehouse
@@ -67,6 +67,14 @@ def two_shops():
         contact = Contact.objects.create(organization=channel.organization, phone=f"+1415555{len(data):04d}")
         ConsentEvent.objects.create(contact=contact, state="opted_in", source="import")
         MessagingSettings.objects.create(organization=channel.organization)
+        automation = Automation.objects.create(
+            organization=channel.organization,
+            name=f"{name} shipped",
+            trigger="fulfillment_shipped",
+            template="x",
+        )
+        Campaign.objects.create(organization=channel.organization, name=f"{name} sale", template="y")
+        Message.objects.create(organization=channel.organization, contact=contact, automation=automation)
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

@@ -33,6 +33,9 @@ MERCHANT_PERMISSIONS = {
         "contact": "view add change",
         "consentevent": "view",
         "messagingsettings": "view add change",
+        "automation": "view add change delete",
+        "campaign": "view add change",
+        "message": "view",
     },
     "inventory": {
         "warehouse": "view add change",
