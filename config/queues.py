@@ -13,6 +13,7 @@ and whether its jobs run in the worker's own process or in a forked child:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -110,8 +111,10 @@ def enqueue(
     job_id: str,
     retry: bool = True,
     meta: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> Job:
-    """Enqueue `func` (a dotted path) now, uniquely by `job_id`.
+    """Enqueue `func` (a dotted path) now (or at `at`, by the workers' scheduler), uniquely by
+    `job_id`.
 
     Raises rq's DuplicateJobError when a job with that id still exists, and redis errors when
     Redis is unreachable: callers decide (the row that asked for the work stays the record).
@@ -126,14 +129,25 @@ def enqueue(
     job_meta = {"request_id": current_request_id()}
     job_meta.update(meta or {})
     intervals = settings.HUB_JOB_RETRY_INTERVALS
+    options: dict[str, Any] = {
+        "result_ttl": settings.HUB_JOB_RESULT_TTL,
+        "failure_ttl": settings.HUB_JOB_FAILURE_TTL,
+        "retry": Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
+        "meta": job_meta,
+    }
+    if at is not None:
+        from rq.job import JobStatus
+
+        # rq's enqueue_at drops `unique`: the job is built and scheduled uniquely by hand.
+        job = queue.create_job(
+            func,
+            args=args,
+            job_id=job_id,
+            timeout=SPECS[queue_name].timeout,
+            status=JobStatus.SCHEDULED,
+            **options,
+        )
+        return queue.schedule_job(job, at, unique=True)
     return queue.enqueue(
-        func,
-        *args,
-        job_id=job_id,
-        unique=True,
-        job_timeout=SPECS[queue_name].timeout,
-        result_ttl=settings.HUB_JOB_RESULT_TTL,
-        failure_ttl=settings.HUB_JOB_FAILURE_TTL,
-        retry=Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
-        meta=job_meta,
+        func, *args, job_id=job_id, unique=True, job_timeout=SPECS[queue_name].timeout, **options
     )

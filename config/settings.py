@@ -129,7 +129,12 @@ RQ_SHOW_ADMIN_LINK = True
 WEBHOOK_BASE_URL = env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2026-10")
-SMS_BACKEND = env.str("SMS_BACKEND", default="local")
+SMS_BACKEND = env.str("SMS_BACKEND", default="local")  # local (recorded, nothing sent) | twilio
+# Twilio's account, unless an organization has its own (Messaging settings in the admin).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Housekeeping: the sweeper and retention (seconds).

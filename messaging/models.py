@@ -204,6 +204,7 @@ class Message(models.Model):
     event_key = models.CharField(max_length=200, blank=True, help_text="The event an automation answered.")
     transactional = models.BooleanField(default=False)
     body = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True, help_text="What its template is rendered with.")
     status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     suppression_reason = models.CharField(max_length=20, choices=Suppression.choices, blank=True)
     send_after = models.DateTimeField(null=True, blank=True, help_text="Deferred past quiet hours to this.")

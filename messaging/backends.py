@@ -1,0 +1,146 @@
+"""Where messages go: the local backend (development: recorded, nothing leaves the machine) or
+Twilio's REST API, through the shared HTTP layer with a rate limit per organization.
+
+`SMS_BACKEND` picks one (`local` by default, `twilio`); an organization's own Twilio account (in
+its Messaging settings) wins over the environment's TWILIO_*.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from django.conf import settings
+
+from channels_app import http, ratelimit
+from messaging.models import MessagingSettings
+
+logger = logging.getLogger(__name__)
+
+# Twilio's error for a recipient who replied STOP to this sender: the carrier blocks the send.
+TWILIO_UNSUBSCRIBED = 21610
+
+
+@dataclass(frozen=True)
+class Outbound:
+    message_id: int
+    to: str
+    body: str
+    sent_after: datetime  # when this attempt started: a lost answer is looked for from here
+
+
+@dataclass(frozen=True)
+class Sent:
+    provider_id: str
+    status: str  # the provider's: queued, sent, ...
+
+
+class Unsubscribed(Exception):
+    """The provider refuses: the recipient opted out with it (a STOP the hub did not see)."""
+
+    permanent = True
+
+
+class Backend(Protocol):
+    def send(self, message: Outbound) -> Sent: ...
+
+    def find(self, message: Outbound) -> Sent | None:
+        """What an earlier attempt whose answer was lost may have sent, if anything."""
+        ...
+
+
+class LocalBackend:
+    """Sends nothing: the message row is the record (its body, status `sent`, a local id)."""
+
+    def __init__(self, rules: MessagingSettings) -> None:
+        self.rules = rules
+
+    def send(self, message: Outbound) -> Sent:
+        logger.info(
+            "SMS recorded locally (SMS_BACKEND=local): message %s, %s characters",
+            message.message_id,
+            len(message.body),
+            extra={"message_id": message.message_id},
+        )
+        return Sent(provider_id=f"local-{uuid.uuid4().hex[:24]}", status="sent")
+
+    def find(self, message: Outbound) -> Sent | None:
+        return None  # nothing left the machine: sending again is safe
+
+
+class TwilioBackend:
+    """POST /2010-04-01/Accounts/{sid}/Messages.json with a status callback URL."""
+
+    def __init__(self, rules: MessagingSettings) -> None:
+        self.sid = rules.twilio_account_sid or settings.TWILIO_ACCOUNT_SID
+        self.token = rules.twilio_auth_token or settings.TWILIO_AUTH_TOKEN
+        self.sender = rules.twilio_from_number or settings.TWILIO_FROM_NUMBER
+        if not (self.sid and self.token and self.sender):
+            raise http.PlatformError(
+                "Twilio needs an account SID, auth token and from number (environment or Messaging settings)",
+                permanent=True,
+            )
+        rate = max(0.01, rules.rate_limit)
+        self.call = http.Call(
+            platform="twilio",
+            channel_id=None,
+            bucket=ratelimit.Bucket(f"sms:{rules.organization_id}", rate=rate, capacity=max(1.0, rate)),
+        )
+        self.url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.sid}/Messages.json"
+
+    def send(self, message: Outbound) -> Sent:
+        response = http.send(
+            self.call,
+            "POST",
+            self.url,
+            data={
+                "To": message.to,
+                "From": self.sender,
+                "Body": message.body,
+                "StatusCallback": f"{settings.WEBHOOK_BASE_URL}/webhooks/sms/twilio/status/",
+            },
+            auth=(self.sid, self.token),
+            attempts=1,  # never sent twice blindly: the job's retry looks for it first (find)
+            client_errors=True,
+        )
+        body = http.json_body(response, self.call)
+        if response.status_code >= 400:
+            code = body.get("code") if isinstance(body, dict) else None
+            text = body.get("message") if isinstance(body, dict) else response.text[:200]
+            if code == TWILIO_UNSUBSCRIBED:
+                raise Unsubscribed(f"Twilio {code}: {text}")
+            raise http.PlatformError(f"Twilio refused the message ({code}): {text}", permanent=True)
+        return Sent(provider_id=str(body.get("sid") or ""), status=str(body.get("status") or "queued"))
+
+    def find(self, message: Outbound) -> Sent | None:
+        """Twilio's messages to that number since the attempt began, matched on the body."""
+        response = http.send(
+            self.call,
+            "GET",
+            self.url,
+            params={
+                "To": message.to,
+                "From": self.sender,
+                "DateSent>": (message.sent_after - timedelta(days=1)).strftime("%Y-%m-%d"),
+                "PageSize": 50,
+            },
+            auth=(self.sid, self.token),
+        )
+        body = http.json_body(response, self.call)
+        for item in (body.get("messages") or []) if isinstance(body, dict) else []:
+            if item.get("body") == message.body and item.get("direction", "outbound-api").startswith(
+                "outbound"
+            ):
+                return Sent(provider_id=str(item.get("sid")), status=str(item.get("status") or "sent"))
+        return None
+
+
+def backend_for(rules: MessagingSettings) -> Backend:
+    if settings.SMS_BACKEND == "twilio":
+        return TwilioBackend(rules)
+    if settings.SMS_BACKEND != "local":
+        raise http.PlatformError(f"SMS_BACKEND={settings.SMS_BACKEND!r}: use local or twilio", permanent=True)
+    return LocalBackend(rules)

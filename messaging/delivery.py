@@ -1,0 +1,144 @@
+"""Delivering one message, on `messaging-delivery`: every rule applied, every decision recorded.
+
+In order: no consent or opted out → suppressed; inside the recipient's quiet hours → deferred to
+their end (the job is scheduled again, the message stays queued); marketing past the frequency
+cap → suppressed; a template that cannot render → failed with its error; else sent once. The cap
+check and the claim happen under a lock on the contact's row, so two deliveries to one contact
+cannot both slip under the cap. A send whose answer was lost is looked for before it is sent
+again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app import http
+from config.queues import enqueue
+from config.workers import job_will_retry
+from messaging.backends import Outbound, Unsubscribed, backend_for
+from messaging.consent import consent_record
+from messaging.models import ConsentState, Contact, Message, MessageStatus, MessagingSettings, Suppression
+from messaging.rendering import TemplateError, render
+from messaging.rules import cap_reached, next_allowed, recipient_zone
+
+logger = logging.getLogger(__name__)
+
+DELIVER_JOB = "messaging.jobs.deliver_message"
+
+
+def rules_for(organization_id: int) -> MessagingSettings:
+    rules, _ = MessagingSettings.objects.get_or_create(organization_id=organization_id)
+    return rules
+
+
+def message_enqueue(message: Message, *, at: datetime | None = None) -> None:
+    """Its delivery job, now or at `at` (a deferral); one job per message and due time."""
+    from rq.exceptions import DuplicateJobError
+
+    job_id = f"sms-{message.pk}" + (f"-{int(at.timestamp())}" if at else "")
+    try:
+        enqueue("messaging-delivery", DELIVER_JOB, message.pk, job_id=job_id, at=at)
+    except DuplicateJobError:
+        pass  # that job is there already
+
+
+def message_deliver(message_id: int) -> str:
+    """Apply the rules to the message and send it; what became of it."""
+    message = Message.objects.select_related("contact").get(pk=message_id)
+    if message.status == MessageStatus.SENDING:
+        return _resume(message)
+    if message.status != MessageStatus.QUEUED:
+        return message.status  # done before (a duplicate job)
+    rules = rules_for(message.organization_id)
+    contact = message.contact
+    now = timezone.now()
+    if contact.consent == ConsentState.OPTED_OUT:
+        return _suppress(message, Suppression.OPTED_OUT)
+    if contact.consent != ConsentState.OPTED_IN:
+        return _suppress(message, Suppression.NO_CONSENT)
+    allowed = next_allowed(now, recipient_zone(contact, rules), rules.quiet_start, rules.quiet_end)
+    if allowed > now:
+        Message.objects.filter(pk=message.pk).update(send_after=allowed, updated_at=now)
+        message_enqueue(message, at=allowed)
+        return "deferred"
+    if not message.body:
+        try:
+            message.body = render(_template(message), _context(message))
+        except TemplateError as exc:
+            Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
+            return "failed"
+        Message.objects.filter(pk=message.pk).update(body=message.body)
+    with transaction.atomic():
+        Contact.objects.select_for_update().filter(pk=contact.pk).first()
+        if not message.transactional and cap_reached(contact, rules, now):
+            return _suppress(message, Suppression.FREQUENCY_CAP)
+        claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.SENDING, sent_at=now, updated_at=now
+        )
+    if not claimed:
+        return "taken by another job"
+    message.sent_at = now
+    return _send(message, rules)
+
+
+def _send(message: Message, rules: MessagingSettings) -> str:
+    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
+    backend = backend_for(rules)
+    try:
+        sent = backend.send(outbound)
+    except Unsubscribed as exc:
+        consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
+        return _suppress(message, Suppression.OPTED_OUT, error=str(exc))
+    except http.PlatformError as exc:
+        if not exc.permanent and job_will_retry(exc):
+            raise  # rq tries again; the retry looks for a send whose answer was lost
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
+        if exc.permanent:
+            return "failed"
+        raise
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENT, provider_id=sent.provider_id, error="", updated_at=timezone.now()
+    )
+    return "sent"
+
+
+def _resume(message: Message) -> str:
+    """A message left SENDING (its worker died, or the answer was lost): sent if the provider has
+    it, else sent now."""
+    rules = rules_for(message.organization_id)
+    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
+    found = backend_for(rules).find(outbound)
+    if found is not None:
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=timezone.now()
+        )
+        return "sent (found)"
+    return _send(message, rules)
+
+
+def _suppress(message: Message, reason: str, error: str = "") -> str:
+    Message.objects.filter(pk=message.pk, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]).update(
+        status=MessageStatus.SUPPRESSED,
+        suppression_reason=reason,
+        error=error[:2000],
+        updated_at=timezone.now(),
+    )
+    return f"suppressed: {reason}"
+
+
+def _template(message: Message) -> str:
+    if message.campaign_id:
+        return message.campaign.template  # type: ignore[union-attr]
+    if message.automation_id:
+        return message.automation.template  # type: ignore[union-attr]
+    return ""
+
+
+def _context(message: Message) -> dict[str, Any]:
+    contact = message.contact
+    return {"contact": {"name": contact.name, "phone": contact.phone}, **(message.context or {})}

@@ -1,0 +1,260 @@
+"""Delivering messages on real burst workers: every rule, with the local backend and with Twilio's
+REST API served by a local server speaking its request and response shapes."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, time, timedelta
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+from werkzeug.wrappers import Request, Response
+
+from channels_app.models import Organization
+from config.queues import get_queue
+from messaging.consent import consent_record
+from messaging.delivery import message_enqueue
+from messaging.models import (
+    Automation,
+    Campaign,
+    ConsentState,
+    Contact,
+    Message,
+    MessageStatus,
+    MessagingSettings,
+    Suppression,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def organization():
+    organization = Organization.objects.create(name="Acme", slug="acme")
+    # No quiet hours unless a test sets them: the suite runs at any hour.
+    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
+    return organization
+
+
+def contact(organization, phone="+14155550123", consent=ConsentState.OPTED_IN, **fields):
+    person = Contact.objects.create(organization=organization, phone=phone, name="Wile", **fields)
+    if consent != ConsentState.UNKNOWN:
+        consent_record(person, consent, source="test")
+    return person
+
+
+def message(organization, to, *, template="Hi {{ contact.name }}, {{ order.number }} shipped", **fields):
+    automation = Automation.objects.create(
+        organization=organization, name="Shipped", trigger="fulfillment_shipped", template=template
+    )
+    return Message.objects.create(
+        organization=organization,
+        contact=to,
+        automation=automation,
+        event_key=f"order-{Message.objects.count()}",
+        context={"order": {"number": "#1001"}},
+        **fields,
+    )
+
+
+def deliver(run_worker, *messages):
+    for item in messages:
+        message_enqueue(item)
+    run_worker("messaging-delivery")
+    return [Message.objects.get(pk=item.pk) for item in messages]
+
+
+def test_a_message_with_consent_is_rendered_and_sent(organization, run_worker):
+    (sent,) = deliver(run_worker, message(organization, contact(organization)))
+    assert sent.status == MessageStatus.SENT and sent.provider_id.startswith("local-")
+    assert sent.body == "Hi Wile, #1001 shipped" and sent.sent_at is not None
+
+
+def test_no_consent_and_opted_out_are_suppressed_with_their_reason(organization, run_worker):
+    unknown = contact(organization, "+14155550124", consent=ConsentState.UNKNOWN)
+    stopped = contact(organization, "+14155550125", consent=ConsentState.OPTED_OUT)
+    first, second = deliver(run_worker, message(organization, unknown), message(organization, stopped))
+    assert (first.status, first.suppression_reason) == (MessageStatus.SUPPRESSED, Suppression.NO_CONSENT)
+    assert (second.status, second.suppression_reason) == (MessageStatus.SUPPRESSED, Suppression.OPTED_OUT)
+    assert first.provider_id == second.provider_id == ""
+
+
+def test_inside_quiet_hours_a_message_waits_for_their_end_in_the_recipients_zone(organization, run_worker):
+    zone = ZoneInfo("America/New_York")
+    now = timezone.now().astimezone(zone)
+    start, end = (
+        (now - timedelta(hours=1)).time(),
+        (now + timedelta(hours=2)).time().replace(second=0, microsecond=0),
+    )
+    MessagingSettings.objects.filter(organization=organization).update(quiet_start=start, quiet_end=end)
+    person = contact(organization, time_zone="America/New_York")
+
+    (waiting,) = deliver(run_worker, message(organization, person))
+
+    assert waiting.status == MessageStatus.QUEUED  # deferred, not dropped
+    local_end = waiting.send_after.astimezone(zone)
+    assert local_end.time() == end and timedelta(hours=1) < waiting.send_after - timezone.now() < timedelta(
+        hours=2
+    )
+    scheduled = get_queue("messaging-delivery").scheduled_job_registry.get_job_ids()
+    assert scheduled == [f"sms-{waiting.pk}-{int(waiting.send_after.timestamp())}"]
+
+
+def test_marketing_past_the_cap_is_suppressed_and_transactional_is_not(organization, run_worker):
+    person = contact(organization)
+    MessagingSettings.objects.filter(organization=organization).update(cap_messages=2)
+    campaigns = [
+        Campaign.objects.create(organization=organization, name=f"c{n}", template="Sale {{ n }}")
+        for n in range(3)
+    ]
+    marketing = [
+        Message.objects.create(organization=organization, contact=person, campaign=c, context={"n": n})
+        for n, c in enumerate(campaigns)
+    ]
+    shipped = message(organization, person, transactional=True)
+
+    results = deliver(run_worker, *marketing, shipped)
+
+    assert [m.status for m in results] == ["sent", "sent", "suppressed", "sent"]
+    assert results[2].suppression_reason == Suppression.FREQUENCY_CAP
+
+
+def test_a_template_error_fails_the_message_readably_and_the_worker_goes_on(organization, run_worker):
+    person = contact(organization)
+    broken = message(organization, person, template="Hi {% if %}")
+    fine = message(organization, person)
+    failed, sent = deliver(run_worker, broken, fine)
+    assert failed.status == MessageStatus.FAILED
+    assert failed.error == "template error: Unexpected end of expression in if tag."
+    assert sent.status == MessageStatus.SENT
+    assert get_queue("messaging-delivery").failed_job_registry.count == 0
+
+
+def test_a_second_job_for_a_sent_message_sends_nothing(organization, run_worker):
+    (sent,) = deliver(run_worker, message(organization, contact(organization)))
+    from messaging.delivery import message_deliver
+
+    assert message_deliver(sent.pk) == MessageStatus.SENT
+    assert Message.objects.get(pk=sent.pk).provider_id == sent.provider_id
+
+
+class TwilioServer:
+    """Messages.json as Twilio answers it: 201 with the message resource, or its error object."""
+
+    SID = "AC" + "0" * 32
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, list[str]]] = []
+        self.auth: list[str] = []
+        self.error: dict | None = None
+
+    def respond(self, request: Request) -> Response:
+        import json
+
+        self.auth.append(request.headers.get("Authorization", ""))
+        if request.method == "GET":
+            return Response(
+                json.dumps({"messages": [], "next_page_uri": None}), content_type="application/json"
+            )
+        form = parse_qs(request.get_data(as_text=True))
+        self.posts.append(form)
+        if self.error:
+            return Response(
+                json.dumps(self.error), status=self.error["status"], content_type="application/json"
+            )
+        resource = {
+            "account_sid": self.SID,
+            "sid": f"SM{len(self.posts):032d}",
+            "to": form["To"][0],
+            "from": form["From"][0],
+            "body": form["Body"][0],
+            "status": "queued",
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "error_code": None,
+            "error_message": None,
+            "api_version": "2010-04-01",
+            "date_created": "Thu, 26 Nov 2026 12:00:00 +0000",
+            "uri": f"/2010-04-01/Accounts/{self.SID}/Messages/SM{len(self.posts):032d}.json",
+        }
+        return Response(json.dumps(resource), status=201, content_type="application/json")
+
+
+@pytest.fixture
+def twilio(httpserver, settings):
+    server = TwilioServer()
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_BASE_URL = httpserver.url_for("").rstrip("/")
+    settings.TWILIO_ACCOUNT_SID = TwilioServer.SID
+    settings.TWILIO_AUTH_TOKEN = "secret-token"
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    settings.WEBHOOK_BASE_URL = "https://hub.example.com"
+    httpserver.expect_request(f"/2010-04-01/Accounts/{TwilioServer.SID}/Messages.json").respond_with_handler(
+        server.respond
+    )
+    return server
+
+
+def test_twilio_receives_the_message_as_its_api_expects(organization, run_worker, twilio):
+    (sent,) = deliver(run_worker, message(organization, contact(organization)))
+
+    assert sent.status == MessageStatus.SENT and sent.provider_id == "SM" + "1".zfill(32)
+    assert twilio.posts == [
+        {
+            "To": ["+14155550123"],
+            "From": ["+15005550006"],
+            "Body": ["Hi Wile, #1001 shipped"],
+            "StatusCallback": ["https://hub.example.com/webhooks/sms/twilio/status/"],
+        }
+    ]
+    expected = base64.b64encode(f"{TwilioServer.SID}:secret-token".encode()).decode()
+    assert twilio.auth == [f"Basic {expected}"]
+
+
+def test_an_organizations_own_twilio_account_wins_over_the_environments(organization, run_worker, twilio):
+    MessagingSettings.objects.filter(organization=organization).update(twilio_from_number="+15005550001")
+    deliver(run_worker, message(organization, contact(organization)))
+    assert twilio.posts[0]["From"] == ["+15005550001"]
+
+
+def test_twilio_refusing_a_number_fails_the_message_with_its_reason(organization, run_worker, twilio):
+    twilio.error = {
+        "code": 21211,
+        "message": "The 'To' number +14155550123 is not a valid phone number.",
+        "more_info": "https://www.twilio.com/docs/errors/21211",
+        "status": 400,
+    }
+    (failed,) = deliver(run_worker, message(organization, contact(organization)))
+    assert failed.status == MessageStatus.FAILED
+    assert (
+        failed.error
+        == "Twilio refused the message (21211): The 'To' number +14155550123 is not a valid phone number."
+    )
+
+
+def test_a_recipient_who_stopped_with_the_carrier_is_opted_out_here_too(organization, run_worker, twilio):
+    twilio.error = {
+        "code": 21610,
+        "message": "Attempt to send to unsubscribed recipient",
+        "more_info": "https://www.twilio.com/docs/errors/21610",
+        "status": 400,
+    }
+    person = contact(organization)
+    (stopped,) = deliver(run_worker, message(organization, person))
+    assert (stopped.status, stopped.suppression_reason) == (MessageStatus.SUPPRESSED, Suppression.OPTED_OUT)
+    person.refresh_from_db()
+    assert person.consent == ConsentState.OPTED_OUT
+    assert person.consent_events.first().source == "carrier"
+
+
+def test_a_message_left_sending_is_looked_for_before_it_is_sent_again(organization, run_worker, twilio):
+    sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi again")
+    Message.objects.filter(pk=sending.pk).update(sent_at=datetime.now(tz=ZoneInfo("UTC")))
+
+    (sent,) = deliver(run_worker, sending)
+
+    assert sent.status == MessageStatus.SENT
+    assert len(twilio.posts) == 1  # Twilio had nothing from the lost attempt: sent once now
+    assert twilio.auth and len(twilio.auth) == 2  # the lookup, then the send
