@@ -22,4 +22,5 @@ SCHEDULE = (
     # Each supplier at its own interval (Supplier.sync_interval_minutes); lost catalog jobs healed.
     Periodic("sync-suppliers", "catalog_sync.jobs.sync_suppliers", "housekeeping", every=60),
     Periodic("sweep-catalog", "catalog_sync.jobs.sweep_catalog", "housekeeping", every=60),
+    Periodic("sweep-messages", "messaging.jobs.sweep_messages", "housekeeping", every=60),
 )

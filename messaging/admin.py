@@ -4,7 +4,15 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from channels_app.access import OrganizationScopedAdmin
-from messaging.models import Automation, Campaign, ConsentEvent, Contact, Message, MessagingSettings
+from messaging.models import (
+    Automation,
+    Campaign,
+    ConsentEvent,
+    Contact,
+    Message,
+    MessagingSettings,
+    OutboxRecord,
+)
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -74,6 +82,20 @@ class MessageAdmin(OrganizationScopedAdmin):
     list_select_related = ("contact", "campaign", "automation")
     search_fields = ("=contact__phone", "=provider_id", "body")
     readonly_fields = [f.name for f in Message._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(OutboxRecord)
+class OutboxRecordAdmin(OrganizationScopedAdmin):
+    """What SMS_BACKEND=local "sent"."""
+
+    organization_path = "message__organization"
+    list_display = ("created_at", "to", "body", "message")
+    search_fields = ("=to", "body")
+    readonly_fields = ("message", "to", "body", "created_at")
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -8,7 +8,6 @@ its Messaging settings) wins over the environment's TWILIO_*.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -16,7 +15,7 @@ from typing import Protocol
 from django.conf import settings
 
 from channels_app import http, ratelimit
-from messaging.models import MessagingSettings
+from messaging.models import MessagingSettings, OutboxRecord
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +52,18 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Sends nothing: the message row is the record (its body, status `sent`, a local id)."""
+    """Sends nothing: each send is an OutboxRecord (the admin and the tests read them)."""
 
     def __init__(self, rules: MessagingSettings) -> None:
         self.rules = rules
 
     def send(self, message: Outbound) -> Sent:
-        logger.info(
-            "SMS recorded locally (SMS_BACKEND=local): message %s, %s characters",
-            message.message_id,
-            len(message.body),
-            extra={"message_id": message.message_id},
-        )
-        return Sent(provider_id=f"local-{uuid.uuid4().hex[:24]}", status="sent")
+        record = OutboxRecord.objects.create(message_id=message.message_id, to=message.to, body=message.body)
+        return Sent(provider_id=f"local-{record.pk}", status="sent")
 
     def find(self, message: Outbound) -> Sent | None:
-        return None  # nothing left the machine: sending again is safe
+        record = OutboxRecord.objects.filter(message_id=message.message_id).order_by("pk").first()
+        return Sent(provider_id=f"local-{record.pk}", status="sent") if record else None
 
 
 class TwilioBackend:

@@ -11,6 +11,7 @@ again.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app import http
-from config.queues import enqueue
+from config.queues import SPECS, enqueue
 from config.workers import job_will_retry
 from messaging.backends import Outbound, Unsubscribed, backend_for
 from messaging.consent import consent_record
@@ -31,8 +32,16 @@ logger = logging.getLogger(__name__)
 DELIVER_JOB = "messaging.jobs.deliver_message"
 
 
+RULES_TTL = 30.0  # seconds a worker keeps an organization's settings (a campaign reads them 10,000 times)
+_rules: dict[int, tuple[float, MessagingSettings]] = {}
+
+
 def rules_for(organization_id: int) -> MessagingSettings:
+    cached = _rules.get(organization_id)
+    if cached is not None and time.monotonic() - cached[0] < RULES_TTL:
+        return cached[1]
     rules, _ = MessagingSettings.objects.get_or_create(organization_id=organization_id)
+    _rules[organization_id] = (time.monotonic(), rules)
     return rules
 
 
@@ -72,13 +81,12 @@ def message_deliver(message_id: int) -> str:
         except TemplateError as exc:
             Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
             return "failed"
-        Message.objects.filter(pk=message.pk).update(body=message.body)
     with transaction.atomic():
         Contact.objects.select_for_update().filter(pk=contact.pk).first()
         if not message.transactional and cap_reached(contact, rules, now):
             return _suppress(message, Suppression.FREQUENCY_CAP)
         claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
-            status=MessageStatus.SENDING, sent_at=now, updated_at=now
+            status=MessageStatus.SENDING, body=message.body, sent_at=now, updated_at=now
         )
     if not claimed:
         return "taken by another job"
@@ -142,3 +150,43 @@ def _template(message: Message) -> str:
 def _context(message: Message) -> dict[str, Any]:
     contact = message.contact
     return {"contact": {"name": contact.name, "phone": contact.phone}, **(message.context or {})}
+
+
+def messages_sweep(*, older_than: int = 300, limit: int = 5000) -> dict[str, int]:
+    """Enqueue again the deliveries whose job is gone: queued messages that are due (Redis lost
+    their job, or was down), and messages left SENDING by a worker that died (their retry looks
+    for the send before sending). A live or scheduled job is left alone."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    from channels_app.sweeper import JobState, discard_job, job_state
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=older_than)
+    started_before = now - timedelta(seconds=SPECS["messaging-delivery"].timeout + 60)
+    stuck = (
+        Message.objects.filter(updated_at__lt=stale)
+        .filter(
+            Q(status=MessageStatus.QUEUED, send_after__isnull=True)
+            | Q(status=MessageStatus.QUEUED, send_after__lte=stale)
+            | Q(status=MessageStatus.SENDING)
+        )
+        .only("pk", "send_after")
+        .order_by("pk")[:limit]
+    )
+    result = {"requeued": 0, "live": 0}
+    for message in stuck:
+        job_id = f"sms-{message.pk}" + (
+            f"-{int(message.send_after.timestamp())}" if message.send_after else ""
+        )
+        state, _ = job_state(job_id, started_before)
+        if state in (JobState.LIVE, JobState.RUNNING):
+            result["live"] += 1
+            continue
+        discard_job(job_id)
+        Message.objects.filter(pk=message.pk).update(send_after=None, updated_at=now)
+        message.send_after = None
+        message_enqueue(message)
+        result["requeued"] += 1
+    return result

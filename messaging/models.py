@@ -163,12 +163,23 @@ class Campaign(models.Model):
     status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     audience_total = models.PositiveIntegerField(default=0)
     materialized = models.PositiveIntegerField(default=0, help_text="Messages created so far.")
+    resume_after = models.PositiveBigIntegerField(default=0, help_text="The last contact id handed out.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def job_id(self) -> str:
+        return f"campaign-{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == CampaignStatus.SENT:
+            return 100
+        return min(99, 100 * self.materialized // self.audience_total) if self.audience_total else 0
 
 
 class MessageStatus(models.TextChoices):
@@ -238,3 +249,16 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()} to {self.contact_id}"
+
+
+class OutboxRecord(models.Model):
+    """What the local backend "sent" (SMS_BACKEND=local): one row per send, for development and
+    tests to read, and for a retry to find a send whose answer was lost."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="outbox")
+    to = models.CharField(max_length=20)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"to {self.to}"

@@ -17,7 +17,15 @@ from catalog_sync.models import (
 )
 from channels_app.models import ProcessedWebhookEvent, SyncRun
 from inventory.models import Product, StockLevel
-from messaging.models import Automation, Campaign, ConsentEvent, Contact, Message, MessagingSettings
+from messaging.models import (
+    Automation,
+    Campaign,
+    ConsentEvent,
+    Contact,
+    Message,
+    MessagingSettings,
+    OutboxRecord,
+)
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
 from tests.inventory.factories import sku, warehouse
@@ -74,7 +82,10 @@ def two_shops():
             template="x",
         )
         Campaign.objects.create(organization=channel.organization, name=f"{name} sale", template="y")
-        Message.objects.create(organization=channel.organization, contact=contact, automation=automation)
+        message = Message.objects.create(
+            organization=channel.organization, contact=contact, automation=automation
+        )
+        OutboxRecord.objects.create(message=message, to=contact.phone, body="hi")
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

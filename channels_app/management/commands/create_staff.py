@@ -36,6 +36,7 @@ MERCHANT_PERMISSIONS = {
         "automation": "view add change delete",
         "campaign": "view add change",
         "message": "view",
+        "outboxrecord": "view",
     },
     "inventory": {
         "warehouse": "view add change",

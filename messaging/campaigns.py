@@ -1,0 +1,169 @@
+"""Campaigns: the audience materialized in batches, one message per contact, deliveries enqueued
+in bulk (rq's enqueue_many in one Redis pipeline per batch).
+
+The fan-out job (`messaging-campaigns`) walks the audience by contact id, a thousand at a time,
+never holding it in memory: each batch's messages are inserted at once (the database refuses a
+second message to a contact for the same campaign, so a retried batch adds nothing), then their
+delivery jobs are enqueued together, and the campaign records how far it got. A campaign whose job
+died goes on from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+from rq import Retry
+
+from config.queues import SPECS, enqueue, get_queue
+from config.workers import running_as_job
+from messaging.delivery import DELIVER_JOB
+from messaging.models import Campaign, CampaignStatus, Contact, Message, MessageStatus, Suppression
+
+logger = logging.getLogger(__name__)
+
+FANOUT_JOB = "messaging.jobs.fan_out_campaign"
+BATCH = 1000
+AUDIENCE_FILTERS = {"time_zone", "consent", "name__icontains", "created_at__gte", "created_at__lt"}
+
+
+class AudienceError(ValueError):
+    pass
+
+
+def audience(campaign: Campaign) -> QuerySet[Contact]:
+    """The campaign's contacts: its organization's, narrowed by its `audience` filter. Everyone
+    matching is messaged or suppressed with a reason (a STOP is a suppressed message, on record)."""
+    unknown = set(campaign.audience) - AUDIENCE_FILTERS
+    if unknown:
+        raise AudienceError(f"unknown audience filter(s) {', '.join(sorted(unknown))}")
+    return Contact.objects.filter(organization_id=campaign.organization_id, **campaign.audience)
+
+
+def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
+    """Schedule the campaign's fan-out now or at `at` (after the caller's transaction commits)."""
+    audience(campaign)  # a bad filter is said now, not in a worker
+    status = CampaignStatus.SCHEDULED
+    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(
+        status=status, scheduled_at=at
+    )
+    campaign.refresh_from_db()
+    if campaign.status == CampaignStatus.SCHEDULED:
+        transaction.on_commit(lambda: _enqueue_fanout(campaign.pk, at))
+    return campaign
+
+
+def _enqueue_fanout(campaign_id: int, at: datetime | None) -> None:
+    from rq.exceptions import DuplicateJobError
+
+    try:
+        enqueue("messaging-campaigns", FANOUT_JOB, campaign_id, job_id=f"campaign-{campaign_id}", at=at)
+    except DuplicateJobError:
+        pass
+
+
+def campaign_cancel(campaign: Campaign) -> int:
+    """Stop the campaign: its messages not yet sent are suppressed (`campaign_cancelled`)."""
+    Campaign.objects.filter(
+        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.SENDING]
+    ).update(status=CampaignStatus.CANCELLED, finished_at=timezone.now())
+    return Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.SUPPRESSED,
+        suppression_reason=Suppression.CAMPAIGN_CANCELLED,
+        updated_at=timezone.now(),
+    )
+
+
+def campaign_fan_out(campaign_id: int) -> dict[str, int]:
+    """Materialize the audience and enqueue its deliveries, batch by batch (resumable)."""
+    claimable = [CampaignStatus.SCHEDULED]
+    if running_as_job(f"campaign-{campaign_id}"):
+        claimable.append(CampaignStatus.SENDING)  # its own retry: goes on from resume_after
+    now = timezone.now()
+    claimed = Campaign.objects.filter(pk=campaign_id, status__in=claimable).update(
+        status=CampaignStatus.SENDING, started_at=now
+    )
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if not claimed:
+        return {"skipped": 1}
+    contacts = audience(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(audience_total=contacts.count())
+    queue = get_queue("messaging-delivery")
+    retry = Retry(max=len(settings.HUB_JOB_RETRY_INTERVALS), interval=settings.HUB_JOB_RETRY_INTERVALS)
+    after = campaign.resume_after
+    while True:
+        if Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.CANCELLED).exists():
+            return {"cancelled": 1}
+        batch = list(contacts.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:BATCH])
+        if not batch:
+            break
+        Message.objects.bulk_create(
+            [
+                Message(organization_id=campaign.organization_id, contact_id=pk, campaign_id=campaign.pk)
+                for pk in batch
+            ],
+            ignore_conflicts=True,  # a retried batch: those exist already
+        )
+        waiting = list(
+            Message.objects.filter(
+                campaign=campaign, contact_id__in=batch, status=MessageStatus.QUEUED
+            ).values_list("pk", flat=True)
+        )
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(
+                [
+                    queue.prepare_data(
+                        DELIVER_JOB,
+                        args=(pk,),
+                        job_id=f"sms-{pk}",
+                        timeout=SPECS["messaging-delivery"].timeout,
+                        result_ttl=settings.HUB_JOB_RESULT_TTL,
+                        failure_ttl=settings.HUB_JOB_FAILURE_TTL,
+                        retry=retry,
+                    )
+                    for pk in waiting
+                ],
+                pipeline=pipe,
+            )
+            pipe.execute()
+        after = batch[-1]
+        Campaign.objects.filter(pk=campaign.pk).update(
+            resume_after=after, materialized=Message.objects.filter(campaign=campaign).count()
+        )
+    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
+        status=CampaignStatus.SENT, finished_at=timezone.now()
+    )
+    campaign.refresh_from_db()
+    logger.info("campaign %s fanned out to %s contacts", campaign.pk, campaign.materialized)
+    return {"messages": campaign.materialized}
+
+
+def campaign_report(campaign: Campaign) -> dict[str, Any]:
+    """Its messages by status and by suppression reason."""
+    rows = (
+        Message.objects.filter(campaign=campaign)
+        .values("status", "suppression_reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_status: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    for row in rows:
+        by_status[row["status"]] += row["n"]
+        if row["suppression_reason"]:
+            by_reason[row["suppression_reason"]] += row["n"]
+    return {
+        "campaign": campaign.pk,
+        "name": campaign.name,
+        "status": campaign.status,
+        "audience": campaign.audience_total,
+        "messages": sum(by_status.values()),
+        "by_status": dict(sorted(by_status.items())),
+        "suppressed_by_reason": dict(sorted(by_reason.items())),
+    }
