@@ -70,7 +70,8 @@ def message_deliver(message_id: int) -> str:
         return _suppress(message, Suppression.OPTED_OUT)
     if contact.consent != ConsentState.OPTED_IN:
         return _suppress(message, Suppression.NO_CONSENT)
-    allowed = next_allowed(now, recipient_zone(contact, rules), rules.quiet_start, rules.quiet_end)
+    zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
+    allowed = next_allowed(now, zone, rules.quiet_start, rules.quiet_end)
     if allowed > now:
         Message.objects.filter(pk=message.pk).update(send_after=allowed, updated_at=now)
         message_enqueue(message, at=allowed)

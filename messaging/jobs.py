@@ -19,3 +19,27 @@ def fan_out_campaign(campaign_id: int) -> dict[str, int]:
 def sweep_messages() -> dict[str, int]:
     """housekeeping: deliveries whose job was lost, enqueued again."""
     return messages_sweep()
+
+
+def normalize_event(kind: str, order_id: int, fulfillment_id: int | None = None) -> str:
+    """messaging-events: the commerce event with its contact, handed to the automations."""
+    from rq.exceptions import DuplicateJobError
+
+    from config.queues import enqueue
+    from messaging.events import EVALUATE_JOB, _job_id, event_normalize
+
+    event = event_normalize(kind, order_id, fulfillment_id)
+    if event is None:
+        return "no contact"
+    try:
+        enqueue("messaging-automations", EVALUATE_JOB, event, job_id=_job_id("evaluate:" + event["key"]))
+    except DuplicateJobError:
+        return "already evaluated"
+    return "evaluated next"
+
+
+def evaluate_event(event: dict) -> int:  # type: ignore[type-arg]
+    """messaging-automations: one message per matching automation."""
+    from messaging.events import event_evaluate
+
+    return event_evaluate(event)

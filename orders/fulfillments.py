@@ -44,7 +44,17 @@ def fulfillment_create(*, order_id: int, tracking_number: str, carrier: str, url
             order=order, tracking_number=tracking_number, tracking_company=carrier, tracking_url=url
         )
         fulfillment_enqueue_on_commit(fulfillment)
+        _commerce_events(fulfillment)
     return fulfillment
+
+
+def _commerce_events(fulfillment: Fulfillment) -> None:
+    """Tell messaging (after commit): a fulfillment was created, and shipped if it has tracking."""
+    from messaging.events import commerce_event_on_commit
+
+    commerce_event_on_commit("fulfillment_created", fulfillment.order_id, fulfillment.pk)
+    if fulfillment.tracking_number:
+        commerce_event_on_commit("fulfillment_shipped", fulfillment.order_id, fulfillment.pk)
 
 
 def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:
@@ -148,7 +158,7 @@ def fulfillment_from_platform(
                 pushed_at=existing.pushed_at or timezone.now(),
             )
             return "known"
-        Fulfillment.objects.create(
+        recorded = Fulfillment.objects.create(
             order=order,
             external_id=external_id,
             tracking_number=tracking_number[:100],
@@ -157,4 +167,5 @@ def fulfillment_from_platform(
             push_status=PushStatus.PUSHED,  # made on the platform: nothing to push
             pushed_at=timezone.now(),
         )
+        _commerce_events(recorded)
     return "recorded"

@@ -114,7 +114,9 @@ def order_sync(*, channel: Channel, data: OrderData, event_id: int | None = None
                 return SyncResult(order, stale=True)
         if event_id is not None:
             order.last_event_id = max(event_id, order.last_event_id or 0)
+        was_paid, was_cancelled = order.financial_status == "paid", order.cancelled_at is not None
         _copy_order_fields(order, data)
+        _commerce_events(order, was_paid=was_paid, was_cancelled=was_cancelled)
         if order.warehouse_id is None:
             # Chosen once: moving held units because a mapping changed later would be a surprise.
             order.warehouse = channel.warehouse_for(data.location_id)
@@ -137,6 +139,16 @@ def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
             order.save(update_fields=["deleted_at", "updated_at"])
         result = _apply_stock_rules(order, [], list(order.items.all()), allow_backorder=False)
     return result
+
+
+def _commerce_events(order: Order, *, was_paid: bool, was_cancelled: bool) -> None:
+    """Tell messaging (after commit) that the order became paid, or was cancelled."""
+    from messaging.events import commerce_event_on_commit
+
+    if order.pk and order.financial_status == "paid" and not was_paid and order.cancelled_at is None:
+        commerce_event_on_commit("order_paid", order.pk)
+    if order.pk and order.cancelled_at is not None and not was_cancelled:
+        commerce_event_on_commit("order_cancelled", order.pk)
 
 
 def _copy_order_fields(order: Order, data: OrderData) -> None:

@@ -1,0 +1,167 @@
+"""Commerce events → automations → messages.
+
+The orders app says what happened (an order paid or cancelled, a fulfillment created or shipped),
+after its transaction commits. On `messaging-events` the event is normalized: its contact found or
+made from the order's phone (E.164, read in the shipping country), and the plain data its
+templates may use. On `messaging-automations` each active automation of that trigger whose
+conditions hold makes one message (the database refuses a second for the same contact, automation
+and event), delivered now or after the automation's delay.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.queues import enqueue
+from messaging.delivery import message_enqueue
+from messaging.models import Automation, Contact, Message, Trigger
+from messaging.phones import PhoneError, e164
+
+logger = logging.getLogger(__name__)
+
+NORMALIZE_JOB = "messaging.jobs.normalize_event"
+EVALUATE_JOB = "messaging.jobs.evaluate_event"
+TRANSACTIONAL_TRIGGERS = {Trigger.FULFILLMENT_CREATED, Trigger.FULFILLMENT_SHIPPED, Trigger.ORDER_CANCELLED}
+
+
+def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | None = None) -> None:
+    """Called by the orders app inside its transaction: the event goes out once it commits."""
+    from rq.exceptions import DuplicateJobError
+
+    key = f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else "")
+
+    def emit() -> None:
+        try:
+            enqueue("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
+        except DuplicateJobError:
+            pass  # the same event, already on its way
+
+    transaction.on_commit(emit, robust=True)
+
+
+def _job_id(key: str) -> str:
+    import hashlib
+
+    return "event-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dict[str, Any] | None:
+    """The event as automations read it, with its contact; None when the order has no usable phone."""
+    from orders.models import Fulfillment, Order
+
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        return None
+    address = order.shipping_address or order.billing_address or {}
+    country = str(address.get("country_code") or address.get("country") or "")[:2].upper() or None
+    raw = order.phone or address.get("phone") or (order.billing_address or {}).get("phone") or ""
+    try:
+        phone = e164(str(raw), country)
+    except PhoneError as exc:
+        logger.info("order %s: no SMS for %s (%s)", order_id, kind, exc, extra={"order_id": order_id})
+        return None
+    contact, _ = Contact.objects.get_or_create(
+        organization_id=order.organization_id, phone=phone, defaults={"name": order.customer_name[:200]}
+    )
+    event: dict[str, Any] = {
+        "kind": kind,
+        "key": f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else ""),
+        "organization_id": order.organization_id,
+        "contact_id": contact.pk,
+        "address_zone": country_zone(country or ""),
+        "channel_id": order.channel_id,
+        "order": {
+            "number": order.number,
+            "total": str(order.total),
+            "currency": order.currency,
+            "customer_name": order.customer_name,
+            "city": address.get("city", ""),
+        },
+    }
+    if fulfillment_id:
+        fulfillment = Fulfillment.objects.filter(pk=fulfillment_id).first()
+        if fulfillment is not None:
+            event["tracking"] = {
+                "number": fulfillment.tracking_number,
+                "company": fulfillment.tracking_company,
+                "url": fulfillment.tracking_url,
+            }
+    return event
+
+
+def event_evaluate(event: dict[str, Any]) -> int:
+    """One message per matching active automation; how many were made (not before)."""
+    made = 0
+    now = timezone.now()
+    for automation in Automation.objects.filter(
+        organization_id=event["organization_id"], trigger=event["kind"], is_active=True
+    ):
+        if not conditions_hold(automation.conditions, event):
+            continue
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    organization_id=event["organization_id"],
+                    contact_id=event["contact_id"],
+                    automation=automation,
+                    event_key=event["key"][:200],
+                    transactional=automation.transactional or event["kind"] in TRANSACTIONAL_TRIGGERS,
+                    context=event,
+                )
+        except IntegrityError:
+            continue  # this contact had this automation's message for this event already
+        due = now + timedelta(minutes=automation.delay_minutes) if automation.delay_minutes else None
+        message_enqueue(message, at=due)
+        made += 1
+    return made
+
+
+def conditions_hold(conditions: dict[str, Any], event: dict[str, Any]) -> bool:
+    """`min_total` (the order's total at least this), `channel_ids` (from these channels only)."""
+    if "min_total" in conditions:
+        try:
+            if Decimal(event["order"]["total"]) < Decimal(str(conditions["min_total"])):
+                return False
+        except (InvalidOperation, KeyError):
+            return False
+    if conditions.get("channel_ids") and event.get("channel_id") not in conditions["channel_ids"]:
+        return False
+    return True
+
+
+@cache
+def _country_zones() -> dict[str, list[str]]:
+    """Country code → its IANA zones, from the system's zone.tab."""
+    zones: dict[str, list[str]] = {}
+    for base in (Path("/usr/share/zoneinfo"), _tzdata_dir()):
+        path = base / "zone.tab" if base else None
+        if path and path.exists():
+            for line in path.read_text().splitlines():
+                if line and not line.startswith("#"):
+                    fields = line.split("\t")
+                    zones.setdefault(fields[0], []).append(fields[2])
+            break
+    return zones
+
+
+def _tzdata_dir() -> Path | None:
+    try:
+        import tzdata  # type: ignore[import-not-found]
+
+        return Path(tzdata.__file__).parent / "zoneinfo"
+    except ImportError:
+        return None
+
+
+def country_zone(country: str) -> str:
+    """The shipping country's zone when it has only one (France, Japan), else ""."""
+    zones = _country_zones().get(country.upper(), [])
+    return zones[0] if len(zones) == 1 else ""
