@@ -42,6 +42,9 @@ class ContactAdmin(OrganizationScopedAdmin):
         # Consent changes only through the ledger (an import, an inbound keyword), never by hand.
         return ("consent", "consent_source", "consent_at", "opted_out_at", "created_at")
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the ledger goes with the contact: a STOP must never be forgotten
+
 
 @admin.register(MessagingSettings)
 class MessagingSettingsAdmin(OrganizationScopedAdmin):

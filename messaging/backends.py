@@ -67,12 +67,15 @@ class LocalBackend:
 
 
 class TwilioBackend:
-    """POST /2010-04-01/Accounts/{sid}/Messages.json with a status callback URL."""
+    """POST /2010-04-01/Accounts/{sid}/Messages.json."""
 
     def __init__(self, rules: MessagingSettings) -> None:
-        self.sid = rules.twilio_account_sid or settings.TWILIO_ACCOUNT_SID
-        self.token = rules.twilio_auth_token or settings.TWILIO_AUTH_TOKEN
-        self.sender = rules.twilio_from_number or settings.TWILIO_FROM_NUMBER
+        # The organization's own account only when whole: a sender number of its own on the
+        # platform's account (and token) would let it send as anyone's number.
+        own = rules.twilio_account_sid and rules.twilio_auth_token and rules.twilio_from_number
+        self.sid = rules.twilio_account_sid if own else settings.TWILIO_ACCOUNT_SID
+        self.token = rules.twilio_auth_token if own else settings.TWILIO_AUTH_TOKEN
+        self.sender = rules.twilio_from_number if own else settings.TWILIO_FROM_NUMBER
         if not (self.sid and self.token and self.sender):
             raise http.PlatformError(
                 "Twilio needs an account SID, auth token and from number (environment or Messaging settings)",
@@ -91,12 +94,9 @@ class TwilioBackend:
             self.call,
             "POST",
             self.url,
-            data={
-                "To": message.to,
-                "From": self.sender,
-                "Body": message.body,
-                "StatusCallback": f"{settings.WEBHOOK_BASE_URL}/webhooks/sms/twilio/status/",
-            },
+            # No StatusCallback yet: the hub's status webhook is still to come (Twilio would log
+            # error 11200 for every message).
+            data={"To": message.to, "From": self.sender, "Body": message.body},
             auth=(self.sid, self.token),
             attempts=1,  # never sent twice blindly: the job's retry looks for it first (find)
             client_errors=True,
@@ -111,25 +111,40 @@ class TwilioBackend:
         return Sent(provider_id=str(body.get("sid") or ""), status=str(body.get("status") or "queued"))
 
     def find(self, message: Outbound) -> Sent | None:
-        """Twilio's messages to that number since the attempt began, matched on the body."""
+        """Twilio's newest messages to that number from this sender, created since the attempt
+        began (a queued one has no date_sent yet), with the same body and a SID no other message
+        of the hub holds."""
+        from messaging.models import Message
+
         response = http.send(
             self.call,
             "GET",
             self.url,
-            params={
-                "To": message.to,
-                "From": self.sender,
-                "DateSent>": (message.sent_after - timedelta(days=1)).strftime("%Y-%m-%d"),
-                "PageSize": 50,
-            },
+            params={"To": message.to, "From": self.sender, "PageSize": 50},
             auth=(self.sid, self.token),
         )
         body = http.json_body(response, self.call)
+        since = message.sent_after - timedelta(minutes=5)  # clock skew between Twilio and us
         for item in (body.get("messages") or []) if isinstance(body, dict) else []:
-            if item.get("body") == message.body and item.get("direction", "outbound-api").startswith(
-                "outbound"
+            created = _twilio_date(item.get("date_created"))
+            if (
+                item.get("body") == message.body
+                and str(item.get("direction", "outbound-api")).startswith("outbound")
+                and created is not None
+                and created >= since
+                and not Message.objects.filter(provider_id=str(item.get("sid"))).exists()
             ):
                 return Sent(provider_id=str(item.get("sid")), status=str(item.get("status") or "sent"))
+        return None
+
+
+def _twilio_date(value: object) -> datetime | None:
+    """Twilio's RFC 2822 dates ("Thu, 26 Nov 2026 12:00:00 +0000")."""
+    import email.utils
+
+    try:
+        return email.utils.parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError):
         return None
 
 

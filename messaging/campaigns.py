@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 from rq import Retry
 
@@ -55,7 +55,12 @@ def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
     )
     campaign.refresh_from_db()
     if campaign.status == CampaignStatus.SCHEDULED:
-        transaction.on_commit(lambda: _enqueue_fanout(campaign.pk, at))
+
+        def enqueue_after_commit() -> None:
+            _enqueue_fanout(campaign.pk, at)
+
+        # robust: with Redis down the campaign is recorded SCHEDULED; the sweep enqueues it.
+        transaction.on_commit(enqueue_after_commit, robust=True)
     return campaign
 
 
@@ -66,6 +71,33 @@ def _enqueue_fanout(campaign_id: int, at: datetime | None) -> None:
         enqueue("messaging-campaigns", FANOUT_JOB, campaign_id, job_id=f"campaign-{campaign_id}", at=at)
     except DuplicateJobError:
         pass
+
+
+def campaigns_sweep(*, older_than: int = 120) -> int:
+    """Enqueue the fan-out of campaigns whose job is gone: due and still SCHEDULED (Redis was
+    down), or SENDING with no live job (its worker died; it goes on from where it got)."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    from channels_app.sweeper import JobState, discard_job, job_state
+
+    now = timezone.now()
+    stale = Campaign.objects.filter(
+        Q(status=CampaignStatus.SCHEDULED) & (Q(scheduled_at__isnull=True) | Q(scheduled_at__lte=now))
+        | Q(status=CampaignStatus.SENDING),
+        created_at__lt=now - timedelta(seconds=older_than),
+    )
+    swept = 0
+    started_before = now - timedelta(seconds=SPECS["messaging-campaigns"].timeout + 60)
+    for campaign in stale:
+        state, _ = job_state(campaign.job_id, started_before)
+        if state in (JobState.LIVE, JobState.RUNNING):
+            continue
+        discard_job(campaign.job_id)
+        _enqueue_fanout(campaign.pk, None)
+        swept += 1
+    return swept
 
 
 def campaign_cancel(campaign: Campaign) -> int:
@@ -134,7 +166,7 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
             pipe.execute()
         after = batch[-1]
         Campaign.objects.filter(pk=campaign.pk).update(
-            resume_after=after, materialized=Message.objects.filter(campaign=campaign).count()
+            resume_after=after, materialized=F("materialized") + len(waiting)
         )
     Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
         status=CampaignStatus.SENT, finished_at=timezone.now()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -23,7 +23,15 @@ from config.queues import SPECS, enqueue
 from config.workers import job_will_retry
 from messaging.backends import Outbound, Unsubscribed, backend_for
 from messaging.consent import consent_record
-from messaging.models import ConsentState, Contact, Message, MessageStatus, MessagingSettings, Suppression
+from messaging.models import (
+    CampaignStatus,
+    ConsentState,
+    Contact,
+    Message,
+    MessageStatus,
+    MessagingSettings,
+    Suppression,
+)
 from messaging.rendering import TemplateError, render
 from messaging.rules import cap_reached, next_allowed, recipient_zone
 
@@ -58,24 +66,19 @@ def message_enqueue(message: Message, *, at: datetime | None = None) -> None:
 
 def message_deliver(message_id: int) -> str:
     """Apply the rules to the message and send it; what became of it."""
-    message = Message.objects.select_related("contact").get(pk=message_id)
+    message = Message.objects.select_related("contact", "campaign", "automation").get(pk=message_id)
     if message.status == MessageStatus.SENDING:
         return _resume(message)
     if message.status != MessageStatus.QUEUED:
         return message.status  # done before (a duplicate job)
-    rules = rules_for(message.organization_id)
-    contact = message.contact
     now = timezone.now()
-    if contact.consent == ConsentState.OPTED_OUT:
-        return _suppress(message, Suppression.OPTED_OUT)
-    if contact.consent != ConsentState.OPTED_IN:
-        return _suppress(message, Suppression.NO_CONSENT)
-    zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
-    allowed = next_allowed(now, zone, rules.quiet_start, rules.quiet_end)
-    if allowed > now:
-        Message.objects.filter(pk=message.pk).update(send_after=allowed, updated_at=now)
-        message_enqueue(message, at=allowed)
+    if message.send_after and message.send_after > now:
+        message_enqueue(message, at=message.send_after)  # an automation's delay: not yet
         return "deferred"
+    rules = rules_for(message.organization_id)
+    decision = _allowed(message, rules, now)
+    if decision is not None:
+        return decision
     if not message.body:
         try:
             message.body = render(_template(message), _context(message))
@@ -83,11 +86,25 @@ def message_deliver(message_id: int) -> str:
             Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
             return "failed"
     with transaction.atomic():
-        Contact.objects.select_for_update().filter(pk=contact.pk).first()
+        # Under the contact's lock (an opt-out takes it too): consent again, then the cap, with the
+        # time read now, so two deliveries to one contact see each other's claims.
+        contact = Contact.objects.select_for_update().get(pk=message.contact_id)
+        now = timezone.now()
+        if contact.consent != ConsentState.OPTED_IN:
+            reason = (
+                Suppression.OPTED_OUT if contact.consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
+            )
+            return _suppress(message, reason)
+        if message.campaign_id and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
+            return _suppress(message, Suppression.CAMPAIGN_CANCELLED)
         if not message.transactional and cap_reached(contact, rules, now):
             return _suppress(message, Suppression.FREQUENCY_CAP)
         claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
-            status=MessageStatus.SENDING, body=message.body, sent_at=now, updated_at=now
+            status=MessageStatus.SENDING,
+            body=message.body,
+            sent_at=now,
+            claimed_job=_current_job_id(),
+            updated_at=now,
         )
     if not claimed:
         return "taken by another job"
@@ -95,11 +112,35 @@ def message_deliver(message_id: int) -> str:
     return _send(message, rules)
 
 
+def _allowed(message: Message, rules: MessagingSettings, now: datetime) -> str | None:
+    """None if the message may go now; else what was decided (suppressed, deferred)."""
+    contact = message.contact
+    if contact.consent == ConsentState.OPTED_OUT:
+        return _suppress(message, Suppression.OPTED_OUT)
+    if contact.consent != ConsentState.OPTED_IN:
+        return _suppress(message, Suppression.NO_CONSENT)
+    zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
+    allowed = next_allowed(now, zone, rules.quiet_start, rules.quiet_end)
+    if allowed > now:
+        Message.objects.filter(pk=message.pk, status=message.status).update(
+            send_after=allowed, updated_at=now
+        )
+        message_enqueue(message, at=allowed)
+        return "deferred"
+    return None
+
+
+def _current_job_id() -> str:
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.id if job is not None else ""
+
+
 def _send(message: Message, rules: MessagingSettings) -> str:
     outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
-    backend = backend_for(rules)
     try:
-        sent = backend.send(outbound)
+        sent = backend_for(rules).send(outbound)
     except Unsubscribed as exc:
         consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
         return _suppress(message, Suppression.OPTED_OUT, error=str(exc))
@@ -117,16 +158,41 @@ def _send(message: Message, rules: MessagingSettings) -> str:
 
 
 def _resume(message: Message) -> str:
-    """A message left SENDING (its worker died, or the answer was lost): sent if the provider has
-    it, else sent now."""
+    """A message left SENDING. Only its own job (a retry of it), or anyone once that job would
+    have timed out, may take it on: another job's send may be under way. Sent if the provider has
+    it; else, if it may still go (consent, quiet hours), sent now."""
+    now = timezone.now()
+    own = bool(message.claimed_job) and message.claimed_job == _current_job_id()
+    abandoned = message.sent_at is None or now - message.sent_at > timedelta(
+        seconds=SPECS["messaging-delivery"].timeout + 60
+    )
+    if not (own or abandoned):
+        return "in progress"
     rules = rules_for(message.organization_id)
-    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
-    found = backend_for(rules).find(outbound)
+    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or now)
+    try:
+        found = backend_for(rules).find(outbound)
+    except http.PlatformError as exc:
+        if not exc.permanent and job_will_retry(exc):
+            raise
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
+        return "failed"
     if found is not None:
         Message.objects.filter(pk=message.pk).update(
-            status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=timezone.now()
+            status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now
         )
         return "sent (found)"
+    message.contact.refresh_from_db()
+    decision = _allowed(message, rules, now)
+    if decision is not None:
+        return decision
+    with transaction.atomic():
+        taken = Message.objects.filter(
+            pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at
+        ).update(sent_at=now, claimed_job=_current_job_id(), updated_at=now)
+    if not taken:
+        return "taken by another job"
+    message.sent_at = now
     return _send(message, rules)
 
 
@@ -145,7 +211,7 @@ def _template(message: Message) -> str:
         return message.campaign.template  # type: ignore[union-attr]
     if message.automation_id:
         return message.automation.template  # type: ignore[union-attr]
-    return ""
+    raise TemplateError("its campaign or automation was deleted: no template to send")
 
 
 def _context(message: Message) -> dict[str, Any]:
@@ -155,10 +221,9 @@ def _context(message: Message) -> dict[str, Any]:
 
 def messages_sweep(*, older_than: int = 300, limit: int = 5000) -> dict[str, int]:
     """Enqueue again the deliveries whose job is gone: queued messages that are due (Redis lost
-    their job, or was down), and messages left SENDING by a worker that died (their retry looks
-    for the send before sending). A live or scheduled job is left alone."""
-    from datetime import timedelta
-
+    their job, or was down), and messages left SENDING by a worker that died (their job takes
+    them on once the claim is older than the job's timeout, looking for the send first). Live
+    ones are touched, so the next pass looks further down a long backlog."""
     from django.db.models import Q
 
     from channels_app.sweeper import JobState, discard_job, job_state
@@ -167,27 +232,30 @@ def messages_sweep(*, older_than: int = 300, limit: int = 5000) -> dict[str, int
     stale = now - timedelta(seconds=older_than)
     started_before = now - timedelta(seconds=SPECS["messaging-delivery"].timeout + 60)
     stuck = (
-        Message.objects.filter(updated_at__lt=stale)
-        .filter(
-            Q(status=MessageStatus.QUEUED, send_after__isnull=True)
-            | Q(status=MessageStatus.QUEUED, send_after__lte=stale)
-            | Q(status=MessageStatus.SENDING)
-        )
-        .only("pk", "send_after")
-        .order_by("pk")[:limit]
+        Message.objects.filter(updated_at__lt=stale, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING])
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=stale))
+        .only("pk", "send_after", "status")
+        .order_by("updated_at")[:limit]
     )
     result = {"requeued": 0, "live": 0}
+    live: list[int] = []
     for message in stuck:
         job_id = f"sms-{message.pk}" + (
             f"-{int(message.send_after.timestamp())}" if message.send_after else ""
         )
         state, _ = job_state(job_id, started_before)
         if state in (JobState.LIVE, JobState.RUNNING):
-            result["live"] += 1
+            live.append(message.pk)
             continue
         discard_job(job_id)
-        Message.objects.filter(pk=message.pk).update(send_after=None, updated_at=now)
+        # Its new job is the plain one: forget a deferral whose time has come (if still so).
+        Message.objects.filter(pk=message.pk, send_after=message.send_after).update(
+            send_after=None, updated_at=now
+        )
         message.send_after = None
+        discard_job(f"sms-{message.pk}")
         message_enqueue(message)
         result["requeued"] += 1
+    Message.objects.filter(pk__in=live).update(updated_at=now)
+    result["live"] = len(live)
     return result

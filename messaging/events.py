@@ -106,9 +106,11 @@ def event_evaluate(event: dict[str, Any]) -> int:
     ):
         if not conditions_hold(automation.conditions, event):
             continue
+        due = now + timedelta(minutes=automation.delay_minutes) if automation.delay_minutes else None
         try:
             with transaction.atomic():
                 message = Message.objects.create(
+                    send_after=due,
                     organization_id=event["organization_id"],
                     contact_id=event["contact_id"],
                     automation=automation,
@@ -118,7 +120,6 @@ def event_evaluate(event: dict[str, Any]) -> int:
                 )
         except IntegrityError:
             continue  # this contact had this automation's message for this event already
-        due = now + timedelta(minutes=automation.delay_minutes) if automation.delay_minutes else None
         message_enqueue(message, at=due)
         made += 1
     return made

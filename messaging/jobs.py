@@ -17,8 +17,10 @@ def fan_out_campaign(campaign_id: int) -> dict[str, int]:
 
 
 def sweep_messages() -> dict[str, int]:
-    """housekeeping: deliveries whose job was lost, enqueued again."""
-    return messages_sweep()
+    """housekeeping: campaigns and deliveries whose job was lost, enqueued again."""
+    from messaging.campaigns import campaigns_sweep
+
+    return messages_sweep() | {"campaigns_requeued": campaigns_sweep()}
 
 
 def normalize_event(kind: str, order_id: int, fulfillment_id: int | None = None) -> str:

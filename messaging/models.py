@@ -221,8 +221,9 @@ class Message(models.Model):
     send_after = models.DateTimeField(null=True, blank=True, help_text="Deferred past quiet hours to this.")
     provider_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    claimed_job = models.CharField(max_length=100, blank=True, help_text="The job sending it (SENDING).")
     created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When it was claimed for sending.")
     delivered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -245,6 +246,11 @@ class Message(models.Model):
             models.Index(fields=["contact", "sent_at"], name="message_contact_sent_idx"),
             models.Index(fields=["organization", "status", "suppression_reason"], name="message_status_idx"),
             models.Index(fields=["provider_id"], name="message_provider_idx"),
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=["queued", "sending"]),
+                name="message_unfinished_idx",
+            ),
         ]
 
     def __str__(self) -> str:

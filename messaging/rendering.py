@@ -1,8 +1,9 @@
 """Message templates: Django's template language, in a sandbox.
 
-The engine has no template loaders (no `include` or `extends` of files), no libraries to `load`,
-and the context is plain data (JSON values): a template can read what it is given and nothing
-else, never call a method of a model. An error is a readable TemplateError, never a crash.
+The engine has no template loaders, no libraries to `load`, and only the tags and filters of
+`messaging.sandbox`; the context is plain data (JSON values): a template reads what it is given
+and nothing else. A message is at most 1,600 characters. An error is a readable TemplateError,
+never a crash.
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ class TemplateError(Exception):
     permanent = True
 
 
+MAX_LENGTH = 1600  # characters: Twilio's limit for one message (10 segments)
+
+
+class SandboxEngine(Engine):
+    # Engine(builtins=...) only adds to Django's defaults: the defaults themselves are replaced.
+    default_builtins = ["messaging.sandbox"]
+
+
 @cache
 def _engine() -> Engine:
-    return Engine(loaders=[("django.template.loaders.locmem.Loader", {})], libraries={}, autoescape=False)
+    return SandboxEngine(
+        loaders=[("django.template.loaders.locmem.Loader", {})], libraries={}, autoescape=False
+    )
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -28,10 +39,15 @@ def render(template: str, context: dict[str, Any]) -> str:
     plain = json.loads(json.dumps(context, default=str))  # data only: no objects, no methods
     try:
         compiled = _engine().from_string(template)
-        return compiled.render(Context(plain, autoescape=False)).strip()
+        text = compiled.render(Context(plain, autoescape=False)).strip()
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template error: {exc}") from None
     except TemplateDoesNotExist as exc:
         raise TemplateError(f"template error: no template {exc} (templates cannot include others)") from None
     except Exception as exc:  # a filter given the wrong kind of value, ...
         raise TemplateError(f"template error: {type(exc).__name__}: {exc}") from None
+    if len(text) > MAX_LENGTH:
+        raise TemplateError(f"template error: the message is {len(text)} characters, over {MAX_LENGTH}")
+    if not text:
+        raise TemplateError("template error: the message is empty")
+    return text

@@ -206,17 +206,28 @@ def test_twilio_receives_the_message_as_its_api_expects(organization, run_worker
             "To": ["+14155550123"],
             "From": ["+15005550006"],
             "Body": ["Hi Wile, #1001 shipped"],
-            "StatusCallback": ["https://hub.example.com/webhooks/sms/twilio/status/"],
         }
     ]
     expected = base64.b64encode(f"{TwilioServer.SID}:secret-token".encode()).decode()
     assert twilio.auth == [f"Basic {expected}"]
 
 
-def test_an_organizations_own_twilio_account_wins_over_the_environments(organization, run_worker, twilio):
+def test_an_organizations_own_twilio_account_wins_only_when_whole(organization, run_worker, twilio):
+    # A number of its own on the platform's account would let a merchant send as anyone's number.
     MessagingSettings.objects.filter(organization=organization).update(twilio_from_number="+15005550001")
     deliver(run_worker, message(organization, contact(organization)))
-    assert twilio.posts[0]["From"] == ["+15005550001"]
+    assert twilio.posts[0]["From"] == ["+15005550006"]
+
+    rules = MessagingSettings.objects.get(organization=organization)
+    rules.twilio_account_sid, rules.twilio_auth_token = TwilioServer.SID, "own-token"
+    rules.save()
+    from messaging import delivery
+
+    delivery._rules.clear()
+    deliver(run_worker, message(organization, contact(organization, "+14155550199")))
+    assert twilio.posts[1]["From"] == ["+15005550001"]
+    own = base64.b64encode(f"{TwilioServer.SID}:own-token".encode()).decode()
+    assert twilio.auth[-1] == f"Basic {own}"
 
 
 def test_twilio_refusing_a_number_fails_the_message_with_its_reason(organization, run_worker, twilio):
@@ -249,12 +260,77 @@ def test_a_recipient_who_stopped_with_the_carrier_is_opted_out_here_too(organiza
     assert person.consent_events.first().source == "carrier"
 
 
-def test_a_message_left_sending_is_looked_for_before_it_is_sent_again(organization, run_worker, twilio):
+def test_a_message_left_sending_by_a_dead_job_is_looked_for_before_it_is_sent_again(
+    organization, run_worker, twilio
+):
     sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi again")
-    Message.objects.filter(pk=sending.pk).update(sent_at=datetime.now(tz=ZoneInfo("UTC")))
+    long_ago = datetime.now(tz=ZoneInfo("UTC")) - timedelta(minutes=5)  # past the job's timeout
+    Message.objects.filter(pk=sending.pk).update(sent_at=long_ago, claimed_job="sms-gone")
 
     (sent,) = deliver(run_worker, sending)
 
     assert sent.status == MessageStatus.SENT
     assert len(twilio.posts) == 1  # Twilio had nothing from the lost attempt: sent once now
-    assert twilio.auth and len(twilio.auth) == 2  # the lookup, then the send
+    assert len(twilio.auth) == 2  # the lookup, then the send
+
+
+def test_a_message_another_job_is_sending_is_left_to_it(organization, run_worker, twilio):
+    from messaging.delivery import message_deliver
+
+    sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
+    Message.objects.filter(pk=sending.pk).update(
+        sent_at=datetime.now(tz=ZoneInfo("UTC")), claimed_job="sms-other"
+    )
+
+    assert message_deliver(sending.pk) == "in progress"
+    assert twilio.posts == [] and twilio.auth == []
+
+
+def test_a_delayed_automation_waits_for_its_delay_even_when_swept(organization, run_worker):
+    from messaging.delivery import messages_sweep
+    from messaging.events import event_evaluate
+
+    person = contact(organization)
+    Automation.objects.create(
+        organization=organization,
+        name="Review",
+        trigger="order_paid",
+        template="Review us?",
+        delay_minutes=1440,
+    )
+    event = {"kind": "order_paid", "key": "order_paid:order-1", "organization_id": organization.pk,
+             "contact_id": person.pk, "order": {"total": "10.00"}}  # fmt: skip
+    assert event_evaluate(event) == 1
+    waiting = Message.objects.get()
+    assert waiting.send_after is not None and waiting.send_after > timezone.now() + timedelta(hours=23)
+    Message.objects.filter(pk=waiting.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+
+    assert messages_sweep()["requeued"] == 0  # its scheduled job is live
+    run_worker("messaging-delivery")
+    assert Message.objects.get().status == MessageStatus.QUEUED
+
+
+def test_a_cancelled_campaigns_message_is_suppressed_at_delivery(organization, run_worker):
+    campaign = Campaign.objects.create(
+        organization=organization, name="Oops", template="x", status="cancelled"
+    )
+    late = Message.objects.create(organization=organization, contact=contact(organization), campaign=campaign)
+    (suppressed,) = deliver(run_worker, late)
+    assert suppressed.suppression_reason == Suppression.CAMPAIGN_CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{{ contact.name|rjust:3000000000 }}", "Invalid filter: 'rjust'"),
+        ("{% lorem 2000000 w %}", "Invalid block tag on line 1: 'lorem'"),
+        ("{% debug %}", "Invalid block tag on line 1: 'debug'"),
+        ("{% for c in contact.name %}{{ contact.name }}{{ contact.name }}{% endfor %}" * 10, "over 1600"),
+        ("{{ nothing }}", "the message is empty"),
+    ],
+)
+def test_the_sandbox_refuses_what_could_exhaust_a_worker_or_leak(organization, run_worker, template, error):
+    person = Contact.objects.create(organization=organization, phone="+14155550123", name="W" * 40)
+    consent_record(person, ConsentState.OPTED_IN, source="test")
+    (failed,) = deliver(run_worker, message(organization, person, template=template))
+    assert failed.status == MessageStatus.FAILED and error in failed.error
