@@ -44,7 +44,7 @@ def next_allowed(at: datetime, zone: ZoneInfo, start: time, end: time) -> dateti
     if start > end and local.time() >= start:
         day += timedelta(days=1)  # the evening part of a window that ends tomorrow morning
     # A wall time that daylight saving skips (02:30 on a spring-forward night) is read with the
-    # offset before the jump: it lands just after the gap, the first time that exists.
+    # offset before the jump: it lands as far past the gap as it was into it (03:30).
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
 
 
