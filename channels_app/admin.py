@@ -344,7 +344,7 @@ class RefreshWhileRunning(OrganizationScopedAdmin):
 
     change_list_template = "admin/auto_refresh/change_list.html"
     change_form_template = "admin/auto_refresh/change_form.html"
-    OPEN = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+    OPEN: tuple[str, ...] = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

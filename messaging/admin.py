@@ -1,18 +1,27 @@
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from channels_app.access import OrganizationScopedAdmin
+from channels_app.admin import RefreshWhileRunning, progress_html
+from config.ops import is_ops
+from messaging.campaigns import AudienceError, campaign_cancel, campaign_report, campaign_send
 from messaging.models import (
     Automation,
     Campaign,
+    CampaignStatus,
     ConsentEvent,
     Contact,
     Message,
     MessagingSettings,
     OutboxRecord,
 )
+from messaging.rendering import TemplateError, render
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -46,28 +55,146 @@ class ContactAdmin(OrganizationScopedAdmin):
         return False  # the ledger goes with the contact: a STOP must never be forgotten
 
 
+class MessagingSettingsForm(forms.ModelForm):
+    """The Twilio auth token is written, never shown back: blank keeps what is stored."""
+
+    twilio_auth_token = forms.CharField(
+        required=False, widget=forms.PasswordInput, help_text="Leave blank to keep the stored token."
+    )
+
+    class Meta:
+        model = MessagingSettings
+        fields = (
+            "organization",
+            "time_zone",
+            "quiet_start",
+            "quiet_end",
+            "cap_messages",
+            "cap_hours",
+            "help_text",
+            "twilio_account_sid",
+            "twilio_auth_token",
+            "twilio_from_number",
+            "rate_limit",
+        )
+
+    def clean_twilio_auth_token(self) -> str:
+        return self.cleaned_data["twilio_auth_token"] or (
+            self.instance.twilio_auth_token if self.instance.pk else ""
+        )
+
+
 @admin.register(MessagingSettings)
 class MessagingSettingsAdmin(OrganizationScopedAdmin):
+    form = MessagingSettingsForm
     list_display = ("organization", "time_zone", "quiet_start", "quiet_end", "cap_messages", "cap_hours")
     list_select_related = ("organization",)
-    exclude = ("twilio_auth_token",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> Any:
+        # How fast the hub sends on a shared account is for ops, not merchants.
+        return () if is_ops(request) or request.user.is_superuser else ("rate_limit",)
+
+
+class TemplateForm(forms.ModelForm):
+    """A template is checked, and previewed with sample data, when saved."""
+
+    SAMPLE = {
+        "contact": {"name": "Wile E. Coyote", "phone": "+14155550123"},
+        "order": {"number": "#1001", "total": "80.00", "currency": "USD", "customer_name": "Wile E. Coyote"},
+        "tracking": {"number": "1Z999", "company": "UPS", "url": "https://ups.example/1Z999"},
+    }
+
+    def clean_template(self) -> str:
+        template = self.cleaned_data["template"]
+        try:
+            self.preview = render(template, self.SAMPLE)
+        except TemplateError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return template
+
+
+class PreviewMixin:
+    @admin.display(description="Preview (sample data)")
+    def preview(self, obj: Any) -> str:
+        if not obj or not obj.template:
+            return "-"
+        try:
+            text = render(obj.template, TemplateForm.SAMPLE)
+        except TemplateError as exc:
+            return format_html("<span class='errornote'>{}</span>", exc)
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre> {} characters", text, len(text))
 
 
 @admin.register(Automation)
-class AutomationAdmin(OrganizationScopedAdmin):
+class AutomationAdmin(PreviewMixin, OrganizationScopedAdmin):
+    form = TemplateForm
     list_display = ("name", "organization", "trigger", "delay_minutes", "transactional", "is_active")
     list_filter = ("trigger", "is_active", "transactional")
     list_select_related = ("organization",)
     search_fields = ("name",)
+    readonly_fields = ("preview",)
 
 
 @admin.register(Campaign)
-class CampaignAdmin(OrganizationScopedAdmin):
-    list_display = ("name", "organization", "status", "scheduled_at", "audience_total", "materialized")
+class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
+    form = TemplateForm
+    list_display = ("name", "organization", "status", "scheduled_at", "progress", "report")
     list_filter = ("status",)
     list_select_related = ("organization",)
     search_fields = ("name",)
-    readonly_fields = ("status", "audience_total", "materialized", "started_at", "finished_at")
+    readonly_fields = (
+        "preview",
+        "status",
+        "progress",
+        "report",
+        "audience_total",
+        "started_at",
+        "finished_at",
+    )
+    exclude = ("materialized", "resume_after")
+    actions = ["send_now", "schedule", "cancel"]
+    OPEN = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
+
+    @admin.display(description="Progress")
+    def progress(self, campaign: Campaign) -> str:
+        return progress_html(campaign.percent, f"{campaign.materialized} of {campaign.audience_total or '?'}")
+
+    @admin.display(description="Messages")
+    def report(self, campaign: Campaign) -> str:
+        counts = campaign_report(campaign)
+        by_status = ", ".join(f"{n} {status}" for status, n in counts["by_status"].items()) or "none yet"
+        reasons = ", ".join(f"{n} {reason}" for reason, n in counts["suppressed_by_reason"].items())
+        return by_status + (f" (suppressed: {reasons})" if reasons else "")
+
+    @admin.action(description="Send now", permissions=["change"])
+    def send_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._send(request, queryset, at_scheduled=False)
+
+    @admin.action(description="Schedule at their 'scheduled at'", permissions=["change"])
+    def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._send(request, queryset, at_scheduled=True)
+
+    def _send(self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool) -> None:
+        started = 0
+        with transaction.atomic():
+            for campaign in queryset.filter(status=CampaignStatus.DRAFT):
+                if at_scheduled and not campaign.scheduled_at:
+                    self.message_user(
+                        request, f"{campaign.name}: set 'scheduled at' first.", messages.WARNING
+                    )
+                    continue
+                try:
+                    campaign_send(campaign, campaign.scheduled_at if at_scheduled else None)
+                except AudienceError as exc:
+                    self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
+                    continue
+                started += 1
+        self.message_user(request, f"{started} campaign(s) {'scheduled' if at_scheduled else 'sending'}.")
+
+    @admin.action(description="Cancel (suppress what is not sent yet)", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        suppressed = sum(campaign_cancel(campaign) for campaign in queryset)
+        self.message_user(request, f"Cancelled; {suppressed} message(s) not sent.")
 
 
 @admin.register(Message)

@@ -101,10 +101,14 @@ def campaigns_sweep(*, older_than: int = 120) -> int:
 
 
 def campaign_cancel(campaign: Campaign) -> int:
-    """Stop the campaign: its messages not yet sent are suppressed (`campaign_cancelled`)."""
-    Campaign.objects.filter(
-        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.SENDING]
-    ).update(status=CampaignStatus.CANCELLED, finished_at=timezone.now())
+    """Stop the campaign: its messages not yet sent are suppressed (`campaign_cancelled`). A
+    campaign fanned out already (SENT) whose deliveries are still waiting is cancelled too."""
+    still_going = [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.SENDING]
+    if Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).exists():
+        still_going.append(CampaignStatus.SENT)
+    Campaign.objects.filter(pk=campaign.pk, status__in=still_going).update(
+        status=CampaignStatus.CANCELLED, finished_at=timezone.now()
+    )
     return Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).update(
         status=MessageStatus.SUPPRESSED,
         suppression_reason=Suppression.CAMPAIGN_CANCELLED,
