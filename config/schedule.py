@@ -23,4 +23,5 @@ SCHEDULE = (
     Periodic("sync-suppliers", "catalog_sync.jobs.sync_suppliers", "housekeeping", every=60),
     Periodic("sweep-catalog", "catalog_sync.jobs.sweep_catalog", "housekeeping", every=60),
     Periodic("sweep-messages", "messaging.jobs.sweep_messages", "housekeeping", every=60),
+    Periodic("messaging-housekeeping", "messaging.jobs.housekeeping", "housekeeping", every=3600),
 )

@@ -135,6 +135,7 @@ TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+MESSAGING_RETAIN_DAYS = env.int("MESSAGING_RETAIN_DAYS", default=90)  # messages kept; roll-ups forever
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Housekeeping: the sweeper and retention (seconds).

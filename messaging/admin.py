@@ -17,6 +17,7 @@ from messaging.models import (
     CampaignStatus,
     ConsentEvent,
     Contact,
+    DailyReport,
     Message,
     MessagingSettings,
     OutboxRecord,
@@ -229,4 +230,33 @@ class OutboxRecordAdmin(OrganizationScopedAdmin):
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(DailyReport)
+class DailyReportAdmin(OrganizationScopedAdmin):
+    """Each day's messages per organization: sent, delivered, failed, suppressed by reason."""
+
+    list_display = (
+        "day",
+        "organization",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "suppressed_by_reason",
+    )
+    list_filter = ("day",)
+    list_select_related = ("organization",)
+    readonly_fields = [f.name for f in DailyReport._meta.fields]
+    date_hierarchy = "day"
+
+    @admin.display(description="Suppressed")
+    def suppressed_by_reason(self, report: DailyReport) -> str:
+        return ", ".join(f"{n} {reason}" for reason, n in sorted(report.suppressed.items())) or "0"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

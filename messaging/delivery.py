@@ -147,7 +147,9 @@ def _send(message: Message, rules: MessagingSettings) -> str:
     except http.PlatformError as exc:
         if not exc.permanent and job_will_retry(exc):
             raise  # rq tries again; the retry looks for a send whose answer was lost
-        Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.FAILED, error=str(exc)[:2000], retryable=not exc.permanent
+        )
         if exc.permanent:
             return "failed"
         raise

@@ -45,3 +45,10 @@ def evaluate_event(event: dict) -> int:  # type: ignore[type-arg]
     from messaging.events import event_evaluate
 
     return event_evaluate(event)
+
+
+def housekeeping() -> dict[str, int]:
+    """housekeeping (hourly): old messages deleted, transient failures retried, reports rolled up."""
+    from messaging.housekeeping import failures_retry, messages_purge, reports_roll_up
+
+    return {"purged": messages_purge(), "retried": failures_retry(), "reports": reports_roll_up()}

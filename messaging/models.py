@@ -222,6 +222,9 @@ class Message(models.Model):
     provider_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     claimed_job = models.CharField(max_length=100, blank=True, help_text="The job sending it (SENDING).")
+    retryable = models.BooleanField(
+        default=False, help_text="Failed for a reason that may pass (the provider down)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When it was claimed for sending.")
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -268,3 +271,25 @@ class OutboxRecord(models.Model):
 
     def __str__(self) -> str:
         return f"to {self.to}"
+
+
+class DailyReport(models.Model):
+    """An organization's messages of one day (UTC), rolled up by the housekeeping job."""
+
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="messaging_reports"
+    )
+    day = models.DateField()
+    sent = models.PositiveIntegerField(default=0, help_text="Went to the provider (delivered or not).")
+    delivered = models.PositiveIntegerField(default=0)
+    undelivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    suppressed = models.JSONField(default=dict, help_text="Suppressed, by reason.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["organization", "day"], name="report_unique_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day}"

@@ -22,6 +22,7 @@ from messaging.models import (
     Campaign,
     ConsentEvent,
     Contact,
+    DailyReport,
     Message,
     MessagingSettings,
     OutboxRecord,
@@ -86,6 +87,7 @@ def two_shops():
             organization=channel.organization, contact=contact, automation=automation
         )
         OutboxRecord.objects.create(message=message, to=contact.phone, body="hi")
+        DailyReport.objects.create(organization=channel.organization, day="2026-11-25", sent=1)
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data
 

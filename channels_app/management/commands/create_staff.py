@@ -37,6 +37,7 @@ MERCHANT_PERMISSIONS = {
         "campaign": "view add change",
         "message": "view",
         "outboxrecord": "view",
+        "dailyreport": "view",
     },
     "inventory": {
         "warehouse": "view add change",

@@ -1,0 +1,77 @@
+"""Scheduled messaging housekeeping: retention, retry of transient failures, daily roll-ups."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from messaging.delivery import message_enqueue
+from messaging.models import DailyReport, Message, MessageStatus
+
+SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
+
+
+def messages_purge() -> int:
+    """Delete messages older than MESSAGING_RETAIN_DAYS (their day's roll-up stays)."""
+    before = timezone.now() - timedelta(days=settings.MESSAGING_RETAIN_DAYS)
+    finished = [*SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED]
+    deleted, _ = Message.objects.filter(created_at__lt=before, status__in=finished).delete()
+    return deleted
+
+
+def failures_retry(*, older_than: int = 600, max_age: int = 24 * 3600) -> int:
+    """Queue again messages that failed for a reason that may have passed (the provider was down
+    past the job's own retries), once per pass, for a day at most."""
+    now = timezone.now()
+    waiting = Message.objects.filter(
+        status=MessageStatus.FAILED,
+        retryable=True,
+        updated_at__lt=now - timedelta(seconds=older_than),
+        created_at__gt=now - timedelta(seconds=max_age),
+    )
+    retried = 0
+    for message in waiting.only("pk", "send_after").iterator():
+        if Message.objects.filter(pk=message.pk, status=MessageStatus.FAILED).update(
+            status=MessageStatus.QUEUED, retryable=False, error="", updated_at=now
+        ):
+            message_enqueue(message)
+            retried += 1
+    return retried
+
+
+def reports_roll_up(day: date | None = None) -> int:
+    """Each organization's messages of `day` (default: yesterday and today, UTC) counted."""
+    today = timezone.now().astimezone(UTC).date()
+    days = [day] if day else [today - timedelta(days=1), today]
+    written = 0
+    for one in days:
+        start = datetime.combine(one, time(0), tzinfo=UTC)
+        rows = (
+            Message.objects.filter(created_at__gte=start, created_at__lt=start + timedelta(days=1))
+            .values("organization_id", "status", "suppression_reason")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        reports: dict[int, dict[str, object]] = {}
+        for row in rows:
+            report = reports.setdefault(
+                row["organization_id"],
+                {"sent": 0, "delivered": 0, "undelivered": 0, "failed": 0, "suppressed": {}},
+            )
+            status, n = row["status"], row["n"]
+            if status in SENT:
+                report["sent"] = int(report["sent"]) + n  # type: ignore[call-overload]
+            if status in (MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED):
+                report[status] = int(report[status]) + n  # type: ignore[call-overload]
+            if status == MessageStatus.SUPPRESSED:
+                suppressed = report["suppressed"]
+                assert isinstance(suppressed, dict)
+                reason = row["suppression_reason"] or "unknown"
+                suppressed[reason] = suppressed.get(reason, 0) + n
+        for organization_id, counts in reports.items():
+            DailyReport.objects.update_or_create(organization_id=organization_id, day=one, defaults=counts)
+            written += 1
+    return written
