@@ -95,6 +95,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("woocommerce", "product.updated"): Handler(
         apply="channels_app.platforms.woocommerce.handlers.product_stock_apply"
     ),
+    ("twilio", "sms/status"): Handler(apply="messaging.inbound.status_apply"),
+    ("twilio", "sms/inbound"): Handler(apply="messaging.inbound.inbound_apply"),
 }
 
 

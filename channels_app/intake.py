@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
-from channels_app.models import CARRIERS, Channel, EventStatus, ProcessedWebhookEvent
+from channels_app.models import CARRIERS, SMS_PROVIDERS, Channel, EventStatus, ProcessedWebhookEvent
 from config.logs import current_request_id
 from config.queues import enqueue
 
@@ -197,7 +197,9 @@ _redis_unavailable_until = 0.0
 
 
 def queue_for(source: str) -> str:
-    """The queue an event's job runs on: carriers' tracking updates have their own."""
+    """The queue an event's job runs on: carriers' tracking updates and SMS have their own."""
+    if source in SMS_PROVIDERS:
+        return "messaging-events"
     return "shipment-tracking" if source in CARRIERS else "webhooks"
 
 

@@ -35,9 +35,13 @@ class Platform(models.TextChoices):
     # Shipping carriers' tracking services: a channel whose webhooks update shipments.
     EASYPOST = "easypost", "EasyPost (carrier tracking)"
     AFTERSHIP = "aftership", "AfterShip (carrier tracking)"
+    # An SMS provider's account: its status callbacks and inbound messages are webhooks too. The
+    # shop is the account SID, the webhook secret its auth token.
+    TWILIO = "twilio", "Twilio (SMS)"
 
 
 CARRIERS = (Platform.EASYPOST, Platform.AFTERSHIP)
+SMS_PROVIDERS = (Platform.TWILIO,)
 
 
 class Channel(models.Model):
@@ -100,6 +104,10 @@ class Channel(models.Model):
             if self.pk is None:
                 return ""  # known once the channel is saved
             path = reverse("webhooks:carrier-channel", args=[self.platform, self.pk])
+        elif self.platform in SMS_PROVIDERS:
+            # Twilio's two URLs (the number's "A message comes in", and each message's status
+            # callback) share this prefix: .../inbound/ and .../status/.
+            path = reverse("webhooks:sms-inbound", args=[self.platform]).removesuffix("inbound/")
         else:
             path = reverse(f"webhooks:{self.platform}")
         return settings.WEBHOOK_BASE_URL + path

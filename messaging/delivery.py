@@ -76,6 +76,14 @@ def message_deliver(message_id: int) -> str:
         message_enqueue(message, at=message.send_after)  # an automation's delay: not yet
         return "deferred"
     rules = rules_for(message.organization_id)
+    if message.keyword_reply:
+        # The one answer to a STOP, START or HELP the person just sent: whatever their consent
+        # (a STOP's confirmation goes to someone now opted out) and the hour.
+        claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.SENDING, sent_at=now, claimed_job=_current_job_id(), updated_at=now
+        )
+        message.sent_at = now
+        return _send(message, rules) if claimed else "taken by another job"
     decision = _allowed(message, rules, now)
     if decision is not None:
         return decision

@@ -214,6 +214,10 @@ class Message(models.Model):
     )
     event_key = models.CharField(max_length=200, blank=True, help_text="The event an automation answered.")
     transactional = models.BooleanField(default=False)
+    keyword_reply = models.BooleanField(
+        default=False,
+        help_text="The answer to an inbound STOP, START or HELP: sent whatever consent and hours.",
+    )
     body = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True, help_text="What its template is rendered with.")
     status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
