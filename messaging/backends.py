@@ -88,15 +88,24 @@ class TwilioBackend:
             bucket=ratelimit.Bucket(f"sms:{rules.organization_id}", rate=rate, capacity=max(1.0, rate)),
         )
         self.url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.sid}/Messages.json"
+        # Status callbacks only where the account is a channel of the organization (its token
+        # verifies them); otherwise Twilio would be told a URL that refuses its posts.
+        from channels_app.models import Channel, Platform
+
+        account = Channel.objects.filter(
+            organization_id=rules.organization_id,
+            platform=Platform.TWILIO,
+            shop_identifier=self.sid,
+            is_active=True,
+        ).first()
+        self.callback = {"StatusCallback": f"{account.webhook_url}status/"} if account else {}
 
     def send(self, message: Outbound) -> Sent:
         response = http.send(
             self.call,
             "POST",
             self.url,
-            # No StatusCallback yet: the hub's status webhook is still to come (Twilio would log
-            # error 11200 for every message).
-            data={"To": message.to, "From": self.sender, "Body": message.body},
+            data={"To": message.to, "From": self.sender, "Body": message.body, **self.callback},
             auth=(self.sid, self.token),
             attempts=1,  # never sent twice blindly: the job's retry looks for it first (find)
             client_errors=True,

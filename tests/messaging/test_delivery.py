@@ -334,3 +334,14 @@ def test_the_sandbox_refuses_what_could_exhaust_a_worker_or_leak(organization, r
     consent_record(person, ConsentState.OPTED_IN, source="test")
     (failed,) = deliver(run_worker, message(organization, person, template=template))
     assert failed.status == MessageStatus.FAILED and error in failed.error
+
+
+def test_the_status_callback_is_given_where_the_account_is_a_channel(organization, run_worker, twilio):
+    from channels_app.services import channel_create
+
+    channel_create(
+        organization_slug=organization.slug, platform="twilio", shop_identifier=TwilioServer.SID,
+        webhook_secret="secret-token",
+    )  # fmt: skip
+    deliver(run_worker, message(organization, contact(organization)))
+    assert twilio.posts[0]["StatusCallback"] == ["https://hub.example.com/webhooks/sms/twilio/status/"]
