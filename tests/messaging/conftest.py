@@ -1,3 +1,5 @@
+from datetime import time
+
 import pytest
 
 
@@ -9,3 +11,14 @@ def fresh_rules():
     delivery._rules.clear()
     yield
     delivery._rules.clear()
+
+
+@pytest.fixture
+def organization():
+    """Acme, with no quiet hours unless a test sets them (the suite runs at any hour)."""
+    from channels_app.models import Organization
+    from messaging.models import MessagingSettings
+
+    organization = Organization.objects.create(name="Acme", slug="acme")
+    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
+    return organization

@@ -4,14 +4,13 @@ scripted as a merchant would (send_campaign, campaign_report)."""
 from __future__ import annotations
 
 import json
-from datetime import time, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from channels_app.models import Organization
 from config.queues import get_queue
 from messaging.campaigns import campaign_cancel
 from messaging.consent import consent_record, keyword
@@ -22,19 +21,11 @@ from messaging.models import (
     Contact,
     Message,
     MessageStatus,
-    MessagingSettings,
     OutboxRecord,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUEUES = ("messaging-campaigns", "messaging-delivery")
-
-
-@pytest.fixture
-def organization():
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
-    return organization
 
 
 def people(organization, n, consent=ConsentState.OPTED_IN, start=0):

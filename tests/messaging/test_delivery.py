@@ -4,7 +4,7 @@ REST API served by a local server speaking its request and response shapes."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 from werkzeug.wrappers import Request, Response
 
-from channels_app.models import Organization
 from config.queues import get_queue
 from messaging.consent import consent_record
 from messaging.delivery import message_enqueue
@@ -28,14 +27,6 @@ from messaging.models import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def organization():
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    # No quiet hours unless a test sets them: the suite runs at any hour.
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
-    return organization
 
 
 def contact(organization, phone="+14155550123", consent=ConsentState.OPTED_IN, **fields):

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, time, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
 
 from channels_app.models import Organization
 from messaging.housekeeping import failures_retry, messages_purge, reports_roll_up
-from messaging.models import ConsentState, Contact, DailyReport, Message, MessageStatus, MessagingSettings
+from messaging.models import ConsentState, Contact, DailyReport, Message, MessageStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def organization():
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
-    return organization
 
 
 def make(organization, n, status, **fields):
