@@ -24,6 +24,7 @@ from config.workers import job_will_retry
 from messaging.backends import Outbound, Unsubscribed, backend_for
 from messaging.consent import consent_record
 from messaging.models import (
+    Campaign,
     CampaignStatus,
     ConsentState,
     Contact,
@@ -103,7 +104,10 @@ def message_deliver(message_id: int) -> str:
                 Suppression.OPTED_OUT if contact.consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
             )
             return _suppress(message, reason)
-        if message.campaign_id and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
+        if (
+            message.campaign_id is not None  # read now: a cancel may have just landed
+            and Campaign.objects.filter(pk=message.campaign_id, status=CampaignStatus.CANCELLED).exists()
+        ):
             return _suppress(message, Suppression.CAMPAIGN_CANCELLED)
         if not message.transactional and cap_reached(contact, rules, now):
             return _suppress(message, Suppression.FREQUENCY_CAP)
@@ -193,7 +197,7 @@ def _resume(message: Message) -> str:
         )
         return "sent (found)"
     message.contact.refresh_from_db()
-    decision = _allowed(message, rules, now)
+    decision = None if message.keyword_reply else _allowed(message, rules, now)
     if decision is not None:
         return decision
     with transaction.atomic():
