@@ -123,12 +123,6 @@ def compare(supplier_id: int, entries: Iterable[IndexEntry]) -> Comparison:
     return result
 
 
-def changed_entries(supplier_id: int, entries: Iterable[IndexEntry]) -> tuple[list[IndexEntry], int]:
-    """The entries whose HASH differs from the stored one (or that are new), and how many did not."""
-    result = compare(supplier_id, entries)
-    return result.changed, result.unchanged
-
-
 # --- HTTP --------------------------------------------------------------------------------------
 
 

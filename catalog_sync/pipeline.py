@@ -47,8 +47,8 @@ from catalog_sync.models import (
 )
 from channels_app import http
 from channels_app.models import SyncStatus
-from channels_app.sweeper import JobState, discard_job, job_state
-from config.queues import SPECS, enqueue
+from channels_app.sweeper import JobState, discard_job, queue_job_state
+from config.queues import enqueue
 from config.workers import job_will_retry, running_as_job
 from inventory.models import SKU, Product
 
@@ -110,17 +110,13 @@ def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
     return any(_job_live(image_job_id(url), "catalog-images") for url in set(pending[:sample]))
 
 
-def _state(job_id: str, queue: str) -> tuple[JobState, str]:
-    return job_state(job_id, timezone.now() - timedelta(seconds=SPECS[queue].timeout + 60))
-
-
 def _job_live(job_id: str, queue: str) -> bool:
-    return _state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
+    return queue_job_state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
 
 
 def job_gone(job_id: str, queue: str) -> bool:
     """Nothing will run the job: it is missing, finished, or was running on a dead worker."""
-    return _state(job_id, queue)[0] is JobState.GONE
+    return queue_job_state(job_id, queue)[0] is JobState.GONE
 
 
 def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
@@ -139,7 +135,7 @@ def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
             return
         except DuplicateJobError:
             pass
-        state, _ = _state(candidate, queue)
+        state, _ = queue_job_state(candidate, queue)
         if state is JobState.LIVE:
             return
         if state is JobState.RUNNING:
@@ -884,7 +880,7 @@ def loose_images_sweep(*, older_than: int = 120) -> int:
 
 
 def _requeue_step(run: CatalogSyncRun) -> Counter[str]:
-    state, error = _state(run.job_id, "catalog-supplier")
+    state, error = queue_job_state(run.job_id, "catalog-supplier")
     if state is JobState.FAILED:
         _step_failed(run, RuntimeError(f"its job failed: {error}"), retrying=False)
         return Counter(runs_failed=1)
@@ -899,7 +895,7 @@ def _requeue_lost(run: CatalogSyncRun) -> Counter[str]:
     waiting = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
     for family in waiting:
         job_id = family_job_id(family)
-        state, error = _state(job_id, "catalog-family")
+        state, error = queue_job_state(job_id, "catalog-family")
         if state is JobState.FAILED:
             family_failed(family.pk, error)
             result["families_failed"] += 1
@@ -911,7 +907,7 @@ def _requeue_lost(run: CatalogSyncRun) -> Counter[str]:
     )
     for url in set(pending):
         job_id = image_job_id(url)
-        state, error = _state(job_id, "catalog-images")
+        state, error = queue_job_state(job_id, "catalog-images")
         if state is JobState.FAILED:
             images_failed(url, error)
             result["images_failed"] += 1

@@ -75,6 +75,12 @@ class JobState(Enum):
     GONE = "gone"  # missing, finished, stopped, or started by a dead worker
 
 
+def queue_job_state(job_id: str, queue: str) -> tuple[JobState, str]:
+    """`job_state` for a job of `queue`: a job started by a worker on another machine counts as
+    live until the queue's timeout (and a minute) has passed."""
+    return job_state(job_id, timezone.now() - timedelta(seconds=SPECS[queue].timeout + 60))
+
+
 def job_state(job_id: str, started_before: datetime) -> tuple[JobState, str]:
     """What became of an event's job, and for a failed one, its last error line."""
     queue = get_queue("webhooks")

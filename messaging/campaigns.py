@@ -23,7 +23,7 @@ from rq import Retry
 
 from config.queues import SPECS, enqueue, get_queue
 from config.workers import running_as_job
-from messaging.delivery import DELIVER_JOB
+from messaging.delivery import DELIVER_JOB, delivery_job_id
 from messaging.models import Campaign, CampaignStatus, Contact, Message, MessageStatus, Suppression
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def campaigns_sweep(*, older_than: int = 120) -> int:
 
     from django.db.models import Q
 
-    from channels_app.sweeper import JobState, discard_job, job_state
+    from channels_app.sweeper import JobState, discard_job, queue_job_state
 
     now = timezone.now()
     stale = Campaign.objects.filter(
@@ -89,9 +89,8 @@ def campaigns_sweep(*, older_than: int = 120) -> int:
         created_at__lt=now - timedelta(seconds=older_than),
     )
     swept = 0
-    started_before = now - timedelta(seconds=SPECS["messaging-campaigns"].timeout + 60)
     for campaign in stale:
-        state, _ = job_state(campaign.job_id, started_before)
+        state, _ = queue_job_state(campaign.job_id, "messaging-campaigns")
         if state in (JobState.LIVE, JobState.RUNNING):
             continue
         discard_job(campaign.job_id)
@@ -157,7 +156,7 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
                     queue.prepare_data(
                         DELIVER_JOB,
                         args=(pk,),
-                        job_id=f"sms-{pk}",
+                        job_id=delivery_job_id(pk),
                         timeout=SPECS["messaging-delivery"].timeout,
                         result_ttl=settings.HUB_JOB_RESULT_TTL,
                         failure_ttl=settings.HUB_JOB_FAILURE_TTL,

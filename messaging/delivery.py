@@ -54,13 +54,17 @@ def rules_for(organization_id: int) -> MessagingSettings:
     return rules
 
 
+def delivery_job_id(message_id: int, at: datetime | None = None) -> str:
+    """`sms-<id>`, or `sms-<id>-<due timestamp>` for a deferred delivery."""
+    return f"sms-{message_id}" + (f"-{int(at.timestamp())}" if at else "")
+
+
 def message_enqueue(message: Message, *, at: datetime | None = None) -> None:
     """Its delivery job, now or at `at` (a deferral); one job per message and due time."""
     from rq.exceptions import DuplicateJobError
 
-    job_id = f"sms-{message.pk}" + (f"-{int(at.timestamp())}" if at else "")
     try:
-        enqueue("messaging-delivery", DELIVER_JOB, message.pk, job_id=job_id, at=at)
+        enqueue("messaging-delivery", DELIVER_JOB, message.pk, job_id=delivery_job_id(message.pk, at), at=at)
     except DuplicateJobError:
         pass  # that job is there already
 
@@ -240,11 +244,10 @@ def messages_sweep(*, older_than: int = 300, limit: int = 5000) -> dict[str, int
     ones are touched, so the next pass looks further down a long backlog."""
     from django.db.models import Q
 
-    from channels_app.sweeper import JobState, discard_job, job_state
+    from channels_app.sweeper import JobState, discard_job, queue_job_state
 
     now = timezone.now()
     stale = now - timedelta(seconds=older_than)
-    started_before = now - timedelta(seconds=SPECS["messaging-delivery"].timeout + 60)
     stuck = (
         Message.objects.filter(updated_at__lt=stale, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING])
         .filter(Q(send_after__isnull=True) | Q(send_after__lte=stale))
@@ -254,10 +257,8 @@ def messages_sweep(*, older_than: int = 300, limit: int = 5000) -> dict[str, int
     result = {"requeued": 0, "live": 0}
     live: list[int] = []
     for message in stuck:
-        job_id = f"sms-{message.pk}" + (
-            f"-{int(message.send_after.timestamp())}" if message.send_after else ""
-        )
-        state, _ = job_state(job_id, started_before)
+        job_id = delivery_job_id(message.pk, message.send_after)
+        state, _ = queue_job_state(job_id, "messaging-delivery")
         if state in (JobState.LIVE, JobState.RUNNING):
             live.append(message.pk)
             continue
@@ -267,7 +268,7 @@ def messages_sweep(*, older_than: int = 300, limit: int = 5000) -> dict[str, int
             send_after=None, updated_at=now
         )
         message.send_after = None
-        discard_job(f"sms-{message.pk}")
+        discard_job(delivery_job_id(message.pk))
         message_enqueue(message)
         result["requeued"] += 1
     Message.objects.filter(pk__in=live).update(updated_at=now)

@@ -36,7 +36,7 @@ def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | Non
     """Called by the orders app inside its transaction: the event goes out once it commits."""
     from rq.exceptions import DuplicateJobError
 
-    key = f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else "")
+    key = event_key(kind, order_id, fulfillment_id)
 
     def emit() -> None:
         try:
@@ -45,6 +45,11 @@ def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | Non
             pass  # the same event, already on its way
 
     transaction.on_commit(emit, robust=True)
+
+
+def event_key(kind: str, order_id: int, fulfillment_id: int | None) -> str:
+    """The event's identity: one message per contact and automation for it."""
+    return f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else "")
 
 
 def _job_id(key: str) -> str:
@@ -73,7 +78,7 @@ def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dic
     )
     event: dict[str, Any] = {
         "kind": kind,
-        "key": f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else ""),
+        "key": event_key(kind, order_id, fulfillment_id),
         "organization_id": order.organization_id,
         "contact_id": contact.pk,
         "address_zone": country_zone(country or ""),
@@ -95,6 +100,20 @@ def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dic
                 "url": fulfillment.tracking_url,
             }
     return event
+
+
+def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> str:
+    """The normalized event handed to `messaging-automations` (once per event)."""
+    from rq.exceptions import DuplicateJobError
+
+    event = event_normalize(kind, order_id, fulfillment_id)
+    if event is None:
+        return "no contact"
+    try:
+        enqueue("messaging-automations", EVALUATE_JOB, event, job_id=_job_id("evaluate:" + event["key"]))
+    except DuplicateJobError:
+        return "already evaluated"
+    return "evaluated next"
 
 
 def event_evaluate(event: dict[str, Any]) -> int:

@@ -25,19 +25,9 @@ def sweep_messages() -> dict[str, int]:
 
 def normalize_event(kind: str, order_id: int, fulfillment_id: int | None = None) -> str:
     """messaging-events: the commerce event with its contact, handed to the automations."""
-    from rq.exceptions import DuplicateJobError
+    from messaging.events import event_forward
 
-    from config.queues import enqueue
-    from messaging.events import EVALUATE_JOB, _job_id, event_normalize
-
-    event = event_normalize(kind, order_id, fulfillment_id)
-    if event is None:
-        return "no contact"
-    try:
-        enqueue("messaging-automations", EVALUATE_JOB, event, job_id=_job_id("evaluate:" + event["key"]))
-    except DuplicateJobError:
-        return "already evaluated"
-    return "evaluated next"
+    return event_forward(kind, order_id, fulfillment_id)
 
 
 def evaluate_event(event: dict) -> int:  # type: ignore[type-arg]

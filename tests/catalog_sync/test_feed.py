@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog_sync.feed import BATCH, IndexEntry, LineError, changed_entries, index_parse
+from catalog_sync.feed import BATCH, IndexEntry, LineError, compare, index_parse
 from catalog_sync.models import FeedRecord, Supplier
 from channels_app.models import Organization
 
@@ -55,7 +55,8 @@ def test_only_new_or_changed_records_are_fetched_and_the_rest_counted(
         + [FeedRecord(supplier=supplier, url=entries[BATCH].url, content_hash="old")]
     )
     with django_assert_max_num_queries(3):  # one query per thousand URLs
-        changed, unchanged = changed_entries(supplier.pk, entries)
+        result = compare(supplier.pk, entries)
+    changed, unchanged = result.changed, result.unchanged
     assert unchanged == BATCH
     assert [e.line for e in changed] == list(range(BATCH + 1, 2 * BATCH + 2))  # changed, then new
 
