@@ -1,4 +1,4 @@
-"""`make bench`: the ingest, drain, orders and catalog benchmarks, each with its same-run baseline.
+"""`make bench`: the ingest, drain, orders, catalog and campaign benchmarks, each with its same-run baseline.
 
 Knobs (flag, or environment variable for `make bench`):
   --ingest-requests / BENCH_INGEST_REQUESTS  requests per endpoint (default 2000)
@@ -12,6 +12,7 @@ Knobs (flag, or environment variable for `make bench`):
   --catalog-families / BENCH_CATALOG_FAMILIES  families in the catalog's generated feed (default 5000)
   --catalog-variants / BENCH_CATALOG_VARIANTS  variants (index lines, records) per family (default 4)
   --catalog-images   / BENCH_CATALOG_IMAGES    images of its own per family (default 2)
+  --campaign-contacts / BENCH_CAMPAIGN_CONTACTS  contacts an SMS campaign goes to (default 100000)
 DATABASE_URL and REDIS_URL say which servers to use; the data goes to bench-only databases there
 (see bench/environment.py). Exits 1 if a check fails.
 """
@@ -24,6 +25,8 @@ import signal
 import sys
 import time
 
+BENCHMARKS = ("ingest", "drain", "orders", "catalog", "campaign")
+
 
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
@@ -31,11 +34,13 @@ def env_int(name: str, default: int) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Ingest, drain, orders and catalog benchmarks"
+        prog="python -m bench", description="Ingest, drain, orders, catalog and campaign benchmarks"
     )
     # No `choices=`: argparse checks the empty list against them when nothing is given.
     parser.add_argument(
-        "which", nargs="*", help="ingest, drain, orders and/or catalog (default: all, in that order)"
+        "which",
+        nargs="*",
+        help="ingest, drain, orders, catalog and/or campaign (default: all, in that order)",
     )
     parser.add_argument("--ingest-requests", type=int, default=env_int("BENCH_INGEST_REQUESTS", 2000))
     parser.add_argument("--ingest-warmup", type=int, default=env_int("BENCH_INGEST_WARMUP", 100))
@@ -48,9 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--catalog-families", type=int, default=env_int("BENCH_CATALOG_FAMILIES", 5000))
     parser.add_argument("--catalog-variants", type=int, default=env_int("BENCH_CATALOG_VARIANTS", 4))
     parser.add_argument("--catalog-images", type=int, default=env_int("BENCH_CATALOG_IMAGES", 2))
+    parser.add_argument("--campaign-contacts", type=int, default=env_int("BENCH_CAMPAIGN_CONTACTS", 100_000))
     args = parser.parse_args(argv)
-    args.which = args.which or ["ingest", "drain", "orders", "catalog"]
-    if unknown := set(args.which) - {"ingest", "drain", "orders", "catalog"}:
+    args.which = args.which or list(BENCHMARKS)
+    if unknown := set(args.which) - set(BENCHMARKS):
         parser.error(f"unknown benchmark: {', '.join(sorted(unknown))}")
     return args
 
@@ -110,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                     images=args.catalog_images,
                 )
             )
+        if "campaign" in args.which:
+            from bench import campaign
+
+            results.append(campaign.run(env, contacts=args.campaign_contacts))
     finally:
         environment.cleanup()
     verdict = "all checks OK" if all(results) else "CHECKS FAILED"

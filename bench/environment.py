@@ -85,6 +85,23 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
         process.wait()
 
 
+def descendants(pid: int) -> list[int]:
+    """The pids of a process's children, their children, ... (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
 def with_redis_db(url: str, db: int) -> str:
     """The same Redis with another database number: in the path for redis://, `?db=` for unix://."""
     parts = urlsplit(url)

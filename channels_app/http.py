@@ -61,11 +61,14 @@ class PlatformError(Exception):
         permanent: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        unsent: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.status = status
         self.retry_after = retry_after
+        # Never reached the platform, or refused before acting (429): sending again is safe.
+        self.unsent = unsent
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Call:
     channel_id: int | None
     bucket: ratelimit.Bucket | None
     cost: float = 1
+    max_wait: float = 120  # seconds to wait for the bucket before giving up (`unsent`, retry_after)
 
 
 def session() -> requests.Session:
@@ -158,6 +162,7 @@ def send(
                 permanent=False,
                 status=response.status_code,
                 retry_after=retry_after,
+                unsent=response.status_code == 429,
             )
         response.close()  # its connection goes back to the pool
         _sleep(attempt, retry_after)
@@ -181,10 +186,13 @@ def _acquire(call: Call) -> None:
     assert call.bucket is not None
     try:
         waited = ratelimit.acquire(
-            get_queue("channel-sync").connection, call.bucket, call.cost, max_wait=5 if _quick.get() else 120
+            get_queue("channel-sync").connection,
+            call.bucket,
+            call.cost,
+            max_wait=min(5, call.max_wait) if _quick.get() else call.max_wait,
         )
     except ratelimit.RateLimitWait as exc:
-        raise PlatformError(str(exc), permanent=False, retry_after=exc.seconds) from exc
+        raise PlatformError(str(exc), permanent=False, retry_after=exc.seconds, unsent=True) from exc
     if waited:
         logger.info("%s channel %s waited %.2fs for its rate limit", call.platform, call.channel_id, waited)
 

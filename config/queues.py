@@ -52,6 +52,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("messaging-automations", timeout=60, workers=1, in_process=True),
     QueueSpec("messaging-campaigns", timeout=1800, workers=1, in_process=False),
     QueueSpec("messaging-delivery", timeout=60, workers=2, in_process=True),
+    # Campaigns' delivery batches: their own queue, listed after messaging-delivery by its
+    # workers, so an order's "shipped" never waits behind a 100,000-contact campaign.
+    QueueSpec("messaging-bulk", timeout=60, workers=2, in_process=True),
     QueueSpec("housekeeping", timeout=600, workers=1, in_process=True),
 )
 QUEUE_NAMES = tuple(spec.name for spec in QUEUES)

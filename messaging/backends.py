@@ -85,7 +85,9 @@ class TwilioBackend:
         self.call = http.Call(
             platform="twilio",
             channel_id=None,
-            bucket=ratelimit.Bucket(f"sms:{rules.organization_id}", rate=rate, capacity=max(1.0, rate)),
+            # Per sending number, as Twilio counts (organizations on the platform's number share it).
+            bucket=ratelimit.Bucket(f"sms:{self.sid}:{self.sender}", rate=rate, capacity=max(1.0, rate)),
+            max_wait=10,  # longer, and the delivery job hands its batch over for later
         )
         self.url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.sid}/Messages.json"
         # Status callbacks only where the account is a channel of the organization (its token

@@ -15,16 +15,23 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, QuerySet
 from django.utils import timezone
-from rq import Retry
 
-from config.queues import SPECS, enqueue, get_queue
+from config.queues import enqueue
 from config.workers import running_as_job
-from messaging.delivery import DELIVER_JOB, delivery_job_id
-from messaging.models import Campaign, CampaignStatus, Contact, Message, MessageStatus, Suppression
+from messaging.delivery import BATCH as DELIVERY_BATCH
+from messaging.delivery import batches_enqueue
+from messaging.models import (
+    Campaign,
+    CampaignStatus,
+    ConsentState,
+    Contact,
+    Message,
+    MessageStatus,
+    Suppression,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,47 +136,40 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
         return {"skipped": 1}
     contacts = audience(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(audience_total=contacts.count())
-    queue = get_queue("messaging-delivery")
-    retry = Retry(max=len(settings.HUB_JOB_RETRY_INTERVALS), interval=settings.HUB_JOB_RETRY_INTERVALS)
     after = campaign.resume_after
     while True:
         if Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.CANCELLED).exists():
             return {"cancelled": 1}
-        batch = list(contacts.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:BATCH])
+        batch = list(contacts.filter(pk__gt=after).order_by("pk").values_list("pk", "consent")[:BATCH])
         if not batch:
             break
+        # Those without consent now are suppressed here, on record with the reason; delivery
+        # reads the consent of the others again under their lock.
         Message.objects.bulk_create(
             [
-                Message(organization_id=campaign.organization_id, contact_id=pk, campaign_id=campaign.pk)
-                for pk in batch
+                Message(
+                    organization_id=campaign.organization_id,
+                    contact_id=pk,
+                    campaign_id=campaign.pk,
+                    **_without_consent(consent),
+                )
+                for pk, consent in batch
             ],
             ignore_conflicts=True,  # a retried batch: those exist already
         )
         waiting = list(
             Message.objects.filter(
-                campaign=campaign, contact_id__in=batch, status=MessageStatus.QUEUED
-            ).values_list("pk", flat=True)
-        )
-        with queue.connection.pipeline() as pipe:
-            queue.enqueue_many(
-                [
-                    queue.prepare_data(
-                        DELIVER_JOB,
-                        args=(pk,),
-                        job_id=delivery_job_id(pk),
-                        timeout=SPECS["messaging-delivery"].timeout,
-                        result_ttl=settings.HUB_JOB_RESULT_TTL,
-                        failure_ttl=settings.HUB_JOB_FAILURE_TTL,
-                        retry=retry,
-                    )
-                    for pk in waiting
-                ],
-                pipeline=pipe,
+                campaign=campaign, contact_id__in=[pk for pk, _ in batch], status=MessageStatus.QUEUED
             )
-            pipe.execute()
-        after = batch[-1]
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        batches_enqueue(
+            [waiting[start : start + DELIVERY_BATCH] for start in range(0, len(waiting), DELIVERY_BATCH)]
+        )
+        after = batch[-1][0]
         Campaign.objects.filter(pk=campaign.pk).update(
-            resume_after=after, materialized=F("materialized") + len(waiting)
+            resume_after=after, materialized=F("materialized") + len(batch)
         )
     Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
         status=CampaignStatus.SENT, finished_at=timezone.now()
@@ -177,6 +177,13 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
     campaign.refresh_from_db()
     logger.info("campaign %s fanned out to %s contacts", campaign.pk, campaign.materialized)
     return {"messages": campaign.materialized}
+
+
+def _without_consent(consent: str) -> dict[str, str]:
+    if consent == ConsentState.OPTED_IN:
+        return {}
+    reason = Suppression.OPTED_OUT if consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
+    return {"status": MessageStatus.SUPPRESSED, "suppression_reason": reason}
 
 
 def campaign_report(campaign: Campaign) -> dict[str, Any]:

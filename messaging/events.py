@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.queues import enqueue
-from messaging.delivery import message_enqueue
+from messaging.delivery import messages_enqueue
 from messaging.models import Automation, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 
@@ -139,7 +139,7 @@ def event_evaluate(event: dict[str, Any]) -> int:
                 )
         except IntegrityError:
             continue  # this contact had this automation's message for this event already
-        message_enqueue(message, at=due)
+        messages_enqueue([message.pk], at=due)
         made += 1
     return made
 

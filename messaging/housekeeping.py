@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from messaging.delivery import message_enqueue
+from messaging.delivery import messages_enqueue
 from messaging.models import DailyReport, Message, MessageStatus
 
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
@@ -33,11 +33,14 @@ def failures_retry(*, older_than: int = 600, max_age: int = 24 * 3600) -> int:
         created_at__gt=now - timedelta(seconds=max_age),
     )
     retried = 0
-    for message in waiting.only("pk", "send_after").iterator():
-        if Message.objects.filter(pk=message.pk, status=MessageStatus.FAILED).update(
-            status=MessageStatus.QUEUED, retryable=False, error="", updated_at=now
+    for pk, sent_at in waiting.values_list("pk", "sent_at").iterator():
+        # One that was handed to the provider may have gone (its answer lost): SENDING, its job
+        # looks for it before sending it again. One never tried is simply queued.
+        status = MessageStatus.SENDING if sent_at else MessageStatus.QUEUED
+        if Message.objects.filter(pk=pk, status=MessageStatus.FAILED).update(
+            status=status, retryable=False, error="", updated_at=now
         ):
-            message_enqueue(message)
+            messages_enqueue([pk])
             retried += 1
     return retried
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from channels_app.handlers import Outcome, ignored
 from messaging.consent import consent_record, keyword
-from messaging.delivery import message_enqueue, rules_for
+from messaging.delivery import messages_enqueue, rules_for
 from messaging.models import ConsentState, Contact, Message, MessageStatus
 from messaging.phones import PhoneError, e164
 
@@ -99,5 +99,5 @@ def inbound_apply(event: ProcessedWebhookEvent, fetched: Any) -> Outcome | None:
         keyword_reply=True,
         body=reply,
     )
-    transaction.on_commit(lambda: message_enqueue(answer), robust=True)
+    transaction.on_commit(lambda: messages_enqueue([answer.pk]), robust=True)
     return None

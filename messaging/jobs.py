@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from messaging.campaigns import campaign_fan_out
-from messaging.delivery import message_deliver, messages_sweep
+from messaging.delivery import messages_deliver, messages_sweep
 
 
-def deliver_message(message_id: int) -> str:
-    """messaging-delivery: apply the rules to one message and send it."""
-    return message_deliver(message_id)
+def deliver_messages(message_ids: list[int], attempt: int = 0) -> dict[str, int]:
+    """messaging-delivery: apply the rules to a batch of messages and send those that may go."""
+    return messages_deliver(message_ids, attempt)
 
 
 def fan_out_campaign(campaign_id: int) -> dict[str, int]:

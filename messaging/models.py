@@ -225,7 +225,9 @@ class Message(models.Model):
     send_after = models.DateTimeField(null=True, blank=True, help_text="Deferred past quiet hours to this.")
     provider_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
-    claimed_job = models.CharField(max_length=100, blank=True, help_text="The job sending it (SENDING).")
+    job_id = models.CharField(
+        max_length=100, blank=True, help_text="The delivery job that carries it (or is sending it)."
+    )
     retryable = models.BooleanField(
         default=False, help_text="Failed for a reason that may pass (the provider down)."
     )

@@ -6,8 +6,12 @@ recipient's zone, whatever daylight saving does between now and then; never drop
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db.models import Count
 
 from messaging.models import Contact, Message, MessageStatus, MessagingSettings
 from messaging.phones import zone_of
@@ -52,11 +56,21 @@ def next_allowed(at: datetime, zone: ZoneInfo, start: time, end: time) -> dateti
 CAPPED = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
 
 
-def cap_reached(contact: Contact, rules: MessagingSettings, now: datetime) -> bool:
-    """Whether the contact got `cap_messages` marketing messages in the last `cap_hours` hours (a
-    message sent exactly `cap_hours` ago no longer counts). Transactional ones never count."""
+def marketing_sent(contact_ids: Iterable[int], rules: MessagingSettings, now: datetime) -> Counter[int]:
+    """How many marketing messages each contact got in the last `cap_hours` hours (one sent
+    exactly `cap_hours` ago no longer counts; transactional ones never do). A contact at
+    `cap_messages` has reached the cap."""
     since = now - timedelta(hours=rules.cap_hours)
-    sent = Message.objects.filter(
-        contact=contact, transactional=False, status__in=CAPPED, sent_at__gt=since, sent_at__lte=now
+    rows = (
+        Message.objects.filter(
+            contact_id__in=contact_ids,
+            transactional=False,
+            status__in=CAPPED,
+            sent_at__gt=since,
+            sent_at__lte=now,
+        )
+        .values("contact_id")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
-    return sent.count() >= rules.cap_messages
+    return Counter({row["contact_id"]: row["n"] for row in rows})

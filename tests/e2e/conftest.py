@@ -16,6 +16,8 @@ import requests
 from django.conf import settings
 from django.db import connection
 
+from bench.environment import descendants
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -34,23 +36,6 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: flo
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-
-
-def descendants(pid: int) -> list[int]:
-    """The pids of a process's children, their children, ... (from /proc)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found.extend(children)
-        todo.extend(children)
-    return found
 
 
 def database_url_for_processes() -> str:

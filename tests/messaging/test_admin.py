@@ -62,7 +62,7 @@ def test_a_campaign_is_checked_previewed_sent_and_followed_to_its_end(merchant, 
     ).content.decode()
     assert "1 campaign(s) sending." in page
     assert '<meta http-equiv="refresh" content="3">' in page  # reloads while it sends
-    run_worker("messaging-campaigns", "messaging-delivery")
+    run_worker("messaging-campaigns", "messaging-bulk")
 
     page = merchant.get(reverse("admin:messaging_campaign_changelist")).content.decode()
     assert "value='100'" in page and "3 sent" in page

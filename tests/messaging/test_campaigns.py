@@ -25,7 +25,7 @@ from messaging.models import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-QUEUES = ("messaging-campaigns", "messaging-delivery")
+QUEUES = ("messaging-campaigns", "messaging-bulk")
 
 
 def people(organization, n, consent=ConsentState.OPTED_IN, start=0):
@@ -101,7 +101,7 @@ def test_cancelling_midway_suppresses_what_was_not_sent(organization, run_worker
     run_worker("messaging-campaigns")  # fanned out; no delivery yet
 
     assert campaign_cancel(Campaign.objects.get(pk=campaign_id)) == 4
-    run_worker("messaging-delivery")
+    run_worker("messaging-bulk")
 
     assert report(campaign_id)["suppressed_by_reason"] == {"campaign_cancelled": 4}
     assert not OutboxRecord.objects.exists()
@@ -117,7 +117,7 @@ def test_a_retried_fan_out_adds_no_second_message(organization, run_worker):
     campaign_fan_out(campaign_id)  # as if the job ran again from the start
 
     assert Message.objects.filter(campaign_id=campaign_id).count() == 1200
-    run_worker("messaging-delivery")
+    run_worker("messaging-bulk")
     assert OutboxRecord.objects.count() == 1200
     assert OutboxRecord.objects.values("message").distinct().count() == 1200
 
@@ -131,3 +131,28 @@ def test_bad_input_is_refused_before_anything_is_created(organization):
         send("--name", "x", "--template", "hi", "--at", "2026-12-01T09:00:00")
     assert not Campaign.objects.exists()
     assert MessageStatus.SENT == "sent"
+
+
+def test_deliveries_go_in_batches_behind_the_message_one_person_is_waiting_for(organization, run_worker):
+    from messaging.delivery import messages_enqueue
+
+    people(organization, 250)
+    people(organization, 10, consent=ConsentState.UNKNOWN, start=500)
+    campaign_id = send("--name", "Sale", "--template", "Sale!")
+    run_worker("messaging-campaigns")
+    # Those without consent are suppressed as the audience is made; the rest in jobs of a hundred.
+    assert Message.objects.filter(suppression_reason="no_consent").count() == 10
+    assert get_queue("messaging-bulk").count == 3
+    shipped = Message.objects.create(
+        organization=organization,
+        contact=Contact.objects.first(),
+        transactional=True,
+        keyword_reply=True,
+        body="Your order shipped",
+    )
+    messages_enqueue([shipped.pk])
+
+    run_worker("messaging-delivery", "messaging-bulk")  # as the workers list them
+
+    assert OutboxRecord.objects.order_by("pk").first().message_id == shipped.pk
+    assert report(campaign_id)["by_status"] == {"sent": 250, "suppressed": 10}

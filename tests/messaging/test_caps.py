@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from channels_app.models import Organization
 from messaging.models import Automation, Campaign, Contact, Message, MessageStatus, MessagingSettings
-from messaging.rules import cap_reached
+from messaging.rules import marketing_sent
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -19,6 +19,10 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 def contact():
     organization = Organization.objects.create(name="Acme", slug="acme")
     return Contact.objects.create(organization=organization, phone="+14155550123")
+
+
+def cap_reached(contact, rules, now):
+    return marketing_sent([contact.pk], rules, now)[contact.pk] >= rules.cap_messages
 
 
 def sent(contact, ago, *, transactional=False, status=MessageStatus.SENT):

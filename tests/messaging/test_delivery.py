@@ -4,6 +4,7 @@ REST API served by a local server speaking its request and response shapes."""
 from __future__ import annotations
 
 import base64
+import time
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from config.queues import get_queue
 from messaging.consent import consent_record
-from messaging.delivery import message_enqueue
+from messaging.delivery import messages_deliver, messages_enqueue
 from messaging.models import (
     Automation,
     Campaign,
@@ -23,6 +24,7 @@ from messaging.models import (
     Message,
     MessageStatus,
     MessagingSettings,
+    OutboxRecord,
     Suppression,
 )
 
@@ -52,7 +54,7 @@ def message(organization, to, *, template="Hi {{ contact.name }}, {{ order.numbe
 
 def deliver(run_worker, *messages):
     for item in messages:
-        message_enqueue(item)
+        messages_enqueue([item.pk])
     run_worker("messaging-delivery")
     return [Message.objects.get(pk=item.pk) for item in messages]
 
@@ -125,9 +127,7 @@ def test_a_template_error_fails_the_message_readably_and_the_worker_goes_on(orga
 
 def test_a_second_job_for_a_sent_message_sends_nothing(organization, run_worker):
     (sent,) = deliver(run_worker, message(organization, contact(organization)))
-    from messaging.delivery import message_deliver
-
-    assert message_deliver(sent.pk) == MessageStatus.SENT
+    assert messages_deliver([sent.pk]) == {"done before": 1}
     assert Message.objects.get(pk=sent.pk).provider_id == sent.provider_id
 
 
@@ -140,6 +140,7 @@ class TwilioServer:
         self.posts: list[dict[str, list[str]]] = []
         self.auth: list[str] = []
         self.error: dict | None = None
+        self.troubles: dict[int, tuple[int, dict[str, str]]] = {}  # post number: status, headers
 
     def respond(self, request: Request) -> Response:
         import json
@@ -151,6 +152,14 @@ class TwilioServer:
             )
         form = parse_qs(request.get_data(as_text=True))
         self.posts.append(form)
+        if len(self.posts) in self.troubles:
+            status, headers = self.troubles[len(self.posts)]
+            code, text = {429: (20429, "Too Many Requests"), 500: (20500, "Internal Server Error")}[status]
+            more = f"https://www.twilio.com/docs/errors/{code}"
+            error = {"code": code, "message": text, "more_info": more, "status": status}
+            return Response(
+                json.dumps(error), status=status, headers=headers, content_type="application/json"
+            )
         if self.error:
             return Response(
                 json.dumps(self.error), status=self.error["status"], content_type="application/json"
@@ -256,7 +265,7 @@ def test_a_message_left_sending_by_a_dead_job_is_looked_for_before_it_is_sent_ag
 ):
     sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi again")
     long_ago = datetime.now(tz=ZoneInfo("UTC")) - timedelta(minutes=5)  # past the job's timeout
-    Message.objects.filter(pk=sending.pk).update(sent_at=long_ago, claimed_job="sms-gone")
+    Message.objects.filter(pk=sending.pk).update(sent_at=long_ago, job_id="sms-gone")
 
     (sent,) = deliver(run_worker, sending)
 
@@ -266,14 +275,13 @@ def test_a_message_left_sending_by_a_dead_job_is_looked_for_before_it_is_sent_ag
 
 
 def test_a_message_another_job_is_sending_is_left_to_it(organization, run_worker, twilio):
-    from messaging.delivery import message_deliver
-
     sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
-    Message.objects.filter(pk=sending.pk).update(
-        sent_at=datetime.now(tz=ZoneInfo("UTC")), claimed_job="sms-other"
+    other = get_queue("messaging-delivery").enqueue(
+        "messaging.jobs.deliver_messages", [sending.pk], job_id="sms-other"
     )
+    Message.objects.filter(pk=sending.pk).update(sent_at=datetime.now(tz=ZoneInfo("UTC")), job_id=other.id)
 
-    assert message_deliver(sending.pk) == "in progress"
+    assert messages_deliver([sending.pk]) == {"in progress": 1}
     assert twilio.posts == [] and twilio.auth == []
 
 
@@ -336,3 +344,110 @@ def test_the_status_callback_is_given_where_the_account_is_a_channel(organizatio
     )  # fmt: skip
     deliver(run_worker, message(organization, contact(organization)))
     assert twilio.posts[0]["StatusCallback"] == ["https://hub.example.com/webhooks/sms/twilio/status/"]
+
+
+def three(organization):
+    return [message(organization, contact(organization, phone=f"+1415555012{n}")) for n in range(3)]
+
+
+def test_a_provider_failing_midway_keeps_what_went_and_looks_for_the_one_that_may_have(
+    organization, run_worker, twilio, settings
+):
+    settings.HUB_JOB_RETRY_INTERVALS = [0]
+    twilio.troubles = {2: (500, {})}
+    first, second, third = three(organization)
+    messages_enqueue([first.pk, second.pk, third.pk])
+
+    run_worker("messaging-delivery")
+    states = [Message.objects.get(pk=m.pk).status for m in (first, second, third)]
+    # The second may have reached Twilio: SENDING, to be looked for; the third was never tried.
+    assert states == [MessageStatus.SENT, MessageStatus.SENDING, MessageStatus.QUEUED]
+    (later,) = get_queue("messaging-delivery").scheduled_job_registry.get_job_ids()
+    assert later.startswith(f"sms-{second.pk}_2-")
+
+    run_worker("messaging-delivery")  # the hand-over, due now (interval 0)
+    assert {m.status for m in Message.objects.all()} == {MessageStatus.SENT}
+    assert len(twilio.posts) == 4  # the first, the refused second, the second again, the third
+    assert len(twilio.auth) - len(twilio.posts) == 1  # one lookup: for the second only
+    assert get_queue("messaging-delivery").failed_job_registry.count == 0
+
+
+def test_a_rate_limited_send_hands_the_rest_over_for_later_without_a_lookup(organization, run_worker, twilio):
+    twilio.troubles = {2: (429, {"Retry-After": "1"})}
+    first, second, third = three(organization)
+    messages_enqueue([first.pk, second.pk, third.pk])
+
+    run_worker("messaging-delivery")
+    states = [Message.objects.get(pk=m.pk).status for m in (first, second, third)]
+    assert states == [MessageStatus.SENT, MessageStatus.QUEUED, MessageStatus.QUEUED]  # a 429 sent nothing
+    (later,) = get_queue("messaging-delivery").scheduled_job_registry.get_job_ids()
+    due = int(later.rsplit("-", 1)[1])
+    assert later == f"sms-{second.pk}_2-{due}" and 0 < due - timezone.now().timestamp() <= 2
+
+    time.sleep(max(0.0, due - time.time()) + 0.1)
+    run_worker("messaging-delivery")
+    assert {m.status for m in Message.objects.all()} == {MessageStatus.SENT}
+    assert len(twilio.auth) == len(twilio.posts) == 4  # no lookup
+
+
+def test_a_provider_down_past_the_retries_fails_them_and_the_hourly_retry_sends_each_once(
+    organization, run_worker, twilio, settings
+):
+    from messaging.housekeeping import failures_retry
+
+    settings.HUB_JOB_RETRY_INTERVALS = []
+    twilio.troubles = {1: (500, {})}
+    first, second, _ = three(organization)
+    messages_enqueue([m.pk for m in Message.objects.all()])
+
+    run_worker("messaging-delivery")
+    failed = Message.objects.order_by("pk")
+    assert [(m.status, m.retryable, m.sent_at is not None) for m in failed] == [
+        (MessageStatus.FAILED, True, True),  # may have gone
+        (MessageStatus.FAILED, True, False),  # never tried
+        (MessageStatus.FAILED, True, False),
+    ]
+    assert failures_retry(older_than=0) == 3
+    assert Message.objects.get(pk=first.pk).status == MessageStatus.SENDING  # looked for first
+    assert Message.objects.get(pk=second.pk).status == MessageStatus.QUEUED
+
+    run_worker("messaging-delivery")
+    assert {m.status for m in Message.objects.all()} == {MessageStatus.SENT}
+    assert len(twilio.posts) == 4 and len(twilio.auth) == 5  # the refused one, one lookup, three sends
+
+
+def test_a_job_out_of_time_hands_the_rest_to_a_new_job_after_sending_at_least_one(
+    organization, run_worker, monkeypatch
+):
+    from messaging import delivery
+
+    monkeypatch.setattr(delivery, "BUDGET", 0)
+    messages = three(organization)
+    messages_enqueue([m.pk for m in messages])
+    for sent in range(1, 4):
+        run_worker("messaging-delivery")
+        assert Message.objects.filter(status=MessageStatus.SENT).count() == sent
+        assert not Message.objects.filter(status=MessageStatus.SENDING).exists()
+    assert OutboxRecord.objects.count() == 3
+
+
+def test_the_sweep_asks_once_per_job_and_requeues_a_dead_batch_in_batches(organization):
+    from messaging.delivery import messages_sweep
+
+    campaign = Campaign.objects.create(organization=organization, name="Sale", template="Sale!")
+    people = Contact.objects.bulk_create(
+        Contact(organization=organization, phone=f"+1415555{n:04d}", consent=ConsentState.OPTED_IN)
+        for n in range(150)
+    )
+    Message.objects.bulk_create(
+        Message(organization=organization, contact=person, campaign=campaign, job_id="sms-1_150")
+        for person in people
+    )
+    Message.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
+
+    assert messages_sweep() == {"requeued": 150, "live": 0}
+    ids = sorted(Message.objects.values_list("pk", flat=True))
+    assert sorted(get_queue("messaging-bulk").get_job_ids()) == sorted(
+        [f"sms-{ids[0]}_100", f"sms-{ids[100]}_50"]
+    )
+    assert messages_sweep(older_than=0) == {"requeued": 0, "live": 150}  # their jobs are queued

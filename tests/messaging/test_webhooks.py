@@ -92,9 +92,9 @@ def test_stop_then_a_campaign_is_suppressed_and_start_brings_them_back(client, a
     )
     contact = Contact.objects.get()
     suppressed = Message.objects.create(organization=account.organization, contact=contact, campaign=campaign)
-    from messaging.delivery import message_deliver
+    from messaging.delivery import messages_deliver
 
-    assert message_deliver(suppressed.pk) == f"suppressed: {Suppression.OPTED_OUT}"
+    assert messages_deliver([suppressed.pk]) == {f"suppressed: {Suppression.OPTED_OUT}": 1}
 
     post(client, "inbound", inbound("start", sid="SM2"))
     post(client, "inbound", inbound("HELP", sid="SM3"))

@@ -1,0 +1,132 @@
+"""A 10,000-contact campaign on real worker processes, one delivery worker killed midway."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import time as clock
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count
+
+from channels_app.models import Organization
+from messaging.delivery import messages_sweep
+from messaging.models import ConsentState, Contact, Message, MessageStatus, MessagingSettings, OutboxRecord
+from tests.e2e.conftest import wait_for
+
+pytestmark = pytest.mark.e2e
+
+OPTED_IN, OPTED_OUT, UNKNOWN = 9_000, 600, 400
+
+
+@contextmanager
+def sends_blocked() -> Iterator[None]:
+    """Hold what a send writes, so delivery workers stop inside a batch they have claimed.
+
+    PostgreSQL: the local backend's outbox table (claims still commit; the first send waits).
+    SQLite: the whole database (a worker waits at its next write, a send or a claim).
+    """
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        lock = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        return
+    import psycopg
+
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        password=db["PASSWORD"] or None,
+    ) as lock:
+        lock.execute("LOCK TABLE messaging_outboxrecord IN SHARE MODE")
+        yield
+        lock.rollback()
+
+
+def workers_waiting(n: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] >= n
+
+
+def audience(organization: Organization) -> None:
+    states = [ConsentState.OPTED_IN] * OPTED_IN + [ConsentState.OPTED_OUT] * OPTED_OUT
+    states += [ConsentState.UNKNOWN] * UNKNOWN
+    Contact.objects.bulk_create(
+        [
+            Contact(organization=organization, phone=f"+1415{n:07d}", name=f"P{n}", consent=state)
+            for n, state in enumerate(states)
+        ],
+        batch_size=2000,
+    )
+
+
+def test_a_campaign_to_10000_contacts_sends_exactly_one_message_each_with_a_delivery_worker_killed(
+    processes,
+):
+    organization = Organization.objects.create(name="Acme", slug="acme")
+    # No quiet hours: the suite runs at any hour.
+    MessagingSettings.objects.create(organization=organization, quiet_start=clock(0), quiet_end=clock(0))
+    audience(organization)
+    out = StringIO()
+    call_command(
+        "send_campaign", "--org", "acme", "--name", "Sale", "--template", "Hi {{ contact.name }}", stdout=out
+    )
+    campaign_id = int(out.getvalue())
+
+    processes.worker("messaging-campaigns", name="campaigns", burst=True)
+    doomed = processes.worker("messaging-delivery", "messaging-bulk", name="doomed")
+    processes.worker("messaging-delivery", "messaging-bulk", name="steady")
+    wait_for(lambda: OutboxRecord.objects.count() >= 3_000, timeout=120)
+    with sends_blocked():
+        if connection.vendor == "postgresql":
+            wait_for(lambda: workers_waiting(2), timeout=30)  # both inside a claimed batch
+        else:
+            time.sleep(1)
+        processes.kill(doomed)
+        doomed.wait()
+    connection.close()
+    # What the killed worker held (claimed, or queued in its job) has no live job: the sweep
+    # (every minute in production) enqueues it again; the survivor looks for each before it sends.
+    swept = messages_sweep(older_than=0)
+    assert swept["requeued"] > 0
+
+    unfinished = Message.objects.filter(status__in=[MessageStatus.QUEUED, MessageStatus.SENDING])
+    wait_for(lambda: Message.objects.count() == 10_000 and not unfinished.exists(), timeout=240, interval=0.5)
+
+    by_status = dict(Message.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    assert by_status == {MessageStatus.SENT: OPTED_IN, MessageStatus.SUPPRESSED: OPTED_OUT + UNKNOWN}
+    # Exactly one send per eligible contact: the outbox is the record of what went out.
+    assert OutboxRecord.objects.count() == OPTED_IN
+    twice = OutboxRecord.objects.values("message__contact").annotate(n=Count("pk")).filter(n__gt=1)
+    assert not twice.exists()
+    assert (
+        OutboxRecord.objects.filter(message__contact__consent=ConsentState.OPTED_IN)
+        .values("message__contact")
+        .distinct()
+        .count()
+        == OPTED_IN
+    )
+    out = StringIO()
+    call_command("campaign_report", str(campaign_id), "--json", stdout=out)
+    assert json.loads(out.getvalue())["suppressed_by_reason"] == {
+        "no_consent": UNKNOWN,
+        "opted_out": OPTED_OUT,
+    }
