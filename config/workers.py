@@ -83,6 +83,18 @@ class HubWorker(Worker):
         kwargs["with_scheduler"] = True
         return super().work(*args, **kwargs)
 
+    def subscribe(self) -> None:
+        """rq's, with a 1 s read timeout instead of 60 s. rq listens for its commands (stop a job,
+        shut down) in a thread; redis-py 8.2's PubSubWorkerThread.stop() waits for that thread's
+        read to end, so a worker whose subscription was not yet confirmed took a minute to stop
+        (and a burst run a minute to return)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         if self.in_process:
             SimpleWorker.execute_job(self, job, queue)  # type: ignore[arg-type]
