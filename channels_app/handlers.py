@@ -56,6 +56,7 @@ class Handler:
 
 
 _SHOPIFY_ORDER = Handler(apply="channels_app.platforms.shopify.handlers.order_apply")
+_SHOPIFY_CHECKOUT = Handler(apply="channels_app.platforms.shopify.handlers.checkout_apply")
 _WOO_ORDER = Handler(apply="channels_app.platforms.woocommerce.handlers.order_apply")
 _SHOPEE_ORDER = Handler(
     fetch="channels_app.platforms.shopee.handlers.order_fetch",
@@ -74,6 +75,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("shopify", "fulfillments/create"): Handler(
         apply="channels_app.platforms.shopify.handlers.fulfillment_apply"
     ),
+    ("shopify", "checkouts/create"): _SHOPIFY_CHECKOUT,
+    ("shopify", "checkouts/update"): _SHOPIFY_CHECKOUT,
     ("shopify", "inventory_levels/update"): Handler(
         apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
     ),

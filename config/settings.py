@@ -136,6 +136,8 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 MESSAGING_RETAIN_DAYS = env.int("MESSAGING_RETAIN_DAYS", default=90)  # messages kept; roll-ups forever
+# A checkout neither completed nor changed for this long is abandoned (its automations run).
+MESSAGING_CHECKOUT_ABANDONED_AFTER = env.int("MESSAGING_CHECKOUT_ABANDONED_AFTER", default=60)  # minutes
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Housekeeping: the sweeper and retention (seconds).

@@ -15,6 +15,7 @@ from messaging.models import (
     Automation,
     Campaign,
     CampaignStatus,
+    Checkout,
     ConsentEvent,
     Contact,
     DailyReport,
@@ -259,4 +260,28 @@ class DailyReportAdmin(OrganizationScopedAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Checkout)
+class CheckoutAdmin(OrganizationScopedAdmin):
+    """Checkouts the platforms reported: waiting (due), abandoned (automations ran) or completed."""
+
+    list_display = (
+        "external_id",
+        "channel",
+        "contact",
+        "total",
+        "currency",
+        "due_at",
+        "abandoned_at",
+        "completed_at",
+    )
+    list_filter = ("channel",)
+    list_select_related = ("channel", "contact")
+    search_fields = ("=external_id", "=token", "=contact__phone")
+    readonly_fields = [f.name for f in Checkout._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

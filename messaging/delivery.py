@@ -32,6 +32,7 @@ from django.utils import timezone
 from channels_app import http
 from config.queues import SPECS, enqueue, get_queue
 from messaging.backends import Backend, Outbound, Unsubscribed, backend_for
+from messaging.checkouts import checkout_completed
 from messaging.consent import consent_record
 from messaging.models import (
     CampaignStatus,
@@ -186,6 +187,9 @@ def _decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[
         # The one answer to a STOP, START or HELP the person just sent: whatever their consent
         # (a STOP's confirmation goes to someone now opted out) and the hour.
         return "send", None
+    checkout = (message.context or {}).get("checkout")
+    if checkout and checkout_completed(checkout["id"]):
+        return "suppress", Suppression.CHECKOUT_COMPLETED  # bought after all: no reminder
     contact = message.contact
     if contact.consent != ConsentState.OPTED_IN:
         return "suppress", _no_consent_reason(contact)

@@ -52,6 +52,10 @@ def event_key(kind: str, order_id: int, fulfillment_id: int | None) -> str:
     return f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else "")
 
 
+def evaluate_job_id(key: str) -> str:
+    return _job_id("evaluate:" + key)
+
+
 def _job_id(key: str) -> str:
     import hashlib
 
@@ -110,7 +114,7 @@ def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> str:
     if event is None:
         return "no contact"
     try:
-        enqueue("messaging-automations", EVALUATE_JOB, event, job_id=_job_id("evaluate:" + event["key"]))
+        enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(event["key"]))
     except DuplicateJobError:
         return "already evaluated"
     return "evaluated next"
@@ -145,10 +149,12 @@ def event_evaluate(event: dict[str, Any]) -> int:
 
 
 def conditions_hold(conditions: dict[str, Any], event: dict[str, Any]) -> bool:
-    """`min_total` (the order's total at least this), `channel_ids` (from these channels only)."""
+    """`min_total` (the order's, or the abandoned checkout's, total at least this), `channel_ids`
+    (from these channels only)."""
     if "min_total" in conditions:
         try:
-            if Decimal(event["order"]["total"]) < Decimal(str(conditions["min_total"])):
+            amount = (event.get("order") or event.get("checkout") or {})["total"]
+            if Decimal(amount) < Decimal(str(conditions["min_total"])):
                 return False
         except (InvalidOperation, KeyError):
             return False

@@ -17,10 +17,15 @@ def fan_out_campaign(campaign_id: int) -> dict[str, int]:
 
 
 def sweep_messages() -> dict[str, int]:
-    """housekeeping: campaigns and deliveries whose job was lost, enqueued again."""
+    """housekeeping: campaigns and deliveries whose job was lost, enqueued again; checkouts
+    abandoned by now handed to the automations."""
     from messaging.campaigns import campaigns_sweep
+    from messaging.checkouts import checkouts_due
 
-    return messages_sweep() | {"campaigns_requeued": campaigns_sweep()}
+    return messages_sweep() | {
+        "campaigns_requeued": campaigns_sweep(),
+        "checkouts_abandoned": checkouts_due(),
+    }
 
 
 def normalize_event(kind: str, order_id: int, fulfillment_id: int | None = None) -> str:

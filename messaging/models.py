@@ -197,6 +197,7 @@ class Suppression(models.TextChoices):
     OPTED_OUT = "opted_out", "Opted out"
     FREQUENCY_CAP = "frequency_cap", "Frequency cap"
     CAMPAIGN_CANCELLED = "campaign_cancelled", "Campaign cancelled"
+    CHECKOUT_COMPLETED = "checkout_completed", "Checkout completed (no longer abandoned)"
 
 
 class Message(models.Model):
@@ -264,6 +265,54 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()} to {self.contact_id}"
+
+
+class Checkout(models.Model):
+    """A checkout a platform told the hub about (Shopify's checkouts/create and checkouts/update).
+
+    Nothing says a checkout was abandoned: one that neither completes nor changes for
+    MESSAGING_CHECKOUT_ABANDONED_AFTER minutes is, once (`due_at`, then `abandoned_at`).
+    """
+
+    organization = models.ForeignKey(
+        "channels_app.Organization", on_delete=models.CASCADE, related_name="checkouts"
+    )
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="checkouts")
+    external_id = models.CharField(max_length=100)
+    token = models.CharField(max_length=100, blank=True, help_text="The order placed from it carries it.")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkouts"
+    )
+    customer_name = models.CharField(max_length=200, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="Of the shipping address.")
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    items = models.PositiveIntegerField(default=0, help_text="Units in the cart.")
+    recovery_url = models.URLField(
+        max_length=1000, blank=True, help_text="Where the customer takes it up again."
+    )
+    platform_updated_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="Abandoned then, if nothing happens before."
+    )
+    abandoned_at = models.DateTimeField(null=True, blank=True, help_text="Handed to the automations (once).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="checkout_unique_per_channel")
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=models.Q(due_at__isnull=False), name="checkout_due_idx"
+            ),
+            models.Index(fields=["channel", "token"], name="checkout_token_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkout {self.external_id}"
 
 
 class OutboxRecord(models.Model):

@@ -20,6 +20,7 @@ from inventory.models import Product, StockLevel
 from messaging.models import (
     Automation,
     Campaign,
+    Checkout,
     ConsentEvent,
     Contact,
     DailyReport,
@@ -87,6 +88,9 @@ def two_shops():
             organization=channel.organization, contact=contact, automation=automation
         )
         OutboxRecord.objects.create(message=message, to=contact.phone, body="hi")
+        Checkout.objects.create(
+            organization=channel.organization, channel=channel, external_id=f"{name}-1", contact=contact
+        )
         DailyReport.objects.create(organization=channel.organization, day="2026-11-25", sent=1)
         data[name] = {"channel": channel, "event": event, "order": order, "warehouse": main}
     return data

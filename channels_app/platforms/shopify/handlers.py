@@ -7,14 +7,30 @@ from channels_app.models import ProcessedWebhookEvent
 from channels_app.platforms.parsing import text
 from channels_app.platforms.shopify import payloads
 from channels_app.platforms.stock import sku_for_variant, stock_report, warehouse_for_location
+from messaging.checkouts import checkout_converted, checkout_sync
 from orders.fulfillments import fulfillment_from_platform
 from orders.services import order_sync
 
 
 def order_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
-    """orders/create, updated, paid, cancelled: the payload is the whole order."""
+    """orders/create, updated, paid, cancelled: the payload is the whole order (and the checkout
+    it was placed from is no longer abandoned)."""
     result = order_sync(channel=event.channel, data=payloads.order(event.payload), event_id=event.pk)
+    if isinstance(event.payload, dict):
+        checkout_converted(event.channel_id, text(event.payload.get("checkout_token")))
     return ignored("stale update: older than the stored order") if result.stale else None
+
+
+def checkout_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
+    """checkouts/create and checkouts/update: recorded, abandoned if nothing happens for a while."""
+    done = checkout_sync(channel=event.channel, data=payloads.checkout(event.payload))
+    if done == "stale":
+        return ignored("stale update: older than the stored checkout")
+    if done == "no phone":
+        return ignored("the checkout has no usable phone number (recorded, no SMS)")
+    if done == "too old":
+        return ignored("the checkout was last touched over a day ago: too old to remind of (recorded)")
+    return None
 
 
 def inventory_level_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from channels_app.handlers import HandlerError
 from channels_app.platforms.parsing import decimal, text, timestamp
+from messaging.checkouts import CheckoutData
 from orders.services import LineData, OrderData
 
 _FINANCIAL = {
@@ -85,3 +86,42 @@ def inventory_level(payload: Any) -> InventoryLevel:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HandlerError(f"Shopify inventory level payload is incomplete: {exc!r}", permanent=True) from exc
+
+
+def checkout(payload: Any) -> CheckoutData:
+    """checkouts/create and checkouts/update: the REST checkout resource."""
+    if not isinstance(payload, dict) or "id" not in payload:
+        raise HandlerError("Shopify checkout payload has no id", permanent=True)
+    customer = payload.get("customer") or {}
+    shipping = payload.get("shipping_address") or {}
+    billing = payload.get("billing_address") or {}
+    name = " ".join(filter(None, [customer.get("first_name"), customer.get("last_name")])) or text(
+        shipping.get("name") or billing.get("name")
+    )
+    candidates = [
+        payload.get("sms_marketing_phone"),
+        payload.get("phone"),
+        shipping.get("phone"),
+        billing.get("phone"),
+        customer.get("phone"),
+    ]
+    items = 0
+    for line in payload.get("line_items") or []:
+        try:
+            items += int(line.get("quantity") or 0)
+        except (TypeError, ValueError):
+            continue
+    return CheckoutData(
+        external_id=text(payload["id"]),
+        token=text(payload.get("token")),
+        updated_at=timestamp(payload.get("updated_at") or payload.get("created_at")),
+        completed_at=timestamp(payload.get("completed_at")),
+        phones=tuple(dict.fromkeys(text(phone) for phone in candidates if phone)),
+        country=text(shipping.get("country_code") or billing.get("country_code")),
+        customer_name=name,
+        accepts_sms=bool(payload.get("buyer_accepts_sms_marketing")),
+        total=decimal(payload.get("total_price")),
+        currency=text(payload.get("presentment_currency") or payload.get("currency")),
+        items=items,
+        recovery_url=text(payload.get("abandoned_checkout_url")),
+    )

@@ -20,6 +20,8 @@ TOPICS = (
     "orders/paid",
     "orders/cancelled",
     "fulfillments/create",
+    "checkouts/create",
+    "checkouts/update",
     "inventory_levels/update",
     "products/update",
     "app/uninstalled",

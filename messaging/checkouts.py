@@ -1,0 +1,175 @@
+"""Abandoned checkouts: Shopify's checkouts/create and checkouts/update (WooCommerce sends none).
+
+A platform says a checkout started or changed; nothing says it was abandoned. The hub records each
+checkout with the phone it was given, and one that neither completes nor changes for
+MESSAGING_CHECKOUT_ABANDONED_AFTER minutes is abandoned: the sweep (every minute) hands it to the
+automations as a `checkout_abandoned` event, once per checkout. The record is the schedule, so a
+Redis that was down loses nothing. An order placed from the checkout ends it (its checkouts/update
+with completed_at, or the order's checkout token); a message made for it that has not gone yet is
+then suppressed (`checkout_completed`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.consent import consent_record
+from messaging.models import Checkout, ConsentState, Contact, Trigger
+from messaging.phones import PhoneError, e164
+
+logger = logging.getLogger(__name__)
+
+TOO_OLD = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CheckoutData:
+    """A checkout as every platform's parser gives it."""
+
+    external_id: str
+    token: str = ""
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+    phones: tuple[str, ...] = ()  # the numbers it carries, the one given for SMS first
+    country: str = ""  # ISO 3166 alpha-2, of the shipping address
+    customer_name: str = ""
+    accepts_sms: bool = False  # the customer ticked "text me offers" at this checkout
+    total: Decimal = Decimal(0)
+    currency: str = ""
+    items: int = 0
+    recovery_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
+    """Record the checkout (idempotent; an update older than the stored one changes nothing) and
+    when it counts as abandoned; what was done."""
+    with transaction.atomic():
+        stored = (
+            Checkout.objects.select_for_update().filter(channel=channel, external_id=data.external_id).first()
+        )
+        if (
+            stored is not None
+            and stored.platform_updated_at
+            and data.updated_at
+            and data.updated_at < stored.platform_updated_at
+        ):
+            return "stale"
+        contact = _contact(channel.organization_id, data, channel.platform)
+        completed = data.completed_at or (stored.completed_at if stored else None)
+        abandoned_before = stored is not None and stored.abandoned_at is not None
+        due = None
+        last_seen = data.updated_at or timezone.now()
+        # A checkout heard of only days later (a replay, a long outage) is too old to remind of.
+        recent = last_seen > timezone.now() - TOO_OLD
+        if contact is not None and not completed and not abandoned_before and recent:
+            due = last_seen + timedelta(minutes=settings.MESSAGING_CHECKOUT_ABANDONED_AFTER)
+        Checkout.objects.update_or_create(
+            channel=channel,
+            external_id=data.external_id,
+            defaults={
+                "organization_id": channel.organization_id,
+                "token": data.token[:100],
+                "contact": contact,
+                "customer_name": data.customer_name[:200],
+                "country": data.country[:2].upper(),
+                "total": data.total,
+                "currency": data.currency[:3],
+                "items": data.items,
+                "recovery_url": data.recovery_url[:1000],
+                "platform_updated_at": data.updated_at,
+                "completed_at": completed,
+                "due_at": due,
+            },
+        )
+    if completed:
+        return "completed"
+    if due or abandoned_before:
+        return "waiting" if due else "abandoned before"
+    return "too old" if contact is not None else "no phone"
+
+
+def _contact(organization_id: int, data: CheckoutData, platform: str) -> Contact | None:
+    """The contact of the checkout's first valid number; opted in if they asked for texts here
+    (never over an opt-out they sent: that one stands until they opt in by SMS)."""
+    for raw in data.phones:
+        try:
+            phone = e164(raw, data.country or None)
+        except PhoneError:
+            continue
+        contact, _ = Contact.objects.get_or_create(
+            organization_id=organization_id, phone=phone, defaults={"name": data.customer_name[:200]}
+        )
+        if data.accepts_sms and contact.consent == ConsentState.UNKNOWN:
+            text = f"{platform} checkout {data.external_id}: accepted SMS marketing"
+            consent_record(contact, ConsentState.OPTED_IN, source="checkout", text=text)
+        return contact
+    return None
+
+
+def checkout_converted(channel_id: int, token: str) -> int:
+    """An order was placed from the checkout with this token: it is no longer abandoned."""
+    if not token:
+        return 0
+    return Checkout.objects.filter(channel_id=channel_id, token=token, completed_at__isnull=True).update(
+        completed_at=timezone.now(), due_at=None, updated_at=timezone.now()
+    )
+
+
+def checkout_completed(checkout_id: int) -> bool:
+    return Checkout.objects.filter(pk=checkout_id, completed_at__isnull=False).exists()
+
+
+def checkouts_due(*, limit: int = 500) -> int:
+    """Hand the checkouts abandoned by now to the automations, each once; how many."""
+    from rq.exceptions import DuplicateJobError
+
+    from config.queues import enqueue
+    from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
+
+    now = timezone.now()
+    handed = 0
+    for checkout in Checkout.objects.filter(due_at__lte=now).order_by("due_at")[:limit]:
+        with transaction.atomic():
+            # Claimed with the due time read: an update that moved it meanwhile wins.
+            if not Checkout.objects.filter(pk=checkout.pk, due_at=checkout.due_at).update(
+                due_at=None, abandoned_at=now, updated_at=now
+            ):
+                continue
+            if checkout.contact_id is None:
+                continue
+            key = f"{Trigger.CHECKOUT_ABANDONED}:checkout-{checkout.pk}"
+            event = {
+                "kind": Trigger.CHECKOUT_ABANDONED.value,
+                "key": key,
+                "organization_id": checkout.organization_id,
+                "contact_id": checkout.contact_id,
+                "address_zone": country_zone(checkout.country),
+                "channel_id": checkout.channel_id,
+                "checkout": {
+                    "id": checkout.pk,
+                    "total": str(checkout.total),
+                    "currency": checkout.currency,
+                    "items": checkout.items,
+                    "url": checkout.recovery_url,
+                    "customer_name": checkout.customer_name,
+                },
+            }
+            try:
+                # In the claim's transaction: with Redis down the claim rolls back, and the next
+                # sweep tries again. A second evaluation makes no second message.
+                enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(key))
+            except DuplicateJobError:
+                pass
+        handed += 1
+    if handed:
+        logger.info("%s abandoned checkouts handed to the automations", handed)
+    return handed

@@ -1,0 +1,184 @@
+"""Abandoned checkouts: Shopify's signed checkouts/* webhooks → recorded → abandoned → automation."""
+
+from __future__ import annotations
+
+import json
+from datetime import time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from channels_app.models import EventStatus, ProcessedWebhookEvent
+from messaging.checkouts import checkouts_due
+from messaging.models import (
+    Automation,
+    Checkout,
+    ConsentState,
+    Contact,
+    Message,
+    MessageStatus,
+    MessagingSettings,
+    OutboxRecord,
+    Suppression,
+)
+from tests.channels_app import factories
+from tests.channels_app.test_webhooks import post_shopify
+from tests.platforms import fixture_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def recent(payload, minutes_ago):
+    """The recorded payload as if it happened `minutes_ago` (the fixture's dates are fixed)."""
+    at = (timezone.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0).isoformat()
+    return (
+        payload
+        | {"created_at": at, "updated_at": at}
+        | ({"completed_at": at} if payload["completed_at"] else {})
+    )
+
+
+RECORDED = json.loads(fixture_bytes("shopify/webhooks/checkouts_create.json"))
+CREATE = recent(RECORDED, 10)
+UPDATE = recent(json.loads(fixture_bytes("shopify/webhooks/checkouts_update.json")), 2)
+ORDER = json.loads(fixture_bytes("shopify/webhooks/orders_create.json"))
+QUEUES = ("webhooks", "messaging-automations", "messaging-delivery")
+
+
+@pytest.fixture
+def channel():
+    channel = factories.shopify_channel()
+    MessagingSettings.objects.create(
+        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
+    )
+    Automation.objects.create(
+        organization=channel.organization,
+        name="Come back",
+        trigger="checkout_abandoned",
+        template="{{ checkout.items }} items wait for you: {{ checkout.url }}",
+    )
+    return channel
+
+
+def deliver(client, run_worker, payload, topic, event_id):
+    response = post_shopify(client, json.dumps(payload).encode(), topic=topic, event_id=event_id)
+    assert response.status_code == 200
+    run_worker(*QUEUES)
+    return ProcessedWebhookEvent.objects.get(delivery_id=f"wh-{event_id}")
+
+
+def abandon_now():
+    Checkout.objects.exclude(due_at=None).update(due_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_checkout_left_alone_is_abandoned_once_and_its_automation_sends_the_recovery_link(
+    client, run_worker, channel
+):
+    event = deliver(client, run_worker, CREATE, "checkouts/create", "ev-1")
+
+    assert event.status == EventStatus.COMPLETED
+    checkout = Checkout.objects.get()
+    assert checkout.due_at == checkout.platform_updated_at + timedelta(minutes=60)
+    contact = Contact.objects.get()
+    # The number given for texts, and the box ticked at the checkout: opted in, on the ledger.
+    assert (contact.phone, contact.consent) == ("+14155550123", ConsentState.OPTED_IN)
+    assert contact.consent_events.get().text == (
+        "shopify checkout 981820079255243537: accepted SMS marketing"
+    )
+    assert checkouts_due() == 0  # not yet
+
+    abandon_now()
+    assert checkouts_due() == 1
+    run_worker(*QUEUES)
+    assert OutboxRecord.objects.get().body == (
+        "2 items wait for you: https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token"
+    )
+    abandon_now()
+    assert checkouts_due() == 0  # once per checkout
+    assert Checkout.objects.get().abandoned_at is not None
+
+
+def test_a_completed_checkout_is_not_abandoned_and_an_older_update_changes_nothing(
+    client, run_worker, channel
+):
+    deliver(client, run_worker, CREATE, "checkouts/create", "ev-1")
+    deliver(client, run_worker, UPDATE, "checkouts/update", "ev-2")
+    assert Checkout.objects.get().due_at is None
+
+    stale = deliver(client, run_worker, CREATE | {"completed_at": None}, "checkouts/update", "ev-3")
+
+    assert (stale.status, stale.ignored_reason) == (
+        EventStatus.IGNORED,
+        "stale update: older than the stored checkout",
+    )
+    checkout = Checkout.objects.get()
+    assert checkout.completed_at is not None and checkout.due_at is None
+    abandon_now()
+    assert checkouts_due() == 0 and not Message.objects.exists()
+
+
+def test_the_order_placed_from_a_checkout_ends_it(client, run_worker, channel):
+    deliver(client, run_worker, CREATE, "checkouts/create", "ev-1")
+
+    deliver(client, run_worker, ORDER | {"checkout_token": CREATE["token"]}, "orders/create", "ev-2")
+
+    assert Checkout.objects.get().due_at is None
+    assert checkouts_due() == 0
+
+
+def test_a_purchase_after_the_reminder_was_made_suppresses_it(client, run_worker, channel):
+    Automation.objects.update(delay_minutes=30)  # the merchant waits a little longer still
+    deliver(client, run_worker, CREATE, "checkouts/create", "ev-1")
+    abandon_now()
+    checkouts_due()
+    run_worker(*QUEUES)
+    waiting = Message.objects.get()
+    assert waiting.status == MessageStatus.QUEUED and waiting.send_after > timezone.now()
+
+    deliver(client, run_worker, UPDATE, "checkouts/update", "ev-2")
+    Message.objects.update(send_after=timezone.now() - timedelta(seconds=1))
+    from messaging.delivery import messages_deliver
+
+    messages_deliver([waiting.pk])
+
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.suppression_reason) == (
+        MessageStatus.SUPPRESSED,
+        Suppression.CHECKOUT_COMPLETED,
+    )
+    assert not OutboxRecord.objects.exists()
+
+
+def test_a_checkout_without_a_usable_phone_is_recorded_and_never_due(client, run_worker, channel):
+    no_phone = CREATE | {"sms_marketing_phone": None, "shipping_address": None, "billing_address": None}
+
+    event = deliver(client, run_worker, no_phone, "checkouts/create", "ev-1")
+
+    assert event.status == EventStatus.IGNORED
+    assert Checkout.objects.get().due_at is None and not Contact.objects.exists()
+
+
+def test_an_opt_out_the_customer_sent_stands_over_a_ticked_box(client, run_worker, channel):
+    from messaging.consent import consent_record
+
+    person = Contact.objects.create(organization=channel.organization, phone="+14155550123")
+    consent_record(person, ConsentState.OPTED_OUT, source="inbound SMS", text="STOP")
+
+    deliver(client, run_worker, CREATE, "checkouts/create", "ev-1")
+    abandon_now()
+    checkouts_due()
+    run_worker(*QUEUES)
+
+    person.refresh_from_db()
+    assert person.consent == ConsentState.OPTED_OUT
+    assert Message.objects.get().suppression_reason == Suppression.OPTED_OUT
+
+
+def test_a_checkout_heard_of_a_day_late_is_recorded_but_not_reminded_of(client, run_worker, channel):
+    event = deliver(client, run_worker, RECORDED, "checkouts/create", "ev-1")  # dated 2026-11-25
+
+    assert (event.status, event.ignored_reason) == (
+        EventStatus.IGNORED,
+        "the checkout was last touched over a day ago: too old to remind of (recorded)",
+    )
+    assert Checkout.objects.get().due_at is None
