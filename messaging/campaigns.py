@@ -115,11 +115,24 @@ def campaign_cancel(campaign: Campaign) -> int:
     Campaign.objects.filter(pk=campaign.pk, status__in=still_going).update(
         status=CampaignStatus.CANCELLED, finished_at=timezone.now()
     )
-    return Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).update(
-        status=MessageStatus.SUPPRESSED,
-        suppression_reason=Suppression.CAMPAIGN_CANCELLED,
-        updated_at=timezone.now(),
-    )
+    # Rows locked in id order, as a delivery's claim takes them, so the two never deadlock; a
+    # batch claimed already sees the cancel before each send.
+    queued = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED)
+    suppressed = 0
+    while ids := list(queued.order_by("pk").values_list("pk", flat=True)[:1000]):
+        with transaction.atomic():
+            locked = list(
+                Message.objects.select_for_update()
+                .filter(pk__in=ids, status=MessageStatus.QUEUED)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            suppressed += Message.objects.filter(pk__in=locked).update(
+                status=MessageStatus.SUPPRESSED,
+                suppression_reason=Suppression.CAMPAIGN_CANCELLED,
+                updated_at=timezone.now(),
+            )
+    return suppressed
 
 
 def campaign_fan_out(campaign_id: int) -> dict[str, int]:

@@ -39,9 +39,10 @@ class CheckoutData:
     updated_at: datetime | None = None
     completed_at: datetime | None = None
     phones: tuple[str, ...] = ()  # the numbers it carries, the one given for SMS first
+    sms_phone: str = ""  # the number given for texts, if any
     country: str = ""  # ISO 3166 alpha-2, of the shipping address
     customer_name: str = ""
-    accepts_sms: bool = False  # the customer ticked "text me offers" at this checkout
+    accepts_sms: bool = False  # the customer ticked "text me offers" (for `sms_phone`)
     total: Decimal = Decimal(0)
     currency: str = ""
     items: int = 0
@@ -53,42 +54,38 @@ def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
     """Record the checkout (idempotent; an update older than the stored one changes nothing) and
     when it counts as abandoned; what was done."""
     with transaction.atomic():
-        stored = (
-            Checkout.objects.select_for_update().filter(channel=channel, external_id=data.external_id).first()
+        # The row first (two workers with its create and its update at once: one inserts), then
+        # locked, so the later update is the one that stays.
+        Checkout.objects.get_or_create(
+            channel=channel,
+            external_id=data.external_id,
+            defaults={"organization_id": channel.organization_id},
         )
-        if (
-            stored is not None
-            and stored.platform_updated_at
-            and data.updated_at
-            and data.updated_at < stored.platform_updated_at
-        ):
+        stored = Checkout.objects.select_for_update().get(channel=channel, external_id=data.external_id)
+        if stored.platform_updated_at and data.updated_at and data.updated_at < stored.platform_updated_at:
             return "stale"
         contact = _contact(channel.organization_id, data, channel.platform)
-        completed = data.completed_at or (stored.completed_at if stored else None)
-        abandoned_before = stored is not None and stored.abandoned_at is not None
+        completed = data.completed_at or stored.completed_at
+        abandoned_before = stored.abandoned_at is not None
         due = None
         last_seen = data.updated_at or timezone.now()
         # A checkout heard of only days later (a replay, a long outage) is too old to remind of.
         recent = last_seen > timezone.now() - TOO_OLD
         if contact is not None and not completed and not abandoned_before and recent:
             due = last_seen + timedelta(minutes=settings.MESSAGING_CHECKOUT_ABANDONED_AFTER)
-        Checkout.objects.update_or_create(
-            channel=channel,
-            external_id=data.external_id,
-            defaults={
-                "organization_id": channel.organization_id,
-                "token": data.token[:100],
-                "contact": contact,
-                "customer_name": data.customer_name[:200],
-                "country": data.country[:2].upper(),
-                "total": data.total,
-                "currency": data.currency[:3],
-                "items": data.items,
-                "recovery_url": data.recovery_url[:1000],
-                "platform_updated_at": data.updated_at,
-                "completed_at": completed,
-                "due_at": due,
-            },
+        Checkout.objects.filter(pk=stored.pk).update(
+            token=data.token[:100] or stored.token,
+            contact=contact,
+            customer_name=data.customer_name[:200],
+            country=data.country[:2].upper(),
+            total=data.total,
+            currency=data.currency[:3],
+            items=data.items,
+            recovery_url=data.recovery_url[:1000],
+            platform_updated_at=data.updated_at or stored.platform_updated_at,
+            completed_at=completed,
+            due_at=due,
+            updated_at=timezone.now(),
         )
     if completed:
         return "completed"
@@ -98,8 +95,9 @@ def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
 
 
 def _contact(organization_id: int, data: CheckoutData, platform: str) -> Contact | None:
-    """The contact of the checkout's first valid number; opted in if they asked for texts here
-    (never over an opt-out they sent: that one stands until they opt in by SMS)."""
+    """The contact of the checkout's first valid number; opted in if that is the number they gave
+    for texts and ticked the box for (never over an opt-out they sent: that one stands until they
+    opt in by SMS)."""
     for raw in data.phones:
         try:
             phone = e164(raw, data.country or None)
@@ -108,20 +106,31 @@ def _contact(organization_id: int, data: CheckoutData, platform: str) -> Contact
         contact, _ = Contact.objects.get_or_create(
             organization_id=organization_id, phone=phone, defaults={"name": data.customer_name[:200]}
         )
-        if data.accepts_sms and contact.consent == ConsentState.UNKNOWN:
+        if data.accepts_sms and raw == data.sms_phone and contact.consent == ConsentState.UNKNOWN:
             text = f"{platform} checkout {data.external_id}: accepted SMS marketing"
             consent_record(contact, ConsentState.OPTED_IN, source="checkout", text=text)
         return contact
     return None
 
 
-def checkout_converted(channel_id: int, token: str) -> int:
-    """An order was placed from the checkout with this token: it is no longer abandoned."""
+def checkout_converted(channel: Any, token: str, external_id: str = "") -> int:
+    """An order was placed from the checkout with this token (and id): it is no longer abandoned.
+    If its order came first, the checkout is recorded completed, so a late checkouts/create does
+    not make it due."""
+    now = timezone.now()
     if not token:
         return 0
-    return Checkout.objects.filter(channel_id=channel_id, token=token, completed_at__isnull=True).update(
-        completed_at=timezone.now(), due_at=None, updated_at=timezone.now()
+    done = Checkout.objects.filter(channel=channel, token=token, completed_at__isnull=True).update(
+        completed_at=now, due_at=None, updated_at=now
     )
+    if not done and external_id and not Checkout.objects.filter(channel=channel, token=token).exists():
+        _, created = Checkout.objects.get_or_create(
+            channel=channel,
+            external_id=external_id,
+            defaults={"organization_id": channel.organization_id, "token": token[:100], "completed_at": now},
+        )
+        done = int(created)
+    return done
 
 
 def checkout_completed(checkout_id: int) -> bool:

@@ -26,15 +26,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from channels_app import http
+from channels_app.sweeper import discard_job
 from config.queues import SPECS, enqueue, get_queue
 from messaging.backends import Backend, Outbound, Unsubscribed, backend_for
 from messaging.checkouts import checkout_completed
 from messaging.consent import consent_record
 from messaging.models import (
+    Campaign,
     CampaignStatus,
     ConsentState,
     Contact,
@@ -52,6 +53,7 @@ DELIVER_JOB = "messaging.jobs.deliver_messages"
 BULK = "messaging-bulk"
 BATCH = 100  # messages per delivery job of a campaign
 BUDGET = SPECS["messaging-delivery"].timeout / 2  # seconds a job sends before handing over the rest
+RECHECK = 1.0  # seconds between two looks for cancels and opt-outs during a batch's sends
 
 RULES_TTL = 30.0  # seconds a worker keeps an organization's settings (a campaign reads them 10,000 times)
 _rules: dict[int, tuple[float, MessagingSettings]] = {}
@@ -84,26 +86,50 @@ def messages_enqueue(
     ids = sorted(message_ids)
     job_id = delivery_job_id(ids, at)
     Message.objects.filter(pk__in=ids).update(job_id=job_id, updated_at=timezone.now())
+    queue = BULK if bulk else "messaging-delivery"
     try:
-        enqueue(BULK if bulk else "messaging-delivery", DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
+        enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
     except DuplicateJobError:
-        pass  # that job is there already
+        if _job_alive(job_id):
+            return job_id  # that job is there already, and takes them
+        discard_job(job_id)  # a finished namesake (rq keeps results a day): replaced
+        try:
+            enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
+        except DuplicateJobError:
+            pass  # another process just did
     return job_id
+
+
+def _job_alive(job_id: str) -> bool:
+    """Whether a delivery job is queued, scheduled, or running on a live worker."""
+    from channels_app.sweeper import JobState, queue_job_state
+
+    state, _ = queue_job_state(job_id, "messaging-delivery")
+    return state in (JobState.LIVE, JobState.RUNNING)
 
 
 def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
     """A campaign's delivery jobs, one per batch, in one Redis round trip (rq's enqueue_many in a
     pipeline); each batch's messages name their job first."""
     from rq import Retry
+    from rq.job import Job
 
     from config.logs import current_request_id
 
     queue = get_queue(BULK)
     intervals = settings.HUB_JOB_RETRY_INTERVALS
+    batches = [sorted(batch) for batch in batches if batch]
+    with queue.connection.pipeline() as pipe:
+        for batch in batches:
+            pipe.exists(Job.key_for(delivery_job_id(batch)))
+        present = pipe.execute()
     jobs = []
-    for batch in batches:
-        ids = sorted(batch)
+    for ids, exists in zip(batches, present, strict=True):
         job_id = delivery_job_id(ids)
+        if exists:  # a retried fan-out: the job of this batch is there if still alive
+            if _job_alive(job_id):
+                continue
+            discard_job(job_id)
         Message.objects.filter(pk__in=ids).update(job_id=job_id, updated_at=timezone.now())
         jobs.append(
             queue.prepare_data(
@@ -117,14 +143,15 @@ def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
                 meta={"request_id": current_request_id()},
             )
         )
-    with queue.connection.pipeline() as pipe:
-        queue.enqueue_many(jobs, pipeline=pipe)
-        pipe.execute()
+    if jobs:
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(jobs, pipeline=pipe)
+            pipe.execute()
 
 
 def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, int]:
     """Apply the rules to the messages and send those that may go; what became of them."""
-    started = time.monotonic()
+    started = checked = time.monotonic()
     outcome: Counter[str] = Counter()
     messages = list(
         Message.objects.select_related("contact", "campaign", "automation")
@@ -133,23 +160,25 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
     )
     now = timezone.now()
     ready: list[Message] = []
+    resuming: list[Message] = []  # left SENDING by a dead job (or by this one, run again)
     later: defaultdict[datetime, list[Message]] = defaultdict(list)
     suppress: defaultdict[str, list[int]] = defaultdict(list)
+    alive: dict[str, bool] = {}  # job id → is it queued or running (one Redis lookup per job)
     for message in messages:
         if message.status == MessageStatus.SENDING:
-            outcome[_resume(message)] += 1
+            if _carried_elsewhere(message, alive):
+                outcome["in progress"] += 1
+            else:
+                resuming.append(message)
             continue
         if message.status != MessageStatus.QUEUED:
             outcome["done before"] += 1  # a duplicate job, or a cancel that landed first
             continue
-        if message.campaign_id is not None and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
-            suppress[Suppression.CAMPAIGN_CANCELLED].append(message.pk)
-            continue
         decision, value = _decide(message, rules_for(message.organization_id), now)
         if decision == "suppress":
-            suppress[value].append(message.pk)  # type: ignore[index]
+            suppress[value].append(message.pk)
         elif decision == "defer":
-            later[value].append(message)  # type: ignore[index]
+            later[value].append(message)
         elif not message.body and not _render(message):
             outcome["failed"] += 1
         else:
@@ -159,28 +188,80 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
     for due, waiting in later.items():
         _defer([m.pk for m in waiting], due, bulk=_bulk(waiting))
         outcome["deferred"] += len(waiting)
-    claimed = _claim(ready, outcome)
+    work = resuming + _claim(ready, outcome)
     backends: dict[int, Backend] = {}
-    for index, message in enumerate(claimed):
+    withdrawn: dict[int, str] = {}
+    sent_any = False
+    for index, message in enumerate(work):
         if index and time.monotonic() - started > BUDGET:
             # The rest to a new job: this one has used its time (a slow provider, a rate limit);
             # each job sends at least one, so a batch always moves.
-            _hand_over(claimed[index:], sending=None, at=None, attempt=attempt)
-            outcome["handed over"] += len(claimed) - index
+            _hand_over(work[index:], resuming, at=None, attempt=0 if sent_any else attempt)
+            outcome["handed over"] += len(work) - index
             break
-        rules = rules_for(message.organization_id)
+        if time.monotonic() - checked > RECHECK:
+            # A cancel or an opt-out since the claim withdraws what this job has not sent yet.
+            checked = time.monotonic()
+            withdrawn = _withdrawn(work[index:], resuming)
+        if message.pk in withdrawn:
+            outcome[_suppress([message.pk], withdrawn[message.pk])] += 1
+            continue
         try:
-            if message.organization_id not in backends:
-                backends[message.organization_id] = backend_for(rules)
-            outcome[_send(message, backends[message.organization_id])] += 1
+            backend = backends.get(message.organization_id)
+            if backend is None:
+                backend = backends[message.organization_id] = backend_for(rules_for(message.organization_id))
+            done = _resume(message, backend) if message in resuming else _send(message, backend)
         except http.PlatformError as exc:
-            outcome |= _provider_failed(claimed[index:], exc, attempt)
+            outcome.update(_provider_failed(work[index:], exc, 0 if sent_any else attempt, resuming))
             break
+        outcome[done] += 1
+        sent_any = True
     return dict(outcome)
+
+
+def _carried_elsewhere(message: Message, alive: dict[str, bool]) -> bool:
+    """Whether a SENDING message belongs to another job still queued or running (its send may be
+    under way): only its own job, run again, or anyone once that job is dead, takes it on."""
+    job_id = message.job_id
+    if not job_id or job_id == _current_job_id():
+        return False
+    if job_id not in alive:
+        alive[job_id] = _job_alive(job_id)
+    return alive[job_id]
+
+
+def _withdrawn(rest: list[Message], resuming: list[Message]) -> dict[int, str]:
+    """Of the claimed messages not sent yet, those whose campaign was cancelled or whose contact
+    opted out since the claim, with the reason (a resumed one decides again by itself)."""
+    claimed = [m for m in rest if m not in resuming and not m.keyword_reply]
+    campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}
+    cancelled = set(
+        Campaign.objects.filter(pk__in=campaigns, status=CampaignStatus.CANCELLED).values_list(
+            "pk", flat=True
+        )
+    )
+    consent = dict(
+        Contact.objects.filter(pk__in={m.contact_id for m in claimed})
+        .exclude(consent=ConsentState.OPTED_IN)
+        .values_list("pk", "consent")
+    )
+    withdrawn: dict[int, str] = {}
+    for message in claimed:
+        if message.campaign_id in cancelled:
+            withdrawn[message.pk] = Suppression.CAMPAIGN_CANCELLED
+        elif message.contact_id in consent:
+            withdrawn[message.pk] = (
+                Suppression.OPTED_OUT
+                if consent[message.contact_id] == ConsentState.OPTED_OUT
+                else Suppression.NO_CONSENT
+            )
+    return withdrawn
 
 
 def _decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[str, Any]:
     """("send", None), ("suppress", reason) or ("defer", until when), from what was read."""
+    if message.campaign_id is not None and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
+        return "suppress", Suppression.CAMPAIGN_CANCELLED
     if message.send_after and message.send_after > now:
         return "defer", message.send_after  # an automation's delay, or quiet hours: not yet
     if message.keyword_reply:
@@ -248,6 +329,7 @@ def _claim(ready: list[Message], outcome: Counter[str]) -> list[Message]:
         mine = set(
             Message.objects.select_for_update()
             .filter(pk__in=[m.pk for m in taken], status=MessageStatus.QUEUED)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
         taken = [m for m in taken if m.pk in mine]
@@ -288,9 +370,15 @@ def _send(message: Message, backend: Backend) -> str:
     (the provider down, its rate limit) is raised: the caller hands the rest over."""
     outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
     try:
+        # Still this job's claim, held (row-locked) through the send: a job that took the
+        # message over meanwhile (its claimer looked dead) wins, and the two never both send.
         # The local backend's record and the status commit together; Twilio's answer is written
         # as soon as it comes (its send is looked for if this process dies in between).
         with transaction.atomic():
+            if not Message.objects.filter(
+                pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at
+            ).update(updated_at=timezone.now()):
+                return "taken by another job"
             sent = backend.send(outbound)
             Message.objects.filter(pk=message.pk).update(
                 status=MessageStatus.SENT, provider_id=sent.provider_id, error="", updated_at=timezone.now()
@@ -308,28 +396,40 @@ def _send(message: Message, backend: Backend) -> str:
     return "sent"
 
 
-def _provider_failed(rest: list[Message], exc: http.PlatformError, attempt: int) -> Counter[str]:
+def _provider_failed(
+    rest: list[Message], exc: http.PlatformError, attempt: int, resuming: list[Message]
+) -> Counter[str]:
     """The provider refused `rest[0]` for now. Refused before it acted (its rate limit, a 429):
     all of `rest` goes later. Else the first may have gone: it stays SENDING, to be looked for,
-    and the rest follows it after a backoff; past the retries, all fail (retried hourly)."""
+    and the rest follows it after a backoff; past the retries, all fail (retried hourly). A
+    refusal that will not pass (no Twilio account) fails them all for good."""
     outcome: Counter[str] = Counter()
     now = timezone.now()
+    ids = [m.pk for m in rest]
+    if exc.permanent:
+        Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+            status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now
+        )
+        outcome["failed"] += len(rest)
+        return outcome
     if exc.unsent:
         at = now + timedelta(seconds=max(1.0, exc.retry_after or 1.0))
-        _hand_over(rest, sending=None, at=at, attempt=attempt)
+        _hand_over(rest, resuming, at=at, attempt=attempt)
         outcome["rate limited"] += len(rest)
         return outcome
+    may_have_gone = [rest[0], *resuming]
     intervals = settings.HUB_JOB_RETRY_INTERVALS
     if attempt < len(intervals):
         delay = max(exc.retry_after or 0, intervals[attempt])
-        _hand_over(rest, sending=rest[0], at=now + timedelta(seconds=delay), attempt=attempt + 1)
+        _hand_over(rest, may_have_gone, at=now + timedelta(seconds=delay), attempt=attempt + 1)
         outcome["provider failed, retrying"] += len(rest)
         return outcome
     logger.warning("messaging: the provider failed %s times in a row: %s", attempt + 1, exc)
     failed = {"status": MessageStatus.FAILED, "error": str(exc)[:2000], "retryable": True, "updated_at": now}
-    Message.objects.filter(pk=rest[0].pk, status=MessageStatus.SENDING).update(**failed)
+    gone = [m.pk for m in may_have_gone]
+    Message.objects.filter(pk__in=gone, status=MessageStatus.SENDING).update(**failed)
     # The others never went: their retry sends them without looking for them first.
-    Message.objects.filter(pk__in=[m.pk for m in rest[1:]], status=MessageStatus.SENDING).update(
+    Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).exclude(pk__in=gone).update(
         sent_at=None, **failed
     )
     outcome["failed"] += len(rest)
@@ -337,47 +437,35 @@ def _provider_failed(rest: list[Message], exc: http.PlatformError, attempt: int)
 
 
 def _hand_over(
-    messages: list[Message], *, sending: Message | None, at: datetime | None, attempt: int
+    messages: list[Message], may_have_gone: list[Message], *, at: datetime | None, attempt: int
 ) -> None:
-    """Give claimed messages to a new job (now, or at `at`): back to QUEUED, but for `sending`,
-    which may have gone and stays SENDING for its new job to look for. The new job is scheduled
-    even for now: its id, with the time, is never this job's own."""
+    """Give claimed messages to a new job (now, or at `at`): back to QUEUED, but for those that
+    may have gone, which stay SENDING for the new job to look for. The new job is scheduled even
+    for now: its id, with the time, is never this job's own."""
     now = timezone.now()
-    unclaimed = [m.pk for m in messages if m is not sending]
+    unclaimed = [m.pk for m in messages if m not in may_have_gone]
     Message.objects.filter(pk__in=unclaimed, status=MessageStatus.SENDING).update(
         status=MessageStatus.QUEUED, sent_at=None, updated_at=now
     )
     messages_enqueue([m.pk for m in messages], at=at or now, attempt=attempt, bulk=_bulk(messages))
 
 
-def _resume(message: Message) -> str:
-    """A message left SENDING. Only the job that claimed it (running again), or anyone once that
-    job is dead, may take it on: a live job's send may be under way. Sent if the provider has it;
-    else, if it may still go (consent, quiet hours), sent now."""
-    from channels_app.sweeper import JobState, queue_job_state
-
+def _resume(message: Message, backend: Backend) -> str:
+    """A message left SENDING by a dead job (or this one, run again): sent if the provider has
+    it; else, if it may still go (consent, the campaign, quiet hours), taken over and sent now.
+    A refusal that could pass is raised, as for a send."""
     now = timezone.now()
-    if message.job_id != _current_job_id():
-        state, _ = queue_job_state(message.job_id, "messaging-delivery") if message.job_id else (None, "")
-        if state in (JobState.LIVE, JobState.RUNNING):
-            return "in progress"
-    rules = rules_for(message.organization_id)
     outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or now)
-    try:
-        backend = backend_for(rules)
-        found = backend.find(outbound)
-    except http.PlatformError as exc:
-        if not exc.permanent:
-            raise  # rq tries the job again, later
-        Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=str(exc)[:2000])
-        return "failed"
+    found = backend.find(outbound)
     if found is not None:
-        Message.objects.filter(pk=message.pk).update(
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now
         )
         return "sent (found)"
     message.contact.refresh_from_db()
-    decision, value = _decide(message, rules, now)
+    if message.campaign_id is not None:
+        message.campaign.refresh_from_db(fields=["status"])  # type: ignore[union-attr]
+    decision, value = _decide(message, rules_for(message.organization_id), now)
     if decision == "suppress":
         return _suppress([message.pk], value)
     if decision == "defer":
@@ -433,37 +521,39 @@ def _context(message: Message) -> dict[str, Any]:
     return {"contact": {"name": contact.name, "phone": contact.phone}, **(message.context or {})}
 
 
-def messages_sweep(*, older_than: int = 300, jobs: int = 1000) -> dict[str, int]:
+def messages_sweep(*, older_than: int = 300, limit: int = 10_000) -> dict[str, int]:
     """Enqueue again the deliveries whose job is gone: queued messages that are due (Redis lost
     their job, or was down), and messages left SENDING by a worker that died (their new job looks
-    for the send first). The unfinished messages are grouped by the job that carries them, and
-    Redis is asked once per job (at most `jobs` a pass), however long the backlog."""
+    for the send first). The stalest unfinished messages are grouped by the job that carries
+    them and Redis is asked once per job; live ones are touched, so the next pass (a minute
+    later) looks further down a long backlog."""
     from django.db.models import Q
 
-    from channels_app.sweeper import JobState, discard_job, queue_job_state
-
-    stale = timezone.now() - timedelta(seconds=older_than)
-    stuck = Message.objects.filter(
-        Q(send_after__isnull=True) | Q(send_after__lte=stale),
-        updated_at__lt=stale,
-        status__in=[MessageStatus.QUEUED, MessageStatus.SENDING],
+    now = timezone.now()
+    stale = now - timedelta(seconds=older_than)
+    stuck = (
+        Message.objects.filter(updated_at__lt=stale, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING])
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=stale))
+        .order_by("updated_at")
+        .values_list("pk", "job_id", "campaign_id")[:limit]
     )
+    by_job: defaultdict[str, dict[bool, list[int]]] = defaultdict(lambda: {True: [], False: []})
+    for pk, job_id, campaign_id in stuck:
+        by_job[job_id][campaign_id is not None].append(pk)  # a campaign's go on messaging-bulk
     result = {"requeued": 0, "live": 0}
-    carried = stuck.values_list("job_id").annotate(n=Count("pk")).order_by("job_id")[:jobs]
-    for job_id, count in carried:
-        state, _ = queue_job_state(job_id, "messaging-delivery") if job_id else (JobState.GONE, "")
-        if state in (JobState.LIVE, JobState.RUNNING):
-            result["live"] += count
+    live: list[int] = []
+    for job_id, carried in by_job.items():
+        if job_id and _job_alive(job_id):
+            live += carried[True] + carried[False]
             continue
         if job_id:
             discard_job(job_id)
-        ids: dict[bool, list[int]] = {True: [], False: []}  # a campaign's, or not
-        for pk, campaign_id in stuck.filter(job_id=job_id).order_by("pk").values_list("pk", "campaign_id"):
-            ids[campaign_id is not None].append(pk)
-        for bulk, waiting in ids.items():
+        for bulk, waiting in carried.items():
+            waiting.sort()
             for start in range(0, len(waiting), BATCH):
-                batch = waiting[start : start + BATCH]
-                discard_job(delivery_job_id(batch))  # a finished namesake would refuse it
-                messages_enqueue(batch, bulk=bulk)
+                messages_enqueue(waiting[start : start + BATCH], bulk=bulk)
             result["requeued"] += len(waiting)
+    for start in range(0, len(live), 1000):
+        Message.objects.filter(pk__in=live[start : start + 1000]).update(updated_at=now)
+    result["live"] = len(live)
     return result

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from config.queues import enqueue
 from messaging.delivery import messages_enqueue
-from messaging.models import Automation, Contact, Message, Trigger
+from messaging.models import Automation, CommerceEvent, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 
 logger = logging.getLogger(__name__)
@@ -33,18 +33,40 @@ TRANSACTIONAL_TRIGGERS = {Trigger.FULFILLMENT_CREATED, Trigger.FULFILLMENT_SHIPP
 
 
 def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | None = None) -> None:
-    """Called by the orders app inside its transaction: the event goes out once it commits."""
+    """Called by the orders app inside its transaction: the event is recorded with the order and
+    goes out once that commits (said twice, it is one event)."""
+    key = event_key(kind, order_id, fulfillment_id)
+    _, created = CommerceEvent.objects.get_or_create(
+        key=key, defaults={"kind": kind, "order_id": order_id, "fulfillment_id": fulfillment_id}
+    )
+    if created:
+        # robust: with Redis down the order still commits; the sweep sends the event later.
+        transaction.on_commit(lambda: _emit(kind, order_id, fulfillment_id), robust=True)
+
+
+def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
     from rq.exceptions import DuplicateJobError
 
     key = event_key(kind, order_id, fulfillment_id)
+    try:
+        enqueue("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
+    except DuplicateJobError:
+        pass  # the same event, already on its way
 
-    def emit() -> None:
-        try:
-            enqueue("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
-        except DuplicateJobError:
-            pass  # the same event, already on its way
 
-    transaction.on_commit(emit, robust=True)
+def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
+    """Send again the commerce events not handed on after `older_than` seconds (Redis was down
+    when their order committed, or lost their job); how many."""
+    from datetime import timedelta
+
+    waiting = CommerceEvent.objects.filter(
+        forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
+    )
+    sent = 0
+    for kind, order_id, fulfillment_id in waiting.values_list("kind", "order_id", "fulfillment_id")[:limit]:
+        _emit(kind, order_id, fulfillment_id)
+        sent += 1
+    return sent
 
 
 def event_key(kind: str, order_id: int, fulfillment_id: int | None) -> str:
@@ -111,13 +133,17 @@ def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> str:
     from rq.exceptions import DuplicateJobError
 
     event = event_normalize(kind, order_id, fulfillment_id)
-    if event is None:
-        return "no contact"
-    try:
-        enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(event["key"]))
-    except DuplicateJobError:
-        return "already evaluated"
-    return "evaluated next"
+    done = "no contact"
+    if event is not None:
+        try:
+            enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(event["key"]))
+            done = "evaluated next"
+        except DuplicateJobError:
+            done = "already evaluated"
+    CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
+        forwarded_at=timezone.now()
+    )
+    return done
 
 
 def event_evaluate(event: dict[str, Any]) -> int:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from messaging.delivery import messages_enqueue
-from messaging.models import DailyReport, Message, MessageStatus
+from messaging.delivery import BATCH, messages_enqueue
+from messaging.models import CommerceEvent, DailyReport, Message, MessageStatus
 
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
 
@@ -19,6 +20,7 @@ def messages_purge() -> int:
     before = timezone.now() - timedelta(days=settings.MESSAGING_RETAIN_DAYS)
     finished = [*SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED]
     deleted, _ = Message.objects.filter(created_at__lt=before, status__in=finished).delete()
+    CommerceEvent.objects.filter(created_at__lt=before, forwarded_at__isnull=False).delete()
     return deleted
 
 
@@ -32,17 +34,21 @@ def failures_retry(*, older_than: int = 600, max_age: int = 24 * 3600) -> int:
         updated_at__lt=now - timedelta(seconds=older_than),
         created_at__gt=now - timedelta(seconds=max_age),
     )
-    retried = 0
-    for pk, sent_at in waiting.values_list("pk", "sent_at").iterator():
-        # One that was handed to the provider may have gone (its answer lost): SENDING, its job
-        # looks for it before sending it again. One never tried is simply queued.
+    # One that was handed to the provider may have gone (its answer lost): SENDING, its job looks
+    # for it before sending it again. One never tried is simply queued. A campaign's go back in
+    # batches on messaging-bulk, the others (an automation's) one by one, first.
+    groups: defaultdict[int | None, list[int]] = defaultdict(list)
+    for pk, sent_at, campaign_id in waiting.values_list("pk", "sent_at", "campaign_id").iterator():
         status = MessageStatus.SENDING if sent_at else MessageStatus.QUEUED
         if Message.objects.filter(pk=pk, status=MessageStatus.FAILED).update(
             status=status, retryable=False, error="", updated_at=now
         ):
-            messages_enqueue([pk])
-            retried += 1
-    return retried
+            groups[campaign_id].append(pk)
+    for campaign, ids in groups.items():
+        size = BATCH if campaign is not None else 1
+        for start in range(0, len(ids), size):
+            messages_enqueue(ids[start : start + size], bulk=campaign is not None)
+    return sum(map(len, groups.values()))
 
 
 def reports_roll_up(day: date | None = None) -> int:

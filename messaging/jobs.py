@@ -11,19 +11,27 @@ def deliver_messages(message_ids: list[int], attempt: int = 0) -> dict[str, int]
     return messages_deliver(message_ids, attempt)
 
 
+def deliver_message(message_id: int) -> dict[str, int]:
+    """messaging-delivery: one message, as jobs enqueued before delivery went by batches name it
+    (kept for those still waiting in Redis, quiet-hours deferrals and delays among them)."""
+    return messages_deliver([message_id])
+
+
 def fan_out_campaign(campaign_id: int) -> dict[str, int]:
     """messaging-campaigns: materialize a campaign's audience and enqueue its deliveries."""
     return campaign_fan_out(campaign_id)
 
 
 def sweep_messages() -> dict[str, int]:
-    """housekeeping: campaigns and deliveries whose job was lost, enqueued again; checkouts
-    abandoned by now handed to the automations."""
+    """housekeeping: campaigns, deliveries and commerce events whose job was lost (or never
+    made, Redis down), enqueued again; checkouts abandoned by now handed to the automations."""
     from messaging.campaigns import campaigns_sweep
     from messaging.checkouts import checkouts_due
+    from messaging.events import events_sweep
 
     return messages_sweep() | {
         "campaigns_requeued": campaigns_sweep(),
+        "events_resent": events_sweep(),
         "checkouts_abandoned": checkouts_due(),
     }
 

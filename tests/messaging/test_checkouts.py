@@ -182,3 +182,22 @@ def test_a_checkout_heard_of_a_day_late_is_recorded_but_not_reminded_of(client, 
         "the checkout was last touched over a day ago: too old to remind of (recorded)",
     )
     assert Checkout.objects.get().due_at is None
+
+
+def test_an_order_that_arrives_before_its_checkout_still_ends_it(client, run_worker, channel):
+    order = ORDER | {"checkout_token": CREATE["token"], "checkout_id": CREATE["id"]}
+    deliver(client, run_worker, order, "orders/create", "ev-1")
+
+    deliver(client, run_worker, CREATE, "checkouts/create", "ev-2")  # late
+
+    checkout = Checkout.objects.get()
+    assert checkout.completed_at is not None and checkout.due_at is None
+    assert checkouts_due() == 0
+
+
+def test_the_box_ticked_for_another_number_opts_in_no_one(client, run_worker, channel):
+    other = CREATE | {"sms_marketing_phone": "not a number"}  # the shipping phone is used instead
+
+    deliver(client, run_worker, other, "checkouts/create", "ev-1")
+
+    assert Contact.objects.get().consent == ConsentState.UNKNOWN

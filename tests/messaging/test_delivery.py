@@ -141,6 +141,7 @@ class TwilioServer:
         self.auth: list[str] = []
         self.error: dict | None = None
         self.troubles: dict[int, tuple[int, dict[str, str]]] = {}  # post number: status, headers
+        self.on_post = lambda number: None  # what else happens as Twilio receives post `number`
 
     def respond(self, request: Request) -> Response:
         import json
@@ -152,6 +153,7 @@ class TwilioServer:
             )
         form = parse_qs(request.get_data(as_text=True))
         self.posts.append(form)
+        self.on_post(len(self.posts))
         if len(self.posts) in self.troubles:
             status, headers = self.troubles[len(self.posts)]
             code, text = {429: (20429, "Too Many Requests"), 500: (20500, "Internal Server Error")}[status]
@@ -451,3 +453,62 @@ def test_the_sweep_asks_once_per_job_and_requeues_a_dead_batch_in_batches(organi
         [f"sms-{ids[0]}_100", f"sms-{ids[100]}_50"]
     )
     assert messages_sweep(older_than=0) == {"requeued": 0, "live": 150}  # their jobs are queued
+
+
+def test_a_cancel_during_a_batchs_sends_withdraws_what_it_has_not_sent(
+    organization, run_worker, twilio, monkeypatch
+):
+    from messaging import delivery
+
+    monkeypatch.setattr(delivery, "RECHECK", 0)  # look before every send
+    campaign = Campaign.objects.create(
+        organization=organization, name="Sale", template="Sale!", status="sending"
+    )
+    people = [contact(organization, phone=f"+1415555012{n}") for n in range(3)]
+    batch = [Message.objects.create(organization=organization, contact=p, campaign=campaign) for p in people]
+
+    def cancel(number):  # the merchant cancels while Twilio takes the first message
+        from django.db import connection
+
+        Campaign.objects.filter(pk=campaign.pk).update(status="cancelled")
+        connection.close()  # the server thread's own
+
+    twilio.on_post = cancel
+    messages_enqueue([m.pk for m in batch], bulk=True)
+
+    run_worker("messaging-bulk")
+
+    assert len(twilio.posts) == 1
+    assert [(m.status, m.suppression_reason) for m in Message.objects.order_by("pk")] == [
+        (MessageStatus.SENT, ""),
+        (MessageStatus.SUPPRESSED, Suppression.CAMPAIGN_CANCELLED),
+        (MessageStatus.SUPPRESSED, Suppression.CAMPAIGN_CANCELLED),
+    ]
+
+
+def test_a_job_that_lost_its_claim_to_another_sends_nothing(organization, run_worker):
+    from messaging.backends import LocalBackend
+    from messaging.delivery import _send, rules_for
+
+    claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
+    first_claim = timezone.now() - timedelta(minutes=5)
+    Message.objects.filter(pk=claimed.pk).update(sent_at=first_claim, job_id="sms-dead")
+    # Its job looked dead: another took the message over and sent it ...
+    assert messages_deliver([claimed.pk]) == {"sent": 1}
+    # ... and the first, alive after all (the same job run twice), comes to its send.
+    claimed.sent_at = first_claim
+    assert _send(claimed, LocalBackend(rules_for(organization.pk))) == "taken by another job"
+    assert OutboxRecord.objects.count() == 1
+
+
+def test_no_twilio_account_fails_the_batch_for_good(organization, run_worker, settings):
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID = ""
+    messages = three(organization)
+    messages_enqueue([m.pk for m in messages])
+
+    run_worker("messaging-delivery")
+
+    failed = Message.objects.all()
+    assert {(m.status, m.retryable) for m in failed} == {(MessageStatus.FAILED, False)}
+    assert "Twilio needs an account SID" in failed[0].error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -119,3 +119,34 @@ def test_a_contact_made_from_an_order_has_no_consent_and_is_suppressed(channel, 
     message = Message.objects.get()
     assert (message.status, message.suppression_reason) == (MessageStatus.SUPPRESSED, "no_consent")
     assert message.contact.phone == "+14155550123" and message.contact.name == "Wile E. Coyote"
+
+
+def test_an_event_whose_order_committed_while_redis_was_down_is_sent_by_the_sweep(
+    channel, run_worker, settings, caplog
+):
+    from config.queues import get_queue, rq_queues
+    from messaging.events import events_sweep
+    from messaging.models import CommerceEvent
+
+    opted_in(channel)
+    automation(channel, "order_paid", "Thanks for order {{ order.number }}")
+    real_queues = settings.RQ_QUEUES
+    settings.RQ_QUEUES = rq_queues("redis://127.0.0.1:1/0", sentinels=[], sentinel_master="")
+    get_queue.cache_clear()
+    try:
+        order = paid_order(channel)  # the order commits; its event cannot be enqueued
+    finally:
+        settings.RQ_QUEUES = real_queues
+        get_queue.cache_clear()
+    assert "ConnectionError" in caplog.text
+    event = CommerceEvent.objects.get()
+    assert event.key == f"order_paid:order-{order.pk}" and event.forwarded_at is None
+    assert events_sweep() == 0  # not yet: its job may still be on its way
+
+    CommerceEvent.objects.update(created_at=event.created_at - timedelta(minutes=5))
+    assert events_sweep() == 1
+    run_worker(*QUEUES)
+
+    assert OutboxRecord.objects.get().body == "Thanks for order #1001"
+    assert CommerceEvent.objects.get().forwarded_at is not None
+    assert events_sweep() == 0

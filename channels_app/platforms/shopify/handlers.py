@@ -17,7 +17,10 @@ def order_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     it was placed from is no longer abandoned)."""
     result = order_sync(channel=event.channel, data=payloads.order(event.payload), event_id=event.pk)
     if isinstance(event.payload, dict):
-        checkout_converted(event.channel_id, text(event.payload.get("checkout_token")))
+        payload = event.payload
+        checkout_converted(
+            event.channel, text(payload.get("checkout_token")), text(payload.get("checkout_id"))
+        )
     return ignored("stale update: older than the stored order") if result.stale else None
 
 

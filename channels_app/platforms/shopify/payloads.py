@@ -117,6 +117,7 @@ def checkout(payload: Any) -> CheckoutData:
         updated_at=timestamp(payload.get("updated_at") or payload.get("created_at")),
         completed_at=timestamp(payload.get("completed_at")),
         phones=tuple(dict.fromkeys(text(phone) for phone in candidates if phone)),
+        sms_phone=text(payload.get("sms_marketing_phone")),
         country=text(shipping.get("country_code") or billing.get("country_code")),
         customer_name=name,
         accepts_sms=bool(payload.get("buyer_accepts_sms_marketing")),
