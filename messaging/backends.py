@@ -44,6 +44,8 @@ class Unsubscribed(Exception):
 
 
 class Backend(Protocol):
+    rolls_back: bool  # whether a send is undone with the transaction it is made in
+
     def send(self, message: Outbound) -> Sent: ...
 
     def find(self, message: Outbound) -> Sent | None:
@@ -53,6 +55,8 @@ class Backend(Protocol):
 
 class LocalBackend:
     """Sends nothing: each send is an OutboxRecord (the admin and the tests read them)."""
+
+    rolls_back = True
 
     def __init__(self, rules: MessagingSettings) -> None:
         self.rules = rules
@@ -68,6 +72,8 @@ class LocalBackend:
 
 class TwilioBackend:
     """POST /2010-04-01/Accounts/{sid}/Messages.json."""
+
+    rolls_back = False
 
     def __init__(self, rules: MessagingSettings) -> None:
         # The organization's own account only when whole: a sender number of its own on the

@@ -369,20 +369,22 @@ def _send(message: Message, backend: Backend) -> str:
     """Send one claimed message; its status with the provider's id. A refusal that could pass
     (the provider down, its rate limit) is raised: the caller hands the rest over."""
     outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
+    claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at)
     try:
-        # Still this job's claim, held (row-locked) through the send: a job that took the
+        # Still this job's claim (the claim's time), held through the send: a job that took the
         # message over meanwhile (its claimer looked dead) wins, and the two never both send.
-        # The local backend's record and the status commit together; Twilio's answer is written
-        # as soon as it comes (its send is looked for if this process dies in between).
+        # A provider's send is not undone: the row is locked before it. The local backend's
+        # record is, so it is checked after, and record and status commit together. Twilio's
+        # answer is written as soon as it comes (looked for if this process dies in between).
         with transaction.atomic():
-            if not Message.objects.filter(
-                pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at
-            ).update(updated_at=timezone.now()):
+            if not backend.rolls_back and not claim.update(updated_at=timezone.now()):
                 return "taken by another job"
             sent = backend.send(outbound)
-            Message.objects.filter(pk=message.pk).update(
+            if not claim.update(
                 status=MessageStatus.SENT, provider_id=sent.provider_id, error="", updated_at=timezone.now()
-            )
+            ):
+                transaction.set_rollback(True)
+                return "taken by another job"
     except Unsubscribed as exc:
         consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
         return _suppress([message.pk], Suppression.OPTED_OUT, error=str(exc))

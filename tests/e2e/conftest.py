@@ -38,6 +38,17 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: flo
     raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
+def waiting_for_locks(count: int = 1) -> bool:
+    """At least `count` PostgreSQL backends of this database wait for a lock (workers, blocked
+    mid-transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] >= count
+
+
 def database_url_for_processes() -> str:
     """The URL of the database pytest-django created, for processes the test starts."""
     db = settings.DATABASES["default"]

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import time as clock
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
@@ -19,51 +15,12 @@ from django.db.models import Count
 from channels_app.models import Organization
 from messaging.delivery import messages_sweep
 from messaging.models import ConsentState, Contact, Message, MessageStatus, MessagingSettings, OutboxRecord
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import wait_for, waiting_for_locks
+from tests.e2e.test_processes import worker_blocked_mid_job
 
 pytestmark = pytest.mark.e2e
 
 OPTED_IN, OPTED_OUT, UNKNOWN = 9_000, 600, 400
-
-
-@contextmanager
-def sends_blocked() -> Iterator[None]:
-    """Hold what a send writes, so delivery workers stop inside a batch they have claimed.
-
-    PostgreSQL: the local backend's outbox table (claims still commit; the first send waits).
-    SQLite: the whole database (a worker waits at its next write, a send or a claim).
-    """
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        lock = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
-        return
-    import psycopg
-
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        dbname=db["NAME"],
-        password=db["PASSWORD"] or None,
-    ) as lock:
-        lock.execute("LOCK TABLE messaging_outboxrecord IN SHARE MODE")
-        yield
-        lock.rollback()
-
-
-def workers_waiting(n: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] >= n
 
 
 def audience(organization: Organization) -> None:
@@ -95,9 +52,11 @@ def test_a_campaign_to_10000_contacts_sends_exactly_one_message_each_with_a_deli
     doomed = processes.worker("messaging-delivery", "messaging-bulk", name="doomed")
     processes.worker("messaging-delivery", "messaging-bulk", name="steady")
     wait_for(lambda: OutboxRecord.objects.count() >= 3_000, timeout=120)
-    with sends_blocked():
+    # PostgreSQL: the outbox table held (claims still commit; each worker waits at a send inside
+    # a batch it claimed). SQLite: the whole database (a worker waits at its next write).
+    with worker_blocked_mid_job(lock="LOCK TABLE messaging_outboxrecord IN SHARE MODE"):
         if connection.vendor == "postgresql":
-            wait_for(lambda: workers_waiting(2), timeout=30)  # both inside a claimed batch
+            wait_for(lambda: waiting_for_locks(2), timeout=30)  # both inside a claimed batch
         else:
             time.sleep(1)
         processes.kill(doomed)

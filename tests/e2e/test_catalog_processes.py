@@ -14,20 +14,10 @@ from catalog_sync.pipeline import family_job_id, run_start, runs_sweep
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import wait_for, waiting_for_locks
 from tests.e2e.test_processes import job_started, worker_blocked_mid_job
 
 pytestmark = pytest.mark.e2e
-
-
-def waiting_for_a_lock() -> bool:
-    """A PostgreSQL backend of this database waits for a row lock (the worker, mid-transaction)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def test_a_worker_killed_in_the_middle_of_a_family_leaves_no_half_written_product_and_the_retry_completes_it(
@@ -65,7 +55,7 @@ def test_a_worker_killed_in_the_middle_of_a_family_leaves_no_half_written_produc
         )
         wait_for(lambda: job_started(job_id))
         if postgres:
-            wait_for(waiting_for_a_lock)
+            wait_for(waiting_for_locks)
         else:
             time.sleep(1)
         processes.kill(worker)

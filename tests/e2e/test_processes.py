@@ -131,22 +131,22 @@ def test_recorded_payloads_posted_over_http_all_reach_their_final_status(process
 
 
 @contextmanager
-def worker_blocked_mid_job(table: str = "channels_app_channel") -> Iterator[None]:
+def worker_blocked_mid_job(table: str = "channels_app_channel", *, lock: str = "") -> Iterator[None]:
     """Hold a lock the job needs, so a worker stops inside it.
 
     PostgreSQL: the rows of `table` (the channel row app/uninstalled updates, the stock levels an
-    order reserves). SQLite: the whole database (the worker then waits at its first write, the
-    claim).
+    order reserves), or what the `lock` statement takes. SQLite: the whole database (the worker
+    then waits at its first write, the claim).
     """
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
-        lock = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")
+        writer = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
         try:
             yield
         finally:
-            lock.execute("ROLLBACK")
-            lock.close()
+            writer.execute("ROLLBACK")
+            writer.close()
     else:
         import psycopg
 
@@ -156,10 +156,10 @@ def worker_blocked_mid_job(table: str = "channels_app_channel") -> Iterator[None
             user=db["USER"],
             dbname=db["NAME"],
             password=db["PASSWORD"] or None,
-        ) as lock:
-            lock.execute(f"SELECT id FROM {table} FOR UPDATE")
+        ) as holder:
+            holder.execute(lock or f"SELECT id FROM {table} FOR UPDATE")
             yield
-            lock.rollback()
+            holder.rollback()
 
 
 def job_started(job_id: str) -> bool:
