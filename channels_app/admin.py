@@ -346,10 +346,14 @@ class RefreshWhileRunning(OrganizationScopedAdmin):
     change_form_template = "admin/auto_refresh/change_form.html"
     OPEN: tuple[str, ...] = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
+    def running(self, queryset: QuerySet[Any]) -> bool:
+        """Whether any of these is still under way (the page reloads)."""
+        return queryset.filter(status__in=self.OPEN).exists()
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        running = self.get_queryset(request).filter(status__in=self.OPEN).exists()
+        running = self.running(self.get_queryset(request))
         return super().changelist_view(request, {**(extra_context or {}), "auto_refresh": running})
 
     def change_view(
@@ -360,7 +364,7 @@ class RefreshWhileRunning(OrganizationScopedAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         run = self.get_object(request, object_id)
-        running = run is not None and getattr(run, "status", None) in self.OPEN
+        running = run is not None and self.running(self.get_queryset(request).filter(pk=run.pk))
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), "auto_refresh": running}
         )

@@ -3,7 +3,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -20,6 +20,7 @@ from messaging.models import (
     Contact,
     DailyReport,
     Message,
+    MessageStatus,
     MessagingSettings,
     OutboxRecord,
 )
@@ -157,9 +158,30 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
     actions = ["send_now", "schedule", "cancel"]
     OPEN = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
 
+    def running(self, queryset: QuerySet[Campaign]) -> bool:
+        # Fanned out (SENT) is not done: its messages are still going out, or waiting for the
+        # end of their quiet hours.
+        unfinished = [MessageStatus.QUEUED, MessageStatus.SENDING]
+        return queryset.filter(
+            Q(status__in=self.OPEN) | Q(status=CampaignStatus.SENT, messages__status__in=unfinished)
+        ).exists()
+
     @admin.display(description="Progress")
     def progress(self, campaign: Campaign) -> str:
-        return progress_html(campaign.percent, f"{campaign.materialized} of {campaign.audience_total or '?'}")
+        """Its messages done (sent, suppressed, failed) out of its audience, as they go."""
+        by_status = campaign_report(campaign)["by_status"]
+        done = sum(
+            n
+            for status, n in by_status.items()
+            if status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+        )
+        total = campaign.audience_total
+        if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) or not total:
+            return progress_html(0, "not started" if not done else f"{done} done")
+        caption = f"{done} of {total} done"
+        if campaign.status == CampaignStatus.SENDING:
+            caption += f"; {campaign.materialized} of {total} made"
+        return progress_html(min(100, 100 * done // total), caption)
 
     @admin.display(description="Messages")
     def report(self, campaign: Campaign) -> str:

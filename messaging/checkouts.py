@@ -12,7 +12,7 @@ then suppressed (`checkout_completed`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -47,7 +47,6 @@ class CheckoutData:
     currency: str = ""
     items: int = 0
     recovery_url: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def checkout_sync(*, channel: Any, data: CheckoutData) -> str:

@@ -12,8 +12,9 @@ from django.utils import timezone
 from messaging.models import ConsentEvent, ConsentState, Contact
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
-START_WORDS = frozenset({"START", "UNSTOP"})
-HELP_WORDS = frozenset({"HELP"})
+# Twilio's own opt-in and help words: it acts on YES and INFO too, so the hub must agree with it.
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
 
 
 def keyword(text: str) -> str | None:

@@ -368,23 +368,33 @@ def _current_job_id() -> str:
 def _send(message: Message, backend: Backend) -> str:
     """Send one claimed message; its status with the provider's id. A refusal that could pass
     (the provider down, its rate limit) is raised: the caller hands the rest over."""
-    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
+    # Still this job's claim (the claim's time) through the send: a job that took the message
+    # over meanwhile (its claimer looked dead) wins, and the two never both send. A provider's
+    # send cannot be undone, so its claim is renewed first with a new time (compare-and-set: no
+    # lock held over the call; a takeover needs the old time). The local backend's record can,
+    # so it is checked after, and record and status commit together. Twilio's answer is written
+    # as soon as it comes (looked for if this process dies in between).
     claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at)
+    if not backend.rolls_back:
+        renewed = timezone.now()
+        if not claim.update(sent_at=renewed, updated_at=renewed):
+            return "taken by another job"
+        message.sent_at = renewed
+        claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=renewed)
+    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
+    done = {"status": MessageStatus.SENT, "error": "", "updated_at": timezone.now()}
     try:
-        # Still this job's claim (the claim's time), held through the send: a job that took the
-        # message over meanwhile (its claimer looked dead) wins, and the two never both send.
-        # A provider's send is not undone: the row is locked before it. The local backend's
-        # record is, so it is checked after, and record and status commit together. Twilio's
-        # answer is written as soon as it comes (looked for if this process dies in between).
-        with transaction.atomic():
-            if not backend.rolls_back and not claim.update(updated_at=timezone.now()):
-                return "taken by another job"
+        if backend.rolls_back:
+            with transaction.atomic():
+                sent = backend.send(outbound)
+                if not claim.update(provider_id=sent.provider_id, **done):
+                    transaction.set_rollback(True)
+                    return "taken by another job"
+        else:
+            # No transaction around the call: SQLite's would hold every writer for its length.
             sent = backend.send(outbound)
-            if not claim.update(
-                status=MessageStatus.SENT, provider_id=sent.provider_id, error="", updated_at=timezone.now()
-            ):
-                transaction.set_rollback(True)
-                return "taken by another job"
+            if not claim.update(provider_id=sent.provider_id, **done):
+                return "taken by another job"  # which finds this send at the provider
     except Unsubscribed as exc:
         consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
         return _suppress([message.pk], Suppression.OPTED_OUT, error=str(exc))

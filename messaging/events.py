@@ -63,7 +63,8 @@ def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
         forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
     )
     sent = 0
-    for kind, order_id, fulfillment_id in waiting.values_list("kind", "order_id", "fulfillment_id")[:limit]:
+    oldest = waiting.order_by("created_at").values_list("kind", "order_id", "fulfillment_id")
+    for kind, order_id, fulfillment_id in oldest[:limit]:
         _emit(kind, order_id, fulfillment_id)
         sent += 1
     return sent

@@ -175,12 +175,6 @@ class Campaign(models.Model):
     def job_id(self) -> str:
         return f"campaign-{self.pk}"
 
-    @property
-    def percent(self) -> int:
-        if self.status == CampaignStatus.SENT:
-            return 100
-        return min(99, 100 * self.materialized // self.audience_total) if self.audience_total else 0
-
 
 class MessageStatus(models.TextChoices):
     QUEUED = "queued"

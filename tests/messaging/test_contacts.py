@@ -39,7 +39,8 @@ def test_every_stop_keyword_in_any_case_opts_out(text):
 
 
 def test_start_help_and_sentences_that_merely_contain_a_keyword():
-    assert keyword("start") == keyword(" UNSTOP") == "start"
+    assert keyword("start") == keyword(" UNSTOP") == keyword("Yes") == "start"
+    assert keyword("help") == keyword("INFO ") == "help"
     assert keyword("Help ") == "help"
     assert keyword("please stop sending") is None and keyword("") is None
 

@@ -512,3 +512,17 @@ def test_no_twilio_account_fails_the_batch_for_good(organization, run_worker, se
     failed = Message.objects.all()
     assert {(m.status, m.retryable) for m in failed} == {(MessageStatus.FAILED, False)}
     assert "Twilio needs an account SID" in failed[0].error
+
+
+def test_a_twilio_send_whose_claim_was_taken_over_is_not_made(organization, run_worker, twilio):
+    from messaging.backends import TwilioBackend
+    from messaging.delivery import _send, rules_for
+
+    claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
+    first_claim = timezone.now() - timedelta(minutes=5)
+    Message.objects.filter(pk=claimed.pk).update(sent_at=first_claim, job_id="sms-dead")
+    assert messages_deliver([claimed.pk]) == {"sent": 1}  # looked for, then taken over and sent
+
+    claimed.sent_at = first_claim  # the first claimer, alive after all
+    assert _send(claimed, TwilioBackend(rules_for(organization.pk))) == "taken by another job"
+    assert len(twilio.posts) == 1
