@@ -1,7 +1,8 @@
-"""Delivering messages on `messaging-delivery`: every rule applied, every decision recorded.
+"""Delivering messages: every rule applied, every decision recorded.
 
-A delivery job carries a batch: a campaign's hundred messages, or the one message an automation
-or an inbound keyword made. For each message, in order: no consent or opted out → suppressed;
+A delivery job carries a batch: a campaign's hundred messages (on `messaging-bulk`), or the one
+message an automation or an inbound keyword made (on `messaging-delivery`, which workers take
+first). For each message, in order: no consent or opted out → suppressed;
 inside the recipient's quiet hours → deferred to their end (a job scheduled for then; the message
 stays queued); marketing past the frequency cap → suppressed; a template that cannot render →
 failed with its error; else sent once.

@@ -22,3 +22,16 @@ def organization():
     organization = Organization.objects.create(name="Acme", slug="acme")
     MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
     return organization
+
+
+@pytest.fixture
+def channel():
+    """A Shopify store of its own organization, with no quiet hours."""
+    from messaging.models import MessagingSettings
+    from tests.channels_app import factories
+
+    channel = factories.shopify_channel()
+    MessagingSettings.objects.create(
+        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
+    )
+    return channel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -17,11 +17,9 @@ from messaging.models import (
     Contact,
     Message,
     MessageStatus,
-    MessagingSettings,
     OutboxRecord,
     Suppression,
 )
-from tests.channels_app import factories
 from tests.channels_app.test_webhooks import post_shopify
 from tests.platforms import fixture_bytes
 
@@ -45,19 +43,15 @@ ORDER = json.loads(fixture_bytes("shopify/webhooks/orders_create.json"))
 QUEUES = ("webhooks", "messaging-automations", "messaging-delivery")
 
 
-@pytest.fixture
-def channel():
-    channel = factories.shopify_channel()
-    MessagingSettings.objects.create(
-        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
-    )
-    Automation.objects.create(
+@pytest.fixture(autouse=True)
+def come_back(channel):
+    """The merchant's abandoned-checkout automation."""
+    return Automation.objects.create(
         organization=channel.organization,
         name="Come back",
         trigger="checkout_abandoned",
         template="{{ checkout.items }} items wait for you: {{ checkout.url }}",
     )
-    return channel
 
 
 def deliver(client, run_worker, payload, topic, event_id):

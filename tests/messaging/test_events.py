@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,24 +15,13 @@ from messaging.models import (
     Contact,
     Message,
     MessageStatus,
-    MessagingSettings,
     OutboxRecord,
 )
 from orders.fulfillments import fulfillment_create
 from orders.services import LineData, OrderData, order_sync
-from tests.channels_app import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUEUES = ("messaging-events", "messaging-automations", "messaging-delivery")
-
-
-@pytest.fixture
-def channel():
-    channel = factories.shopify_channel()
-    MessagingSettings.objects.create(
-        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
-    )
-    return channel
 
 
 def paid_order(channel, *, status="paid", total="80.00", external_id="1001"):
