@@ -10,23 +10,28 @@ failed with its error; else sent once.
 The batch is claimed in one transaction under locks on its contacts' rows (an opt-out takes the
 same lock): consent is read again there, and two deliveries to one contact cannot both slip under
 the cap. Each message names the job that carries it (`job_id`), so the sweep asks Redis once per
-job whether it still lives, and a message left SENDING by a job that died is looked for at the
-provider before it is sent again. A job sends for at most half its timeout and hands what is left
-to a new job; a provider that rate limits or fails gets the rest handed over for later, never a
-worker held waiting.
+job whether it still lives. A claim (SENDING, with its time) is its job's for a lease longer than
+the job's timeout; only then may one other job take it over (compare-and-set on the claim), and
+it looks for the message at the provider before sending it again. Every write to a claimed
+message checks the claim, so a job that lost it changes nothing. A job sends for at most half its
+timeout and hands what is left to a new job; a provider that rate limits or fails gets the rest
+handed over for later, never a worker held waiting.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels_app import http
@@ -55,6 +60,10 @@ BULK = "messaging-bulk"
 BATCH = 100  # messages per delivery job of a campaign
 BUDGET = SPECS["messaging-delivery"].timeout / 2  # seconds a job sends before handing over the rest
 RECHECK = 1.0  # seconds between two looks for cancels and opt-outs during a batch's sends
+# A claim (SENDING, with its time) is its holder's for this long: past the job's timeout, so a
+# holder still alive is always done with its send; only then may another job take it over.
+LEASE = timedelta(seconds=SPECS["messaging-delivery"].timeout + 60)
+EARLY = timedelta(seconds=2)  # rq's scheduler may start a job this much before its time
 
 RULES_TTL = 30.0  # seconds a worker keeps an organization's settings (a campaign reads them 10,000 times)
 _rules: dict[int, tuple[float, MessagingSettings]] = {}
@@ -164,11 +173,10 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
     resuming: list[Message] = []  # left SENDING by a dead job (or by this one, run again)
     later: defaultdict[datetime, list[Message]] = defaultdict(list)
     suppress: defaultdict[str, list[int]] = defaultdict(list)
-    alive: dict[str, bool] = {}  # job id → is it queued or running (one Redis lookup per job)
     for message in messages:
         if message.status == MessageStatus.SENDING:
-            if _carried_elsewhere(message, alive):
-                outcome["in progress"] += 1
+            if message.sent_at and message.sent_at > now - LEASE:
+                outcome["in progress"] += 1  # its claimer's still: sending, or dead and then swept
             else:
                 resuming.append(message)
             continue
@@ -205,7 +213,12 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
             checked = time.monotonic()
             withdrawn = _withdrawn(work[index:], resuming)
         if message.pk in withdrawn:
-            outcome[_suppress([message.pk], withdrawn[message.pk])] += 1
+            Message.objects.filter(_held([message])).update(
+                status=MessageStatus.SUPPRESSED,
+                suppression_reason=withdrawn[message.pk],
+                updated_at=timezone.now(),
+            )
+            outcome[f"suppressed: {withdrawn[message.pk]}"] += 1
             continue
         try:
             backend = backends.get(message.organization_id)
@@ -217,18 +230,7 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
             break
         outcome[done] += 1
         sent_any = True
-    return dict(outcome)
-
-
-def _carried_elsewhere(message: Message, alive: dict[str, bool]) -> bool:
-    """Whether a SENDING message belongs to another job still queued or running (its send may be
-    under way): only its own job, run again, or anyone once that job is dead, takes it on."""
-    job_id = message.job_id
-    if not job_id or job_id == _current_job_id():
-        return False
-    if job_id not in alive:
-        alive[job_id] = _job_alive(job_id)
-    return alive[job_id]
+    return dict(+outcome)  # what happened, without the zero counts
 
 
 def _withdrawn(rest: list[Message], resuming: list[Message]) -> dict[int, str]:
@@ -263,7 +265,8 @@ def _decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[
     """("send", None), ("suppress", reason) or ("defer", until when), from what was read."""
     if message.campaign_id is not None and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
         return "suppress", Suppression.CAMPAIGN_CANCELLED
-    if message.send_after and message.send_after > now:
+    soon = now + EARLY  # a deferred job started a moment early is on time, not deferred again
+    if message.send_after and message.send_after > soon:
         return "defer", message.send_after  # an automation's delay, or quiet hours: not yet
     if message.keyword_reply:
         # The one answer to a STOP, START or HELP the person just sent: whatever their consent
@@ -276,8 +279,8 @@ def _decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[
     if contact.consent != ConsentState.OPTED_IN:
         return "suppress", _no_consent_reason(contact)
     zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
-    allowed = next_allowed(now, zone, rules.quiet_start, rules.quiet_end)
-    return ("defer", allowed) if allowed > now else ("send", None)
+    allowed = next_allowed(soon, zone, rules.quiet_start, rules.quiet_end)
+    return ("defer", allowed) if allowed > soon else ("send", None)
 
 
 def _no_consent_reason(contact: Contact) -> str:
@@ -398,13 +401,17 @@ def _send(message: Message, backend: Backend) -> str:
                 return "taken by another job"  # which finds this send at the provider
     except Unsubscribed as exc:
         consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
-        return _suppress([message.pk], Suppression.OPTED_OUT, error=str(exc))
+        claim.update(
+            status=MessageStatus.SUPPRESSED,
+            suppression_reason=Suppression.OPTED_OUT,
+            error=str(exc)[:2000],
+            updated_at=timezone.now(),
+        )
+        return f"suppressed: {Suppression.OPTED_OUT}"
     except http.PlatformError as exc:
         if not exc.permanent:
             raise
-        Message.objects.filter(pk=message.pk).update(
-            status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=timezone.now()
-        )
+        claim.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=timezone.now())
         return "failed"
     return "sent"
 
@@ -418,9 +425,8 @@ def _provider_failed(
     refusal that will not pass (no Twilio account) fails them all for good."""
     outcome: Counter[str] = Counter()
     now = timezone.now()
-    ids = [m.pk for m in rest]
     if exc.permanent:
-        Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+        Message.objects.filter(_held(rest)).update(
             status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now
         )
         outcome["failed"] += len(rest)
@@ -439,12 +445,9 @@ def _provider_failed(
         return outcome
     logger.warning("messaging: the provider failed %s times in a row: %s", attempt + 1, exc)
     failed = {"status": MessageStatus.FAILED, "error": str(exc)[:2000], "retryable": True, "updated_at": now}
-    gone = [m.pk for m in may_have_gone]
-    Message.objects.filter(pk__in=gone, status=MessageStatus.SENDING).update(**failed)
+    Message.objects.filter(_held(may_have_gone)).update(**failed)
     # The others never went: their retry sends them without looking for them first.
-    Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).exclude(pk__in=gone).update(
-        sent_at=None, **failed
-    )
+    Message.objects.filter(_held([m for m in rest if m not in may_have_gone])).update(sent_at=None, **failed)
     outcome["failed"] += len(rest)
     return outcome
 
@@ -452,47 +455,69 @@ def _provider_failed(
 def _hand_over(
     messages: list[Message], may_have_gone: list[Message], *, at: datetime | None, attempt: int
 ) -> None:
-    """Give claimed messages to a new job (now, or at `at`): back to QUEUED, but for those that
-    may have gone, which stay SENDING for the new job to look for. The new job is scheduled even
-    for now: its id, with the time, is never this job's own."""
+    """Give this job's messages to a new job (now, or at `at`): back to QUEUED, but for those that
+    may have gone, which stay SENDING with their lease given up, for the new job to take over and
+    look for at once. The new job is scheduled even for now: its id, with the time, is never this
+    job's own."""
     now = timezone.now()
-    unclaimed = [m.pk for m in messages if m not in may_have_gone]
-    Message.objects.filter(pk__in=unclaimed, status=MessageStatus.SENDING).update(
-        status=MessageStatus.QUEUED, sent_at=None, updated_at=now
-    )
+    gone = [m for m in may_have_gone if m in messages]
+    if gone:
+        Message.objects.filter(_held(gone)).update(sent_at=now - LEASE - EARLY, updated_at=now)
+    unclaimed = [m for m in messages if m not in gone]
+    if unclaimed:
+        Message.objects.filter(_held(unclaimed)).update(
+            status=MessageStatus.QUEUED, sent_at=None, updated_at=now
+        )
     messages_enqueue([m.pk for m in messages], at=at or now, attempt=attempt, bulk=_bulk(messages))
 
 
+def _held(messages: Sequence[Message]) -> Q:
+    """These messages, as long as their claims are still the ones this job holds (SENDING, with
+    the claim's time): a write to a message another job took over changes nothing."""
+    by_claim: defaultdict[datetime | None, list[int]] = defaultdict(list)
+    for message in messages:
+        by_claim[message.sent_at].append(message.pk)
+    held = [
+        Q(sent_at=at, pk__in=pks) if at else Q(sent_at__isnull=True, pk__in=pks)
+        for at, pks in by_claim.items()
+    ]
+    return Q(status=MessageStatus.SENDING) & reduce(operator.or_, held, Q(pk__in=[]))
+
+
 def _resume(message: Message, backend: Backend) -> str:
-    """A message left SENDING by a dead job (or this one, run again): sent if the provider has
-    it; else, if it may still go (consent, the campaign, quiet hours), taken over and sent now.
-    A refusal that could pass is raised, as for a send."""
+    """A message left SENDING whose lease ran out (its job died, or gave it up): taken over first
+    (compare-and-set on the old claim: one job wins), then looked for at the provider from when
+    that attempt began; sent if it is not there and may still go (consent, the campaign, quiet
+    hours). A refusal that could pass is raised, as for a send."""
     now = timezone.now()
-    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or now)
-    found = backend.find(outbound)
+    attempted = message.sent_at or now - timedelta(days=1)
+    if not Message.objects.filter(_held([message])).update(
+        sent_at=now, job_id=_current_job_id(), updated_at=now
+    ):
+        return "taken by another job"
+    message.sent_at = now
+    mine = Message.objects.filter(_held([message]))
+    try:
+        found = backend.find(Outbound(message.pk, message.contact.phone, message.body, attempted))
+    except http.PlatformError as exc:
+        if not exc.permanent:
+            raise
+        mine.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now)
+        return "failed"  # the provider cannot be asked: not sent again blindly
     if found is not None:
-        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-            status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now
-        )
+        mine.update(status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now)
         return "sent (found)"
     message.contact.refresh_from_db()
     if message.campaign_id is not None:
         message.campaign.refresh_from_db(fields=["status"])  # type: ignore[union-attr]
     decision, value = _decide(message, rules_for(message.organization_id), now)
     if decision == "suppress":
-        return _suppress([message.pk], value)
+        mine.update(status=MessageStatus.SUPPRESSED, suppression_reason=value, updated_at=now)
+        return f"suppressed: {value}"
     if decision == "defer":
-        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-            status=MessageStatus.QUEUED, sent_at=None, updated_at=now
-        )
-        _defer([message.pk], value, bulk=_bulk([message]))
+        if mine.update(status=MessageStatus.QUEUED, sent_at=None, updated_at=now):
+            _defer([message.pk], value, bulk=_bulk([message]))
         return "deferred"
-    taken = Message.objects.filter(
-        pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at
-    ).update(sent_at=now, job_id=_current_job_id(), updated_at=now)
-    if not taken:
-        return "taken by another job"
-    message.sent_at = now
     return _send(message, backend)
 
 

@@ -66,8 +66,7 @@ def marketing_sent(contact_ids: Iterable[int], rules: MessagingSettings, now: da
             contact_id__in=contact_ids,
             transactional=False,
             status__in=CAPPED,
-            sent_at__gt=since,
-            sent_at__lte=now,
+            sent_at__gt=since,  # no upper bound: a send under way counts whatever its claim's time
         )
         .values("contact_id")
         .annotate(n=Count("pk"))

@@ -409,6 +409,8 @@ def test_a_provider_down_past_the_retries_fails_them_and_the_hourly_retry_sends_
         (MessageStatus.FAILED, True, False),  # never tried
         (MessageStatus.FAILED, True, False),
     ]
+    # The hourly retry, a while later (the one that may have gone is past its claim's lease).
+    Message.objects.exclude(sent_at=None).update(sent_at=timezone.now() - timedelta(minutes=10))
     assert failures_retry(older_than=0) == 3
     assert Message.objects.get(pk=first.pk).status == MessageStatus.SENDING  # looked for first
     assert Message.objects.get(pk=second.pk).status == MessageStatus.QUEUED
@@ -526,3 +528,11 @@ def test_a_twilio_send_whose_claim_was_taken_over_is_not_made(organization, run_
     claimed.sent_at = first_claim  # the first claimer, alive after all
     assert _send(claimed, TwilioBackend(rules_for(organization.pk))) == "taken by another job"
     assert len(twilio.posts) == 1
+
+
+def test_a_deferred_job_started_a_moment_early_sends_instead_of_deferring_again(organization, run_worker):
+    # rq schedules by the whole second and looks every second: the job of a message due at
+    # 12:00:00.7 may start at 11:59:59.9. Deferred again to the same time, it would name itself.
+    due = message(organization, contact(organization), send_after=timezone.now() + timedelta(seconds=1))
+
+    assert messages_deliver([due.pk]) == {"sent": 1}
