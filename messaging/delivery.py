@@ -461,8 +461,12 @@ def _hand_over(
     job's own."""
     now = timezone.now()
     gone = [m for m in may_have_gone if m in messages]
-    if gone:
-        Message.objects.filter(_held(gone)).update(sent_at=now - LEASE - EARLY, updated_at=now)
+    expired = now - LEASE - EARLY
+    # A claim's time is also when its attempt began (a lookup searches from there): one already
+    # past its lease keeps it.
+    recent = [m for m in gone if m.sent_at is None or m.sent_at > expired]
+    if recent:
+        Message.objects.filter(_held(recent)).update(sent_at=expired, updated_at=now)
     unclaimed = [m for m in messages if m not in gone]
     if unclaimed:
         Message.objects.filter(_held(unclaimed)).update(
@@ -501,6 +505,9 @@ def _resume(message: Message, backend: Backend) -> str:
         found = backend.find(Outbound(message.pk, message.contact.phone, message.body, attempted))
     except http.PlatformError as exc:
         if not exc.permanent:
+            # Handed over: the next lookup must search from the lost attempt, not from here.
+            mine.update(sent_at=attempted)
+            message.sent_at = attempted
             raise
         mine.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now)
         return "failed"  # the provider cannot be asked: not sent again blindly

@@ -142,11 +142,17 @@ class TwilioServer:
         self.error: dict | None = None
         self.troubles: dict[int, tuple[int, dict[str, str]]] = {}  # post number: status, headers
         self.on_post = lambda number: None  # what else happens as Twilio receives post `number`
+        self.lookups_down = 0  # how many lookups (GET) answer 500 first
 
     def respond(self, request: Request) -> Response:
         import json
 
         self.auth.append(request.headers.get("Authorization", ""))
+        if request.method == "GET" and self.lookups_down:
+            self.lookups_down -= 1
+            return Response(
+                json.dumps({"code": 20500, "status": 500}), status=500, content_type="application/json"
+            )
         if request.method == "GET":
             return Response(
                 json.dumps({"messages": [], "next_page_uri": None}), content_type="application/json"
@@ -536,3 +542,22 @@ def test_a_deferred_job_started_a_moment_early_sends_instead_of_deferring_again(
     due = message(organization, contact(organization), send_after=timezone.now() + timedelta(seconds=1))
 
     assert messages_deliver([due.pk]) == {"sent": 1}
+
+
+def test_a_lookup_that_fails_hands_the_message_over_still_searching_from_its_lost_attempt(
+    organization, run_worker, twilio, settings
+):
+    settings.HUB_JOB_RETRY_INTERVALS = [0]
+    lost = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
+    attempted = timezone.now() - timedelta(minutes=10)
+    Message.objects.filter(pk=lost.pk).update(sent_at=attempted, job_id="sms-dead")
+    twilio.lookups_down = 4  # every try of the first lookup
+    messages_enqueue([lost.pk])  # as the sweep does for a dead job's message
+
+    run_worker("messaging-delivery")
+    lost.refresh_from_db()
+    assert (lost.status, lost.sent_at) == (MessageStatus.SENDING, attempted)
+    assert twilio.posts == [] and len(twilio.auth) == 4  # the lookup, tried 4 times
+
+    run_worker("messaging-delivery")  # the hand-over: looks again, from the lost attempt, then sends
+    assert Message.objects.get().status == MessageStatus.SENT and len(twilio.posts) == 1
