@@ -17,22 +17,20 @@ both runs, with the local backend (SMS_BACKEND=local: each send is an outbox row
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.environment import BenchEnv, descendants, flush_redis, stop
+from bench.catalog import Workers, check_alive, stop_workers
+from bench.environment import BenchEnv, descendants, flush_redis
 
 ORGANIZATION = "bench-sms"
 WORKERS = {"campaigns": ["messaging-campaigns"], "delivery-0": ["messaging-delivery", "messaging-bulk"]}
 WORKERS["delivery-1"] = WORKERS["delivery-0"]
 POLL_SECONDS = 0.25
 STALL_SECONDS = 120.0
-Workers = dict[str, subprocess.Popen[bytes]]
 
 
 @dataclass
@@ -107,8 +105,10 @@ def create_audience(contacts: int) -> int:
 
 
 def start_workers(env: BenchEnv, workers: Workers) -> None:
+    """Into `workers` as each starts (bench.catalog's list), the campaign worker first."""
     for name, queues in WORKERS.items():
-        workers[name] = env.start(f"sms-{name}", [sys.executable, "manage.py", "rqworker", *queues])
+        log = f"sms-{name}"
+        workers.append((log, env.start(log, [sys.executable, "manage.py", "rqworker", *queues])))
 
 
 def wait_workers_ready(workers: Workers) -> None:
@@ -128,12 +128,6 @@ def wait_workers_ready(workers: Workers) -> None:
         time.sleep(0.05)
 
 
-def check_alive(workers: Workers) -> None:
-    for name, process in workers.items():
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}; see var/bench-logs/sms-{name}.log")
-
-
 def campaign(organization_id: int, contacts: int, workers: Workers) -> tuple[Timed, float, PeakMemory]:
     """Send to everyone; the time until all are recorded, when the fan-out ended, its peak memory."""
     from django.db import transaction
@@ -145,7 +139,7 @@ def campaign(organization_id: int, contacts: int, workers: Workers) -> tuple[Tim
         organization_id=organization_id, name="Bench sale", template="Hi {{ contact.name }}, 20% off today"
     )
     fanned_out = 0.0
-    with PeakMemory(workers["campaigns"].pid) as memory:
+    with PeakMemory(workers[0][1].pid) as memory:
         started = time.perf_counter()
         with transaction.atomic():
             campaign_send(made)
@@ -217,12 +211,12 @@ def run(env: BenchEnv, *, contacts: int) -> bool:
         "messaging-campaigns (forked), 2 x messaging-delivery messaging-bulk (in-process)"
     )
     flush_redis()
-    workers: Workers = {}
+    workers: Workers = []
     try:
         organization_id = create_audience(contacts)
         start_workers(env, workers)
         wait_workers_ready(workers)
-        idle = rss(workers["campaigns"].pid)
+        idle = rss(workers[0][1].pid)
         sent, fanned_out, peak = campaign(organization_id, contacts, workers)
         baseline = noops(contacts)
         print(
@@ -241,6 +235,5 @@ def run(env: BenchEnv, *, contacts: int) -> bool:
         )
         return check(contacts, organization_id)
     finally:
-        with ThreadPoolExecutor(max_workers=max(1, len(workers))) as pool:
-            list(pool.map(stop, workers.values()))
+        stop_workers(workers)
         flush_redis()

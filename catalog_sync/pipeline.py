@@ -47,7 +47,7 @@ from catalog_sync.models import (
 )
 from channels_app import http
 from channels_app.models import SyncStatus
-from channels_app.sweeper import JobState, discard_job, queue_job_state
+from channels_app.sweeper import JobState, discard_job, job_live, queue_job_state
 from config.queues import enqueue
 from config.workers import job_will_retry, running_as_job
 from inventory.models import SKU, Product
@@ -91,7 +91,7 @@ def _under_way(run: CatalogSyncRun) -> bool:
     if timezone.now() - run.created_at < timedelta(seconds=60):
         return True  # just recorded: its enqueue (after its commit) may not have happened yet
     if run.mode == RunMode.QUEUED and not run.enqueued_all:
-        return _job_live(run.job_id, "catalog-supplier")
+        return job_live(run.job_id, "catalog-supplier")
     last = run.active_at or run.started_at or run.created_at
     if timezone.now() - last < timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS):
         return True
@@ -102,16 +102,12 @@ def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
     """Whether a job of the run's waiting families or images is queued or running (a sample: a
     run behind a long queue of other suppliers' work is waiting, not stalled)."""
     families = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
-    if any(_job_live(family_job_id(f), "catalog-family") for f in families[:sample]):
+    if any(job_live(family_job_id(f), "catalog-family") for f in families[:sample]):
         return True
     pending = FamilyImage.objects.filter(run=run, status=ImageStatus.PENDING).values_list(
         "source_url", flat=True
     )
-    return any(_job_live(image_job_id(url), "catalog-images") for url in set(pending[:sample]))
-
-
-def _job_live(job_id: str, queue: str) -> bool:
-    return queue_job_state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
+    return any(job_live(image_job_id(url), "catalog-images") for url in set(pending[:sample]))
 
 
 def job_gone(job_id: str, queue: str) -> bool:

@@ -81,6 +81,11 @@ def queue_job_state(job_id: str, queue: str) -> tuple[JobState, str]:
     return job_state(job_id, timezone.now() - timedelta(seconds=SPECS[queue].timeout + 60))
 
 
+def job_live(job_id: str, queue: str) -> bool:
+    """Whether a job of `queue` is queued, scheduled, or running on a live worker."""
+    return queue_job_state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
+
+
 def job_state(job_id: str, started_before: datetime) -> tuple[JobState, str]:
     """What became of an event's job, and for a failed one, its last error line."""
     queue = get_queue("webhooks")

@@ -107,6 +107,23 @@ def get_queue(name: str) -> Queue:
     return django_rq.get_queue(name, commit_mode="auto")
 
 
+def job_options(*, retry: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every hub job carries: result and failure TTLs, the retry backoff, and the request id
+    of what caused it (with `meta`)."""
+    from django.conf import settings
+    from rq import Retry
+
+    from config.logs import current_request_id
+
+    intervals = settings.HUB_JOB_RETRY_INTERVALS
+    return {
+        "result_ttl": settings.HUB_JOB_RESULT_TTL,
+        "failure_ttl": settings.HUB_JOB_FAILURE_TTL,
+        "retry": Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
+        "meta": {"request_id": current_request_id(), **(meta or {})},
+    }
+
+
 def enqueue(
     queue_name: str,
     func: str,
@@ -123,21 +140,8 @@ def enqueue(
     Redis is unreachable: callers decide (the row that asked for the work stays the record).
     Call it after the transaction that wrote the work commits (`transaction.on_commit`).
     """
-    from django.conf import settings
-    from rq import Retry
-
-    from config.logs import current_request_id
-
     queue = get_queue(queue_name)
-    job_meta = {"request_id": current_request_id()}
-    job_meta.update(meta or {})
-    intervals = settings.HUB_JOB_RETRY_INTERVALS
-    options: dict[str, Any] = {
-        "result_ttl": settings.HUB_JOB_RESULT_TTL,
-        "failure_ttl": settings.HUB_JOB_FAILURE_TTL,
-        "retry": Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
-        "meta": job_meta,
-    }
+    options = job_options(retry=retry, meta=meta)
     if at is not None:
         from rq.job import JobStatus
 

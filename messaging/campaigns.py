@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from config.queues import enqueue
 from config.workers import running_as_job
+from messaging.consent import no_consent_reason
 from messaging.delivery import BATCH as DELIVERY_BATCH
 from messaging.delivery import batches_enqueue
 from messaging.models import (
@@ -87,7 +88,7 @@ def campaigns_sweep(*, older_than: int = 120) -> int:
 
     from django.db.models import Q
 
-    from channels_app.sweeper import JobState, discard_job, queue_job_state
+    from channels_app.sweeper import discard_job, job_live
 
     now = timezone.now()
     stale = Campaign.objects.filter(
@@ -97,8 +98,7 @@ def campaigns_sweep(*, older_than: int = 120) -> int:
     )
     swept = 0
     for campaign in stale:
-        state, _ = queue_job_state(campaign.job_id, "messaging-campaigns")
-        if state in (JobState.LIVE, JobState.RUNNING):
+        if job_live(campaign.job_id, "messaging-campaigns"):
             continue
         discard_job(campaign.job_id)
         _enqueue_fanout(campaign.pk, None)
@@ -195,8 +195,7 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
 def _without_consent(consent: str) -> dict[str, str]:
     if consent == ConsentState.OPTED_IN:
         return {}
-    reason = Suppression.OPTED_OUT if consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
-    return {"status": MessageStatus.SUPPRESSED, "suppression_reason": reason}
+    return {"status": MessageStatus.SUPPRESSED, "suppression_reason": no_consent_reason(consent)}
 
 
 def campaign_report(campaign: Campaign) -> dict[str, Any]:

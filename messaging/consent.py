@@ -9,12 +9,17 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import ConsentEvent, ConsentState, Contact
+from messaging.models import ConsentEvent, ConsentState, Contact, Suppression
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 # Twilio's own opt-in and help words: it acts on YES and INFO too, so the hub must agree with it.
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+
+
+def no_consent_reason(consent: str) -> str:
+    """Why a message to a contact in this consent state is suppressed."""
+    return Suppression.OPTED_OUT if consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
 
 
 def keyword(text: str) -> str | None:

@@ -35,11 +35,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels_app import http
-from channels_app.sweeper import discard_job
-from config.queues import SPECS, enqueue, get_queue
+from channels_app.sweeper import discard_job, job_live
+from config.queues import SPECS, enqueue, get_queue, job_options
 from messaging.backends import Backend, Outbound, Unsubscribed, backend_for
 from messaging.checkouts import checkout_completed
-from messaging.consent import consent_record
+from messaging.consent import consent_record, no_consent_reason
 from messaging.models import (
     Campaign,
     CampaignStatus,
@@ -100,7 +100,7 @@ def messages_enqueue(
     try:
         enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
     except DuplicateJobError:
-        if _job_alive(job_id):
+        if job_live(job_id, "messaging-delivery"):
             return job_id  # that job is there already, and takes them
         discard_job(job_id)  # a finished namesake (rq keeps results a day): replaced
         try:
@@ -110,24 +110,12 @@ def messages_enqueue(
     return job_id
 
 
-def _job_alive(job_id: str) -> bool:
-    """Whether a delivery job is queued, scheduled, or running on a live worker."""
-    from channels_app.sweeper import JobState, queue_job_state
-
-    state, _ = queue_job_state(job_id, "messaging-delivery")
-    return state in (JobState.LIVE, JobState.RUNNING)
-
-
 def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
     """A campaign's delivery jobs, one per batch, in one Redis round trip (rq's enqueue_many in a
     pipeline); each batch's messages name their job first."""
-    from rq import Retry
     from rq.job import Job
 
-    from config.logs import current_request_id
-
     queue = get_queue(BULK)
-    intervals = settings.HUB_JOB_RETRY_INTERVALS
     batches = [sorted(batch) for batch in batches if batch]
     with queue.connection.pipeline() as pipe:
         for batch in batches:
@@ -137,20 +125,13 @@ def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
     for ids, exists in zip(batches, present, strict=True):
         job_id = delivery_job_id(ids)
         if exists:  # a retried fan-out: the job of this batch is there if still alive
-            if _job_alive(job_id):
+            if job_live(job_id, "messaging-delivery"):
                 continue
             discard_job(job_id)
         Message.objects.filter(pk__in=ids).update(job_id=job_id, updated_at=timezone.now())
         jobs.append(
             queue.prepare_data(
-                DELIVER_JOB,
-                args=(ids, 0),
-                job_id=job_id,
-                timeout=SPECS[BULK].timeout,
-                result_ttl=settings.HUB_JOB_RESULT_TTL,
-                failure_ttl=settings.HUB_JOB_FAILURE_TTL,
-                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                meta={"request_id": current_request_id()},
+                DELIVER_JOB, args=(ids, 0), job_id=job_id, timeout=SPECS[BULK].timeout, **job_options()
             )
         )
     if jobs:
@@ -253,11 +234,7 @@ def _withdrawn(rest: list[Message], resuming: list[Message]) -> dict[int, str]:
         if message.campaign_id in cancelled:
             withdrawn[message.pk] = Suppression.CAMPAIGN_CANCELLED
         elif message.contact_id in consent:
-            withdrawn[message.pk] = (
-                Suppression.OPTED_OUT
-                if consent[message.contact_id] == ConsentState.OPTED_OUT
-                else Suppression.NO_CONSENT
-            )
+            withdrawn[message.pk] = no_consent_reason(consent[message.contact_id])
     return withdrawn
 
 
@@ -277,14 +254,10 @@ def _decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[
         return "suppress", Suppression.CHECKOUT_COMPLETED  # bought after all: no reminder
     contact = message.contact
     if contact.consent != ConsentState.OPTED_IN:
-        return "suppress", _no_consent_reason(contact)
+        return "suppress", no_consent_reason(contact.consent)
     zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
     allowed = next_allowed(soon, zone, rules.quiet_start, rules.quiet_end)
     return ("defer", allowed) if allowed > soon else ("send", None)
-
-
-def _no_consent_reason(contact: Contact) -> str:
-    return Suppression.OPTED_OUT if contact.consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
 
 
 def _render(message: Message) -> bool:
@@ -321,7 +294,7 @@ def _claim(ready: list[Message], outcome: Counter[str]) -> list[Message]:
             contact = contacts[message.contact_id]
             if not message.keyword_reply:
                 if contact.consent != ConsentState.OPTED_IN:
-                    suppress[_no_consent_reason(contact)].append(message.pk)
+                    suppress[no_consent_reason(contact.consent)].append(message.pk)
                     continue
                 if not message.transactional:
                     if counts[message.contact_id] >= rules_for(message.organization_id).cap_messages:
@@ -588,7 +561,7 @@ def messages_sweep(*, older_than: int = 300, limit: int = 10_000) -> dict[str, i
     result = {"requeued": 0, "live": 0}
     live: list[int] = []
     for job_id, carried in by_job.items():
-        if job_id and _job_alive(job_id):
+        if job_id and job_live(job_id, "messaging-delivery"):
             live += carried[True] + carried[False]
             continue
         if job_id:
