@@ -8,26 +8,35 @@ does not fail the request (the sweeper enqueues the row later); the database bei
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+from django.db.models import CharField, F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
+from channels_app import boundedjson
 from channels_app.models import CARRIERS, SMS_PROVIDERS, Channel, EventStatus, ProcessedWebhookEvent
 from config.logs import current_request_id
 from config.queues import enqueue
@@ -84,20 +93,66 @@ def read_body(request: HttpRequest) -> bytes:
 
 
 def parse_json(body: bytes) -> tuple[Any, str]:
-    """(payload, "") or (None, why it is not JSON)."""
+    """(payload, "") or (None, why it is not accepted JSON): parsed once, within boundedjson's
+    bounds, and only once the body is verified."""
     try:
-        return json.loads(body), ""
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return boundedjson.loads(body), ""
+    except boundedjson.JSONRefused as exc:
         return None, f"body is not valid JSON: {exc}"
 
 
+# How long the intake waits for the database before answering 503: a platform's timeout is 5 s
+# (Shopify's), and a table locked by a migration or a long transaction must not hold it past that.
+INTAKE_LOCK_TIMEOUT_MS = 2000
+INTAKE_STATEMENT_TIMEOUT_MS = 3000
+
+
+@contextlib.contextmanager
+def database_wait_bounded() -> Iterator[None]:
+    """For the duration of a webhook request, a statement waits for a lock at most
+    INTAKE_LOCK_TIMEOUT_MS and runs at most INTAKE_STATEMENT_TIMEOUT_MS (PostgreSQL), or waits
+    for SQLite's write lock at most INTAKE_STATEMENT_TIMEOUT_MS; either raises OperationalError.
+
+    Session settings, restored afterwards: the connection goes on to serve admin pages."""
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        bound = (
+            "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+            [str(INTAKE_LOCK_TIMEOUT_MS), str(INTAKE_STATEMENT_TIMEOUT_MS)],
+        )
+        restore: tuple[str, list[str]] = (
+            "SELECT set_config(name, reset_val, false) FROM pg_settings "
+            "WHERE name IN ('lock_timeout', 'statement_timeout')",
+            [],
+        )
+    elif vendor == "sqlite":
+        busy_ms = int(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5) * 1000)
+        bound = (f"PRAGMA busy_timeout = {INTAKE_STATEMENT_TIMEOUT_MS}", [])
+        restore = (f"PRAGMA busy_timeout = {busy_ms}", [])
+    else:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(*bound)
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(*restore)
+        except DatabaseError:
+            connection.close()  # a new connection starts with the defaults
+
+
 def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Turns Rejected into its answer and a database outage into 503, logging both."""
+    """Bounds the view's database wait, and turns Rejected into its answer and a database outage
+    (or a wait past the bound) into 503, logging both."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            return view(request, *args, **kwargs)
+            with database_wait_bounded():
+                return view(request, *args, **kwargs)
         except Rejected as rejected:
             logger.warning(
                 "webhook rejected: %s",
@@ -137,6 +192,47 @@ def _raw_text(body: bytes) -> str:
     return body.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
+def storable(text: str) -> str:
+    """`text` as a database column takes it back: NUL (PostgreSQL refuses it) and lone surrogates
+    (which no encoding holds; a JSON string may carry one) escaped, readably."""
+    if "\x00" not in text:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    return _raw_text(text.encode("utf-8", "backslashreplace"))
+
+
+def _max_length(name: str) -> int:
+    field = ProcessedWebhookEvent._meta.get_field(name)
+    assert isinstance(field, CharField) and field.max_length
+    return field.max_length
+
+
+_field_length = {name: _max_length(name) for name in ("topic", "event_key", "delivery_id")}
+
+
+def identity_key(key: str) -> str:
+    """The event key as stored: whole when it fits its column, else its start and a digest of all
+    of it, so two keys that differ only past the column's length stay two events."""
+    key = storable(key)
+    limit = _field_length["event_key"]
+    if len(key) <= limit:
+        return key
+    digest = "~sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key[: limit - len(digest)] + digest
+
+
+def _oversized(delivery: Delivery) -> str:
+    """Why a header-derived field cannot be stored as given, or ""."""
+    for name, value in (("topic", delivery.topic), ("delivery id", delivery.delivery_id)):
+        limit = _field_length[name.replace(" ", "_")]
+        if len(value) > limit:
+            return f"{name} is {len(value)} characters, over {limit}"
+    return ""
+
+
 def event_record(
     channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str
 ) -> tuple[ProcessedWebhookEvent, bool, str]:
@@ -145,13 +241,14 @@ def event_record(
     Returns the event, whether it is new, and why it was kept as FAILED ("" if it was not). The
     unique constraint decides what is a duplicate; enqueueing waits for the commit.
     """
-    identity = {"channel": channel, "source": channel.platform, "event_key": delivery.event_key[:255]}
+    json_error = json_error or _oversized(delivery)
+    identity = {"channel": channel, "source": channel.platform, "event_key": identity_key(delivery.event_key)}
     fields = {
         **identity,
-        "topic": delivery.topic,
-        "delivery_id": delivery.delivery_id[:255],
+        "topic": storable(delivery.topic)[: _field_length["topic"]],
+        "delivery_id": storable(delivery.delivery_id)[: _field_length["delivery_id"]],
         "triggered_at": delivery.triggered_at,
-        "headers": delivery.headers,
+        "headers": {name: storable(value) for name, value in delivery.headers.items()},
         "request_id": current_request_id(),
     }
 

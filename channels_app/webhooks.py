@@ -13,7 +13,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels_app.intake import Delivery, Rejected, accept, parse_json, read_body, webhook_endpoint
+from channels_app.intake import (
+    Delivery,
+    Rejected,
+    accept,
+    body_digest,
+    parse_json,
+    read_body,
+    webhook_endpoint,
+)
 from channels_app.models import Channel, Platform
 from channels_app.platforms.aftership import webhooks as aftership
 from channels_app.platforms.easypost import webhooks as easypost
@@ -59,24 +67,13 @@ def woocommerce_webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
 @webhook_endpoint
 def shopee_webhook(request: HttpRequest) -> HttpResponse:
     body = read_body(request)
+    signer = shopee.signing_channel(request, body)  # verified before the body is parsed
+    if signer is None:
+        raise Rejected(401, "invalid signature or unknown shop")
     payload, json_error = parse_json(body)
-    shop_id = shopee.shop_id(payload)
-    shopee_channels = Channel.objects.filter(platform=Platform.SHOPEE)
-    if shop_id:
-        candidates = list(shopee_channels.filter(shop_identifier=shop_id))
-    else:
-        # A body that names no shop may still be signed by one of our partner keys; it is then kept
-        # as a FAILED event of that partner's first channel. One check per partner (app), whose
-        # channels share its key, so an unsigned request costs no more than that.
-        first_per_partner: dict[str, int] = {}
-        for pk, partner_id in shopee_channels.order_by("pk").values_list("pk", "partner_id"):
-            first_per_partner.setdefault(partner_id, pk)
-        candidates = list(shopee_channels.filter(pk__in=first_per_partner.values()))
-    channel = next(
-        (c for c in candidates if shopee.signature_valid(request, body, c.webhook_secrets())), None
-    )
+    channel = shopee.channel_for(signer, request, body, payload)
     if channel is None:
-        raise Rejected(401, "invalid signature" if candidates else "unknown shop")
+        raise Rejected(401, "unknown shop")
     response = accept(channel, shopee.delivery(body, payload), body, payload, json_error)
     # Shopee wants an empty 2xx body; the status code alone tells it what happened.
     return HttpResponse(status=response.status_code) if response.status_code == 200 else response
@@ -127,7 +124,8 @@ def sms_webhook(request: HttpRequest, provider: str, kind: str) -> HttpResponse:
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):
-        raise Rejected(400, "not a form post") from None
+        # No AccountSid to tell whose token would verify it: unsigned, as far as the hub can tell.
+        raise Rejected(401, "not a form post") from None
     form = dict(pairs)
     url = settings.WEBHOOK_BASE_URL + request.get_full_path()
     given = request.headers.get("X-Twilio-Signature", "")
@@ -140,17 +138,15 @@ def sms_webhook(request: HttpRequest, provider: str, kind: str) -> HttpResponse:
     if len(verified) != 1:
         raise Rejected(401, "invalid signature or unknown Twilio account")
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
-    if not sid:
-        raise Rejected(400, "no MessageSid")
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     delivery = Delivery(
         topic=f"sms/{kind}",
-        event_key=f"{sid}:{status}" if kind == "status" else sid,
+        event_key=(f"{sid}:{status}" if kind == "status" else sid) if sid else body_digest(body),
         delivery_id=sid,
         triggered_at=None,
         headers={"X-Twilio-Signature": "(verified)"},
     )
-    response = accept(verified[0], delivery, body, form, "")
+    response = accept(verified[0], delivery, body, form, "" if sid else "no MessageSid")
     if kind == "inbound" and response.status_code == 200:
         return HttpResponse(EMPTY_TWIML, content_type="text/xml")
     return response

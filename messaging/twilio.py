@@ -25,8 +25,10 @@ def signature_valid(auth_token: str, url: str, params: Iterable[tuple[str, str]]
     if not auth_token or not given:
         return False
     pairs = list(params)
+    # Bytes, not str: compare_digest raises on a non-ASCII str, and a header is attacker-chosen.
+    given_bytes = given.encode("utf-8", "surrogateescape")
     return any(
-        hmac.compare_digest(signature(auth_token, candidate, pairs), given)
+        hmac.compare_digest(signature(auth_token, candidate, pairs).encode(), given_bytes)
         for candidate in _port_variants(url)
     )
 

@@ -10,10 +10,14 @@ import base64
 import hashlib
 import hmac
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Where the platforms' stand-ins listen (pytest-httpserver, the catalog's feed server): networks the
+# hub refuses to call unless ops allow them (HUB_OUTBOUND_ALLOW_NETWORKS), as the tests do.
+LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
 def fixture_bytes(relative: str) -> bytes:
@@ -58,6 +62,18 @@ def woocommerce_headers(*, secret: str, body: bytes, topic: str, webhook_id: int
 
 def shopee_authorization(*, partner_key: str, callback_url: str, body: bytes) -> str:
     return hmac.new(partner_key.encode(), callback_url.encode() + b"|" + body, hashlib.sha256).hexdigest()
+
+
+def easypost_signature(secret: str, body: bytes) -> str:
+    """EasyPost's X-Hmac-Signature: hex HMAC-SHA256 with the NFKD-normalised secret."""
+    key = unicodedata.normalize("NFKD", secret).encode()
+    return "hmac-sha256-hex=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the URL and each parameter's name and value, sorted."""
+    signed = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
 
 
 def as_http_headers(django_headers: dict[str, str]) -> dict[str, str]:

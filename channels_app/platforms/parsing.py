@@ -22,13 +22,17 @@ def decimal(value: Any) -> Decimal:
 
 
 def timestamp(value: Any) -> datetime | None:
-    """ISO 8601 (an offset-less value is UTC, as WooCommerce's *_gmt fields) or Unix seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    """ISO 8601 (an offset-less value is UTC, as WooCommerce's *_gmt fields) or Unix seconds; None
+    for anything else, a time out of range included (10^20 seconds, year 9999 west of UTC)."""
     try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
         parsed = parse_datetime(value) if isinstance(value, str) and value else None
-    except ValueError:
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        parsed.astimezone(UTC)  # what the database stores; past year 9999 it overflows here
+        return parsed
+    except (ValueError, OverflowError, OSError):
         return None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+import re
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,8 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest
+from channels_app.models import Channel, Platform
+from channels_app.platforms import parsing
 
 # Push codes (v2.push.set_app_push_config) and the topic names the hub uses for them.
 PUSH_CODES = {
@@ -56,6 +58,41 @@ def signature_valid(request: HttpRequest, body: bytes, secrets: list[str]) -> bo
     return bool(signature) and any(hmac.compare_digest(sign(s, body).encode(), signature) for s in secrets)
 
 
+# A shop id as the body states it, found without parsing the body (it is not verified yet).
+_SHOP_ID = re.compile(rb'"shop_id"\s*:\s*"?(\d{1,20})')
+_NAMED_SHOPS_CHECKED = 3
+
+
+def signing_channel(request: HttpRequest, body: bytes) -> Channel | None:
+    """The Shopee channel whose partner key signs `body`, found before the body is parsed.
+
+    First the channels of the shops the body seems to name (a scan of the raw bytes, which only
+    chooses whose key to try), then one channel per partner: an app's channels share its partner
+    key, so an unsigned request costs one check per partner, however many shops there are."""
+    named = list(dict.fromkeys(m.decode() for m in _SHOP_ID.findall(body)))[:_NAMED_SHOPS_CHECKED]
+    shopee_channels = Channel.objects.filter(platform=Platform.SHOPEE).order_by("pk")
+    candidates = list(shopee_channels.filter(shop_identifier__in=named))
+    first_per_partner: dict[str, int] = {}
+    for pk, partner_id in shopee_channels.values_list("pk", "partner_id"):
+        first_per_partner.setdefault(partner_id, pk)
+    for partner_id in {c.partner_id for c in candidates}:
+        del first_per_partner[partner_id]
+    candidates += shopee_channels.filter(pk__in=first_per_partner.values())
+    return next((c for c in candidates if signature_valid(request, body, c.webhook_secrets())), None)
+
+
+def channel_for(signer: Channel, request: HttpRequest, body: bytes, payload: Any) -> Channel | None:
+    """The channel a verified push is for: the shop it names, if that shop's key signs it too;
+    the signer's channel when it names none (a body kept as FAILED is kept there)."""
+    named = shop_id(payload)
+    if not named or named == signer.shop_identifier:
+        return signer
+    channel = Channel.objects.filter(platform=Platform.SHOPEE, shop_identifier=named).first()
+    if channel is None or not signature_valid(request, body, channel.webhook_secrets()):
+        return None
+    return channel
+
+
 def shop_id(payload: Any) -> str:
     if isinstance(payload, dict) and payload.get("shop_id") is not None:
         return str(payload["shop_id"])
@@ -79,6 +116,6 @@ def delivery(body: bytes, payload: Any) -> Delivery:
         topic=topic,
         event_key=f"{topic}:{digest}",
         delivery_id="",
-        triggered_at=datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None,
+        triggered_at=parsing.timestamp(timestamp) if isinstance(timestamp, int) else None,
         headers={},
     )
