@@ -338,8 +338,8 @@ def run(env: BenchEnv, *, families: int, variants: int, images: int) -> bool:
     settings.MEDIA_ROOT = str(MEDIA_DIR)  # this process read its settings already
     # The feed is served from loopback, which the hub refuses by default (a merchant's feed URL
     # must not reach the hub's own network).
-    os.environ["CATALOG_ALLOW_PRIVATE_ADDRESSES"] = "1"
-    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = True
+    os.environ["HUB_OUTBOUND_ALLOW_NETWORKS"] = "127.0.0.0/8"
+    settings.HUB_OUTBOUND_ALLOW_NETWORKS = ["127.0.0.0/8"]
     flush_redis()  # empty queues, no stale worker registrations
     feed, server = serve(families, variants, images)
     workers: Workers = []

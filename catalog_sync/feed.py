@@ -7,9 +7,6 @@ malformed line or record is reported with its line number and does not stop the 
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import socket
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +18,7 @@ import requests
 from django.conf import settings
 
 from catalog_sync.models import FeedRecord, Supplier
-from channels_app import http
+from channels_app import boundedjson, http
 
 BATCH = 1000  # URLs per comparison query
 URL_MAX, HASH_MAX = 1000, 200  # FeedRecord.url, FeedRecord.content_hash
@@ -145,13 +142,14 @@ def _auth(supplier: Supplier, url: str) -> dict[str, Any]:
 
 def download(call: http.Call, url: str, *, limit: int, **kwargs: Any) -> tuple[bytes, str]:
     """GET `url`: its body, refused past `limit` bytes, and content type. Redirects are followed
-    (a CDN's), each hop checked to be a public address; credentials never cross to another host.
+    (a CDN's), each hop connecting through the HTTP layer's address check (a feed, which any
+    merchant can configure, must not make the workers fetch the hub's own network: cloud metadata,
+    Redis, the admin); credentials never cross to another host.
 
-    Raises PlatformError (permanent for 4xx, not for 5xx and connection errors, after the HTTP
-    layer's own retries) and FeedError for a body over the limit or a non-public address.
+    Raises PlatformError (permanent for 4xx and a refused address, not for 5xx and connection
+    errors, after the HTTP layer's own retries) and FeedError for a body over the limit.
     """
     for _ in range(MAX_REDIRECTS + 1):
-        _check_public(url)
         response = http.send(call, "GET", url, stream=True, **kwargs)
         location = response.headers.get("Location")
         if response.status_code not in _REDIRECTS or not location:
@@ -182,25 +180,6 @@ def download(call: http.Call, url: str, *, limit: int, **kwargs: Any) -> tuple[b
     finally:
         response.close()
     return bytes(body), response.headers.get("Content-Type", "")
-
-
-def _check_public(url: str) -> None:
-    """Refuse a URL whose host resolves to a loopback, private, link-local or reserved address: a
-    feed (which any merchant can configure) must not make the workers fetch the hub's own
-    network (cloud metadata, Redis, the admin) and show the answer in a run's errors."""
-    if settings.CATALOG_ALLOW_PRIVATE_ADDRESSES:
-        return
-    parts = urlsplit(url)
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except (socket.gaierror, UnicodeError):
-        return  # unresolvable: the request itself fails, as a connection error
-    for address in addresses:
-        if not ipaddress.ip_address(str(address).split("%")[0]).is_global:
-            raise FeedError(
-                f"{parts.hostname} is not a public address ({address}); set "
-                "CATALOG_ALLOW_PRIVATE_ADDRESSES to fetch feeds from a private network"
-            )
 
 
 def index_fetch(supplier: Supplier) -> bytes:
@@ -250,8 +229,8 @@ def record_parse(body: bytes) -> dict[str, Any]:
     if b"\\u0000" in body:
         raise FeedError("holds a NUL character (\\u0000), which no text field can store")
     try:
-        record = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        record = boundedjson.loads(body, parse_float=Decimal)
+    except boundedjson.JSONRefused as exc:
         raise FeedError(f"not JSON: {exc}"[:200]) from None
     if not isinstance(record, dict):
         raise FeedError("not a JSON object")
@@ -266,10 +245,6 @@ def record_parse(body: bytes) -> dict[str, Any]:
         "attributes": _attributes(record.get("attributes")),
     }
     return data
-
-
-def _no_constant(name: str) -> Any:
-    raise FeedError(f"not JSON: {name} is not a number JSON allows")
 
 
 def _key(record: dict[str, Any], name: str, max_length: int) -> str:

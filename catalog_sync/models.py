@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from channels_app import egress
 from channels_app.models import SyncStatus
 from channels_app.secrets import EncryptedJSONField
 
@@ -44,6 +45,13 @@ class Supplier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        """The feed is fetched by the workers with the supplier's credentials: a public address
+        only (channels_app.egress; every connection, redirects included, is checked again)."""
+        refusal = self.feed_url and egress.url_refusal(self.feed_url, resolve=True)
+        if refusal:
+            raise ValidationError({"feed_url": refusal})
 
 
 class ProductFamily(models.Model):

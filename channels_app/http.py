@@ -6,6 +6,12 @@ with connect and read timeouts, is retried with exponential backoff on connectio
 query string or a header, where platforms put tokens. What cannot succeed (401, 403, 404, 422, ...)
 raises `PlatformError(permanent=True)` at once; what might later raises it with `permanent=False`,
 so the job is retried by rq with its own backoff.
+
+Every request connects through channels_app.egress (public addresses only, unless ops opened a
+network), and an error's message carries the answer's status, the platform's own error code and
+message where it gives them, and at most ERROR_TEXT characters of its text, HTML stripped: it is
+shown to merchants in the admin, and a platform's raw answer (or a server a merchant pointed the
+hub at) has no business there.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import email.utils
+import html
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -24,7 +32,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from channels_app import ratelimit
+from channels_app import boundedjson, egress, ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +91,10 @@ class Call:
 
 
 def session() -> requests.Session:
-    """One pooled session per thread (a worker process runs one job at a time)."""
+    """One pooled session per thread (a worker process runs one job at a time), connecting only
+    where channels_app.egress allows."""
     if not hasattr(_local, "session"):
-        _local.session = requests.Session()
+        _local.session = egress.session()
     return _local.session
 
 
@@ -112,6 +121,9 @@ def send(
     only when asked (a supplier's CDN); a platform call never follows one with its token.
     """
     path = urlsplit(url).path
+    refusal = egress.url_refusal(url)
+    if refusal:
+        raise PlatformError(f"{call.platform} {method} {path}: {refusal}", permanent=True, unsent=True)
     quick = _quick.get()
     timeout = timeout or (QUICK_TIMEOUT if quick else TIMEOUT)
     attempts = 1 if quick else (attempts or ATTEMPTS)
@@ -133,6 +145,11 @@ def send(
                 allow_redirects=follow_redirects,
                 stream=stream,
             )
+        except egress.AddressRefused as exc:
+            _log(call, method, path, "refused", started, attempt, error="AddressRefused")
+            raise PlatformError(
+                f"{call.platform} {method} {path}: {exc}", permanent=True, unsent=True
+            ) from None
         except requests.RequestException as exc:
             _log(call, method, path, "error", started, attempt, error=type(exc).__name__)
             if attempt == attempts:
@@ -172,12 +189,13 @@ def send(
 def json_body(response: requests.Response, call: Call) -> Any:
     """The answer's JSON; a body that is not JSON (a proxy's error page) is worth another try later."""
     try:
-        return response.json()
-    except ValueError as exc:
+        return boundedjson.loads(response.content)
+    except boundedjson.JSONRefused as exc:
         path = urlsplit(response.url).path
         raise PlatformError(
-            f"{call.platform} {path} answered {response.status_code} without JSON", permanent=False
-        ) from exc
+            f"{call.platform} {path} answered {response.status_code} without usable JSON ({exc})"[:300],
+            permanent=False,
+        ) from None
 
 
 def _acquire(call: Call) -> None:
@@ -219,17 +237,66 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+ERROR_TEXT = 200  # characters of an error answer's text shown, at most
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+# Where platforms put their error's code and message: Shopify ("errors"), WooCommerce ("code",
+# "message"), Shopee ("error", "message"), Twilio ("code", "message"), EasyPost ({"error": {...}}),
+# AfterShip ({"meta": {"code", "message"}}).
+_CODE_KEYS = ("code", "error_code", "error")
+_MESSAGE_KEYS = ("message", "msg", "error_description", "errors", "detail")
+
+
 def _excerpt(response: requests.Response) -> str:
-    """The start of an error answer, read no further (a streamed body may be huge); the answer is
-    closed, its connection back in the pool."""
+    """What an error answer says, for people: the platform's error code and message when its body
+    gives them, else the start of its text with HTML stripped; read no further than 4 KB (a
+    streamed body may be huge), the answer closed and its connection back in the pool."""
     try:
-        head = next(response.iter_content(1024), b"")
+        head = b"".join(_first_bytes(response, 4096))
     except requests.RequestException:
         head = b""
     finally:
         response.close()
-    text = head.decode(response.encoding or "utf-8", errors="replace") if isinstance(head, bytes) else head
-    return text[:300].replace("\n", " ")
+    text = head.decode(response.encoding or "utf-8", errors="replace")
+    try:
+        fields = _error_fields(boundedjson.loads(head))
+    except boundedjson.JSONRefused:
+        fields = ""
+    return fields or plain_text(text)
+
+
+def plain_text(text: str, limit: int = ERROR_TEXT) -> str:
+    """`text` without markup, on one line, at most `limit` characters."""
+    flat = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _first_bytes(response: requests.Response, limit: int) -> Iterator[bytes]:
+    read = 0
+    for chunk in response.iter_content(1024):
+        yield chunk[: limit - read]
+        read += len(chunk)
+        if read >= limit:
+            return
+
+
+def _error_fields(body: Any) -> str:
+    """ "code: message" from a platform's error answer, or ""."""
+    if not isinstance(body, dict):
+        return ""
+    for nested in ("error", "meta"):
+        if isinstance(body.get(nested), dict):
+            found = _error_fields(body[nested])
+            if found:
+                return found
+    code = next((body[k] for k in _CODE_KEYS if isinstance(body.get(k), str | int) and body[k] != ""), "")
+    message: Any = next((body[k] for k in _MESSAGE_KEYS if body.get(k)), "")
+    if isinstance(message, list):  # GraphQL: [{"message": ...}], Shopify REST: ["..."]
+        message = "; ".join(str(m.get("message", m) if isinstance(m, dict) else m) for m in message[:3])
+    elif isinstance(message, dict):  # Shopify REST: {"field": ["is invalid"]}
+        message = "; ".join(f"{k} {v}" for k, v in list(message.items())[:3])
+    text = f"{code}: {message}" if code != "" and message else str(message or code)
+    return plain_text(text)
 
 
 def _log(

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -12,6 +14,7 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from inventory.models import Warehouse
 
+from channels_app import egress
 from channels_app.secrets import EncryptedJSONField, EncryptedTextField
 
 
@@ -41,6 +44,8 @@ class Platform(models.TextChoices):
 
 
 CARRIERS = (Platform.EASYPOST, Platform.AFTERSHIP)
+# A shop's permanent domain; the API is called there, so nothing else is accepted.
+SHOPIFY_SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com")
 SMS_PROVIDERS = (Platform.TWILIO,)
 
 
@@ -90,6 +95,27 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
+
+    def clean(self) -> None:
+        """Where the hub will connect for this channel, checked when a merchant saves it: a Shopify
+        shop is its myshopify.com domain, and a WooCommerce site (or any API base URL) an http(s)
+        URL on a public address (channels_app.egress; every connection is checked again)."""
+        errors: dict[str, str] = {}
+        if self.platform == Platform.SHOPIFY:
+            self.shop_identifier = self.shop_identifier.strip().lower()
+        if self.platform == Platform.SHOPIFY and not SHOPIFY_SHOP.fullmatch(self.shop_identifier):
+            errors["shop_identifier"] = (
+                "A Shopify shop is its myshopify.com domain, e.g. acme.myshopify.com (no scheme, no path)."
+            )
+        urls = {"api_base_url": self.api_base_url}
+        if self.platform == Platform.WOOCOMMERCE:
+            urls["shop_identifier"] = self.shop_identifier
+        for field, url in urls.items():
+            refusal = url and egress.url_refusal(url, resolve=True)
+            if refusal:
+                errors[field] = f"{url[:100]}: {refusal}"
+        if errors:
+            raise ValidationError(errors)
 
     def webhook_secrets(self) -> list[str]:
         return [s for s in (self.webhook_secret, self.previous_webhook_secret) if s]

@@ -22,6 +22,7 @@ def channel_create(
     credentials: dict[str, str] | None = None,
 ) -> Channel:
     """Create a channel (and its organization if new), or update the channel of the same shop.
+    Raises ValidationError for a shop or URL the hub would not connect to (Channel.clean).
 
     On update only what is given changes: credentials are merged, and a new webhook secret keeps
     the old one as the previous secret, which still verifies while the platform rotates.
@@ -56,6 +57,7 @@ def channel_create(
             channel.previous_webhook_secret = channel.webhook_secret
             channel.webhook_secret = webhook_secret
         channel.credentials = {**channel.credentials, **given_credentials}
+        channel.clean()  # where the hub will connect: ValidationError naming the rule
         channel.save()
     return channel
 

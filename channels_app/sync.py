@@ -314,6 +314,7 @@ def channel_verify(channel: Channel) -> tuple[bool, str]:
             ok, message = True, client_for(channel).verify()
     except Exception as exc:  # any failure is the answer to "does the connection work?"
         ok, message = False, f"{type(exc).__name__}: {exc}"
+    message = http.plain_text(message, 300)  # names a store or an error; never an answer's markup
     Channel.objects.filter(pk=channel.pk).update(
         connection_ok=ok, connection_message=message[:500], connection_checked_at=timezone.now()
     )

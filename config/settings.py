@@ -158,9 +158,16 @@ CATALOG_INDEX_MAX_BYTES = env.int("CATALOG_INDEX_MAX_BYTES", default=100 * 1024 
 CATALOG_RECORD_MAX_BYTES = env.int("CATALOG_RECORD_MAX_BYTES", default=1024 * 1024)
 CATALOG_IMAGE_MAX_BYTES = env.int("CATALOG_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 CATALOG_RUN_STALL_SECONDS = env.int("CATALOG_RUN_STALL_SECONDS", default=15 * 60)
-# Feeds, records and images on loopback or private addresses are refused unless this is set (a
-# supplier on the hub's own network); any merchant can configure a feed URL.
-CATALOG_ALLOW_PRIVATE_ADDRESSES = env.bool("CATALOG_ALLOW_PRIVATE_ADDRESSES", default=False)
+
+# Outbound requests (platform APIs, supplier feeds and images, SMS) go only to public addresses,
+# unless a network is listed here (CIDRs, comma-separated: a WooCommerce store or a supplier on the
+# hub's own network). Merchants type URLs; only ops set this (channels_app/egress.py).
+HUB_OUTBOUND_ALLOW_NETWORKS = env.list("HUB_OUTBOUND_ALLOW_NETWORKS", default=[])
+if env.bool("CATALOG_ALLOW_PRIVATE_ADDRESSES", default=False):
+    raise ImproperlyConfigured(
+        "CATALOG_ALLOW_PRIVATE_ADDRESSES is gone: list the private networks the hub may reach (any "
+        "outbound request, not only catalogs) in HUB_OUTBOUND_ALLOW_NETWORKS, e.g. 10.0.5.0/24."
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -121,7 +121,7 @@ class TwilioBackend:
         body = http.json_body(response, self.call)
         if response.status_code >= 400:
             code = body.get("code") if isinstance(body, dict) else None
-            text = body.get("message") if isinstance(body, dict) else response.text[:200]
+            text = http.plain_text(str(body.get("message") if isinstance(body, dict) else body))
             if code == TWILIO_UNSUBSCRIBED:
                 raise Unsubscribed(f"Twilio {code}: {text}")
             raise http.PlatformError(f"Twilio refused the message ({code}): {text}", permanent=True)

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from config.embedded import EmbeddedValkey
 from config.queues import QUEUE_NAMES, get_queue, rq_queues
+from tests.platforms import LOOPBACK
 
 _embedded: EmbeddedValkey | None = None
 
@@ -73,6 +74,12 @@ def run_worker():
         return worker.work(burst=True)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings):
+    """The platforms' stand-ins listen on loopback; the tests of the refusal take this back."""
+    settings.HUB_OUTBOUND_ALLOW_NETWORKS = LOOPBACK
 
 
 @pytest.fixture(autouse=True)

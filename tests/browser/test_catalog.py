@@ -16,7 +16,6 @@ def test_a_merchant_syncs_a_supplier_and_sees_the_run_its_counters_and_a_familys
     page, live_server, log_in, staff, run_worker, screenshot, httpserver, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = True  # the test server is on loopback
     feed = Feed(httpserver.url_for("/"), families=3, variants=2, images=2)
     for number, path in enumerate(feed.images, start=1):
         feed.images[path] = png(number * 40, size=(96, 72))  # big enough to see in the screenshots

@@ -12,9 +12,8 @@ QUEUES = ("catalog-supplier", "catalog-family", "catalog-images")
 
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
-    """Fetched images go to this test's own folder; the test server's feeds are on loopback."""
+    """Fetched images go to this test's own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = True
 
 
 @pytest.fixture

@@ -165,12 +165,12 @@ def test_a_run_whose_jobs_wait_behind_other_work_is_not_closed_as_stalled(feed, 
 
 
 def test_a_feed_on_the_hubs_own_network_is_refused(feed, sync, settings):
-    settings.CATALOG_ALLOW_PRIVATE_ADDRESSES = False
+    settings.HUB_OUTBOUND_ALLOW_NETWORKS = []
     supplier = make_supplier(feed)
     run = sync(supplier)
 
     assert run.status == SyncStatus.FAILED
-    assert "localhost is not a public address (127.0.0.1)" in run.error
+    assert "127.0.0.1 is a loopback address" in run.error
     assert feed.hits == {}  # nothing was asked of it
 
 

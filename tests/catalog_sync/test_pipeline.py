@@ -326,7 +326,7 @@ def test_records_the_database_could_not_hold_are_reported_not_fatal(feed, suppli
         "URL over 1000 or HASH over 200 characters",
         "URL over 1000 or HASH over 200 characters",
         "holds a NUL character (\\u0000), which no text field can store",
-        "not JSON: NaN is not a number JSON allows",
+        "not JSON: NaN is not a JSON value",
     ]
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from werkzeug import Response
 
 from channels_app import http, ratelimit
+from tests.platforms import LOOPBACK
 
 CALL = http.Call(platform="shopify", channel_id=7, bucket=None)
 
@@ -133,7 +134,12 @@ def test_two_worker_processes_respect_one_shops_rate_limit_together(httpserver):
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request("/wp-json/wc/v3/system_status").respond_with_handler(handler)
-    env = {**os.environ, "REDIS_URL": settings.REDIS_URL, "HUB_DEV_WARNING_SHOWN": "1"}
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.REDIS_URL,
+        "HUB_DEV_WARNING_SHOWN": "1",
+        "HUB_OUTBOUND_ALLOW_NETWORKS": ",".join(LOOPBACK),
+    }
     args = [sys.executable, "-c", CALLER, httpserver.url_for("/wp-json/wc/v3/system_status"), "10", "12"]
     processes = [subprocess.Popen(args, env=env) for _ in range(2)]
     assert [p.wait(timeout=60) for p in processes] == [0, 0]

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from bench.environment import descendants
+from tests.platforms import LOOPBACK
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -71,6 +72,8 @@ class Processes:
             PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             LOG_FORMAT="json",
             HUB_DEV_WARNING_SHOWN="1",
+            # The platforms' stand-ins listen on loopback (tests/conftest.py).
+            HUB_OUTBOUND_ALLOW_NETWORKS=",".join(LOOPBACK),
         )
         env.update(overrides)
         return env

@@ -33,13 +33,7 @@ def test_a_worker_killed_in_the_middle_of_a_family_leaves_no_half_written_produc
     with transaction.atomic():
         run = run_start(supplier_id=supplier.pk)
     assert (
-        processes.worker(
-            "catalog-supplier",
-            name="supplier",
-            burst=True,
-            MEDIA_ROOT=media,
-            CATALOG_ALLOW_PRIVATE_ADDRESSES="1",
-        ).wait(timeout=60)
+        processes.worker("catalog-supplier", name="supplier", burst=True, MEDIA_ROOT=media).wait(timeout=60)
         == 0
     )
     family = ProductFamily.objects.get()
@@ -50,9 +44,7 @@ def test_a_worker_killed_in_the_middle_of_a_family_leaves_no_half_written_produc
     # PostgreSQL: the family job has written the product, its SKUs, its history and its image links,
     # and waits for the run's row to count itself. SQLite: it waits at its transaction's start.
     with worker_blocked_mid_job("catalog_sync_catalogsyncrun"):
-        worker = processes.worker(
-            "catalog-family", name="doomed", MEDIA_ROOT=media, CATALOG_ALLOW_PRIVATE_ADDRESSES="1"
-        )
+        worker = processes.worker("catalog-family", name="doomed", MEDIA_ROOT=media)
         wait_for(lambda: job_started(job_id))
         if postgres:
             wait_for(waiting_for_locks)
@@ -74,7 +66,6 @@ def test_a_worker_killed_in_the_middle_of_a_family_leaves_no_half_written_produc
         name="survivor",
         burst=True,
         MEDIA_ROOT=media,
-        CATALOG_ALLOW_PRIVATE_ADDRESSES="1",
     )
     assert survivor.wait(timeout=60) == 0
 

@@ -25,6 +25,7 @@ class Command(BaseCommand):
             raise CommandError(f"no organization {options['org']}")
         try:
             URLValidator(schemes=["http", "https"])(options["feed_url"])
+            Supplier(feed_url=options["feed_url"]).clean()
         except ValidationError as exc:
             raise CommandError(f"--feed-url: {exc.messages[0]}") from exc
         try:

@@ -1,9 +1,10 @@
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_app.models import Platform
+from channels_app.models import Channel, Platform
 from channels_app.services import channel_create
 
 
@@ -48,7 +49,24 @@ class Command(BaseCommand):
             raise CommandError(f"{platform} needs {', '.join(missing)}")
         if platform == Platform.SHOPEE and not options["shop_id"].isdigit():
             raise CommandError("--shop-id must be Shopee's numeric shop id")
-        channel = channel_create(
+        try:
+            channel = self.create(platform, options)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        self.stdout.write(
+            json.dumps(
+                {
+                    "id": channel.pk,
+                    "platform": channel.platform,
+                    "organization": channel.organization.slug,
+                    "shop": channel.shop_identifier,
+                    "webhook_url": channel.webhook_url,
+                }
+            )
+        )
+
+    def create(self, platform: Platform, options: dict[str, Any]) -> Channel:
+        return channel_create(
             organization_slug=options["org"],
             platform=platform,
             shop_identifier={
@@ -70,15 +88,4 @@ class Command(BaseCommand):
                 "consumer_key": options["consumer_key"],
                 "consumer_secret": options["consumer_secret"],
             },
-        )
-        self.stdout.write(
-            json.dumps(
-                {
-                    "id": channel.pk,
-                    "platform": channel.platform,
-                    "organization": channel.organization.slug,
-                    "shop": channel.shop_identifier,
-                    "webhook_url": channel.webhook_url,
-                }
-            )
         )

@@ -82,7 +82,10 @@ class WooCommerceClient:
 
     def verify(self) -> str:
         _, headers = self.request("GET", "/products", params={"per_page": 1})
-        return f"WooCommerce store {self.channel.shop_identifier}: {headers.get('X-WP-Total', '?')} products"
+        total = headers.get("X-WP-Total", "")
+        return (
+            f"WooCommerce store {self.channel.shop_identifier}: {total if total.isdigit() else '?'} products"
+        )
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
         """Orders (and products) modified since then: the REST answer is the webhook's payload."""
