@@ -385,12 +385,14 @@ def test_a_rate_limited_send_hands_the_rest_over_for_later_without_a_lookup(orga
     first, second, third = three(organization)
     messages_enqueue([first.pk, second.pk, third.pk])
 
+    started = time.time()
     run_worker("messaging-delivery")
     states = [Message.objects.get(pk=m.pk).status for m in (first, second, third)]
     assert states == [MessageStatus.SENT, MessageStatus.QUEUED, MessageStatus.QUEUED]  # a 429 sent nothing
     (later,) = get_queue("messaging-delivery").scheduled_job_registry.get_job_ids()
     due = int(later.rsplit("-", 1)[1])
-    assert later == f"sms-{second.pk}_2-{due}" and 0 < due - timezone.now().timestamp() <= 2
+    # Retry-After: 1, counted from the answer (a loaded machine may take a while to get here).
+    assert later == f"sms-{second.pk}_2-{due}" and started < due <= time.time() + 2
 
     time.sleep(max(0.0, due - time.time()) + 0.1)
     run_worker("messaging-delivery")
