@@ -16,11 +16,15 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
+from redis import Redis
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
+from rq.utils import as_text
 from rq.worker import Worker
 
 from channels_app.intake import event_enqueue, queue_for
@@ -28,8 +32,6 @@ from channels_app.models import EventStatus, ProcessedWebhookEvent
 from config.queues import SPECS, get_queue
 
 logger = logging.getLogger(__name__)
-
-_PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 @dataclass
@@ -45,7 +47,9 @@ class SweepResult:
 
 
 def _worker_alive(job: Job, started_before: datetime) -> bool:
-    """Is the worker that started `job` still running it?"""
+    """Is a live worker running `job`? Its registration expires when its heartbeat stops (rq
+    renews it while the worker waits and while its job runs), it must name this job as its own,
+    and on this machine its process must exist."""
     if not job.worker_name:
         return False
     queue = get_queue("webhooks")
@@ -86,16 +90,51 @@ def job_live(job_id: str, queue: str) -> bool:
     return queue_job_state(job_id, queue)[0] in (JobState.LIVE, JobState.RUNNING)
 
 
-def job_state(job_id: str, started_before: datetime) -> tuple[JobState, str]:
-    """What became of an event's job, and for a failed one, its last error line."""
-    queue = get_queue("webhooks")
+class QueueMembers:
+    """Which jobs each queue's list holds, read once per sweep: asking Redis per job (LPOS) costs
+    a scan of the whole backlog each time, and a sweep may ask about thousands of jobs."""
+
+    def __init__(self, connection: Redis) -> None:
+        self.connection = connection
+        self._ids: dict[str, set[str]] = {}
+
+    def holds(self, job: Job) -> bool:
+        key = Queue.redis_queue_namespace_prefix + job.origin
+        if job.origin not in self._ids:
+            self._ids[job.origin] = {as_text(i) for i in self.connection.lrange(key, 0, -1)}
+        # Not in the snapshot: enqueued since it was read, or truly gone; ask once to be sure.
+        return job.id in self._ids[job.origin] or _in_queue(self.connection, job)
+
+
+def _in_queue(connection: Redis, job: Job) -> bool:
+    return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
+
+
+def job_state(
+    job_id: str, started_before: datetime, members: QueueMembers | None = None
+) -> tuple[JobState, str]:
+    """What became of a job, and for a failed one, its last error line.
+
+    Decided from facts a dead worker cannot fake, never from the job's hash alone: a queued job is
+    live while its queue's list holds it (a worker killed in its blocking pop can leave a child
+    holding its connection, and Redis hands that connection the next job: the hash then says
+    `queued` forever, in no queue); a scheduled or deferred one while its registry does; a
+    started one while a worker with a fresh heartbeat runs it.
+    """
+    queue = get_queue("webhooks")  # every queue shares its connection and serializer
+    connection = queue.connection
     try:
-        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+        job = Job.fetch(job_id, connection=connection, serializer=queue.serializer)
     except NoSuchJobError:
         return JobState.GONE, ""
     status = job.get_status(refresh=False)
-    if status in _PENDING:
-        return JobState.LIVE, ""
+    if status == JobStatus.QUEUED:
+        held = members.holds(job) if members is not None else _in_queue(connection, job)
+        return (JobState.LIVE if held else JobState.GONE), ""
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        registry = ScheduledJobRegistry if status == JobStatus.SCHEDULED else DeferredJobRegistry
+        held = connection.zscore(registry(job.origin, connection=connection).key, job.id) is not None
+        return (JobState.LIVE if held else JobState.GONE), ""
     if status == JobStatus.STARTED and _worker_alive(job, started_before):
         return JobState.RUNNING, ""
     if status == JobStatus.FAILED:
@@ -120,6 +159,7 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
         processing_timeout = settings.HUB_EVENT_PROCESSING_TIMEOUT
     job_timeout = timedelta(seconds=SPECS["webhooks"].timeout + 60)
     result = SweepResult()
+    members = QueueMembers(get_queue("webhooks").connection)
     stuck = ProcessedWebhookEvent.stuck(
         enqueued_before=now - timedelta(seconds=enqueued_after),
         processing_before=now - timedelta(seconds=processing_timeout),
@@ -129,7 +169,7 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
     ):
         result.examined += 1
         try:
-            state, error = job_state(event.job_id, started_before=now - job_timeout)
+            state, error = job_state(event.job_id, started_before=now - job_timeout, members=members)
             if state in (JobState.LIVE, JobState.RUNNING):
                 result.still_running += 1
                 continue
@@ -170,6 +210,23 @@ def discard_job(job_id: str) -> None:
         Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
     except NoSuchJobError:
         pass
+
+
+def events_waiting() -> dict[str, tuple[int, float]]:
+    """Per platform, events stored but still ENQUEUED past HUB_SWEEP_ENQUEUED_AFTER, and the
+    oldest one's age in seconds: a backlog, or what Redis never got (the sweep enqueues it once
+    Redis answers again, within a minute and a half)."""
+    now = timezone.now()
+    waiting = (
+        ProcessedWebhookEvent.objects.filter(
+            status=EventStatus.ENQUEUED,
+            updated_at__lt=now - timedelta(seconds=settings.HUB_SWEEP_ENQUEUED_AFTER),
+        )
+        .values("source")
+        .annotate(n=Count("pk"), oldest=Min("updated_at"))
+        .order_by()
+    )
+    return {row["source"]: (row["n"], round((now - row["oldest"]).total_seconds(), 1)) for row in waiting}
 
 
 def events_purge() -> dict[str, int]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import os
+import socket
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -12,11 +16,13 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
+from rq.queue import Queue
 from rq.utils import as_text
-from rq.worker import Worker
+from rq.worker import BaseWorker, Worker
 
 from config.queues import QUEUE_NAMES, get_queue
 from config.throughput import JOB_COUNT_KEY, JOB_SECONDS_KEY, queue_and_outcome
+from config.workers import WORKER_TTL
 
 
 @require_GET
@@ -50,6 +56,38 @@ def readyz(request: HttpRequest) -> HttpResponse:
     )
 
 
+# A worker heart-beats every WORKER_TTL / 2 seconds (config.workers); a forking worker's parent
+# every 30 s while its child runs a job (rq's job monitoring interval).
+HEARTBEAT_FRESH = max(WORKER_TTL, 30) + 15
+
+
+def live_workers(queue: Queue) -> list[BaseWorker]:
+    """The workers of `queue` that are alive: a heartbeat within HEARTBEAT_FRESH seconds, and on
+    this machine a process. A killed worker stays registered until its key expires; it is not
+    counted meanwhile."""
+    fresh_after = datetime.now(UTC) - timedelta(seconds=HEARTBEAT_FRESH)
+    here = socket.gethostname()
+    alive = []
+    for worker in Worker.all(queue=queue):
+        beat = worker.last_heartbeat
+        if beat is None or (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) < fresh_after:
+            continue
+        if worker.hostname == here and worker.pid and not _process_exists(worker.pid):
+            continue
+        alive.append(worker)
+    return alive
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's
+    return True
+
+
 def queue_stats() -> list[dict[str, Any]]:
     stats = []
     for name in QUEUE_NAMES:
@@ -65,7 +103,7 @@ def queue_stats() -> list[dict[str, Any]]:
                 "deferred": queue.deferred_job_registry.count,
                 "finished": queue.finished_job_registry.count,
                 "failed": queue.failed_job_registry.count,
-                "workers": Worker.count(queue=queue),
+                "workers": len(live_workers(queue)),
                 "oldest_queued_age_seconds": (
                     round(time.time() - oldest_job.enqueued_at.timestamp(), 1)
                     if oldest_job and oldest_job.enqueued_at
@@ -104,15 +142,60 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
             label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{label_text}}} {value}")
+            lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
 
+    # Each source on its own: with Redis down, what the database holds is what ops need most.
     try:
         queues = queue_stats()
         redis = get_queue("webhooks").connection
         counts = redis.hgetall(JOB_COUNT_KEY)
         seconds = redis.hgetall(JOB_SECONDS_KEY)
     except RedisError:
-        return HttpResponse("redis unavailable\n", status=503, content_type="text/plain")
+        queues = []
+    metric("hub_redis_up", "gauge", "Whether Redis answered this scrape.", [({}, int(bool(queues)))])
+    if queues:
+        _queue_metrics(metric, queues, counts, seconds)
+    try:
+        from channels_app.models import ProcessedWebhookEvent
+        from channels_app.sweeper import events_waiting
+
+        by_status = (
+            ProcessedWebhookEvent.objects.values("source", "status").annotate(n=Count("pk")).order_by()
+        )
+        waiting = events_waiting()
+    except DatabaseError:
+        lines.append("# database unavailable: hub_webhook_events omitted")
+    else:
+        metric(
+            "hub_webhook_events",
+            "gauge",
+            "Stored webhook events by platform and status.",
+            [({"source": row["source"], "status": row["status"]}, row["n"]) for row in by_status],
+        )
+        metric(
+            "hub_webhook_events_waiting",
+            "gauge",
+            "Events stored but not yet processed past the sweep's delay (a backlog, or Redis was down).",
+            [({"source": source}, n) for source, (n, _) in sorted(waiting.items())],
+        )
+        metric(
+            "hub_webhook_events_waiting_oldest_seconds",
+            "gauge",
+            "Age of the oldest such event.",
+            [({"source": source}, age) for source, (_, age) in sorted(waiting.items())],
+        )
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+Metric = Callable[[str, str, str, list[tuple[dict[str, str], float]]], None]
+
+
+def _queue_metrics(
+    metric: Metric,
+    queues: list[dict[str, Any]],
+    counts: dict[bytes | str, bytes | str],
+    seconds: dict[bytes | str, bytes | str],
+) -> None:
     for state in ("queued", "started", "scheduled", "deferred", "finished", "failed"):
         metric(
             f"hub_queue_{state}_jobs",
@@ -123,7 +206,7 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
     metric(
         "hub_queue_workers",
         "gauge",
-        "Workers listening per queue.",
+        "Workers alive (a fresh heartbeat) per queue.",
         [({"queue": q["queue"]}, q["workers"]) for q in queues],
     )
     metric(
@@ -154,18 +237,3 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
         "Seconds spent running jobs, by queue and outcome.",
         by_queue_and_outcome(seconds, float),
     )
-    try:
-        from channels_app.models import ProcessedWebhookEvent
-
-        by_status = (
-            ProcessedWebhookEvent.objects.values("source", "status").annotate(n=Count("pk")).order_by()
-        )
-        metric(
-            "hub_webhook_events",
-            "gauge",
-            "Stored webhook events by platform and status.",
-            [({"source": row["source"], "status": row["status"]}, row["n"]) for row in by_status],
-        )
-    except DatabaseError:
-        lines.append("# database unavailable: hub_webhook_events omitted")
-    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

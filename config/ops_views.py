@@ -11,9 +11,10 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from channels_app.sweeper import events_waiting
 from config import failed_jobs as dlq
 from config import throughput
-from config.health import queue_stats
+from config.health import live_workers, queue_stats
 from config.ops import audit
 from config.queues import QUEUE_NAMES, get_queue
 
@@ -22,7 +23,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     """Per queue: jobs by state, workers and what they run, the oldest queued job's age, and the
     last hour's throughput and failure rate (the hub's own per-minute counts). Refreshes itself."""
     from django_rq.settings import get_queues_map
-    from rq.worker import Worker
 
     stats = queue_stats()
     series = throughput.last_hour(get_queue("webhooks").connection)
@@ -32,7 +32,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         finished, failed = sum(counts["finished"]), sum(counts["failed"])
         per_minute = [a + b for a, b in zip(counts["finished"], counts["failed"], strict=True)]
         peak = max(per_minute) or 1
-        workers = Worker.all(queue=get_queue(row["queue"]))
+        workers = live_workers(get_queue(row["queue"]))
         rows.append(
             {
                 **row,
@@ -45,7 +45,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
                 "busy": [(w.name[:12], w.get_current_job_id()) for w in workers if w.get_current_job_id()],
             }
         )
-    context = {**admin.site.each_context(request), "title": "Queues", "rows": rows}
+    waiting = [(source, n, age) for source, (n, age) in sorted(events_waiting().items())]
+    context = {**admin.site.each_context(request), "title": "Queues", "rows": rows, "waiting": waiting}
     return render(request, "admin/ops/dashboard.html", context)
 
 

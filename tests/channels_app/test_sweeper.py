@@ -58,6 +58,35 @@ def test_an_event_with_a_queued_or_scheduled_job_is_left_alone():
     assert (result.requeued, result.still_running) == (0, 1)
 
 
+def test_a_job_whose_hash_says_queued_but_no_queue_holds_is_reenqueued(redis_connection, run_worker):
+    """What a worker killed in its blocking pop leaves behind: Redis handed the job to the dead
+    worker's connection (still held open by a child), so the hash says queued, in no queue."""
+    e = event(factories.shopify_channel())
+    event_enqueue(e.pk, "")
+    queue = get_queue("webhooks")
+    assert redis_connection.lrem(queue.key, 0, e.job_id) == 1
+    assert Job.fetch(e.job_id, connection=redis_connection).get_status() == "queued"
+    age(e, 120)
+    result = events_sweep()
+    assert (result.requeued, result.still_running) == (1, 0)
+    assert queue.job_ids == [e.job_id]
+    assert events_sweep().still_running == 1  # in its queue now: live, not enqueued twice
+    run_worker("webhooks")
+    e.refresh_from_db()
+    assert e.status == EventStatus.COMPLETED
+
+
+def test_a_scheduled_job_no_registry_holds_is_reenqueued(redis_connection):
+    e = event(factories.shopify_channel())
+    job = get_queue("webhooks").enqueue_in(
+        timedelta(minutes=5), "channels_app.jobs.process_webhook_event", e.pk, job_id=e.job_id
+    )
+    age(e, 120)
+    assert events_sweep().still_running == 1
+    redis_connection.zrem(get_queue("webhooks").scheduled_job_registry.key, job.id)
+    assert events_sweep().requeued == 1
+
+
 def test_a_processing_event_whose_job_is_gone_is_reenqueued():
     e = event(factories.shopify_channel(), status=EventStatus.PROCESSING, attempts=1)
     ProcessedWebhookEvent.objects.filter(pk=e.pk).update(started_at=timezone.now() - timedelta(hours=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -10,13 +11,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
 from django.conf import settings
 from django.db import connection
 from rq.job import Job, JobStatus
+from rq.worker import Worker
 
+from bench.environment import descendants
 from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
 from channels_app.platforms.shopify import webhooks as shopify
 from channels_app.platforms.woocommerce import webhooks as woocommerce
@@ -197,6 +201,38 @@ def test_a_worker_killed_mid_job_is_processed_exactly_once_afterwards(processes)
     assert not channel.is_active
     assert get_queue("webhooks").failed_job_registry.count == 0
     assert get_queue("webhooks").count == 0
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child nobody reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_worker_killed_alone_takes_its_scheduler_with_it_and_strands_nothing(processes):
+    """The OOM killer kills one process, not its group. rq's scheduler, a child of the worker, used
+    to live on holding the worker's connection, blocked in its pop: Redis then handed the next job
+    to it, and the acknowledged event stayed ENQUEUED forever, in no queue."""
+    base = processes.web()
+    factories.shopify_channel()
+    worker = processes.worker("webhooks", name="oom-killed")
+    scheduler = wait_for(lambda: descendants(worker.pid))
+    wait_for(lambda: any(w.get_state() == "idle" for w in Worker.all(queue=get_queue("webhooks"))))
+    time.sleep(0.5)  # in its blocking pop
+    os.kill(worker.pid, signal.SIGKILL)  # the worker alone
+    worker.wait()
+    wait_for(lambda: not any(running(pid) for pid in scheduler), timeout=10)
+
+    assert post_uninstall(base).status_code == 200
+    event = ProcessedWebhookEvent.objects.get()
+    time.sleep(0.5)
+    assert get_queue("webhooks").job_ids == [event.job_id]  # nobody took it into the void
+    assert processes.worker("webhooks", name="survivor", burst=True).wait(timeout=60) == 0
+    event.refresh_from_db()
+    assert event.status == EventStatus.COMPLETED
 
 
 def test_a_worker_killed_inside_a_paid_orders_transaction_leaves_no_trace_and_it_reserves_once(processes):
