@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from channels_app.models import Organization
 from config.ops import is_ops
@@ -57,6 +58,36 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         limit_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class WriteOnlySecretsAdmin(admin.ModelAdmin):
+    """No secret is rendered to anyone, ops included. Someone who may change the object writes
+    secrets in password fields that are never filled back (blank keeps what is stored); someone
+    who may only view it does not get those fields at all, since Django would render their values
+    as read-only text. Both see which secrets are set and when they last changed (the model's
+    `secrets_set()` and `secrets_changed_at`)."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = [f for f in super().get_fields(request, obj) if f != "secrets"]
+        if not self.has_change_permission(request, obj):
+            fields = [f for f in fields if f not in self.secret_fields]
+        return [*fields, "secrets"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "secrets")
+
+    @admin.display(description="Secrets")
+    def secrets(self, obj: Any) -> str:
+        if obj is None or obj.pk is None:
+            return "none yet"
+        stored = ", ".join(
+            f"{label}: {'set' if is_set else 'not set'}" for label, is_set in obj.secrets_set()
+        )
+        if obj.secrets_changed_at is None:
+            return stored
+        return f"{stored} (last changed {timezone.localtime(obj.secrets_changed_at):%Y-%m-%d %H:%M})"
 
 
 class OrganizationScopedInline(admin.TabularInline):

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
-from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline
+from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline, WriteOnlySecretsAdmin
 from channels_app.models import (
     Channel,
     ChannelLocation,
@@ -31,7 +31,7 @@ from channels_app.models import (
 from channels_app.sweeper import event_replay
 from channels_app.sync import channel_verify, sync_start
 from config.failed_jobs import Subject
-from config.ops import audit, is_ops, ops_only
+from config.ops import audit, is_ops, ops_only, ops_or_api_token
 from config.ops_views import dashboard_view, failed_jobs_view
 
 
@@ -104,18 +104,31 @@ class ChannelForm(forms.ModelForm):
         stored = self.instance.previous_webhook_secret if self.instance.pk else ""
         return self.cleaned_data["previous_webhook_secret"] or stored
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        self.stored_secrets = (
+            instance.webhook_secret,
+            instance.previous_webhook_secret,
+            instance.credentials,
+        )
+
     def save(self, commit: bool = True) -> Channel:
         channel = super().save(commit=False)
         given = {name: self.cleaned_data[name] for name in CREDENTIAL_FIELDS if self.cleaned_data.get(name)}
-        channel.credentials = {**channel.credentials, **given}
+        credentials = {**channel.credentials, **given}
+        if (channel.webhook_secret, channel.previous_webhook_secret, credentials) != self.stored_secrets:
+            channel.secrets_changed_at = timezone.now()
+        channel.credentials = credentials
         if commit:
             channel.save()
         return channel
 
 
 @admin.register(Channel)
-class ChannelAdmin(OrganizationScopedAdmin):
+class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
     form = ChannelForm
+    secret_fields = ("webhook_secret", "previous_webhook_secret", *CREDENTIAL_FIELDS)
     list_display = (
         "name",
         "platform",
@@ -131,7 +144,6 @@ class ChannelAdmin(OrganizationScopedAdmin):
     search_fields = ("name", "shop_identifier", "organization__name")
     readonly_fields = (
         "webhook_url",
-        "stored_credentials",
         "connection",
         "recent_runs",
         "created_at",
@@ -239,10 +251,6 @@ class ChannelAdmin(OrganizationScopedAdmin):
     def events_24h(self, channel: Channel) -> str:
         counts = [(status, getattr(channel, f"n_{status.lower()}", 0)) for status in EventStatus.values]
         return ", ".join(f"{n} {status.lower()}" for status, n in counts if n) or "none"
-
-    @admin.display(description="Stored credentials")
-    def stored_credentials(self, channel: Channel) -> str:
-        return ", ".join(sorted(channel.credentials)) or "-"  # names only, never values
 
 
 @admin.register(ProcessedWebhookEvent)
@@ -500,9 +508,17 @@ class OpsQueueAdmin(QueueAdmin):
 
             return wrapper
 
-        # The stats JSON and Prometheus views keep django-rq's API-token authentication.
+        # The stats JSON and Prometheus views: ops, or django-rq's API token (for a scraper).
         api_urls = get_api_urlpatterns(name_prefix="django_rq_")
-        admin_urls = get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=wrap)
+        for pattern in api_urls:
+            pattern.callback = ops_or_api_token(pattern.callback)
+        admin_urls = [
+            url
+            for url in get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=wrap)
+            # rq-scheduler's page: the hub schedules with rq's own scheduler, and without the
+            # rq-scheduler package this page only raises.
+            if url.name != "django_rq_scheduler_jobs"
+        ]
         from django_rq import stats_views
 
         # The hub's dashboard is the landing page (before django-rq's own, which moves to stats/).
@@ -511,7 +527,12 @@ class OpsQueueAdmin(QueueAdmin):
             path("stats/", wrap(stats_views.stats), name="django_rq_stats"),
             path("failed/", wrap(failed_jobs_view), name="django_rq_failed_all"),
         ]
-        return api_urls + hub_urls + admin_urls + super(QueueAdmin, self).get_urls()
+        # Of the model admin's own pages only the list: the Dashboard model has no table, and its
+        # add, change, delete and history pages would query one.
+        model_urls = [
+            u for u in super(QueueAdmin, self).get_urls() if u.name == "django_rq_dashboard_changelist"
+        ]
+        return api_urls + hub_urls + admin_urls + model_urls
 
 
 admin.site.unregister(Dashboard)

@@ -81,6 +81,7 @@ class Channel(models.Model):
         help_text="Create and update in this store the products that supplier catalog syncs change "
         "(otherwise the catalog stays in the hub).",
     )
+    secrets_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     connection_checked_at = models.DateTimeField(null=True, blank=True)
     connection_ok = models.BooleanField(null=True, blank=True)
     connection_message = models.CharField(max_length=500, blank=True)
@@ -116,6 +117,14 @@ class Channel(models.Model):
                 errors[field] = f"{url[:100]}: {refusal}"
         if errors:
             raise ValidationError(errors)
+
+    def secrets_set(self) -> list[tuple[str, bool]]:
+        """Which secrets are stored (never what they are), for the admin."""
+        return [
+            ("Webhook secret", bool(self.webhook_secret)),
+            ("Previous webhook secret", bool(self.previous_webhook_secret)),
+            *((name.replace("_", " ").capitalize(), True) for name in sorted(self.credentials or {})),
+        ]
 
     def webhook_secrets(self) -> list[str]:
         return [s for s in (self.webhook_secret, self.previous_webhook_secret) if s]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from channels_app.handlers import Outcome, ignored
 from channels_app.models import Channel, Organization, Platform, ProcessedWebhookEvent
@@ -56,6 +57,9 @@ def channel_create(
         if webhook_secret and webhook_secret != channel.webhook_secret:
             channel.previous_webhook_secret = channel.webhook_secret
             channel.webhook_secret = webhook_secret
+            channel.secrets_changed_at = timezone.now()
+        if any(channel.credentials.get(name) != value for name, value in given_credentials.items()):
+            channel.secrets_changed_at = timezone.now()
         channel.credentials = {**channel.credentials, **given_credentials}
         channel.clean()  # where the hub will connect: ValidationError naming the rule
         channel.save()

@@ -8,6 +8,7 @@ made through them is written to the admin log: who, what, when.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 # django-rq's own "Access admin page" permission, granted to ops only (never implied by is_staff).
 OPS_PERMISSION = "django_rq.admin"
@@ -50,6 +51,30 @@ def audit(request: HttpRequest, flag: int, what: str, *, obj: Model | None = Non
         object_repr=(str(obj) if obj is not None else target)[:200],
         action_flag=flag,
         change_message=f"{what} {target}".strip(),
+    )
+
+
+def ops_or_api_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For django-rq's stats JSON and Prometheus views, which let any staff user in (and show
+    Redis' host, port and database): the ops permission, or RQ_API_TOKEN as a bearer header or
+    in django-rq's token path, for a scraper."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if is_ops(request) or _api_token_given(request, kwargs.get("token") or ""):
+            return view(request, *args, **kwargs)
+        return JsonResponse({"error": "the ops permission or the API token is required"}, status=403)
+
+    return wrapper
+
+
+def _api_token_given(request: HttpRequest, in_path: str) -> bool:
+    from django_rq.settings import get_api_token
+
+    expected = get_api_token().encode()
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(expected) and any(
+        hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected) for given in (in_path, bearer)
     )
 
 

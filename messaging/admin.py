@@ -5,9 +5,10 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
-from channels_app.access import OrganizationScopedAdmin
+from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin
 from channels_app.admin import RefreshWhileRunning, progress_html
 from config.ops import is_ops
 from messaging.campaigns import AudienceError, campaign_cancel, campaign_report, campaign_send
@@ -86,16 +87,27 @@ class MessagingSettingsForm(forms.ModelForm):
             self.instance.twilio_auth_token if self.instance.pk else ""
         )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stored_token = self.instance.twilio_auth_token if self.instance.pk else ""
+
+    def save(self, commit: bool = True) -> MessagingSettings:
+        if self.instance.twilio_auth_token != self.stored_token:
+            self.instance.secrets_changed_at = timezone.now()
+        return super().save(commit)
+
 
 @admin.register(MessagingSettings)
-class MessagingSettingsAdmin(OrganizationScopedAdmin):
+class MessagingSettingsAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
     form = MessagingSettingsForm
+    secret_fields = ("twilio_auth_token",)
     list_display = ("organization", "time_zone", "quiet_start", "quiet_end", "cap_messages", "cap_hours")
     list_select_related = ("organization",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
         # How fast the hub sends on a shared account is for ops, not merchants.
-        return () if is_ops(request) or request.user.is_superuser else ("rate_limit",)
+        return fields if is_ops(request) or request.user.is_superuser else (*fields, "rate_limit")
 
 
 class TemplateForm(forms.ModelForm):

@@ -57,12 +57,17 @@ class MessagingSettings(models.Model):
     twilio_auth_token = EncryptedTextField(blank=True)
     twilio_from_number = models.CharField(max_length=20, blank=True)
     rate_limit = models.FloatField(default=1.0, help_text="Messages per second sent for this organization.")
+    secrets_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "messaging settings"
 
     def __str__(self) -> str:
         return f"messaging of {self.organization_id}"
+
+    def secrets_set(self) -> list[tuple[str, bool]]:
+        """Which secrets are stored (never what they are), for the admin."""
+        return [("Twilio auth token", bool(self.twilio_auth_token))]
 
 
 class ConsentState(models.TextChoices):
