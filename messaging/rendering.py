@@ -2,8 +2,8 @@
 
 The engine has no template loaders, no libraries to `load`, and only the tags and filters of
 `messaging.sandbox`; the context is plain data (JSON values): a template reads what it is given
-and nothing else. A message is at most 1,600 characters. An error is a readable TemplateError,
-never a crash.
+and nothing else. Its loops run under a budget (messaging.sandbox). A message is at most 1,600
+characters. An error is a readable TemplateError, never a crash.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from functools import cache
 from typing import Any
 
 from django.template import Context, Engine, TemplateDoesNotExist, TemplateSyntaxError
+
+from messaging.sandbox import budgeted
 
 
 class TemplateError(Exception):
@@ -39,7 +41,7 @@ def render(template: str, context: dict[str, Any]) -> str:
     plain = json.loads(json.dumps(context, default=str))  # data only: no objects, no methods
     try:
         compiled = _engine().from_string(template)
-        text = compiled.render(Context(plain, autoescape=False)).strip()
+        text = compiled.render(budgeted(Context(plain, autoescape=False))).strip()
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template error: {exc}") from None
     except TemplateDoesNotExist as exc:

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from channels_app.models import Organization
 from messaging.models import Campaign, CampaignStatus, ConsentState, Contact, MessagingSettings, OutboxRecord
+from tests.messaging.test_delivery import NESTED_LOOPS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,6 +44,12 @@ def add_campaign(client, template):
         {"organization": client.organization.pk, "name": "Sale", "audience": "{}", "template": template},
         follow=True,
     )
+
+
+def test_a_template_over_the_render_budget_is_refused_on_save_at_once(merchant):
+    page = add_campaign(merchant, NESTED_LOOPS).content.decode()
+    assert "its loops would run more than 10,000 times" in page
+    assert not Campaign.objects.exists()
 
 
 def test_a_campaign_is_checked_previewed_sent_and_followed_to_its_end(merchant, run_worker):
