@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/python -m config.run
 
+# Tests run in parallel, one process per core (at most 4), each with its own test database and Redis
+# database (tests/conftest.py); PYTEST_PARALLEL= runs them in one process.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4
+
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

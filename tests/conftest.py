@@ -18,16 +18,20 @@ from tests.platforms import LOOPBACK
 _embedded: EmbeddedValkey | None = None
 
 
-TEST_REDIS_DB = 15
+# Tests flush their database, never the one the hub uses (0) or the benchmarks' (14): 15, and for
+# each further pytest-xdist worker (gw1, gw2, ...) one below, so parallel workers never meet.
+TEST_REDIS_DBS = (15, 13, 12, 11, 10, 9, 8, 7)
 
 
 def _test_database(redis_url: str) -> str:
-    """The same Redis, database 15: tests flush their database, never the one the hub uses."""
+    """The same Redis, in this test process's own database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    db = TEST_REDIS_DBS[int(worker.removeprefix("gw")) % len(TEST_REDIS_DBS)]
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query)) | {"db": str(TEST_REDIS_DB)}
+        query = dict(parse_qsl(parts.query)) | {"db": str(db)}
         return f"unix://{parts.path}?{urlencode(query)}"
-    return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _embedded.start()
         url = _embedded.url
     else:
-        url = os.environ.get("TEST_REDIS_URL") or _test_database(settings.REDIS_URL)
+        url = _test_database(os.environ.get("TEST_REDIS_URL") or settings.REDIS_URL)
     os.environ["REDIS_URL"] = url  # for the server and worker processes tests start
     settings.REDIS_URL = url
     settings.RQ_QUEUES = rq_queues(url, sentinels=[], sentinel_master="")
