@@ -16,4 +16,4 @@ USER hub
 RUN SECRET_KEY=build HUB_ENCRYPTION_KEYS=ZGV2LW9ubHktaW5zZWN1cmUta2V5LXBhZGRpbmctMDA= DEBUG=False \
     python manage.py collectstatic --noinput -v0
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--graceful-timeout", "30", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:config.gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4"]

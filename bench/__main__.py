@@ -4,7 +4,7 @@ Knobs (flag, or environment variable for `make bench`):
   --ingest-requests / BENCH_INGEST_REQUESTS  requests per endpoint (default 2000)
   --ingest-warmup   / BENCH_INGEST_WARMUP    untimed requests per endpoint first (default 100)
   --clients         / BENCH_INGEST_CLIENTS   concurrent client threads (default 8)
-  --web-workers     / BENCH_WEB_WORKERS      gunicorn sync workers (default 2)
+  --web-workers     / BENCH_WEB_WORKERS      gunicorn worker processes (default 2)
   --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 2000)
   --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
   --orders          / BENCH_ORDERS           paid-order webhooks per orders run (default 1000)

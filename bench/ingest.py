@@ -123,7 +123,10 @@ def create_channel(env: BenchEnv) -> None:
 
 def start_gunicorn(env: BenchEnv, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    args = [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    args = [
+        *(str(BIN / "gunicorn"), "-c", "python:config.gunicorn", "config.wsgi"),  # as the hub serves
+        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+    ]
     process = env.start("gunicorn", args)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -179,7 +182,7 @@ def check_stored(accepted_webhooks: int, accepted_inserts: int) -> bool:
 def run(env: BenchEnv, *, requests_per_endpoint: int, clients: int, warmup: int, web_workers: int) -> bool:
     print(
         f"Ingest: {requests_per_endpoint} requests per endpoint after {warmup} warmup, {clients} concurrent "
-        f"clients (threads, new connection per request), gunicorn --workers {web_workers} (sync)"
+        f"clients (threads, new connection per request), gunicorn --workers {web_workers} (threads)"
     )
     create_channel(env)
     process, base_url = start_gunicorn(env, web_workers)

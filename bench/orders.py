@@ -351,7 +351,7 @@ def run(env: BenchEnv, *, orders: int, warmup: int, clients: int, web_workers: i
 
     print(
         f"Orders: {orders} webhooks per run after {warmup} warmup, end to end (first POST to last event "
-        f"final), {clients} concurrent clients, gunicorn --workers {web_workers} (sync), "
+        f"final), {clients} concurrent clients, gunicorn --workers {web_workers} (threads), "
         f"`rqworker webhooks` workers; paid orders of 2-3 lines over {len(SKUS)} SKUs"
     )
     create_channel(env)

@@ -30,7 +30,7 @@ from django.db import (
     transaction,
 )
 from django.db.models import CharField, F
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
@@ -86,7 +86,13 @@ def read_body(request: HttpRequest) -> bytes:
         raise Rejected(411, "Content-Length required")
     if declared.isdigit() and int(declared) > limit:
         raise Rejected(413, f"body is larger than {limit} bytes")
-    body = request.read(limit + 1)
+    try:
+        body = request.read(limit + 1)
+    except UnreadablePostError:
+        # Cut short by the client, or by config.slowclients past HUB_REQUEST_BODY_TIMEOUT.
+        raise Rejected(408, "the body did not arrive in time") from None
+    if declared.isdigit() and len(body) < int(declared):
+        raise Rejected(408, "the body ended before its Content-Length")
     if len(body) > limit:
         raise Rejected(413, f"body is larger than {limit} bytes")
     return body

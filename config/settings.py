@@ -128,6 +128,9 @@ RQ_SHOW_ADMIN_LINK = True
 # Webhooks
 WEBHOOK_BASE_URL = env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
+# Seconds a request's body may take to arrive (config/slowclients.py): a slow client must not hold
+# a web thread; platforms send a webhook's body in milliseconds.
+HUB_REQUEST_BODY_TIMEOUT = env.float("HUB_REQUEST_BODY_TIMEOUT", default=10.0)
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2026-10")
 SMS_BACKEND = env.str("SMS_BACKEND", default="local")  # local (recorded, nothing sent) | twilio
 # Twilio's account, unless an organization has its own (Messaging settings in the admin).

@@ -100,7 +100,10 @@ class Processes:
         port = free_port()
         self.start(
             name,
-            [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+            [
+                *(str(BIN / "gunicorn"), "-c", "python:config.gunicorn", "config.wsgi"),
+                *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+            ],
             **env,
         )
         url = f"http://127.0.0.1:{port}"
