@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from channels_app.handlers import Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
-from channels_app.platforms.parsing import text
 from channels_app.platforms.shopify import payloads
 from channels_app.platforms.stock import sku_for_variant, stock_report, warehouse_for_location
 from messaging.checkouts import checkout_converted, checkout_sync
@@ -16,11 +15,7 @@ def order_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     """orders/create, updated, paid, cancelled: the payload is the whole order (and the checkout
     it was placed from is no longer abandoned)."""
     result = order_sync(channel=event.channel, data=payloads.order(event.payload), event_id=event.pk)
-    if isinstance(event.payload, dict):
-        payload = event.payload
-        checkout_converted(
-            event.channel, text(payload.get("checkout_token")), text(payload.get("checkout_id"))
-        )
+    checkout_converted(event.channel, *payloads.checkout_reference(event.payload))
     return ignored("stale update: older than the stored order") if result.stale else None
 
 
@@ -55,15 +50,15 @@ def inventory_level_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcom
 
 def fulfillment_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     """fulfillments/create: one made in Shopify, or the echo of the hub's own push."""
-    payload = event.payload if isinstance(event.payload, dict) else {}
+    shipped = payloads.fulfillment(event.payload)
     result = fulfillment_from_platform(
         channel_id=event.channel_id,
-        order_external_id=text(payload.get("order_id")),
-        external_id=text(payload.get("id")),
-        tracking_number=text(payload.get("tracking_number")),
-        carrier=text(payload.get("tracking_company")),
-        url=text(payload.get("tracking_url")),
+        order_external_id=shipped.order_id,
+        external_id=shipped.fulfillment_id,
+        tracking_number=shipped.tracking_number,
+        carrier=shipped.carrier,
+        url=shipped.url,
     )
     if result == "no order":
-        return ignored(f"order {payload.get('order_id')} is not in the hub (the reconciliation brings it)")
+        return ignored(f"order {shipped.order_id} is not in the hub (the reconciliation brings it)")
     return None
