@@ -12,10 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.handlers import Outcome, ignored
+from channels_app.platforms.shapes import validated
 from messaging.consent import consent_record, keyword
 from messaging.delivery import messages_enqueue, rules_for
 from messaging.models import ConsentState, Contact, Message, MessageStatus
 from messaging.phones import PhoneError, e164
+from messaging.twilio import InboundMessage, StatusCallback
 
 if TYPE_CHECKING:
     from channels_app.models import ProcessedWebhookEvent
@@ -43,11 +45,12 @@ START_REPLY = "You are subscribed again. Reply STOP to unsubscribe, HELP for hel
 
 
 def status_apply(event: ProcessedWebhookEvent, fetched: Any) -> Outcome | None:
-    payload = event.payload or {}
-    sid = payload.get("MessageSid") or payload.get("SmsSid") or ""
-    status = TWILIO_STATUS.get(str(payload.get("MessageStatus") or payload.get("SmsStatus") or "").lower())
+    callback = validated(StatusCallback, event.payload, "Twilio status callback")
+    sid = callback.MessageSid or callback.SmsSid or ""
+    given = callback.MessageStatus or callback.SmsStatus or ""
+    status = TWILIO_STATUS.get(given.lower())
     if status is None:
-        return ignored(f"status {payload.get('MessageStatus')!r} is not one the hub records")
+        return ignored(f"status {given!r} is not one the hub records")
     message = (
         Message.objects.select_for_update()
         .filter(provider_id=sid, organization_id=event.channel.organization_id)
@@ -60,7 +63,7 @@ def status_apply(event: ProcessedWebhookEvent, fetched: Any) -> Outcome | None:
     fields: dict[str, Any] = {"status": status, "updated_at": timezone.now()}
     if status == MessageStatus.DELIVERED:
         fields["delivered_at"] = timezone.now()
-    code = str(payload.get("ErrorCode") or "")
+    code = callback.ErrorCode or ""
     if code:
         fields["error"] = f"Twilio error {code}"
     Message.objects.filter(pk=message.pk).update(**fields)
@@ -72,14 +75,14 @@ def status_apply(event: ProcessedWebhookEvent, fetched: Any) -> Outcome | None:
 def inbound_apply(event: ProcessedWebhookEvent, fetched: Any) -> Outcome | None:
     """STOP (and its variants) opts out at once, START opts back in, HELP gets the help text;
     each gets one reply. Anything else is recorded and left for a person."""
-    payload = event.payload or {}
-    text = str(payload.get("Body") or "")
+    inbound = validated(InboundMessage, event.payload, "Twilio inbound message")
+    text = inbound.Body or ""
     word = keyword(text)
     if word is None:
         return ignored("not a keyword")
     organization_id = event.channel.organization_id
     try:
-        phone = e164(str(payload.get("From") or ""))
+        phone = e164(inbound.From)
     except PhoneError as exc:
         return ignored(f"sender: {exc}")
     contact, _ = Contact.objects.get_or_create(organization_id=organization_id, phone=phone)

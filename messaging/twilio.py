@@ -11,7 +11,28 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import StringConstraints
+
+from channels_app.platforms.shapes import Shape, Text50, Text100
+
+# What Twilio posts (form fields, so every value is text), as its webhook reference lists them.
+TwilioCode = Annotated[str, StringConstraints(pattern=r"^\d{1,10}$")]
+
+
+class StatusCallback(Shape):
+    MessageSid: Text100 | None = None
+    SmsSid: Text100 | None = None
+    MessageStatus: Text50 | None = None
+    SmsStatus: Text50 | None = None
+    ErrorCode: TwilioCode | None = None
+
+
+class InboundMessage(Shape):
+    From: Text50
+    Body: Annotated[str, StringConstraints(max_length=1600)] | None = None
 
 
 def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:

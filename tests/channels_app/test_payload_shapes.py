@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from urllib.parse import urlencode
 
 import pytest
 
@@ -17,6 +18,7 @@ from channels_app.models import EventStatus, ProcessedWebhookEvent
 from config.queues import get_queue
 from orders.models import Order
 from tests.channels_app import factories
+from tests.channels_app.endpoints import BY_NAME, TWILIO_SID
 from tests.platforms import fixture_json, shopify_headers
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +135,122 @@ def test_the_recorded_shopify_payloads_all_pass_their_shapes(shopify):
 def test_other_shopify_topics_check_their_shapes_too(shopify, topic, change, expected):
     recorded = fixture_json(f"shopify/webhooks/{topic.replace('/', '_')}.json")
     assert_failed_at_once(shopify(mutated(recorded, change), topic), expected)
+
+
+# --- WooCommerce, Shopee, carriers, Twilio: the same promise -----------------------------------
+
+WOO_ORDER = fixture_json("woocommerce/webhooks/order_created.json")
+WOO_PRODUCT = fixture_json("woocommerce/webhooks/product_updated.json")
+
+
+@pytest.fixture
+def signed(client, django_capture_on_commit_callbacks, run_worker):
+    """Post `payload` signed to an endpoint of tests.channels_app.endpoints, run its queue's worker."""
+
+    def post(name: str, payload, queue: str, **headers) -> ProcessedWebhookEvent:
+        endpoint = BY_NAME[name]
+        channel = endpoint.create()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = endpoint.post(client, channel, body, signed=True, headers=headers)
+        assert response.status_code == 200, response.content
+        run_worker(queue)
+        return ProcessedWebhookEvent.objects.latest("pk")
+
+    return post
+
+
+WOO = {"HTTP_X_WC_WEBHOOK_TOPIC": "order.created", "HTTP_X_WC_WEBHOOK_ID": "7"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "headers", "expected"),
+    [
+        (
+            mutated(WOO_ORDER, line(0, quantity=1.7)),
+            WOO,
+            "line_items[0].quantity: Input should be a valid integer",
+        ),
+        (mutated(WOO_ORDER, field(currency="EURO")), WOO, "currency: String should match pattern"),
+        (mutated(WOO_ORDER, field(total="NaN")), WOO, "total: not a decimal amount"),
+        (mutated(WOO_ORDER, field(billing="John")), WOO, "billing: Input should be"),
+        (mutated(WOO_ORDER, field(id={"x": 1})), WOO, "id: Input should be a valid integer"),
+        (
+            mutated(WOO_PRODUCT, field(manage_stock=True, stock_quantity="9")),
+            {"HTTP_X_WC_WEBHOOK_TOPIC": "product.updated", "HTTP_X_WC_WEBHOOK_ID": "8"},
+            "stock_quantity: Input should be a valid integer (got '9')",
+        ),
+    ],
+)
+def test_a_woocommerce_payload_of_the_wrong_shape_fails_at_once(signed, payload, headers, expected):
+    assert_failed_at_once(signed("woocommerce", payload, "webhooks", **headers), expected)
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "expected"),
+    [
+        (
+            "easypost",
+            {
+                "id": "evt_1",
+                "description": "tracker.updated",
+                "result": {"object": "Tracker", "tracking_code": 12},
+            },
+            "EasyPost tracker: tracking_code: Input should be a valid string (got 12)",
+        ),
+        (
+            "easypost",
+            {"id": "evt_2", "description": "tracker.updated", "result": "Tracker"},
+            "EasyPost event: result: Input should be a valid dictionary",
+        ),
+        (
+            "aftership",
+            {
+                "event_id": "e-1",
+                "event": "tracking_update",
+                "msg": {"tracking_number": "1Z", "tag": "x" * 60},
+            },
+            "msg.tag: String should have at most 50 characters",
+        ),
+    ],
+)
+def test_a_carrier_payload_of_the_wrong_shape_fails_at_once(signed, name, payload, expected):
+    event = signed(name, payload, "shipment-tracking")
+    assert event.status == EventStatus.FAILED and event.attempts == 1
+    assert expected in event.error_message, event.error_message
+
+
+@pytest.mark.parametrize(
+    ("kind", "form", "expected"),
+    [
+        ("status", {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "30003x"}, "ErrorCode"),
+        (
+            "inbound",
+            {"MessageSid": "SM2", "From": "+1" + "5" * 60, "Body": "STOP"},
+            "From: String should have",
+        ),
+    ],
+)
+def test_a_twilio_post_of_the_wrong_shape_fails_at_once(signed, kind, form, expected):
+    body = urlencode({"AccountSid": TWILIO_SID, **form}).encode()
+    event = signed(f"twilio-{kind}", body, "messaging-events")
+    assert event.status == EventStatus.FAILED and event.attempts == 1
+    assert expected in event.error_message, event.error_message
+
+
+def test_a_shopee_order_the_api_answers_in_the_wrong_shape_fails_at_once(signed, httpserver, settings):
+    detail = fixture_json("shopee/api/get_order_detail.json")
+    detail["response"]["order_list"][0].update(order_sn="220810QSK8S7BX")
+    detail["response"]["order_list"][0]["item_list"][0]["model_quantity_purchased"] = "abc"
+    httpserver.expect_request("/api/v2/order/get_order_detail").respond_with_json(detail)
+    from channels_app.models import Channel
+
+    BY_NAME["shopee"].create()
+    Channel.objects.filter(platform="shopee").update(
+        api_base_url=httpserver.url_for(""), credentials={"access_token": "tok-1"}
+    )
+    event = signed("shopee", fixture_json("shopee/push/order_status_push_code3.json"), "webhooks")
+    assert event.status == EventStatus.FAILED and event.attempts == 1
+    assert "Shopee order: item_list[0].model_quantity_purchased" in event.error_message
+    assert not Order.objects.exists()

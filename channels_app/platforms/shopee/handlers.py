@@ -6,7 +6,6 @@ from typing import Any
 
 from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
-from channels_app.platforms.parsing import timestamp
 from channels_app.platforms.shopee import client, payloads
 from channels_app.platforms.stock import sku_for_variant, stock_report
 from orders.services import order_sync
@@ -48,7 +47,7 @@ def stock_apply(event: ProcessedWebhookEvent, fetched: dict[str, Any]) -> Outcom
     if fetched["order"] is not None:
         order_apply(event, fetched["order"])
     channel = event.channel
-    reported_at = timestamp(event.payload.get("timestamp") if isinstance(event.payload, dict) else None)
+    reported_at = payloads.pushed_at(event.payload)
     for stock in fetched["stock"]:
         warehouse = channel.warehouse_for(stock.location_id)
         if warehouse is None:

@@ -1,12 +1,28 @@
-"""Shopee push messages and API objects into the hub's typed objects."""
+"""Shopee push messages and API objects into the hub's typed objects, each checked against its
+shape first (channels_app.platforms.shapes), as Shopee's open-platform documents describe them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from channels_app.platforms.parsing import decimal, text, timestamp
+from pydantic import Field, Strict
+
+from channels_app.platforms.parsing import text
+from channels_app.platforms.shapes import (
+    Currency,
+    Id,
+    MoneyNumber,
+    Quantity,
+    Shape,
+    Text50,
+    Text100,
+    Text255,
+    When,
+    validated,
+)
 from orders.services import LineData, OrderData
 
 # order_status -> (payment, fulfilment). COD orders are READY_TO_SHIP before any payment: they
@@ -25,61 +41,112 @@ _STATUSES = {
 }
 
 
-def order_sn(push: Any) -> str:
+class _PushData(Shape):
+    ordersn: Text100 | None = None
+    order_sn: Text100 | None = None
+    item_id: Id | None = None
+
+
+class _Push(Shape):
+    shop_id: Id | None = None
+    code: Annotated[int, Strict(), Field(ge=0)]
+    timestamp: When | None = None
+    data: _PushData | None = None
+
+
+def push(payload: Any) -> _Push:
+    return validated(_Push, payload, "Shopee push")
+
+
+def order_sn(payload: Any) -> str:
     """The order a push is about ("" if it names none)."""
-    data = push.get("data") if isinstance(push, dict) else None
-    if not isinstance(data, dict):
-        return ""
-    return text(data.get("ordersn") or data.get("order_sn"))
+    data = push(payload).data or _PushData()
+    return data.ordersn or data.order_sn or ""
 
 
-def order(detail: dict[str, Any]) -> OrderData:
-    status = text(detail.get("order_status"))
+def item_id(payload: Any) -> str:
+    """The item a stock push is about ("" if it names none)."""
+    data = push(payload).data or _PushData()
+    return text(data.item_id)
+
+
+def pushed_at(payload: Any) -> datetime | None:
+    return push(payload).timestamp
+
+
+class _Item(Shape):
+    item_id: Id
+    model_id: Id | None = None
+    order_item_id: Id | None = None
+    model_quantity_purchased: Quantity
+    model_discounted_price: MoneyNumber | None = None
+    item_name: Text255 | None = None
+    model_name: Text255 | None = None
+    model_sku: Text100 | None = None
+    item_sku: Text100 | None = None
+
+
+class _Address(Shape):
+    name: Text255 | None = None
+    phone: Text50 | None = None
+
+
+class _OrderDetail(Shape):
+    order_sn: Text100
+    order_status: Text50 | None = None
+    pay_time: When | None = None
+    recipient_address: _Address | None = None
+    buyer_username: Text255 | None = None
+    currency: Currency | None = None
+    total_amount: MoneyNumber | None = None
+    cancel_reason: Text100 | None = None
+    create_time: When | None = None
+    update_time: When | None = None
+    item_list: list[_Item] = []
+
+
+def order(detail: Any) -> OrderData:
+    """v2.order.get_order_detail's order, as the API answered it."""
+    shape = validated(_OrderDetail, detail, "Shopee order")
+    status = shape.order_status or ""
     financial, fulfillment = _STATUSES.get(status, ("pending", "unfulfilled"))
-    if financial == "authorized" and detail.get("pay_time"):
+    if financial == "authorized" and shape.pay_time:
         financial = "paid"
-    address = detail.get("recipient_address") or {}
-    updated = timestamp(detail.get("update_time"))
-    lines = tuple(_line(item, fulfilled=fulfillment == "fulfilled") for item in detail.get("item_list") or [])
+    address = shape.recipient_address or _Address()
+    lines = tuple(_line(item, fulfilled=fulfillment == "fulfilled") for item in shape.item_list)
     subtotal = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
     return OrderData(
-        external_id=text(detail.get("order_sn")),
-        number=text(detail.get("order_sn")),
-        customer_name=text(address.get("name") or detail.get("buyer_username")),
-        phone=text(address.get("phone")),
-        shipping_address=address,
-        currency=text(detail.get("currency")),
+        external_id=shape.order_sn,
+        number=shape.order_sn,
+        customer_name=address.name or shape.buyer_username or "",
+        phone=address.phone or "",
+        shipping_address=detail.get("recipient_address") or {},  # all of it, as Shopee sent it
+        currency=shape.currency or "",
         subtotal=subtotal,
-        total=decimal(detail.get("total_amount")),
+        total=shape.total_amount or Decimal(0),
         financial_status=financial,
         fulfillment_status=fulfillment,
         platform_status=status,
-        cancelled_at=updated if status == "CANCELLED" else None,
-        cancel_reason=text(detail.get("cancel_reason")) if status == "CANCELLED" else "",
-        created_at=timestamp(detail.get("create_time")),
-        updated_at=updated,
+        cancelled_at=shape.update_time if status == "CANCELLED" else None,
+        cancel_reason=(shape.cancel_reason or "") if status == "CANCELLED" else "",
+        created_at=shape.create_time,
+        updated_at=shape.update_time,
         lines=lines,
     )
 
 
-def _line(item: dict[str, Any], *, fulfilled: bool) -> LineData:
-    model_id = item.get("model_id") or 0
+def _line(item: _Item, *, fulfilled: bool) -> LineData:
+    model_id = item.model_id or 0
     # A line is an item (product) and model (variant); the same item can appear with two models.
     return LineData(
-        external_line_id=f"{item.get('order_item_id') or item.get('item_id')}:{model_id}",
-        quantity=int(item.get("model_quantity_purchased") or 0),
-        unit_price=decimal(item.get("model_discounted_price")),
-        title=" ".join(filter(None, [text(item.get("item_name")), text(item.get("model_name"))])),
-        sku_code=text(item.get("model_sku") or item.get("item_sku")),
-        external_variant_id=text(model_id or item.get("item_id")),
+        external_line_id=f"{item.order_item_id or item.item_id}:{model_id}",
+        quantity=item.model_quantity_purchased,
+        unit_price=item.model_discounted_price or Decimal(0),
+        title=" ".join(filter(None, [item.item_name, item.model_name]))[:255],
+        sku_code=item.model_sku or item.item_sku or "",
+        external_variant_id=text(model_id or item.item_id),
         fulfilled=fulfilled,
     )
-
-
-def item_id(push: Any) -> str:
-    """The item a stock push is about ("" if it names none)."""
-    data = push.get("data") if isinstance(push, dict) else None
-    return text(data.get("item_id")) if isinstance(data, dict) else ""
 
 
 @dataclass(frozen=True)
@@ -90,23 +157,35 @@ class ModelStock:
     available: int
 
 
-def model_stocks(item: str, models: list[dict[str, Any]]) -> list[ModelStock]:
+class _SellerStock(Shape):
+    location_id: Text100 | None = None
+    stock: Quantity
+
+
+class _StockInfo(Shape):
+    seller_stock: list[_SellerStock] = []
+
+
+class _Model(Shape):
+    model_id: Id | None = None
+    model_sku: Text100 | None = None
+    item_sku: Text100 | None = None
+    stock_info_v2: _StockInfo | None = None
+
+
+def model_stocks(item: str, models: list[Any]) -> list[ModelStock]:
     """The seller's own stock per model and location (Shopee's warehouse stock is not the shop's)."""
     stocks = []
-    for model in models:
-        info = model.get("stock_info_v2") or {}
-        for entry in info.get("seller_stock") or []:
-            try:
-                available = int(entry.get("stock"))
-            except (TypeError, ValueError):
-                continue
-            location = text(entry.get("location_id"))
+    for index, raw in enumerate(models):
+        model = validated(_Model, raw, f"Shopee model [{index}]")
+        for entry in (model.stock_info_v2 or _StockInfo()).seller_stock:
+            location = entry.location_id or ""
             stocks.append(
                 ModelStock(
-                    variant_id=text(model.get("model_id") or item),
-                    sku_code=text(model.get("model_sku") or model.get("item_sku")),
+                    variant_id=text(model.model_id or item),
+                    sku_code=model.model_sku or model.item_sku or "",
                     location_id="" if location in ("", "-") else location,
-                    available=available,
+                    available=entry.stock,
                 )
             )
     return stocks

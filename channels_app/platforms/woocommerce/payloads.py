@@ -1,4 +1,5 @@
-"""WooCommerce webhook payloads (REST v3 resource shapes) into the hub's typed objects."""
+"""WooCommerce webhook payloads (REST v3 resource shapes, as its REST controllers return them)
+into the hub's typed objects, each checked against its shape first (channels_app.platforms.shapes)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,25 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from channels_app.handlers import HandlerError
-from channels_app.platforms.parsing import decimal, text, timestamp
+from channels_app.platforms.parsing import text
+from channels_app.platforms.shapes import (
+    Currency,
+    Id,
+    Money,
+    MoneyNumber,
+    Object,
+    Quantity,
+    Shape,
+    StockLevel,
+    Text50,
+    Text100,
+    Text255,
+    When,
+    unique_ids,
+    validated,
+)
 from orders.services import LineData, OrderData
 
 # WooCommerce has one status per order; the hub splits it into payment and fulfilment.
@@ -26,61 +42,96 @@ _STATUSES = {
 }
 
 
+class _Billing(Shape):
+    first_name: Text100 | None = None
+    last_name: Text100 | None = None
+    email: Text255 | None = None
+    phone: Text50 | None = None
+
+
+class _Line(Shape):
+    id: Id
+    quantity: Quantity
+    subtotal: Money | None = None
+    price: MoneyNumber | None = None  # a JSON number, unlike every other amount
+    name: Text255 | None = None
+    sku: Text100 | None = None
+    product_id: Id | None = None
+    variation_id: Id | None = None
+
+
+class _Order(Shape):
+    id: Id
+    number: Text100 | None = None
+    status: Text50 | None = None
+    currency: Currency | None = None
+    billing: _Billing | None = None
+    shipping: Object | None = None
+    total_tax: Money | None = None
+    discount_total: Money | None = None
+    total: Money | None = None
+    date_created: When | None = None
+    date_created_gmt: When | None = None
+    date_modified: When | None = None
+    date_modified_gmt: When | None = None
+    line_items: Annotated[list[_Line], unique_ids("line item")] = []
+
+
 def order(payload: Any) -> OrderData:
-    if not isinstance(payload, dict) or "id" not in payload:
-        raise HandlerError("WooCommerce order payload has no id", permanent=True)
-    status = text(payload.get("status"))
+    shape = validated(_Order, payload, "WooCommerce order")
+    status = shape.status or ""
     financial, fulfillment = _STATUSES.get(status, ("pending", "unfulfilled"))
-    billing = payload.get("billing") or {}
-    modified = timestamp(payload.get("date_modified_gmt") or payload.get("date_modified"))
-    lines = tuple(
-        _line(item, fulfilled=fulfillment == "fulfilled") for item in payload.get("line_items") or []
-    )
+    billing = shape.billing or _Billing()
+    modified = shape.date_modified_gmt or shape.date_modified
+    lines = tuple(_line(item, fulfilled=fulfillment == "fulfilled") for item in shape.line_items)
     return OrderData(
-        external_id=text(payload["id"]),
-        number=text(payload.get("number") or payload["id"]),
-        customer_name=" ".join(filter(None, [billing.get("first_name"), billing.get("last_name")])),
-        email=text(billing.get("email")),
-        phone=text(billing.get("phone")),
-        shipping_address=payload.get("shipping") or {},
-        billing_address=billing,
-        currency=text(payload.get("currency")),
-        subtotal=sum((decimal(item.get("subtotal")) for item in payload.get("line_items") or []), Decimal(0)),
-        total_tax=decimal(payload.get("total_tax")),
-        total_discounts=decimal(payload.get("discount_total")),
-        total=decimal(payload.get("total")),
+        external_id=str(shape.id),
+        number=shape.number or str(shape.id),
+        customer_name=" ".join(filter(None, [billing.first_name, billing.last_name])),
+        email=billing.email or "",
+        phone=billing.phone or "",
+        shipping_address=shape.shipping or {},
+        billing_address=payload.get("billing") or {},  # all of it, as WooCommerce sent it
+        currency=shape.currency or "",
+        subtotal=sum((item.subtotal or Decimal(0) for item in shape.line_items), Decimal(0)),
+        total_tax=shape.total_tax or Decimal(0),
+        total_discounts=shape.discount_total or Decimal(0),
+        total=shape.total or Decimal(0),
         financial_status=financial,
         fulfillment_status=fulfillment,
         platform_status=status,
         cancelled_at=modified if status in ("cancelled", "trash") else None,
         cancel_reason=status if status in ("cancelled", "trash") else "",
-        created_at=timestamp(payload.get("date_created_gmt") or payload.get("date_created")),
+        created_at=shape.date_created_gmt or shape.date_created,
         updated_at=modified,
         lines=lines,
     )
 
 
-def _line(item: dict[str, Any], *, fulfilled: bool) -> LineData:
-    variant = item.get("variation_id") or item.get("product_id")  # 0 for a simple product's variation
-    quantity = int(item.get("quantity") or 0)
+def _line(item: _Line, *, fulfilled: bool) -> LineData:
+    variant = item.variation_id or item.product_id  # 0 for a simple product's variation
     # `price` is a JSON float; the line's subtotal is a decimal string, before discounts.
-    subtotal = decimal(item.get("subtotal"))
-    unit_price = (subtotal / quantity).quantize(Decimal("0.01")) if quantity else decimal(item.get("price"))
+    if item.quantity and item.subtotal is not None:
+        unit_price = (item.subtotal / item.quantity).quantize(Decimal("0.01"))
+    else:
+        unit_price = item.price or Decimal(0)
     return LineData(
-        external_line_id=text(item.get("id")),
-        quantity=quantity,
+        external_line_id=str(item.id),
+        quantity=item.quantity,
         unit_price=unit_price,
-        title=html.unescape(text(item.get("name"))),  # WordPress stores titles HTML-escaped
-        sku_code=text(item.get("sku")),
+        title=html.unescape(item.name or ""),  # WordPress stores titles HTML-escaped
+        sku_code=item.sku or "",
         external_variant_id=text(variant),
         fulfilled=fulfilled,
     )
 
 
+class _Deleted(Shape):
+    id: Id
+
+
 def deleted_id(payload: Any) -> str:
-    if not isinstance(payload, dict) or "id" not in payload:
-        raise HandlerError("WooCommerce deletion payload has no id", permanent=True)
-    return text(payload["id"])
+    return str(validated(_Deleted, payload, "WooCommerce deletion").id)
 
 
 @dataclass(frozen=True)
@@ -91,13 +142,22 @@ class ProductStock:
     updated_at: datetime | None
 
 
+class _Product(Shape):
+    id: Id
+    sku: Text100 | None = None
+    # A variation's is "parent" when its parent product manages the stock.
+    manage_stock: bool | Literal["parent"] | None = None
+    stock_quantity: StockLevel | None = None
+    date_modified: When | None = None
+    date_modified_gmt: When | None = None
+
+
 def product_stock(payload: Any) -> ProductStock:
-    if not isinstance(payload, dict) or "id" not in payload:
-        raise HandlerError("WooCommerce product payload has no id", permanent=True)
-    managed = payload.get("manage_stock") is True and payload.get("stock_quantity") is not None
+    shape = validated(_Product, payload, "WooCommerce product")
+    managed = shape.manage_stock is True and shape.stock_quantity is not None
     return ProductStock(
-        product_id=text(payload["id"]),
-        sku_code=text(payload.get("sku")),
-        quantity=int(payload["stock_quantity"]) if managed else None,
-        updated_at=timestamp(payload.get("date_modified_gmt") or payload.get("date_modified")),
+        product_id=str(shape.id),
+        sku_code=shape.sku or "",
+        quantity=shape.stock_quantity if managed else None,
+        updated_at=shape.date_modified_gmt or shape.date_modified,
     )
