@@ -58,6 +58,14 @@ def admin_routes(patterns, prefix=""):
 def urls(job_id: str) -> dict[str, str]:
     """Every queue and job page the admin site has (django-rq's and the hub's), enumerated from
     its URL patterns: one added later is checked without anyone listing it here."""
+    found = every_admin_url(job_id)
+    queue_pages = {name: url for name, url in found.items() if url.startswith("/admin/django_rq/")}
+    assert len(queue_pages) >= 25  # django-rq's pages and the hub's, all of them
+    return queue_pages
+
+
+def every_admin_url(job_id: str) -> dict[str, str]:
+    """Every URL the admin site resolves, with sample arguments: {name (or URL): URL}."""
     q = get_queues_map()["webhooks"]
     job = Job.fetch(job_id, connection=get_queue("webhooks").connection)
     worker = HubWorker([get_queue("webhooks")], connection=get_queue("webhooks").connection)
@@ -73,18 +81,20 @@ def urls(job_id: str) -> dict[str, str]:
         "cron_job_name": "hub",
         "object_id": "1",
         "token": "notthetoken",
+        "app_label": "channels_app",
+        "content_type_id": 1,
+        "pk": 1,
+        "id": 1,
+        "url": "nowhere/",
     }
     found = {}
     for name, route, pattern in admin_routes(admin.site.get_urls()):
-        if not route.startswith("django_rq/"):
-            continue
         if isinstance(pattern.pattern, RegexPattern):  # django-rq's stats JSON, with a token or not
             path = re.sub(r"\(\?P<(\w+)>[^)]*\)\??", lambda m: str(samples[m[1]]), route)
             path = path.replace("^", "").replace("/?$", "/").replace("$", "")
         else:
             path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(samples[m[1]]), route)
         found.setdefault("/admin/" + path, name or path)
-    assert len(found) >= 25  # django-rq's pages and the hub's, all of them
     return {name if list(found.values()).count(name) == 1 else url: url for url, name in found.items()}
 
 
@@ -116,6 +126,18 @@ def test_ops_see_every_page(client, ops, failed_job):
             assert status in (200, 302, 404), name  # no cron scheduler, no Dashboard rows
         else:
             assert status == 200, (name, status)
+
+
+def test_no_admin_url_answers_500_to_anyone(client, merchant, ops, failed_job):
+    superuser = User.objects.create_superuser("root", password="pw")
+    pages = every_admin_url(failed_job)
+    assert len(pages) > 100  # every model's pages, the queue pages, the hub's own
+    for who in (None, merchant, ops, superuser):
+        if who is not None:
+            client.force_login(who)
+        for name, url in pages.items():
+            status = client.get(url).status_code
+            assert status < 500, (str(who), name, url, status)
 
 
 def test_the_stats_json_needs_the_ops_permission_or_the_api_token(client, merchant, ops, settings):
