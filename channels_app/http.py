@@ -44,6 +44,7 @@ MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives the worker back and retries
 _RETRY_CLIENT_STATUSES = {408, 425, 429}
 
 QUICK_TIMEOUT = (5.0, 10.0)
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # an API answer's body; a streamed one is the caller's to bound
 _local = threading.local()
 _quick: contextvars.ContextVar[bool] = contextvars.ContextVar("quick_calls", default=False)
 
@@ -143,7 +144,7 @@ def send(
                 timeout=timeout,
                 # A redirect would carry the token header to wherever it points.
                 allow_redirects=follow_redirects,
-                stream=stream,
+                stream=True,  # read here within MAX_ANSWER_BYTES, unless the caller reads it
             )
         except egress.AddressRefused as exc:
             _log(call, method, path, "refused", started, attempt, error="AddressRefused")
@@ -162,11 +163,11 @@ def send(
             continue
         _log(call, method, path, response.status_code, started, attempt)
         if response.status_code < 400:
-            return response
+            return response if stream else _read_whole(response, call, method, path)
         retry_after = _retry_after(response.headers.get("Retry-After"))
         if response.status_code < 500 and response.status_code not in _RETRY_CLIENT_STATUSES:
             if client_errors and response.status_code < 500:
-                return response
+                return response if stream else _read_whole(response, call, method, path)
             raise PlatformError(
                 f"{call.platform} {method} {path} answered {response.status_code}: {_excerpt(response)}",
                 permanent=True,
@@ -184,6 +185,30 @@ def send(
         response.close()  # its connection goes back to the pool
         _sleep(attempt, retry_after)
     raise AssertionError("unreachable")
+
+
+def _read_whole(response: requests.Response, call: Call, method: str, path: str) -> requests.Response:
+    """The answer with its body read, refused past MAX_ANSWER_BYTES: a server a merchant named
+    may answer anything, and requests alone would read it all into memory."""
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                response.close()
+                raise PlatformError(
+                    f"{call.platform} {method} {path} answered more than {MAX_ANSWER_BYTES} bytes",
+                    permanent=True,
+                    status=response.status_code,
+                )
+    except requests.RequestException as exc:  # the connection dropped mid-body
+        response.close()
+        raise PlatformError(
+            f"{call.platform} {method} {path}: {type(exc).__name__} mid-body", permanent=False
+        ) from None
+    response._content = bytes(body)  # what .content, .text and .json() read
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response
 
 
 def json_body(response: requests.Response, call: Call) -> Any:

@@ -99,6 +99,8 @@ class HubScheduler(RQScheduler):
     heartbeat it checks its parent is still its parent (elsewhere).
     """
 
+    _parent_pid = 0  # the worker's, set in the child
+
     def start(self) -> Any:
         self._status = self.Status.STARTED
         self._connection = None  # the child makes its own, as rq's start does
@@ -133,8 +135,6 @@ class HubScheduler(RQScheduler):
             self.log.warning("Scheduler: its worker (pid %s) is gone; stopping", self._parent_pid)
             self.request_stop()
         super().heartbeat()
-
-    _parent_pid = 0
 
 
 _PR_SET_PDEATHSIG = 1

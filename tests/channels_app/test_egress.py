@@ -273,3 +273,13 @@ def test_verify_connection_never_calls_a_store_on_the_hubs_own_network(closed, c
     assert "127.0.0.1 is a loopback address" in page
     assert "redis_version" not in page
     assert httpserver.log == []
+
+
+def test_an_answer_past_the_size_bound_is_refused_without_reading_it_all(httpserver, monkeypatch):
+    monkeypatch.setattr(http, "MAX_ANSWER_BYTES", 64 * 1024)
+    httpserver.expect_request("/huge").respond_with_data(b"[" + b"1," * 100_000 + b"1]")
+    httpserver.expect_request("/small").respond_with_json({"ok": True})
+    with pytest.raises(http.PlatformError, match="answered more than 65536 bytes") as refused:
+        http.send(CALL, "GET", httpserver.url_for("/huge"))
+    assert refused.value.permanent
+    assert http.json_body(http.send(CALL, "GET", httpserver.url_for("/small")), CALL) == {"ok": True}
