@@ -2,15 +2,18 @@
 beyond the context (`load`, `include`, `extends`, `url`, `debug`) or can make a huge text from a
 small template (`lorem`, `rjust`, `ljust`, `center`, `stringformat`, `floatformat`, `widthratio`).
 
-Loops run under a budget (a merchant's template must not burn a web worker's CPU: five nested
-loops over 50-character strings are 300 million iterations): every `for` charges its length to the
-render's budget before it starts, and the render stops past MAX_LOOP_ITERATIONS in all, or past
-MAX_RENDER_SECONDS.
+Renders run under a budget (a merchant's template must not burn a web worker's CPU or memory: five
+nested loops over 50-character strings are 300 million iterations, and `{% with a=a|add:a %}`
+nested 35 deep is a string of 32 GB): every `for` charges its length to the render's budget before
+it starts, every filter's result is at most MAX_VALUE_LENGTH long, and the render stops past
+MAX_LOOP_ITERATIONS in all, or past MAX_RENDER_SECONDS.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.template import Context, Library, TemplateSyntaxError, defaultfilters, defaulttags
@@ -20,6 +23,7 @@ register = Library()
 
 MAX_LOOP_ITERATIONS = 10_000  # a message loops over an order's lines, a few dozen at most
 MAX_RENDER_SECONDS = 1.0
+MAX_VALUE_LENGTH = 10_000  # characters (or items) a filter may make; a message is 1,600 at most
 
 
 class BudgetExceeded(TemplateSyntaxError):
@@ -79,5 +83,21 @@ FILTERS = (
 for name in TAGS:
     if name in defaulttags.register.tags:
         register.tags[name] = defaulttags.register.tags[name]
+
+
+def _bounded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` (a filter), refusing a result past MAX_VALUE_LENGTH: `add` and `join` double a
+    value at each step of a `with` chain, with no loop to charge."""
+
+    @functools.wraps(function)  # keeps Django's flags (is_safe, needs_autoescape, ...)
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        value = function(*args, **kwargs)
+        if isinstance(value, str | list | tuple) and len(value) > MAX_VALUE_LENGTH:
+            raise BudgetExceeded(f"the filter {name} makes a value over {MAX_VALUE_LENGTH:,} long")
+        return value
+
+    return filtered
+
+
 for name in FILTERS:
-    register.filters[name] = defaultfilters.register.filters[name]
+    register.filters[name] = _bounded(name, defaultfilters.register.filters[name])

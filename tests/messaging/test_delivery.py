@@ -324,6 +324,10 @@ NESTED_LOOPS = "".join("{% for x" + str(n) + ' in "' + "x" * 50 + '" %}' for n i
 )
 
 
+# No loop at all: each `with` doubles the last; 35 deep would be 32 GB.
+DOUBLING = "{% with a=contact.name %}" + "{% with a=a|add:a %}" * 35 + "{{ a }}" + "{% endwith %}" * 36
+
+
 def test_a_cancelled_campaigns_message_is_suppressed_at_delivery(organization, run_worker):
     campaign = Campaign.objects.create(
         organization=organization, name="Oops", template="x", status="cancelled"
@@ -342,6 +346,7 @@ def test_a_cancelled_campaigns_message_is_suppressed_at_delivery(organization, r
         ("{% for c in contact.name %}{{ contact.name }}{{ contact.name }}{% endfor %}" * 10, "over 1600"),
         ("{{ nothing }}", "the message is empty"),
         (NESTED_LOOPS, "its loops would run more than 10,000 times"),
+        (DOUBLING, "the filter add makes a value over 10,000 long"),
     ],
 )
 def test_the_sandbox_refuses_what_could_exhaust_a_worker_or_leak(organization, run_worker, template, error):
