@@ -9,7 +9,6 @@ after the job's timeout; the event rows let the hub act sooner and with certaint
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
@@ -29,6 +29,7 @@ from rq.worker import Worker
 
 from channels_app.intake import event_enqueue, queue_for
 from channels_app.models import EventStatus, ProcessedWebhookEvent
+from config.health import process_exists
 from config.queues import SPECS, get_queue
 
 logger = logging.getLogger(__name__)
@@ -61,13 +62,7 @@ def _worker_alive(job: Job, started_before: datetime) -> bool:
     if worker.get_current_job_id() != job.id:
         return False  # alive, but no longer on this job (its bookkeeping was lost)
     if worker.hostname == socket.gethostname() and worker.pid:
-        try:
-            os.kill(worker.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass  # alive, another user's process
-        return True
+        return process_exists(worker.pid)
     # A worker on another machine: trust it until the job's own timeout has passed.
     return job.started_at is None or job.started_at > started_before
 
@@ -110,6 +105,24 @@ def _in_queue(connection: Redis, job: Job) -> bool:
     return connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None
 
 
+# rq's worker of a single queue takes a job by moving it to the queue's intermediate list; it is
+# there, still `queued`, until the worker records it as started, a moment later. One there for
+# longer was taken by a worker that died: rq itself fails such a job after a minute, at its
+# maintenance pass.
+TAKEN_GRACE = timedelta(minutes=1)
+
+
+def _being_taken(connection: Redis, job: Job) -> bool:
+    """Whether a worker is taking `job` from its queue right now."""
+    intermediate = IntermediateQueue(Queue.redis_queue_namespace_prefix + job.origin, connection)
+    if connection.lpos(intermediate.key, job.id) is None:
+        return False
+    if intermediate.set_first_seen(job.id):
+        return True  # seen there for the first time: decided at a later look
+    first_seen = intermediate.get_first_seen(job.id)
+    return first_seen is None or timezone.now() - first_seen < TAKEN_GRACE
+
+
 def job_state(
     job_id: str, started_before: datetime, members: QueueMembers | None = None
 ) -> tuple[JobState, str]:
@@ -130,7 +143,7 @@ def job_state(
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         held = members.holds(job) if members is not None else _in_queue(connection, job)
-        return (JobState.LIVE if held else JobState.GONE), ""
+        return (JobState.LIVE if held or _being_taken(connection, job) else JobState.GONE), ""
     if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
         registry = ScheduledJobRegistry if status == JobStatus.SCHEDULED else DeferredJobRegistry
         held = connection.zscore(registry(job.origin, connection=connection).key, job.id) is not None
@@ -204,12 +217,19 @@ def events_sweep(*, enqueued_after: int | None = None, processing_timeout: int |
 
 
 def discard_job(job_id: str) -> None:
-    """Remove the dead job (and its registry entries) so its deterministic id can be reused."""
+    """Remove the dead job (and its registry entries) so its deterministic id can be reused: from
+    its queue's intermediate list too, where rq would otherwise fail the job reusing the id."""
     queue = get_queue("webhooks")
     try:
-        Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
+        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
     except NoSuchJobError:
-        pass
+        return
+    intermediate = IntermediateQueue(Queue.redis_queue_namespace_prefix + job.origin, queue.connection)
+    with queue.connection.pipeline() as pipeline:
+        pipeline.lrem(intermediate.key, 0, job_id)
+        pipeline.delete(intermediate.get_first_seen_key(job_id))
+        pipeline.execute()
+    job.delete()
 
 
 def events_waiting() -> dict[str, tuple[int, float]]:

@@ -72,13 +72,14 @@ def live_workers(queue: Queue) -> list[BaseWorker]:
         beat = worker.last_heartbeat
         if beat is None or (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) < fresh_after:
             continue
-        if worker.hostname == here and worker.pid and not _process_exists(worker.pid):
+        if worker.hostname == here and worker.pid and not process_exists(worker.pid):
             continue
         alive.append(worker)
     return alive
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process of this machine has this pid (a worker's, as it registered)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,5 +1,6 @@
 """The sweeper re-enqueues events whose job is gone, never ones whose job is live."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -71,6 +72,27 @@ def test_a_job_whose_hash_says_queued_but_no_queue_holds_is_reenqueued(redis_con
     assert (result.requeued, result.still_running) == (1, 0)
     assert queue.job_ids == [e.job_id]
     assert events_sweep().still_running == 1  # in its queue now: live, not enqueued twice
+    run_worker("webhooks")
+    e.refresh_from_db()
+    assert e.status == EventStatus.COMPLETED
+
+
+def test_a_job_a_worker_is_taking_is_live_and_one_a_dead_worker_took_is_reenqueued(
+    redis_connection, run_worker
+):
+    """rq's worker of one queue moves the job it takes to the queue's intermediate list, where a
+    worker that dies at that moment leaves it, `queued`."""
+    e = event(factories.shopify_channel())
+    event_enqueue(e.pk, "")
+    queue = get_queue("webhooks")
+    intermediate = queue.intermediate_queue_key
+    redis_connection.lmove(queue.key, intermediate)  # what BLMOVE does when a worker takes it
+    age(e, 120)
+    assert events_sweep().still_running == 1  # a worker may be taking it right now
+    redis_connection.set(f"{intermediate}:first_seen:{e.job_id}", time.time() - 120)
+    assert events_sweep().requeued == 1  # a minute later it is still there: its worker is gone
+    assert redis_connection.lrange(intermediate, 0, -1) == []
+    assert queue.job_ids == [e.job_id]
     run_worker("webhooks")
     e.refresh_from_db()
     assert e.status == EventStatus.COMPLETED
