@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -50,16 +51,17 @@ class _Watchdog:
         while True:
             time.sleep(TICK)
             now = time.monotonic()
+            # Under the lock: a request disarms its entry before its connection can carry the
+            # next request, so a shutdown never reaches a request it was not meant for.
             with self._lock:
                 overdue = [key for key, (deadline, _) in self._watched.items() if deadline <= now]
-                socks = [self._watched.pop(key)[1] for key in overdue]
-            for sock in socks:
-                try:
-                    sock.shutdown(socket.SHUT_RD)
-                except OSError:
-                    pass  # already closed
-            if socks:
-                logger.warning("%s request bodies not received in time; their reads were ended", len(socks))
+                for key in overdue:
+                    try:
+                        self._watched.pop(key)[1].shutdown(socket.SHUT_RD)
+                    except OSError:
+                        pass  # already closed
+            if overdue:
+                logger.warning("%s request bodies not received in time; their reads were ended", len(overdue))
 
 
 watchdog = _Watchdog()
@@ -69,9 +71,35 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
+class _WatchedInput:
+    """wsgi.input, telling the watchdog once the whole body has been read."""
+
+    def __init__(self, stream: Any, length: int, done: Callable[[], None]) -> None:
+        self.stream, self.left, self.done = stream, length, done
+
+    def _count(self, data: bytes) -> bytes:
+        self.left -= len(data)
+        if self.left <= 0 or not data:
+            self.done()
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        return self._count(self.stream.read(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._count(self.stream.readline(*args))
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        return [self._count(line) for line in self.stream.readlines(*args)]
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
 class BodyDeadline:
-    """WSGI middleware: the request's body is watched from the request's start until the
-    application has answered (by then it has read all it will)."""
+    """WSGI middleware: the request's body is watched from the request's start until it has been
+    read (or the application has answered). Not over TLS terminated here: shutting down half of
+    an SSL socket would write the answer in clear; TLS ends at the proxy in front (README)."""
 
     def __init__(self, app: WSGIApp, seconds: Callable[[], float]) -> None:
         self.app = app
@@ -79,13 +107,15 @@ class BodyDeadline:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
-        has_body = (
-            environ.get("CONTENT_LENGTH", "") not in ("", "0")
-            or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        )
-        if sock is None or not has_body:
+        length = environ.get("CONTENT_LENGTH", "")
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if sock is None or isinstance(sock, ssl.SSLSocket) or (length in ("", "0") and not chunked):
             return self.app(environ, start_response)
         key = watchdog.arm(sock, self.seconds())
+        if length.isdigit():
+            environ["wsgi.input"] = _WatchedInput(
+                environ["wsgi.input"], int(length), lambda: watchdog.disarm(key)
+            )
         try:
             return self.app(environ, start_response)
         finally:

@@ -25,13 +25,19 @@ def main(command: list[str]) -> int:
         print("usage: python -m config.supervise COMMAND [ARGS...]", file=sys.stderr)
         return 2
     stopping = False
+    stop_signal = signal.SIGTERM
     child: subprocess.Popen[bytes] | None = None
+    signalled: set[int] = set()  # each child is told once: a second SIGTERM is rq's cold shutdown
+
+    def forward() -> None:
+        if child is not None and child.poll() is None and child.pid not in signalled:
+            signalled.add(child.pid)
+            child.send_signal(stop_signal)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
+        nonlocal stopping, stop_signal
+        stopping, stop_signal = True, signal.Signals(signum)
+        forward()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -39,6 +45,8 @@ def main(command: list[str]) -> int:
     while True:
         started = time.monotonic()
         child = subprocess.Popen(command, process_group=0)
+        if stopping:
+            forward()  # asked while it was starting: the handler saw the one before
         code = child.wait()
         if stopping:
             return code
