@@ -165,21 +165,16 @@ def download(call: http.Call, url: str, *, limit: int, **kwargs: Any) -> tuple[b
     try:
         if response.status_code >= 300:
             raise FeedError(f"answered {response.status_code} (a redirect without a Location)")
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise FeedError(f"{int(declared)} bytes, over the limit of {limit}")
-        body = bytearray()
-        for chunk in response.iter_content(64 * 1024):
-            body += chunk
-            if len(body) > limit:
-                raise FeedError(f"over the limit of {limit} bytes")
+        body = http.read_bounded(response, limit)
+    except http.TooLarge as exc:
+        raise FeedError(str(exc)) from None
     except requests.RequestException as exc:  # the connection dropped mid-body
         raise http.PlatformError(
             f"{call.platform} GET: {type(exc).__name__} mid-body", permanent=False
         ) from None
     finally:
         response.close()
-    return bytes(body), response.headers.get("Content-Type", "")
+    return body, response.headers.get("Content-Type", "")
 
 
 def index_fetch(supplier: Supplier) -> bytes:

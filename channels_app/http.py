@@ -182,31 +182,45 @@ def send(
                 retry_after=retry_after,
                 unsent=response.status_code == 429,
             )
-        response.close()  # its connection goes back to the pool
+        response.close()  # unread: its connection is closed, not reused
         _sleep(attempt, retry_after)
     raise AssertionError("unreachable")
+
+
+class TooLarge(Exception):
+    """A body past the reader's limit."""
+
+
+def read_bounded(response: requests.Response, limit: int) -> bytes:
+    """A streamed answer's body, read no further than `limit` bytes (TooLarge past it, said by
+    its Content-Length or found reading); requests' errors mid-body are the caller's."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"{int(declared)} bytes, over the limit of {limit}")
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"over the limit of {limit} bytes")
+    return bytes(body)
 
 
 def _read_whole(response: requests.Response, call: Call, method: str, path: str) -> requests.Response:
     """The answer with its body read, refused past MAX_ANSWER_BYTES: a server a merchant named
     may answer anything, and requests alone would read it all into memory."""
-    body = bytearray()
     try:
-        for chunk in response.iter_content(64 * 1024):
-            body += chunk
-            if len(body) > MAX_ANSWER_BYTES:
-                response.close()
-                raise PlatformError(
-                    f"{call.platform} {method} {path} answered more than {MAX_ANSWER_BYTES} bytes",
-                    permanent=True,
-                    status=response.status_code,
-                )
+        body = read_bounded(response, MAX_ANSWER_BYTES)
+    except TooLarge as exc:
+        response.close()
+        raise PlatformError(
+            f"{call.platform} {method} {path} answered {exc}", permanent=True, status=response.status_code
+        ) from None
     except requests.RequestException as exc:  # the connection dropped mid-body
         response.close()
         raise PlatformError(
             f"{call.platform} {method} {path}: {type(exc).__name__} mid-body", permanent=False
         ) from None
-    response._content = bytes(body)  # what .content, .text and .json() read
+    response._content = body  # what .content, .text and .json() read
     response._content_consumed = True  # type: ignore[attr-defined]
     return response
 

@@ -22,13 +22,17 @@ def test_healthz_and_readyz(client):
     assert client.get("/readyz").json() == {"status": "ready", "database": "ok", "redis": "ok"}
 
 
-def test_readyz_is_503_when_redis_is_unreachable(client, settings):
+@pytest.fixture
+def redis_unreachable(settings):
+    """Every queue's connection pointed at a port nothing listens on."""
     settings.RQ_QUEUES = rq_queues("redis://127.0.0.1:1/0", sentinels=[], sentinel_master="")
     get_queue.cache_clear()
-    try:
-        response = client.get("/readyz")
-    finally:
-        get_queue.cache_clear()
+    yield
+    get_queue.cache_clear()
+
+
+def test_readyz_is_503_when_redis_is_unreachable(client, redis_unreachable):
+    response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["redis"].startswith("unavailable")
 
@@ -89,17 +93,12 @@ def test_only_workers_with_a_fresh_heartbeat_are_counted(client):
     assert 'hub_queue_workers{queue="webhooks"} 1' in text
 
 
-def test_metrics_show_the_stored_backlog_even_with_redis_down(client, settings):
+def test_metrics_show_the_stored_backlog_even_with_redis_down(client, redis_unreachable):
     channel = factories.shopify_channel()
     for n in range(3):
         ProcessedWebhookEvent.objects.create(source="shopify", channel=channel, topic="t", event_key=f"k{n}")
     ProcessedWebhookEvent.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
-    settings.RQ_QUEUES = rq_queues("redis://127.0.0.1:1/0", sentinels=[], sentinel_master="")
-    get_queue.cache_clear()
-    try:
-        response = client.get("/queue/metrics")
-    finally:
-        get_queue.cache_clear()
+    response = client.get("/queue/metrics")
     text = response.content.decode()
     assert response.status_code == 200
     assert "hub_redis_up 0" in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
@@ -11,14 +10,6 @@ from django.utils.dateparse import parse_datetime
 
 def text(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-def decimal(value: Any) -> Decimal:
-    """Money: platforms send strings ("89.99"), WooCommerce sometimes numbers. Bad -> 0, never a float."""
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
 
 
 def timestamp(value: Any) -> datetime | None:

@@ -76,7 +76,7 @@ def signing_channel(request: HttpRequest, body: bytes) -> Channel | None:
     for pk, partner_id in shopee_channels.values_list("pk", "partner_id"):
         first_per_partner.setdefault(partner_id, pk)
     for partner_id in {c.partner_id for c in candidates}:
-        del first_per_partner[partner_id]
+        first_per_partner.pop(partner_id, None)
     candidates += shopee_channels.filter(pk__in=first_per_partner.values())
     return next((c for c in candidates if signature_valid(request, body, c.webhook_secrets())), None)
 
