@@ -1,7 +1,7 @@
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml requirements.lock README.md ./
 COPY config ./config
 COPY channels_app ./channels_app
 COPY orders ./orders
@@ -10,7 +10,7 @@ COPY messaging ./messaging
 COPY catalog_sync ./catalog_sync
 COPY templates ./templates
 COPY manage.py Procfile ./
-RUN pip install --no-cache-dir . && useradd --create-home hub && mkdir -p var && chown hub var
+RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home hub && mkdir -p var && chown hub var
 USER hub
 # Static files are collected at build time with throwaway secrets; whitenoise serves them.
 RUN SECRET_KEY=build HUB_ENCRYPTION_KEYS=ZGV2LW9ubHktaW5zZWN1cmUta2V5LXBhZGRpbmctMDA= DEBUG=False \
