@@ -17,9 +17,8 @@ import pytest
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from config.queues import get_queue
 from orders.models import Order
-from tests.channels_app import factories
 from tests.channels_app.endpoints import BY_NAME, TWILIO_SID
-from tests.platforms import fixture_json, shopify_headers
+from tests.platforms import fixture_json
 
 pytestmark = pytest.mark.django_db
 
@@ -66,24 +65,29 @@ SHOPIFY_ORDERS = {
 
 
 @pytest.fixture
-def shopify(client, django_capture_on_commit_callbacks, run_worker):
-    factories.shopify_channel()
+def signed(client, django_capture_on_commit_callbacks, run_worker):
+    """Post `payload` signed to an endpoint of tests.channels_app.endpoints, run its queue's worker."""
+
+    def post(name: str, payload, queue: str, **headers) -> ProcessedWebhookEvent:
+        endpoint = BY_NAME[name]
+        channel = endpoint.create()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = endpoint.post(client, channel, body, signed=True, headers=headers)
+        assert response.status_code == 200, response.content
+        run_worker(queue)
+        return ProcessedWebhookEvent.objects.latest("pk")
+
+    return post
+
+
+@pytest.fixture
+def shopify(signed):
     counter = iter(range(1000))
 
     def deliver(payload: dict, topic: str = "orders/create") -> ProcessedWebhookEvent:
-        body = json.dumps(payload).encode()
-        headers = shopify_headers(
-            secret=factories.SHOPIFY_SECRET,
-            body=body,
-            shop=factories.SHOPIFY_SHOP,
-            topic=topic,
-            event_id=f"e-{next(counter)}",
-        )
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
-        assert response.status_code == 200, response.content
-        run_worker("webhooks")
-        return ProcessedWebhookEvent.objects.get(pk=response.json()["event"])
+        headers = {"HTTP_X_SHOPIFY_TOPIC": topic, "HTTP_X_SHOPIFY_EVENT_ID": f"e-{next(counter)}"}
+        return signed("shopify", payload, "webhooks", **headers)
 
     return deliver
 
@@ -141,23 +145,6 @@ def test_other_shopify_topics_check_their_shapes_too(shopify, topic, change, exp
 
 WOO_ORDER = fixture_json("woocommerce/webhooks/order_created.json")
 WOO_PRODUCT = fixture_json("woocommerce/webhooks/product_updated.json")
-
-
-@pytest.fixture
-def signed(client, django_capture_on_commit_callbacks, run_worker):
-    """Post `payload` signed to an endpoint of tests.channels_app.endpoints, run its queue's worker."""
-
-    def post(name: str, payload, queue: str, **headers) -> ProcessedWebhookEvent:
-        endpoint = BY_NAME[name]
-        channel = endpoint.create()
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        with django_capture_on_commit_callbacks(execute=True):
-            response = endpoint.post(client, channel, body, signed=True, headers=headers)
-        assert response.status_code == 200, response.content
-        run_worker(queue)
-        return ProcessedWebhookEvent.objects.latest("pk")
-
-    return post
 
 
 WOO = {"HTTP_X_WC_WEBHOOK_TOPIC": "order.created", "HTTP_X_WC_WEBHOOK_ID": "7"}
