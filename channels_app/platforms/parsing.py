@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 
 
 def text(value: Any) -> str:
@@ -13,14 +13,16 @@ def text(value: Any) -> str:
 
 
 def timestamp(value: Any) -> datetime | None:
-    """ISO 8601 (an offset-less value is UTC, as WooCommerce's *_gmt fields) or Unix seconds; None
-    for anything else, a time out of range included (10^20 seconds, year 9999 west of UTC)."""
+    """ISO 8601 (an offset-less value is UTC, as WooCommerce's *_gmt fields; a date alone is its
+    midnight UTC, as carriers give delivery dates) or Unix seconds; None for anything else, a
+    time out of range included (10^20 seconds, year 9999 west of UTC)."""
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(value, UTC)
         parsed = parse_datetime(value) if isinstance(value, str) and value else None
         if parsed is None:
-            return None
+            day = parse_date(value) if isinstance(value, str) and value else None
+            return datetime.combine(day, time(0), UTC) if day is not None else None
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         parsed.astimezone(UTC)  # what the database stores; past year 9999 it overflows here

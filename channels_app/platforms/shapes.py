@@ -88,9 +88,16 @@ def _time(value: Any) -> datetime:
     return parsed
 
 
+def _time_or_blank(value: Any) -> datetime | None:
+    """As `_time`, where a platform documents "" for "no time" (AfterShip's dates)."""
+    return None if value in ("", None) else _time(value)
+
+
 Money = Annotated[Decimal, BeforeValidator(_money_text)]
 MoneyNumber = Annotated[Decimal, BeforeValidator(_money_number)]
 When = Annotated[datetime, BeforeValidator(_time)]
+# Where a platform documents "" for "no time" (AfterShip's dates).
+WhenOrBlank = Annotated[datetime | None, BeforeValidator(_time_or_blank)]
 Object = Annotated[dict[str, Any], Strict()]
 
 S = TypeVar("S", bound=Shape)

@@ -219,3 +219,38 @@ def test_two_carrier_accounts_sharing_a_secret_get_nothing_at_the_shared_url_and
         )
     assert response.status_code == 200
     assert ProcessedWebhookEvent.objects.get().channel == other
+
+
+def post_aftership(client, body: bytes, django_capture_on_commit_callbacks, run_worker):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(
+            client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body)
+        )
+    assert response.status_code == 200
+    run_worker("shipment-tracking")
+    return ProcessedWebhookEvent.objects.latest("pk")
+
+
+def test_aftership_delivery_estimates_are_read_from_the_documented_fields_and_revised(
+    client, aftership, order, run_worker, django_capture_on_commit_callbacks
+):
+    """Today's shapes (AfterShip's published tracking model): no `expected_delivery`; the estimate
+    is `latest_estimated_delivery` (a day or a range), then the courier's, and so on."""
+    for name, day in (("tracking_update", "2026-11-29"), ("edd_revise", "2026-12-01")):
+        body = fixture_bytes(f"carrier/aftership/{name}.json")
+        event = post_aftership(client, body, django_capture_on_commit_callbacks, run_worker)
+        assert event.status == EventStatus.COMPLETED, event.error_message
+        fulfillment = Fulfillment.objects.get(order=order)
+        assert fulfillment.estimated_delivery.isoformat() == f"{day}T00:00:00+00:00", name
+
+
+def test_an_older_aftership_webhook_still_gives_its_expected_delivery(
+    client, aftership, order, run_worker, django_capture_on_commit_callbacks
+):
+    body = aftership_body(order_id="450789469", expected_delivery="2026-11-28")
+    post_aftership(client, body, django_capture_on_commit_callbacks, run_worker)
+    assert Fulfillment.objects.get(order=order).estimated_delivery.isoformat() == "2026-11-28T00:00:00+00:00"
+    blank = aftership_body(order_id="450789469", expected_delivery="", updated_at="2026-11-26T00:00:00+00:00")
+    assert post_aftership(client, blank, django_capture_on_commit_callbacks, run_worker).status == (
+        EventStatus.COMPLETED
+    )
