@@ -15,7 +15,7 @@ from channels_app import http
 from channels_app.models import Channel, SyncRun, SyncStatus
 from channels_app.platforms.shopee import client as shopee
 from channels_app.platforms.woocommerce import client as woocommerce
-from channels_app.sync import sync_start
+from channels_app.sync import channel_verify, sync_start
 from inventory.models import SKU, ChannelVariant, Product
 from tests.channels_app import factories
 from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
@@ -402,3 +402,24 @@ def test_a_retried_import_goes_on_from_its_last_committed_page(
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert asked.count(None) == 1  # page 1 was not read again
     assert (run.done, run.counters["variants_mapped"]) == (2, 2)
+
+
+def test_verifying_a_shopee_channel_reads_the_shop_info_where_shopee_puts_it(httpserver):
+    """get_shop_info answers at the top level (no `response` object): shop name and region."""
+    channel = factories.shopee_channel(api_base_url=httpserver.url_for(""), access_token="tok")
+    httpserver.expect_request("/api/v2/shop/get_shop_info").respond_with_json(
+        fixture_json("shopee/api/get_shop_info.json")
+    )
+    ok, message = channel_verify(channel)
+    assert (ok, message) == (True, "Shopee shop mysipuat (MY, NORMAL)")
+
+
+def test_a_shopee_models_title_is_built_from_its_tier_options():
+    tiers = [
+        {"name": "Colour", "option_list": [{"option": "Red"}, {"option": "Blue"}]},
+        {"name": "Size", "option_list": [{"option": "M"}, {"option": "XL"}]},
+    ]
+    assert shopee.model_title({"model_id": 1, "tier_index": [1, 0]}, tiers) == "Blue / M"
+    assert shopee.model_title({"model_id": 2, "tier_index": [0, 1]}, tiers) == "Red / XL"
+    assert shopee.model_title({"model_id": 3}, tiers) == ""  # the recorded sample has no tier_index
+    assert shopee.model_title({"model_id": 4, "tier_index": [7]}, tiers) == ""  # out of range: no name

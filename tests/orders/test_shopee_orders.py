@@ -12,6 +12,7 @@ from django.conf import settings
 from werkzeug import Response
 
 from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
+from config.queues import get_queue
 from inventory.models import StockMovement
 from orders.models import Order
 from tests.channels_app import factories
@@ -141,6 +142,20 @@ def test_a_shopee_server_error_is_retried(shop, push, httpserver):
     event = push()
     assert (event.status, event.attempts) == (EventStatus.ENQUEUED, 1)  # retry scheduled with backoff
     assert "503" in event.error_message
+
+
+@pytest.mark.parametrize("error", ["error_rate_limit", "error_limit"])
+def test_shopees_rate_limit_is_retried_after_the_buckets_refill_not_failed(shop, push, httpserver, error):
+    """Shopee's documented rate-limit errors come in the body, like any error; they are a 429."""
+    channel, _, _ = shop
+    httpserver.expect_request(PATH).respond_with_json(
+        {"error": error, "message": "too many calls", "response": {}}
+    )
+    event = push()
+    assert (event.status, event.attempts) == (EventStatus.ENQUEUED, 1)  # retried, not failed
+    assert f"{error}: too many calls" in event.error_message
+    bucket = get_queue("webhooks").connection.hgetall(f"hub:ratelimit:channel:{channel.pk}")
+    assert float(bucket[b"tokens"]) < 1  # every worker of the channel waits for the refill
 
 
 MODELS_PATH = "/api/v2/product/get_model_list"

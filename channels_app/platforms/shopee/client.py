@@ -47,6 +47,8 @@ PAGE_SIZE = 50  # get_item_list's and get_item_base_info's most per call
 WINDOW = 15 * 24 * 3600  # get_order_list's longest time range
 _SHIPPED_STATUSES = {"PROCESSED", "SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"}
 _TRANSIENT_ERRORS = {"error_server", "error_network", "error_busy", "error_inner"}
+# Shopee's rate limit, said in the body: the call was not acted on, and may be sent again later.
+_RATE_LIMIT_ERRORS = {"error_rate_limit", "error_limit"}
 _TOKEN_ERRORS = {"error_auth", "invalid_access_token", "invalid_acceess_token", "error_invalid_access_token"}
 _ORDER_FIELDS = (
     "buyer_user_id,buyer_username,recipient_address,item_list,pay_time,total_amount,package_list,"
@@ -79,14 +81,32 @@ class ShopeeClient:
         """POST to a shop-level API path (sent once: the caller checks state before retrying)."""
         return self._shop_call(path, {}, body)
 
-    def _shop_call(self, path: str, params: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
+    def _shop_call(
+        self, path: str, params: dict[str, Any], body: dict[str, Any] | None, *, whole: bool = False
+    ) -> dict[str, Any]:
         token = self._access_token()
         answer = self._shop_request(path, params, token, body=body)
         if _error(answer) in _TOKEN_ERRORS:
             logger.info("Shopee rejected the access token of channel %s: refreshing", self.channel.pk)
             answer = self._shop_request(path, params, self.refresh_token(rejected=token), body=body)
+        if _error(answer) in _RATE_LIMIT_ERRORS:
+            raise self._rate_limited(answer, path)
         _raise_for(answer, path)
-        return answer.get("response") or {}
+        return answer if whole else answer.get("response") or {}
+
+    def _rate_limited(self, answer: dict[str, Any], path: str) -> http.PlatformError:
+        """Shopee refused the call for its rate limit, as a 429 would: every worker of this
+        channel waits for its bucket to refill, and the call is tried again after that."""
+        bucket = self.call.bucket
+        wait = max(1.0, bucket.capacity / bucket.rate) if bucket is not None else 60.0
+        if bucket is not None:
+            ratelimit.set_available(get_queue("channel-sync").connection, bucket, 0)
+        return http.PlatformError(
+            f"Shopee {path}: {_error(answer)}: {answer.get('message', '')}",
+            permanent=False,
+            retry_after=wait,
+            unsent=True,
+        )
 
     def _shop_request(
         self, path: str, params: dict[str, Any], token: str, *, body: dict[str, Any] | None = None
@@ -190,10 +210,10 @@ class ShopeeClient:
     # -- what the hub asks --------------------------------------------------------------------
 
     def verify(self) -> str:
-        info = self.shop_get("/api/v2/shop/get_shop_info", {})
-        return (
-            f"Shopee shop {info.get('shop_name') or self.channel.shop_identifier} ({info.get('region', '?')})"
-        )
+        # get_shop_info answers at the top level, with no `response` object.
+        info = self._shop_call("/api/v2/shop/get_shop_info", {}, None, whole=True)
+        name, region = info.get("shop_name") or self.channel.shop_identifier, info.get("region") or "?"
+        return f"Shopee shop {name} ({region}, {info.get('status') or 'status unknown'})"
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
         """Orders (and items) updated since then, as the pushes that say so: the handlers then read
@@ -369,11 +389,12 @@ class ShopeeClient:
         item_id = str(info.get("item_id", ""))
         if info.get("has_model"):
             response = self.shop_get("/api/v2/product/get_model_list", {"item_id": item_id})
+            tiers = response.get("tier_variation") or []
             variants = [
                 VariantData(
                     external_id=str(model.get("model_id", "")),
                     sku=model.get("model_sku") or "",
-                    title=model.get("model_name") or "",
+                    title=model_title(model, tiers),
                 )
                 for model in response.get("model") or []
             ]
@@ -381,6 +402,19 @@ class ShopeeClient:
             # Order lines of an item without variants carry model_id 0 and are mapped by the item id.
             variants = [VariantData(external_id=item_id, sku=info.get("item_sku") or "")]
         return ProductData(external_id=item_id, title=info.get("item_name") or "", variants=tuple(variants))
+
+
+def model_title(model: dict[str, Any], tiers: list[Any]) -> str:
+    """A model's name from its options: get_model_list gives no model name, only each tier's
+    option index (`tier_index`, into `tier_variation[].option_list[]`): "Red / XL"."""
+    options = []
+    for tier, index in zip(tiers, model.get("tier_index") or [], strict=False):
+        option_list = tier.get("option_list") if isinstance(tier, dict) else None
+        if isinstance(option_list, list) and isinstance(index, int) and 0 <= index < len(option_list):
+            option = option_list[index].get("option") if isinstance(option_list[index], dict) else None
+            if isinstance(option, str) and option:
+                options.append(option)
+    return " / ".join(options)[:255]
 
 
 def _object(response: Any, call: http.Call) -> dict[str, Any]:
