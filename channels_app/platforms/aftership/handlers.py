@@ -18,7 +18,6 @@ class _DeliveryDates(Shape):
     """courier_, aftership_ and custom_estimated_delivery_date."""
 
     estimated_delivery_date: WhenOrBlank = None
-    estimated_delivery_date_min: WhenOrBlank = None
     estimated_delivery_date_max: WhenOrBlank = None
 
     def best(self) -> datetime | None:
@@ -28,8 +27,6 @@ class _DeliveryDates(Shape):
 class _Estimate(Shape):
     """first_ and latest_estimated_delivery: a day, or a range of them."""
 
-    type: Text50 | None = None
-    source: Text100 | None = None
     day: WhenOrBlank = Field(default=None, alias="datetime")
     day_max: WhenOrBlank = Field(default=None, alias="datetime_max")
 
