@@ -13,6 +13,7 @@ from werkzeug import Response
 
 from channels_app import http
 from channels_app.models import Channel, SyncRun, SyncStatus
+from channels_app.platforms.clients import StockUpdate, client_for
 from channels_app.platforms.shopee import client as shopee
 from channels_app.platforms.woocommerce import client as woocommerce
 from channels_app.sync import channel_verify, sync_start
@@ -423,3 +424,32 @@ def test_a_shopee_models_title_is_built_from_its_tier_options():
     assert shopee.model_title({"model_id": 2, "tier_index": [0, 1]}, tiers) == "Red / XL"
     assert shopee.model_title({"model_id": 3}, tiers) == ""  # the recorded sample has no tier_index
     assert shopee.model_title({"model_id": 4, "tier_index": [7]}, tiers) == ""  # out of range: no name
+
+
+@pytest.mark.parametrize(
+    ("location", "seller_stock"),
+    [
+        ("", [{"stock": 7}]),  # a shop without warehouses: no location_id
+        ("VN10XX2UZ", [{"location_id": "VN10XX2UZ", "stock": 7}]),  # one push per warehouse
+    ],
+)
+def test_shopee_stock_is_pushed_per_warehouse_with_its_location_id(httpserver, location, seller_stock):
+    channel = factories.shopee_channel(api_base_url=httpserver.url_for(""), access_token="tok")
+    httpserver.expect_request("/api/v2/product/update_stock", method="POST").respond_with_json(
+        {"error": "", "message": "", "response": {"failure_list": [], "success_list": [{"model_id": 9}]}}
+    )
+    update = StockUpdate(
+        variant_id="9",
+        product_id="23620853561",
+        inventory_item_id="",
+        location=location,
+        available=7,
+        known=None,
+        idempotency_key="k",
+    )
+    client_for(channel).push_stock(update)
+    (request, _), *_ = httpserver.log
+    assert request.get_json() == {
+        "item_id": 23620853561,
+        "stock_list": [{"model_id": 9, "seller_stock": seller_stock}],
+    }

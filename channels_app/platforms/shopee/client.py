@@ -314,13 +314,15 @@ class ShopeeClient:
         return order_sn
 
     def push_stock(self, update: StockUpdate) -> None:
-        """update_stock: the model's seller stock (model 0 for an item without variants)."""
+        """update_stock: the model's seller stock (model 0 for an item without variants) at the
+        update's location: a shop with warehouses needs each figure's `location_id` (its pushes
+        are one per location), a shop without them takes none."""
         item_id = update.product_id or update.variant_id
         model_id = 0 if update.variant_id == item_id else int(update.variant_id)
-        body = {
-            "item_id": int(item_id),
-            "stock_list": [{"model_id": model_id, "seller_stock": [{"stock": update.available}]}],
-        }
+        stock: dict[str, Any] = {"stock": update.available}
+        if update.location:
+            stock["location_id"] = update.location
+        body = {"item_id": int(item_id), "stock_list": [{"model_id": model_id, "seller_stock": [stock]}]}
         # Setting an absolute figure is safe to resend.
         answer = self.shop_post("/api/v2/product/update_stock", body)
         failures = answer.get("failure_list") or []
