@@ -92,13 +92,21 @@ def test_a_crashed_worker_is_started_again_and_stops_when_told(processes):
         "supervised",
         [sys.executable, "-m", "config.supervise", sys.executable, "manage.py", "rqworker", "webhooks"],
     )
-    (first,) = wait_for(lambda: [p for p in descendants(supervisor.pid) if is_worker(p)])
-    wait_for(lambda: Worker.all(queue=get_queue("webhooks")))
+    queue = get_queue("webhooks")
+    (first,) = wait_for(lambda: live_worker_pids(queue))
     os.kill(first, signal.SIGKILL)  # the OOM killer
-    (second,) = wait_for(lambda: [p for p in descendants(supervisor.pid) if is_worker(p) and p != first])
+    (second,) = wait_for(lambda: live_worker_pids(queue) - {first})  # registered, listening
+    assert second in descendants(supervisor.pid)
     event = uninstall_event()
-    enqueue(get_queue("webhooks").connection, event)
-    wait_for(lambda: status(event) == EventStatus.COMPLETED, timeout=60)
+    enqueue(queue.connection, event)
+    try:
+        wait_for(lambda: status(event) == EventStatus.COMPLETED, timeout=60)
+    except AssertionError:  # say what Redis held, to tell a lost job from a stuck worker
+        workers = [(w.name, w.pid, w.get_state(), w.get_current_job_id()) for w in Worker.all(queue=queue)]
+        raise AssertionError(
+            f"event {status(event)}; queue {queue.job_ids}; intermediate "
+            f"{queue.connection.lrange(queue.intermediate_queue_key, 0, -1)}; workers {workers}"
+        ) from None
 
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=30) == 0
@@ -106,12 +114,9 @@ def test_a_crashed_worker_is_started_again_and_stops_when_told(processes):
     assert "exited (killed by SIGKILL); starting it again" in processes.log("supervised")
 
 
-def is_worker(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return b"rqworker" in cmdline.read() and running(pid)
-    except OSError:
-        return False
+def live_worker_pids(queue) -> set[int]:
+    """Workers registered on the queue whose process runs (a killed one stays registered a while)."""
+    return {w.pid for w in Worker.all(queue=queue) if w.pid and running(w.pid)}
 
 
 def test_make_runs_procfile_supervises_every_worker():
