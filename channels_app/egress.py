@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -132,13 +131,6 @@ def url_refusal(url: str, *, resolve: bool = False) -> str:
         if refusal:
             return f"{host} resolves to {refusal}"
     return ""
-
-
-def validate_public_url(value: str) -> None:
-    """A form and model validator for URLs a merchant types."""
-    refusal = url_refusal(value, resolve=True)
-    if refusal:
-        raise ValidationError(refusal, code="address_refused")
 
 
 def _connect(conn: HTTPConnection) -> socket.socket:
