@@ -92,3 +92,25 @@ def no_redis_backoff():
     from channels_app import intake
 
     intake._redis_unavailable_until = 0.0
+
+
+@pytest.fixture(autouse=True)
+def shopify_documents_valid(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever GraphQL a test's Shopify stand-in received must be valid against Shopify's published
+    schema of the hub's API version, without a deprecated field (tests/shopify_schema.py): the
+    stand-ins answer anything, Shopify would not."""
+    if "httpserver" not in request.fixturenames or request.node.get_closest_marker("invalid_graphql"):
+        yield
+        return
+    server = request.getfixturevalue("httpserver")  # torn down after this fixture: its log is kept
+    yield
+    from tests.shopify_schema import document_errors
+
+    problems = []
+    for sent, _ in server.log:
+        if not sent.path.endswith("/graphql.json") or sent.method != "POST":
+            continue
+        body = sent.get_json(silent=True) or {}
+        for error in document_errors(body.get("query", ""), body.get("variables") or {}):
+            problems.append(f"{error}\n  in: {' '.join(body.get('query', '').split())[:300]}")
+    assert not problems, "Shopify would refuse what the hub sent:\n" + "\n".join(problems)

@@ -141,6 +141,7 @@ def test_a_throttled_shopify_query_waits_for_the_points_it_lacks_and_asks_again(
     assert len(httpserver.log) == 2
 
 
+@pytest.mark.invalid_graphql
 def test_a_shopify_query_error_fails_permanently(shopify, httpserver):
     from channels_app.platforms.shopify.client import ShopifyClient
 

@@ -48,7 +48,8 @@ ORDER_NODE = {
     "cancelReason": None,
     "displayFinancialStatus": "PAID",
     "displayFulfillmentStatus": "UNFULFILLED",
-    "customer": {"firstName": "Bob", "lastName": "Norman", "phone": None},
+    "customer": {"firstName": "Bob", "lastName": "Norman", "defaultPhoneNumber": None},
+    "checkoutToken": None,
     "shippingAddress": {
         "firstName": "Bob",
         "lastName": "Norman",

@@ -104,7 +104,8 @@ query Orders($first: Int!, $after: String, $query: String!) {{
     nodes {{
       legacyResourceId name email phone currencyCode createdAt updatedAt cancelledAt cancelReason
       displayFinancialStatus displayFulfillmentStatus
-      customer {{ firstName lastName phone }}
+      customer {{ firstName lastName defaultPhoneNumber {{ phoneNumber }} }}
+      checkoutToken
       shippingAddress {{ {_ADDRESS} }}
       billingAddress {{ {_ADDRESS} }}
       currentSubtotalPriceSet {{ {_MONEY} }}
@@ -616,8 +617,9 @@ def rest_order(node: dict[str, Any]) -> dict[str, Any]:
         "customer": {
             "first_name": customer.get("firstName"),
             "last_name": customer.get("lastName"),
-            "phone": customer.get("phone"),
+            "phone": (customer.get("defaultPhoneNumber") or {}).get("phoneNumber"),
         },
+        "checkout_token": node.get("checkoutToken"),
         "shipping_address": _address(node.get("shippingAddress")),
         "billing_address": _address(node.get("billingAddress")),
         "current_subtotal_price": _amount(node.get("currentSubtotalPriceSet")),
