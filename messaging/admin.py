@@ -302,7 +302,7 @@ class CheckoutAdmin(OrganizationScopedAdmin):
     """Checkouts the platforms reported: waiting (due), abandoned (automations ran) or completed."""
 
     list_display = (
-        "external_id",
+        "token",
         "channel",
         "contact",
         "total",
@@ -313,7 +313,7 @@ class CheckoutAdmin(OrganizationScopedAdmin):
     )
     list_filter = ("channel",)
     list_select_related = ("channel", "contact")
-    search_fields = ("=external_id", "=token", "=contact__phone")
+    search_fields = ("=token", "=external_id", "=contact__phone")
     readonly_fields = [f.name for f in Checkout._meta.fields]
     show_full_result_count = False
 

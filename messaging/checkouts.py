@@ -1,7 +1,8 @@
 """Abandoned checkouts: Shopify's checkouts/create and checkouts/update (WooCommerce sends none).
 
 A platform says a checkout started or changed; nothing says it was abandoned. The hub records each
-checkout with the phone it was given, and one that neither completes nor changes for
+checkout (by its token: Shopify's API 2026-04 and later send no checkout id) with the phone it
+was given, and one that neither completes nor changes for
 MESSAGING_CHECKOUT_ABANDONED_AFTER minutes is abandoned: the sweep (every minute) hands it to the
 automations as a `checkout_abandoned` event, once per checkout. The record is the schedule, so a
 Redis that was down loses nothing. An order placed from the checkout ends it (its checkouts/update
@@ -34,8 +35,8 @@ TOO_OLD = timedelta(days=1)
 class CheckoutData:
     """A checkout as every platform's parser gives it."""
 
-    external_id: str
-    token: str = ""
+    token: str  # what names it, in every API version
+    external_id: str = ""  # its id, where the payload still carries one
     updated_at: datetime | None = None
     completed_at: datetime | None = None
     phones: tuple[str, ...] = ()  # the numbers it carries, the one given for SMS first
@@ -56,11 +57,9 @@ def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
         # The row first (two workers with its create and its update at once: one inserts), then
         # locked, so the later update is the one that stays.
         Checkout.objects.get_or_create(
-            channel=channel,
-            external_id=data.external_id,
-            defaults={"organization_id": channel.organization_id},
+            channel=channel, token=data.token, defaults={"organization_id": channel.organization_id}
         )
-        stored = Checkout.objects.select_for_update().get(channel=channel, external_id=data.external_id)
+        stored = Checkout.objects.select_for_update().get(channel=channel, token=data.token)
         if stored.platform_updated_at and data.updated_at and data.updated_at < stored.platform_updated_at:
             return "stale"
         contact = _contact(channel.organization_id, data, channel.platform)
@@ -73,7 +72,7 @@ def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
         if contact is not None and not completed and not abandoned_before and recent:
             due = last_seen + timedelta(minutes=settings.MESSAGING_CHECKOUT_ABANDONED_AFTER)
         Checkout.objects.filter(pk=stored.pk).update(
-            token=data.token[:100] or stored.token,
+            external_id=data.external_id[:100] or stored.external_id,
             contact=contact,
             customer_name=data.customer_name[:200],
             country=data.country[:2].upper(),
@@ -106,27 +105,31 @@ def _contact(organization_id: int, data: CheckoutData, platform: str) -> Contact
             organization_id=organization_id, phone=phone, defaults={"name": data.customer_name[:200]}
         )
         if data.accepts_sms and raw == data.sms_phone and contact.consent == ConsentState.UNKNOWN:
-            text = f"{platform} checkout {data.external_id}: accepted SMS marketing"
+            text = f"{platform} checkout {data.token}: accepted SMS marketing"
             consent_record(contact, ConsentState.OPTED_IN, source="checkout", text=text)
         return contact
     return None
 
 
 def checkout_converted(channel: Any, token: str, external_id: str = "") -> int:
-    """An order was placed from the checkout with this token (and id): it is no longer abandoned.
-    If its order came first, the checkout is recorded completed, so a late checkouts/create does
-    not make it due."""
+    """An order was placed from the checkout with this token (and id, in older payloads): it is no
+    longer abandoned. If its order came first, the checkout is recorded completed, so a late
+    checkouts/create does not make it due."""
     now = timezone.now()
-    if not token:
+    if not token or len(token) > 100:
         return 0
     done = Checkout.objects.filter(channel=channel, token=token, completed_at__isnull=True).update(
         completed_at=now, due_at=None, updated_at=now
     )
-    if not done and external_id and not Checkout.objects.filter(channel=channel, token=token).exists():
+    if not done:
         _, created = Checkout.objects.get_or_create(
             channel=channel,
-            external_id=external_id,
-            defaults={"organization_id": channel.organization_id, "token": token[:100], "completed_at": now},
+            token=token,
+            defaults={
+                "organization_id": channel.organization_id,
+                "external_id": external_id[:100],
+                "completed_at": now,
+            },
         )
         done = int(created)
     return done

@@ -302,8 +302,12 @@ class Checkout(models.Model):
         "channels_app.Organization", on_delete=models.CASCADE, related_name="checkouts"
     )
     channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="checkouts")
-    external_id = models.CharField(max_length=100)
-    token = models.CharField(max_length=100, blank=True, help_text="The order placed from it carries it.")
+    token = models.CharField(
+        max_length=100, help_text="What names it in every API version; the order placed from it carries it."
+    )
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="Its id, in payloads before Shopify's API 2026-04 (none after)."
+    )
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkouts"
     )
@@ -326,17 +330,16 @@ class Checkout(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["channel", "external_id"], name="checkout_unique_per_channel")
+            models.UniqueConstraint(fields=["channel", "token"], name="checkout_token_unique_per_channel")
         ]
         indexes = [
             models.Index(
                 fields=["due_at"], condition=models.Q(due_at__isnull=False), name="checkout_due_idx"
             ),
-            models.Index(fields=["channel", "token"], name="checkout_token_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"checkout {self.external_id}"
+        return f"checkout {self.token}"
 
 
 class OutboxRecord(models.Model):

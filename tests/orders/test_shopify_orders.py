@@ -11,7 +11,7 @@ from inventory.models import ChannelVariant, Reservation, ReservationStatus
 from orders.models import LineIssue, Order
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
-from tests.platforms import fixture_json, shopify_headers
+from tests.platforms import SHOPIFY_WEBHOOK_VERSIONS, fixture_json, shopify_headers, shopify_order_at
 
 pytestmark = pytest.mark.django_db
 
@@ -34,11 +34,15 @@ def shop():
     return channel, main, skus
 
 
-@pytest.fixture
-def deliver(client, django_capture_on_commit_callbacks, run_worker):
+@pytest.fixture(params=SHOPIFY_WEBHOOK_VERSIONS)
+def deliver(request, client, django_capture_on_commit_callbacks, run_worker):
+    """Each test runs with the payloads of every webhook API version the hub reads."""
+    version = request.param
     counter = iter(range(10_000))
 
     def deliver(payload, topic="orders/updated", event_id=None):
+        if topic.startswith("orders/"):
+            payload = shopify_order_at(version, payload)
         body = json.dumps(payload).encode()
         headers = shopify_headers(
             secret=factories.SHOPIFY_SECRET,
@@ -46,6 +50,7 @@ def deliver(client, django_capture_on_commit_callbacks, run_worker):
             shop=factories.SHOPIFY_SHOP,
             topic=topic,
             event_id=event_id or f"ev-{next(counter)}",
+            api_version=version,
         )
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post("/webhooks/shopify/", body, content_type="application/json", **headers)

@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from pydantic import Strict, StringConstraints
+
 from channels_app.platforms.parsing import text
 from channels_app.platforms.shapes import (
     Currency,
@@ -41,6 +43,7 @@ _FINANCIAL = {
     "voided": "voided",
     "expired": "voided",
 }
+Token = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=100)]
 _FULFILLMENT = {None: "unfulfilled", "": "unfulfilled", "partial": "partial", "fulfilled": "fulfilled"}
 
 
@@ -90,7 +93,7 @@ class _Order(Shape):
     updated_at: When | None = None
     line_items: Annotated[list[_Line], unique_ids("line item")] = []
     checkout_token: Text100 | None = None
-    checkout_id: Id | None = None
+    checkout_id: Id | None = None  # not sent from API 2026-04: the token is what links the checkout
 
 
 def _first(*amounts: Decimal | None) -> Decimal:
@@ -127,7 +130,8 @@ def order(payload: Any) -> OrderData:
 
 
 def checkout_reference(payload: Any) -> tuple[str, str]:
-    """The checkout an order was placed from: its token and id ("" when it names none)."""
+    """The checkout an order was placed from: its token, and its id where the payload's API version
+    still has one ("" when it names none)."""
     shape = validated(_Order, payload, "Shopify order")
     return shape.checkout_token or "", text(shape.checkout_id)
 
@@ -208,8 +212,10 @@ class _CheckoutLine(Shape):
 
 
 class _Checkout(Shape):
-    id: Id
-    token: Text100 | None = None
+    # API 2026-04 removed the id (shopify.dev changelog, "Removed Checkout ID from checkout and
+    # order webhooks"); the token names a checkout in every version.
+    token: Token
+    id: Id | None = None
     created_at: When | None = None
     updated_at: When | None = None
     completed_at: When | None = None
@@ -237,8 +243,8 @@ def checkout(payload: Any) -> CheckoutData:
     )
     candidates = [shape.sms_marketing_phone, shape.phone, shipping.phone, billing.phone, customer.phone]
     return CheckoutData(
-        external_id=str(shape.id),
-        token=shape.token or "",
+        token=shape.token,
+        external_id=text(shape.id),
         updated_at=shape.updated_at or shape.created_at,
         completed_at=shape.completed_at,
         phones=tuple(dict.fromkeys(phone for phone in candidates if phone)),
