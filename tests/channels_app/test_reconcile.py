@@ -210,6 +210,8 @@ def test_a_woocommerce_variations_stock_change_is_reconciled_across_pages(
     untracked = [
         documented[1] | {"id": 2000 + n, "date_modified_gmt": "2026-11-25T10:05:00"} for n in range(99)
     ]
+    # Current stores' variation lists carry `parent_id` too (the v3 variations controller's answer).
+    untracked[0] |= sold | {"stock_quantity": 5, "parent_id": 22}  # tracked there, unknown here
     changed = [
         documented[0] | sold | {"stock_quantity": 4},
         *untracked,
@@ -238,7 +240,10 @@ def test_a_woocommerce_variations_stock_change_is_reconciled_across_pages(
     event = ProcessedWebhookEvent.objects.get(event_key="poll:product:732:2026-11-25T10:05:00")
     assert (event.topic, event.status) == ("product.updated", EventStatus.COMPLETED)
     ignored = ProcessedWebhookEvent.objects.filter(status=EventStatus.IGNORED)
-    assert ignored.count() == 99  # whose stock WooCommerce does not manage
+    assert ignored.count() == 99  # 98 whose stock WooCommerce does not manage, and:
+    assert ignored.get(event_key__startswith="poll:product:2000:").ignored_reason == (
+        "no SKU maps WooCommerce variation 2000 of product 22"
+    )
 
 
 def test_sync_channel_orders_needs_a_since(shopify):
