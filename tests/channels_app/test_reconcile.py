@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -167,6 +168,83 @@ def test_a_woocommerce_order_backfill_uses_the_rest_answer_as_the_webhook_payloa
     assert (event.topic, event.event_key) == ("order.updated", f"poll:order:727:{order['date_modified_gmt']}")
     run_worker("webhooks")
     assert Order.objects.get(channel=channel, external_id="727").platform_status == "processing"
+
+
+def woocommerce_lists(lists, seen):
+    """WooCommerce's collection endpoints as its CRUD controller answers them: `page` of `per_page`,
+    the size in `X-WP-Total` and `X-WP-TotalPages`. `lists` holds what matches the poll's query."""
+
+    def answer(request):
+        args = request.args
+        seen.append((request.path, dict(args)))
+        if args.get("type") == "variable":  # the variable products, ids only
+            items = lists["variable"]
+        else:
+            assert args["dates_are_gmt"] == "true" and args["modified_after"]
+            items = lists.get(request.path, [])
+        page, size = int(args["page"]), int(args["per_page"])
+        headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(-(-len(items) // size))}
+        body = json.dumps(items[(page - 1) * size : page * size])
+        return Response(body, headers=headers, content_type="application/json")
+
+    return answer
+
+
+def test_a_woocommerce_variations_stock_change_is_reconciled_across_pages(
+    httpserver, run_worker, django_capture_on_commit_callbacks
+):
+    channel = factories.woocommerce_channel(
+        api_base_url=httpserver.url_for(""), consumer_key="ck_test", consumer_secret="cs_test"
+    )
+    main = warehouse(channel.organization)
+    green = sku(channel.organization, "SHIP-GREEN", on_hand=3, at=main)
+    black = sku(channel.organization, "SHIP-BLACK", on_hand=3, at=main)
+    for item, variation_id in ((green, "733"), (black, "732")):
+        ChannelVariant.objects.create(
+            channel=channel, sku=item, external_variant_id=variation_id, external_product_id="22"
+        )
+    documented = fixture_json("woocommerce/api/variations_list.json")["list_all_product_variations"]
+    assert [v["id"] for v in documented] == [733, 732]
+    # Sales in the store saved the variations, whose date modified moved; their parent's did not,
+    # so the parents' list since then is empty. 101 variations changed: two pages of 100.
+    sold = {"manage_stock": True, "date_modified_gmt": "2026-11-25T10:05:00"}
+    untracked = [
+        documented[1] | {"id": 2000 + n, "date_modified_gmt": "2026-11-25T10:05:00"} for n in range(99)
+    ]
+    # Current stores' variation lists carry `parent_id` too (the v3 variations controller's answer).
+    untracked[0] |= sold | {"stock_quantity": 5, "parent_id": 22}  # tracked there, unknown here
+    changed = [
+        documented[0] | sold | {"stock_quantity": 4},
+        *untracked,
+        documented[1] | sold | {"stock_quantity": 9},
+    ]
+    lists = {
+        "variable": [{"id": 22}, {"id": 799}],
+        "/wp-json/wc/v3/products/22/variations": changed,
+    }
+    seen = []
+    httpserver.expect_request(re.compile(r"/wp-json/wc/v3/.+"), method="GET").respond_with_handler(
+        woocommerce_lists(lists, seen)
+    )
+    run = run_sync(
+        run_worker, django_capture_on_commit_callbacks, channel_id=channel.pk, kind=SyncKind.RECONCILE
+    )
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert [args["_fields"] for _, args in seen if args.get("type") == "variable"] == ["id"]
+    assert [(path, args["page"]) for path, args in seen if "variations" in path] == [
+        ("/wp-json/wc/v3/products/22/variations", "1"),
+        ("/wp-json/wc/v3/products/22/variations", "2"),
+        ("/wp-json/wc/v3/products/799/variations", "1"),
+    ]
+    assert run.counters == {"events_recorded": 101}
+    assert (level(green, main).on_hand, level(black, main).on_hand) == (4, 9)
+    event = ProcessedWebhookEvent.objects.get(event_key="poll:product:732:2026-11-25T10:05:00")
+    assert (event.topic, event.status) == ("product.updated", EventStatus.COMPLETED)
+    ignored = ProcessedWebhookEvent.objects.filter(status=EventStatus.IGNORED)
+    assert ignored.count() == 99  # 98 whose stock WooCommerce does not manage, and:
+    assert ignored.get(event_key__startswith="poll:product:2000:").ignored_reason == (
+        "no SKU maps WooCommerce variation 2000 of product 22"
+    )
 
 
 def test_sync_channel_orders_needs_a_since(shopify):

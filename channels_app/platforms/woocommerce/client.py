@@ -88,7 +88,8 @@ class WooCommerceClient:
         )
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
-        """Orders (and products) modified since then: the REST answer is the webhook's payload."""
+        """Orders (and products with their variations) modified since then: the REST answer is the
+        webhook's payload (a variation's `product.updated` webhook sends the variation)."""
         params = {
             "modified_after": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "dates_are_gmt": "true",
@@ -97,18 +98,38 @@ class WooCommerceClient:
             "orderby": "id",
             "order": "asc",
         }
-        resources = [("/orders", "order")] + ([("/products", "product")] if stock else [])
-        for path, resource in resources:
-            for items, _ in self.pages(path, params):
-                yield [
-                    Polled(
-                        topic=f"{resource}.updated",
-                        key=f"poll:{resource}:{item.get('id')}:{item.get('date_modified_gmt')}",
-                        payload=item,
-                    )
-                    for item in items
-                    if isinstance(item, dict)
-                ]
+        yield from self._polled("/orders", "order", params)
+        if not stock:
+            return
+        yield from self._polled("/products", "product", params)
+        # `/products` lists parent products only (`type` takes no "variation"), and a variation's
+        # stock change saves the variation alone: its parent's date modified stays as it was. So
+        # every variable product's variations are asked for what changed, one list per parent.
+        for parent_id in self._variable_product_ids():
+            yield from self._polled(f"/products/{parent_id}/variations", "product", params)
+
+    def _polled(self, path: str, resource: str, params: dict[str, Any]) -> Iterator[list[Polled]]:
+        for items, _ in self.pages(path, params):
+            yield [
+                Polled(
+                    topic=f"{resource}.updated",
+                    key=f"poll:{resource}:{item.get('id')}:{item.get('date_modified_gmt')}",
+                    payload=item,
+                )
+                for item in items
+                if isinstance(item, dict)
+            ]
+
+    def _variable_product_ids(self) -> list[str]:
+        """Every variable product's id, asking for the ids alone (WordPress' `_fields`)."""
+        params = {"type": "variable", "_fields": "id", "orderby": "id", "order": "asc"}
+        return [
+            str(item["id"])
+            for items, _ in self.pages("/products", params)
+            for item in items
+            # Digits only: the id goes into the next request's path.
+            if isinstance(item, dict) and str(item.get("id", "")).isdigit()
+        ]
 
     def push_fulfillment(self, shipment: Shipment) -> str:
         """A customer note with the tracking (WooCommerce emails it), then status completed; the

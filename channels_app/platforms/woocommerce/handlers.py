@@ -21,7 +21,8 @@ def order_deleted_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome 
 
 
 def product_stock_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
-    """product.updated: WooCommerce keeps one stock figure per product, for the whole store."""
+    """product.updated: WooCommerce keeps one stock figure per product or variation, for the whole
+    store; a variation's webhook (and the reconciliation's variation lists) sends the variation."""
     stock = payloads.product_stock(event.payload)
     if stock.quantity is None:
         return ignored("WooCommerce does not manage this product's stock")
@@ -33,11 +34,15 @@ def product_stock_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome 
             "organization's default warehouse, then retry this event",
             permanent=True,
         )
+    if stock.parent_id:
+        what = f"WooCommerce variation {stock.product_id} of product {stock.parent_id}"
+    else:
+        what = f"WooCommerce product {stock.product_id}"
     return stock_report(
         event,
         sku=sku_for_variant(channel, variant_id=stock.product_id, code=stock.sku_code),
         warehouse=warehouse,
         available=stock.quantity,
         reported_at=stock.updated_at,
-        describe=f"WooCommerce product {stock.product_id}",
+        describe=what,
     )

@@ -136,7 +136,8 @@ def deleted_id(payload: Any) -> str:
 
 @dataclass(frozen=True)
 class ProductStock:
-    product_id: str
+    product_id: str  # a variation's own id: the hub maps each variation as a variant
+    parent_id: str  # a variation's variable product, else ""
     sku_code: str
     quantity: int | None  # None: WooCommerce does not manage this product's stock
     updated_at: datetime | None
@@ -144,6 +145,7 @@ class ProductStock:
 
 class _Product(Shape):
     id: Id
+    parent_id: Id | None = None  # 0 for a product; older stores' variation lists leave it out
     sku: Text100 | None = None
     # A variation's is "parent" when its parent product manages the stock.
     manage_stock: bool | Literal["parent"] | None = None
@@ -157,6 +159,7 @@ def product_stock(payload: Any) -> ProductStock:
     managed = shape.manage_stock is True and shape.stock_quantity is not None
     return ProductStock(
         product_id=str(shape.id),
+        parent_id=str(shape.parent_id) if shape.parent_id else "",
         sku_code=shape.sku or "",
         quantity=shape.stock_quantity if managed else None,
         updated_at=shape.date_modified_gmt or shape.date_modified,
