@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE
 from django.db.models import Count, Max, Q, QuerySet
@@ -22,12 +23,14 @@ from channels_app.models import (
     ChannelLocation,
     EventStatus,
     Organization,
+    Platform,
     ProcessedWebhookEvent,
     SyncKind,
     SyncRun,
     SyncStatus,
     WebhookSubscription,
 )
+from channels_app.platforms.shopify.versions import SEEN_WITHIN, version_warnings, versions_seen
 from channels_app.sweeper import event_replay
 from channels_app.sync import channel_verify, sync_start
 from config.failed_jobs import Subject
@@ -145,6 +148,7 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
     readonly_fields = (
         "webhook_url",
         "connection",
+        "api_versions",
         "recent_runs",
         "created_at",
         "updated_at",
@@ -182,6 +186,27 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
         verdict = "OK" if channel.connection_ok else "FAILED"
         checked = timezone.localtime(channel.connection_checked_at)
         return f"{verdict} at {checked:%Y-%m-%d %H:%M}: {channel.connection_message}"
+
+    @admin.display(description="API versions")
+    def api_versions(self, channel: Channel) -> str:
+        if channel.platform != Platform.SHOPIFY:
+            return "-"
+        seen = versions_seen(channel)
+        arriving = ", ".join(f"{version} ({n})" for version, n in seen.arriving.items()) or "none"
+        subscribed = ", ".join(sorted(seen.subscribed)) or "not listed yet"
+        return (
+            f"The hub speaks Shopify API {settings.SHOPIFY_API_VERSION}. Deliveries of the last "
+            f"{SEEN_WITHIN.days} days: {arriving}. Subscriptions: {subscribed}."
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        channel = self.get_object(request, object_id)
+        if request.method == "GET" and channel is not None and channel.platform == Platform.SHOPIFY:
+            for warning in version_warnings(channel):
+                self.message_user(request, warning, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Recent syncs")
     def recent_runs(self, channel: Channel) -> str:

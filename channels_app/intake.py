@@ -53,6 +53,7 @@ class Delivery:
     delivery_id: str
     triggered_at: datetime | None
     headers: dict[str, str] = field(default_factory=dict)
+    api_version: str = ""  # of the payload's shape, where the platform says (Shopify)
 
 
 class Rejected(Exception):
@@ -216,7 +217,7 @@ def _max_length(name: str) -> int:
     return field.max_length
 
 
-_field_length = {name: _max_length(name) for name in ("topic", "event_key", "delivery_id")}
+_field_length = {name: _max_length(name) for name in ("topic", "event_key", "delivery_id", "api_version")}
 
 
 def identity_key(key: str) -> str:
@@ -232,7 +233,11 @@ def identity_key(key: str) -> str:
 
 def _oversized(delivery: Delivery) -> str:
     """Why a header-derived field cannot be stored as given, or ""."""
-    for name, value in (("topic", delivery.topic), ("delivery id", delivery.delivery_id)):
+    for name, value in (
+        ("topic", delivery.topic),
+        ("delivery id", delivery.delivery_id),
+        ("api version", delivery.api_version),
+    ):
         limit = _field_length[name.replace(" ", "_")]
         if len(value) > limit:
             return f"{name} is {len(value)} characters, over {limit}"
@@ -254,6 +259,7 @@ def event_record(
         "topic": storable(delivery.topic)[: _field_length["topic"]],
         "delivery_id": storable(delivery.delivery_id)[: _field_length["delivery_id"]],
         "triggered_at": delivery.triggered_at,
+        "api_version": storable(delivery.api_version)[: _field_length["api_version"]],
         "headers": {name: storable(value) for name, value in delivery.headers.items()},
         "request_id": current_request_id(),
     }

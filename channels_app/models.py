@@ -215,6 +215,9 @@ class ProcessedWebhookEvent(models.Model):
     event_key = models.CharField(max_length=255)
     delivery_id = models.CharField(max_length=255, blank=True)
     triggered_at = models.DateTimeField(null=True, blank=True)
+    api_version = models.CharField(
+        max_length=20, blank=True, help_text="The API version the payload is shaped in (Shopify's)."
+    )
     status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.ENQUEUED)
     payload = models.JSONField(null=True, blank=True)
     raw_body = models.TextField(blank=True, help_text="Kept when the body was not valid JSON.")
@@ -387,6 +390,9 @@ class WebhookSubscription(models.Model):
         max_length=20, choices=SubscriptionState.choices, default=SubscriptionState.ACTIVE
     )
     error = models.CharField(max_length=500, blank=True)
+    api_version = models.CharField(
+        max_length=20, blank=True, help_text="The API version the platform shapes its payloads in (Shopify)."
+    )
     registered_at = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     # Since when the platform may not have been sending: the reconciliation backfills from here.

@@ -168,12 +168,21 @@ def webhooks_register(run: SyncRun) -> None:
     run.progress(step="registering", done=0, total=len(topics))
     for number, topic in enumerate(topics, start=1):
         existing = remote.get(topic)
-        if existing is not None and existing.active:
+        moved = {}
+        if existing is not None and existing.active and not existing.outdated:
             hook = existing
             run.count(already_active=1)
         else:
+            if existing is not None and existing.outdated:
+                # Moved by deleting and subscribing again: what happens in between is fetched by
+                # the next reconciliation.
+                moved = {"gap_since": now}
+                WebhookSubscription.objects.filter(channel=channel, topic=topic, gap_since=None).update(
+                    **moved
+                )
             hook = client.push_webhook(topic, url, existing)
-            run.count(**{"reactivated" if existing is not None else "created": 1})
+            counter = "moved_version" if moved else "reactivated" if existing is not None else "created"
+            run.count(**{counter: 1})
         WebhookSubscription.objects.update_or_create(
             channel=channel,
             topic=topic,
@@ -182,6 +191,7 @@ def webhooks_register(run: SyncRun) -> None:
                 "callback_url": url,
                 "state": SubscriptionState.ACTIVE,
                 "error": "",
+                "api_version": hook.api_version[:20],
                 "checked_at": now,
                 **({} if hook is existing else {"registered_at": now}),
             },
@@ -260,7 +270,8 @@ def reconcile_due() -> int:
 
 def subscriptions_check() -> dict[str, int]:
     """Find subscriptions the platform deleted (Shopify) or disabled (WooCommerce), mark since
-    when webhooks may have been missed, and register them again."""
+    when webhooks may have been missed, and register them again; and those in another API
+    version than the hub speaks (Shopify), registered again at its own."""
     checked = broken = 0
     channels = Channel.objects.filter(is_active=True, subscriptions__isnull=False).exclude(
         subscriptions__state=SubscriptionState.CONSOLE
@@ -277,9 +288,13 @@ def subscriptions_check() -> dict[str, int]:
             logger.warning("subscriptions of channel %s not checked: %s", channel.pk, exc)
             continue
         now = timezone.now()
-        lost = []
+        lost, outdated = [], []
         for subscription in channel.subscriptions.all():
             hook = remote.get(subscription.topic)
+            if hook is not None:
+                subscription.api_version = hook.api_version[:20]
+                if hook.active and hook.outdated:
+                    outdated.append(subscription.topic)
             state = (
                 SubscriptionState.ACTIVE
                 if hook and hook.active
@@ -291,7 +306,18 @@ def subscriptions_check() -> dict[str, int]:
                 gap_since = subscription.gap_since or subscription.checked_at or now
                 subscription.gap_since = gap_since
             subscription.state, subscription.checked_at = state, now
-            subscription.save(update_fields=["state", "checked_at", "gap_since"])
+            subscription.save(update_fields=["state", "checked_at", "gap_since", "api_version"])
+        if outdated and not lost:
+            # SHOPIFY_API_VERSION moved (or the subscriptions were made at another one): they
+            # still deliver, in the other version, until registered again at the hub's.
+            logger.info(
+                "channel %s webhook subscriptions %s are in another API version: registering them again",
+                channel.pk,
+                ", ".join(outdated),
+                extra={"channel_id": channel.pk},
+            )
+            with transaction.atomic():
+                sync_start(channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="subscription check")
         if lost:
             broken += 1
             logger.warning(

@@ -39,6 +39,8 @@ class RemoteWebhook:
     callback_url: str
     external_id: str
     active: bool = True
+    api_version: str = ""  # that its payloads are shaped in, where the platform has versions
+    outdated: bool = False  # in another version than the hub speaks: to be subscribed again
 
 
 @dataclass(frozen=True)

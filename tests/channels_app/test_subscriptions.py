@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -17,6 +18,7 @@ from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
 pytestmark = pytest.mark.django_db
 
 GRAPHQL = shopify_graphql_path()
+ANY_VERSION = re.compile(r"/admin/api/[0-9a-z-]+/graphql\.json")
 CREATED = fixture_json("shopify/graphql/webhookSubscriptionCreate.json")["examples"][1]["response_data"]
 COST = shopify_cost()
 
@@ -30,7 +32,18 @@ class FakeShopifyWebhooks:
 
     def __call__(self, request):
         body = request.get_json()
-        if "webhookSubscriptionCreate" in body["query"]:
+        # A subscription made through the GraphQL Admin API is in the version of the request's URL.
+        version = request.path.split("/")[3]
+        if "webhookSubscriptionDelete" in body["query"]:
+            gone = self.subscriptions.pop(body["variables"]["id"], None)
+            errors = [] if gone else [{"field": ["id"], "message": "Webhook subscription does not exist"}]
+            data = {
+                "webhookSubscriptionDelete": {
+                    "deletedWebhookSubscriptionId": gone and gone["id"],
+                    "userErrors": errors,
+                }
+            }
+        elif "webhookSubscriptionCreate" in body["query"]:
             variables = body["variables"]
             answer = json.loads(json.dumps(CREATED))  # the documented answer, with this call's values
             created = answer["webhookSubscriptionCreate"]["webhookSubscription"]
@@ -39,6 +52,7 @@ class FakeShopifyWebhooks:
             # 2026-10's shape: `uri` (endpoint / callbackUrl are deprecated since 2025-04).
             del created["endpoint"]
             created["uri"] = variables["webhookSubscription"]["uri"]
+            created["apiVersion"] = {"handle": version}
             self.next_id += 1
             self.subscriptions[created["id"]] = created
             data = answer
@@ -56,7 +70,8 @@ class FakeShopifyWebhooks:
 @pytest.fixture
 def shopify(httpserver):
     fake = FakeShopifyWebhooks()
-    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(fake)
+    # At every version's URL, as Shopify answers.
+    httpserver.expect_request(ANY_VERSION, method="POST").respond_with_handler(fake)
     channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
     return channel, fake
 
@@ -174,3 +189,32 @@ def test_the_channel_admin_actions_queue_runs_whose_progress_the_admin_shows(
     assert "<progress max='100' value='100'" in runs and 'http-equiv="refresh"' not in runs
     page = admin_client.get(reverse("admin:channels_app_channel_change", args=[channel.pk])).content.decode()
     assert "orders/create" in page and "Webhook registration #" in page
+
+
+def test_shopify_webhooks_are_subscribed_in_the_hubs_api_version_and_moved_when_it_changes(
+    shopify, settings, run_worker, django_capture_on_commit_callbacks
+):
+    """A subscription keeps the version it was made in; the hub's setting moves them all."""
+    channel, fake = shopify
+    settings.SHOPIFY_API_VERSION = "2026-07"  # an older hub made them (its schema is not checked)
+    call_command("register_webhooks", str(channel.pk))
+    assert {s["apiVersion"]["handle"] for s in fake.subscriptions.values()} == {"2026-07"}
+    assert set(WebhookSubscription.objects.values_list("api_version", flat=True)) == {"2026-07"}
+    before = set(fake.subscriptions)
+
+    settings.SHOPIFY_API_VERSION = "2026-10"  # the hub is upgraded
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions_check() == {"checked": 1, "re_registered": 0}
+    run_worker("channel-sync")
+
+    assert {s["apiVersion"]["handle"] for s in fake.subscriptions.values()} == {"2026-10"}
+    assert len(fake.subscriptions) == len(topics_for("shopify")) and not before & set(fake.subscriptions)
+    assert set(WebhookSubscription.objects.values_list("api_version", flat=True)) == {"2026-10"}
+    run = SyncRun.objects.filter(kind=SyncKind.WEBHOOKS).latest("pk")
+    assert (run.status, run.counters, run.requested_by) == (
+        SyncStatus.SUCCEEDED,
+        {"moved_version": len(topics_for("shopify"))},
+        "subscription check",
+    )
+    # Deleted, then subscribed again: the moment between is for the next reconciliation.
+    assert not WebhookSubscription.objects.filter(gap_since=None).exists()

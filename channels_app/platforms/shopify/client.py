@@ -66,6 +66,7 @@ query Webhooks($after: String) {
       id
       topic
       uri
+      apiVersion { handle }
     }
   }
 }
@@ -79,7 +80,16 @@ mutation webhookSubscriptionCreate(
       id
       topic
       uri
+      apiVersion { handle }
     }
+    userErrors { field message }
+  }
+}
+"""
+WEBHOOK_DELETE = """
+mutation webhookSubscriptionDelete($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
     userErrors { field message }
   }
 }
@@ -303,14 +313,27 @@ class ShopifyClient:
             for node in connection.get("nodes") or []:
                 topic = ours.get(node.get("topic", ""))
                 if topic is not None:
-                    url = node.get("uri") or ""
-                    found.append(RemoteWebhook(topic=topic, callback_url=url, external_id=node.get("id", "")))
+                    version = (node.get("apiVersion") or {}).get("handle") or ""
+                    found.append(
+                        RemoteWebhook(
+                            topic=topic,
+                            callback_url=node.get("uri") or "",
+                            external_id=node.get("id", ""),
+                            api_version=version,
+                            outdated=bool(version) and version != settings.SHOPIFY_API_VERSION,
+                        )
+                    )
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
                 return found
             after = _next_cursor(page_info, after)
 
     def push_webhook(self, topic: str, callback_url: str, existing: RemoteWebhook | None) -> RemoteWebhook:
+        """Subscribe at SHOPIFY_API_VERSION: a subscription made through the GraphQL Admin API
+        shapes its payloads in the version of the request's URL, and keeps it. One in another
+        version (`existing`, outdated) is deleted first: Shopify takes one per topic and address."""
+        if existing is not None and existing.external_id:
+            self._delete_webhook(topic, existing.external_id)
         variables = {
             "topic": topic_enum(topic),
             "webhookSubscription": {"uri": callback_url, "format": "JSON"},
@@ -321,7 +344,23 @@ class ShopifyClient:
             text = "; ".join(f"{'.'.join(e.get('field') or [])}: {e.get('message')}" for e in errors)
             raise http.PlatformError(f"Shopify refused the {topic} webhook: {text}", permanent=True)
         created = result.get("webhookSubscription") or {}
-        return RemoteWebhook(topic=topic, callback_url=callback_url, external_id=created.get("id", ""))
+        return RemoteWebhook(
+            topic=topic,
+            callback_url=callback_url,
+            external_id=created.get("id", ""),
+            api_version=(created.get("apiVersion") or {}).get("handle") or settings.SHOPIFY_API_VERSION,
+        )
+
+    def _delete_webhook(self, topic: str, subscription_id: str) -> None:
+        result = (
+            self.graphql(WEBHOOK_DELETE, {"id": subscription_id}, cost=10).get("webhookSubscriptionDelete")
+            or {}
+        )
+        errors = result.get("userErrors") or []
+        # Already gone (the merchant, or Shopify after failed deliveries) is what was asked.
+        if errors and not any("not exist" in str(e.get("message", "")).lower() for e in errors):
+            text = "; ".join(str(e.get("message")) for e in errors)
+            raise http.PlatformError(f"Shopify refused to move the {topic} webhook: {text}", permanent=True)
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
         search = f"updated_at:>='{since.astimezone(UTC).isoformat(timespec='seconds')}'"

@@ -56,6 +56,7 @@ def delivery(request: HttpRequest, body: bytes, path_topic: str) -> Delivery:
         event_key=f"{topic}:{identity}",
         delivery_id=webhook_id,
         triggered_at=timestamp(header(request, "Triggered-At")),
+        api_version=header(request, "API-Version").strip(),
         headers={
             name: header(request, name)
             for name in (
