@@ -143,15 +143,16 @@ def _lines(items: list[_Item], *, fulfilled: bool) -> tuple[LineData, ...]:
     lines = []
     seen: Counter[str] = Counter()
     for item in items:
-        line_id = _line_id(item)
+        line_id, *former = _line_ids(item)
         seen[line_id] += 1
         if seen[line_id] > 1:
             # The same item and model twice under one id: kept apart by their order in the list,
             # rather than failing the whole order on the unique line id.
-            line_id = f"{line_id}#{seen[line_id]}"
+            line_id, former = f"{line_id}#{seen[line_id]}", []
         lines.append(
             LineData(
                 external_line_id=line_id,
+                former_line_ids=tuple(former),
                 quantity=item.model_quantity_purchased,
                 unit_price=_unit_price(item),
                 title=" ".join(filter(None, [item.item_name, item.model_name]))[:255],
@@ -163,18 +164,21 @@ def _lines(items: list[_Item], *, fulfilled: bool) -> tuple[LineData, ...]:
     return tuple(lines)
 
 
-def _line_id(item: _Item) -> str:
-    """A line is an item (product) and model (variant): one item can appear with two models.
+def _line_ids(item: _Item) -> list[str]:
+    """The line's id, then the ids it may be stored under from earlier payloads.
 
-    The items of one bundle deal share `order_item_id` (for other items it is the item id), so
-    inside a bundle the item id tells them apart; `line_item_id`, when Shopee sends it, is the
-    line's own. Outside bundles the id stays as it was: `order_item_id:model_id`.
+    A line is an item (product) and model (variant): one item can appear with two models. The
+    items of one bundle deal share `order_item_id` (for other items it is the item id), so inside a
+    bundle the item id tells them apart; `line_item_id`, when Shopee sends it, is the line's own.
+    Before bundles were told apart every line was `order_item_id:model_id`, as a line outside any
+    bundle still is when Shopee sends no line_item_id.
     """
     model = item.model_id or 0
     shared = item.order_item_id or item.item_id
-    if item.line_item_id:
-        return f"{item.line_item_id}:{model}"
-    return f"{shared}:{model}" if shared == item.item_id else f"{shared}:{item.item_id}:{model}"
+    before_bundles = f"{shared}:{model}"
+    without_line_id = before_bundles if shared == item.item_id else f"{shared}:{item.item_id}:{model}"
+    line_id = f"{item.line_item_id}:{model}" if item.line_item_id else without_line_id
+    return list(dict.fromkeys([line_id, without_line_id, before_bundles]))
 
 
 def _unit_price(item: _Item) -> Decimal:
