@@ -53,6 +53,8 @@ class LineData:
     sku_code: str = ""
     external_variant_id: str = ""
     fulfilled: bool = False
+    # Ids the line may be stored under from before the platform (or the hub) named it this way.
+    former_line_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,10 +204,13 @@ def _upsert_items(
     """The order's lines as the platform sent them, and its stored lines the platform dropped."""
     skus = _resolve_skus(channel, lines)
     existing = {item.external_line_id: item for item in order.items.all()}
+    sent = {line.external_line_id for line in lines}
     items = []
     for line in lines:
-        item = existing.pop(line.external_line_id, None) or OrderItem(
-            order=order, external_line_id=line.external_line_id
+        item = (
+            existing.pop(line.external_line_id, None)
+            or _renamed(existing, line, sent)
+            or OrderItem(order=order, external_line_id=line.external_line_id)
         )
         item.external_variant_id = line.external_variant_id
         item.sku = skus.get(line.external_line_id)
@@ -223,6 +228,21 @@ def _upsert_items(
         item.issue = LineIssue.NONE
         item.save(update_fields=["quantity", "issue"])
     return items, dropped
+
+
+def _renamed(existing: dict[str, OrderItem], line: LineData, sent: set[str]) -> OrderItem | None:
+    """The row stored under one of the line's former ids, given the line's id now.
+
+    The row, and so its reservation, carries over: a new row would hold the units again, or take
+    them a second time once shipped. A former id that another line of this payload has now is
+    that line's.
+    """
+    for former in line.former_line_ids:
+        if former in existing and former not in sent:
+            item = existing.pop(former)
+            item.external_line_id = line.external_line_id
+            return item
+    return None
 
 
 def _apply_stock_rules(

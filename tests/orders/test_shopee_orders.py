@@ -202,3 +202,135 @@ def test_an_order_status_push_without_its_order_fails_permanently(shop, push):
         EventStatus.FAILED,
         "HandlerError: Shopee order status push has no data.ordersn",
     )
+
+
+# Bundle deals: the items of one bundle share order_item_id, and model_discounted_price is 0 by
+# design (Shopee's v2.order.get_order_detail doc). line_item_id (added 2026-07) tells them apart.
+BUNDLE = fixture_json("shopee/api/get_order_detail_bundle_deal.json")
+SHARED_ORDER_ITEM_ID = 23620853561
+WITH_MODELS = (221404189791, 221404189792)
+BEFORE_AND_AFTER_2026_07 = pytest.mark.parametrize(
+    "line_item_ids", [False, True], ids=["before-2026-07", "with-line_item_id"]
+)
+
+
+def bundle_answer(*, line_item_ids: bool, models: tuple[int, int] = (0, 0), **changes):
+    """The bundle-deal fixture, as sent since 2026-07 (with line_item_id) or before (without)."""
+    answer = copy.deepcopy(BUNDLE)
+    order = answer["response"]["order_list"][0]
+    order.update(order_sn=ORDER_SN, **changes)
+    for item, model_id in zip(order["item_list"], models, strict=True):
+        item["model_id"] = model_id
+        if not line_item_ids:
+            del item["line_item_id"]
+    return answer
+
+
+@pytest.fixture
+def bundle_shop(shop):
+    channel, main, first = shop
+    second = sku(channel.organization, "QAZ-SADOER-06", on_hand=4, at=main)
+    return main, first, second
+
+
+def stored_lines():
+    return list(
+        Order.objects.get().items.order_by("pk").values_list("pk", "sku__code", "quantity", "unit_price")
+    )
+
+
+def stock(main, *items):
+    return [(level(item, main).on_hand, level(item, main).reserved) for item in items]
+
+
+@pytest.mark.parametrize("models", [(0, 0), WITH_MODELS], ids=["no-models", "models"])
+@BEFORE_AND_AFTER_2026_07
+def test_a_bundle_deal_order_keeps_every_line_each_at_its_original_price(
+    bundle_shop, push, httpserver, line_item_ids, models
+):
+    """The order detail does not break a bundle's price down per item: the original price stands in."""
+    main, first, second = bundle_shop
+    httpserver.expect_request(PATH).respond_with_json(
+        bundle_answer(line_item_ids=line_item_ids, models=models, order_status="READY_TO_SHIP", pay_time=None)
+    )
+    event = push()
+    assert event.status == EventStatus.COMPLETED, event.error_message
+    assert [line[1:] for line in stored_lines()] == [
+        ("QAZ-SADOER-05", 1, Decimal("300000")),
+        ("QAZ-SADOER-06", 1, Decimal("250000")),
+    ]
+    assert stock(main, first, second) == [(4, 1), (4, 1)]
+    assert_invariants()
+
+
+@BEFORE_AND_AFTER_2026_07
+def test_a_redelivered_bundle_deal_order_keeps_its_lines(bundle_shop, push, httpserver, line_item_ids):
+    main, first, second = bundle_shop
+    for update_time in (1713100000, 1713100100):
+        httpserver.expect_ordered_request(PATH).respond_with_json(
+            bundle_answer(line_item_ids=line_item_ids, order_status="READY_TO_SHIP", update_time=update_time)
+        )
+    push()
+    before = stored_lines()
+    event = push(PUSH | {"timestamp": PUSH["timestamp"] + 1})
+    assert event.status == EventStatus.COMPLETED, event.error_message
+    assert stored_lines() == before and len(before) == 2
+    assert stock(main, first, second) == [(4, 1), (4, 1)]
+    assert_invariants()
+
+
+@pytest.mark.parametrize("models", [(0, 0), WITH_MODELS], ids=["no-models", "models"])
+def test_a_shipped_bundle_order_that_gains_line_item_ids_keeps_its_lines_and_takes_stock_once(
+    bundle_shop, push, httpserver, models
+):
+    """Shopee starts sending line_item_id for an order the hub holds: same rows, so the units that
+    went out are not taken a second time under new line ids."""
+    main, first, second = bundle_shop
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        bundle_answer(line_item_ids=False, models=models, order_status="SHIPPED", update_time=1713100000)
+    )
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        bundle_answer(line_item_ids=True, models=models, order_status="COMPLETED", update_time=1713100100)
+    )
+    push()
+    rows = [pk for pk, *_ in stored_lines()]
+    event = push(PUSH | {"timestamp": PUSH["timestamp"] + 1})
+    assert event.status == EventStatus.COMPLETED, event.error_message
+    assert stock(main, first, second) == [(3, 0), (3, 0)]
+    assert [pk for pk, *_ in stored_lines()] == rows
+    assert_invariants()
+
+
+def test_a_bundle_order_stored_under_the_previous_line_ids_keeps_its_rows(bundle_shop, push, httpserver):
+    """Items with models were stored as `order_item_id:model_id` (at price 0) before bundle deals
+    were told apart: those rows, and the stock they hold, carry over to the new line ids."""
+    main, first, second = bundle_shop
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        bundle_answer(
+            line_item_ids=False, models=WITH_MODELS, order_status="READY_TO_SHIP", update_time=1713100000
+        )
+    )
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        bundle_answer(line_item_ids=True, models=WITH_MODELS, order_status="SHIPPED", update_time=1713100100)
+    )
+    push()
+    for item, model_id in zip(Order.objects.get().items.order_by("pk"), WITH_MODELS, strict=True):
+        item.external_line_id = f"{SHARED_ORDER_ITEM_ID}:{model_id}"  # as the previous release keyed it
+        item.save(update_fields=["external_line_id"])
+    rows = [pk for pk, *_ in stored_lines()]
+    push(PUSH | {"timestamp": PUSH["timestamp"] + 1})
+    assert [pk for pk, *_ in stored_lines()] == rows
+    assert stock(main, first, second) == [(3, 0), (3, 0)]
+    assert_invariants()
+
+
+@pytest.mark.parametrize("line_item_id", [None, 23620853561], ids=["before-2026-07", "with-line_item_id"])
+def test_an_order_outside_any_bundle_keeps_its_line_id_and_price(shop, push, httpserver, line_item_id):
+    """The doc's own sample: one item, its order_item_id its item id, a flash-sale price."""
+    answer = detail_answer(order_status="READY_TO_SHIP", pay_time=None)
+    if line_item_id is not None:
+        answer["response"]["order_list"][0]["item_list"][0]["line_item_id"] = line_item_id
+    httpserver.expect_request(PATH).respond_with_json(answer)
+    push()
+    line = Order.objects.get().items.get()
+    assert (line.external_line_id, line.unit_price) == ("23620853561:221404189791", Decimal("48000"))

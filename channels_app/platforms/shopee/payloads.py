@@ -3,6 +3,7 @@ shape first (channels_app.platforms.shapes), as Shopee's open-platform documents
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -78,8 +79,11 @@ class _Item(Shape):
     item_id: Id
     model_id: Id | None = None
     order_item_id: Id | None = None
+    line_item_id: Id | None = None  # in the order detail since 2026-07
     model_quantity_purchased: Quantity
+    model_original_price: MoneyNumber | None = None
     model_discounted_price: MoneyNumber | None = None
+    promotion_type: Text100 | None = None
     item_name: Text255 | None = None
     model_name: Text255 | None = None
     model_sku: Text100 | None = None
@@ -113,7 +117,7 @@ def order(detail: Any) -> OrderData:
     if financial == "authorized" and shape.pay_time:
         financial = "paid"
     address = shape.recipient_address or _Address()
-    lines = tuple(_line(item, fulfilled=fulfillment == "fulfilled") for item in shape.item_list)
+    lines = _lines(shape.item_list, fulfilled=fulfillment == "fulfilled")
     subtotal = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
     return OrderData(
         external_id=shape.order_sn,
@@ -135,18 +139,60 @@ def order(detail: Any) -> OrderData:
     )
 
 
-def _line(item: _Item, *, fulfilled: bool) -> LineData:
-    model_id = item.model_id or 0
-    # A line is an item (product) and model (variant); the same item can appear with two models.
-    return LineData(
-        external_line_id=f"{item.order_item_id or item.item_id}:{model_id}",
-        quantity=item.model_quantity_purchased,
-        unit_price=item.model_discounted_price or Decimal(0),
-        title=" ".join(filter(None, [item.item_name, item.model_name]))[:255],
-        sku_code=item.model_sku or item.item_sku or "",
-        external_variant_id=text(model_id or item.item_id),
-        fulfilled=fulfilled,
-    )
+def _lines(items: list[_Item], *, fulfilled: bool) -> tuple[LineData, ...]:
+    lines = []
+    seen: Counter[str] = Counter()
+    for item in items:
+        line_id, *former = _line_ids(item)
+        seen[line_id] += 1
+        if seen[line_id] > 1:
+            # The same item and model twice under one id: kept apart by their order in the list,
+            # rather than failing the whole order on the unique line id.
+            line_id, former = f"{line_id}#{seen[line_id]}", []
+        lines.append(
+            LineData(
+                external_line_id=line_id,
+                former_line_ids=tuple(former),
+                quantity=item.model_quantity_purchased,
+                unit_price=_unit_price(item),
+                title=" ".join(filter(None, [item.item_name, item.model_name]))[:255],
+                sku_code=item.model_sku or item.item_sku or "",
+                external_variant_id=text(item.model_id or item.item_id),
+                fulfilled=fulfilled,
+            )
+        )
+    return tuple(lines)
+
+
+def _line_ids(item: _Item) -> list[str]:
+    """The line's id, then the ids it may be stored under from earlier payloads.
+
+    A line is an item (product) and model (variant): one item can appear with two models. The
+    items of one bundle deal share `order_item_id` (for other items it is the item id), so inside a
+    bundle the item id tells them apart; `line_item_id`, when Shopee sends it, is the line's own.
+    Before bundles were told apart every line was `order_item_id:model_id`, as a line outside any
+    bundle still is when Shopee sends no line_item_id.
+    """
+    model = item.model_id or 0
+    shared = item.order_item_id or item.item_id
+    before_bundles = f"{shared}:{model}"
+    without_line_id = before_bundles if shared == item.item_id else f"{shared}:{item.item_id}:{model}"
+    line_id = f"{item.line_item_id}:{model}" if item.line_item_id else without_line_id
+    return list(dict.fromkeys([line_id, without_line_id, before_bundles]))
+
+
+def _unit_price(item: _Item) -> Decimal:
+    """What one unit sold for, as far as the order detail tells.
+
+    A bundle deal's items come with `model_discounted_price` 0 by design: the bundle's discount is
+    not broken down per item there (only v2.payment.get_escrow_detail does, a call the hub does not
+    make). Their original price stands in, the most a unit can have cost, rather than a 0 that
+    says the goods were free. Outside a bundle deal a 0 is taken as Shopee sent it.
+    """
+    price = item.model_discounted_price
+    if price is None or (price == 0 and item.promotion_type == "bundle_deal"):
+        return item.model_original_price or Decimal(0)
+    return price
 
 
 @dataclass(frozen=True)
