@@ -58,7 +58,16 @@ class WebhookSubscriptionInline(admin.TabularInline):
     model = WebhookSubscription
     extra = 0
     can_delete = False
-    fields = ("topic", "state", "callback_url", "registered_at", "checked_at", "gap_since", "error")
+    fields = (
+        "topic",
+        "state",
+        "api_version",
+        "callback_url",
+        "registered_at",
+        "checked_at",
+        "gap_since",
+        "error",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -291,7 +300,14 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
         "duplicate_count",
         "received_at",
     )
-    list_filter = ("status", "source", ("channel", admin.RelatedOnlyFieldListFilter), "topic", "received_at")
+    list_filter = (
+        "status",
+        "source",
+        ("channel", admin.RelatedOnlyFieldListFilter),
+        "topic",
+        "api_version",
+        "received_at",
+    )
     list_select_related = ("channel",)
     # The payload's id is the platform's order (or product) id; ordersn is Shopee's order.
     search_fields = (
