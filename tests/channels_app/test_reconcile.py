@@ -280,6 +280,7 @@ def test_an_unchanged_shop_records_nothing_new_and_a_quantity_only_change_is_rec
     again = reconcile(channel, run_worker, django_capture_on_commit_callbacks)
     assert again.counters == {"already_received": 1}
     assert ProcessedWebhookEvent.objects.count() == 1 and level(item, main).on_hand == 5
+    assert ProcessedWebhookEvent.objects.get().duplicate_count == 0  # a re-read is not a redelivery
 
     # A sale on Shopify: the figure moves, and no `updated_at` the hub could search by moved with it.
     fake.set("70001", "4501", available=4)
