@@ -18,16 +18,17 @@ from django.utils import timezone
 
 from channels_app import http
 from channels_app.handlers import topics_for
-from channels_app.intake import Delivery, event_record
+from channels_app.intake import Delivery, event_record, identity_key
 from channels_app.models import (
     Channel,
+    ProcessedWebhookEvent,
     SubscriptionState,
     SyncKind,
     SyncRun,
     SyncStatus,
     WebhookSubscription,
 )
-from channels_app.platforms.clients import CLIENTS, ConsoleOnly, client_for
+from channels_app.platforms.clients import CLIENTS, ConsoleOnly, Polled, client_for
 from config.queues import enqueue
 from config.workers import job_will_retry, running_as_job
 from inventory.catalog import products_upsert
@@ -202,7 +203,8 @@ def webhooks_register(run: SyncRun) -> None:
 def changes_poll(run: SyncRun) -> None:
     """Orders (backfill), or orders and stock (reconciliation), updated since the run's `since`,
     recorded as the webhook events that would have carried them and processed by the same handlers
-    on the webhooks queue. A change already received (or polled) is the same event: a duplicate."""
+    on the webhooks queue. A change already received (or polled) is the same event: a duplicate,
+    counted on the run (not on the event: a reconciliation reads every stock level each time)."""
     channel: Channel = run.channel
     if run.since is None:
         run.since = reconcile_since(channel)
@@ -211,8 +213,12 @@ def changes_poll(run: SyncRun) -> None:
     source = {"X-Hub-Source": f"{run.get_kind_display().lower()} run {run.pk}"}
     done = 0
     for page in client_for(channel).fetch_changes(run.since, stock=run.kind == SyncKind.RECONCILE):
+        recorded = _recorded_keys(channel, page)
         with transaction.atomic():
             for polled in page:
+                if identity_key(polled.key) in recorded:
+                    run.count(already_received=1)
+                    continue
                 delivery = Delivery(
                     topic=polled.topic,
                     event_key=polled.key,
@@ -227,6 +233,16 @@ def changes_poll(run: SyncRun) -> None:
     if run.kind == SyncKind.RECONCILE:
         # Whatever the platform may have failed to send since then has now been fetched.
         channel.subscriptions.filter(gap_since__gte=run.since).update(gap_since=None)
+
+
+def _recorded_keys(channel: Channel, page: list[Polled]) -> set[str]:
+    """Which of a page's changes are events already: one query, where inserting each to find out
+    would cost a failed insert and an update per unchanged stock level on every run."""
+    keys = [identity_key(polled.key) for polled in page]
+    events = ProcessedWebhookEvent.objects.filter(
+        channel=channel, source=channel.platform, event_key__in=keys
+    )
+    return set(events.values_list("event_key", flat=True))
 
 
 def reconcile_since(channel: Channel) -> datetime:

@@ -121,7 +121,8 @@ class PlatformClient(Protocol):
         ...
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
-        """Orders (and with `stock`, stock levels) updated since then, a page at a time."""
+        """Orders updated since then, and with `stock` stock levels (all of them where the platform
+        cannot say which changed), a page at a time."""
         ...
 
     def push_fulfillment(self, shipment: Shipment) -> str:

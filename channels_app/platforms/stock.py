@@ -74,6 +74,11 @@ def stock_report(
     level = level_for_update(sku_id=sku.pk, warehouse_id=warehouse.pk)
     if reported_at and level.channel_reported_at and reported_at < level.channel_reported_at:
         return ignored("stale stock update: older than the last one applied")
+    if reported_at:
+        # Recorded even for a report ignored below: the echo of the hub's push is the channel's
+        # state after that push, so a figure read before it (a retried webhook, a reconciliation
+        # poll processed late) is stale and must not bring the old figure back.
+        type(level).objects.filter(pk=level.pk).update(channel_reported_at=reported_at)
     if channel_reported(channel_id=event.channel_id, sku_id=sku.pk, location=location, available=available):
         # The channel telling us the figure we just pushed: orders since then already count.
         return ignored("echo of the hub's own stock push")
@@ -88,6 +93,4 @@ def stock_report(
         reason=MovementReason.CHANNEL,
         reference=f"event:{event.pk}",
     )
-    if reported_at:
-        type(level).objects.filter(pk=level.pk).update(channel_reported_at=reported_at)
     return None

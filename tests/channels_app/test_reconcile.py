@@ -12,6 +12,7 @@ from django.utils import timezone
 from werkzeug import Response
 
 from channels_app.models import (
+    ChannelLocation,
     EventStatus,
     ProcessedWebhookEvent,
     SyncKind,
@@ -25,7 +26,7 @@ from inventory.models import ChannelVariant, Reservation
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
-from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
+from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path, shopify_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -142,6 +143,190 @@ def test_a_shopify_order_whose_webhook_never_came_is_healed_by_reconciliation(
     assert again.counters == {"already_received": 1}
     assert ProcessedWebhookEvent.objects.count() == 1 and level(item, main).reserved == 2
     assert again.since >= run.started_at - timedelta(minutes=5)  # from the last successful poll
+
+
+class FakeShopifyStock:
+    """A shop's inventory levels per location, answering the hub's GraphQL as Shopify does: a
+    location's `inventoryLevels` a page at a time by cursor (`pageInfo.hasNextPage`, `endCursor`),
+    `location: null` for one the shop does not have, `extensions.cost` on every answer."""
+
+    def __init__(self):
+        self.levels: dict[str, list[dict]] = {}  # location id -> its levels, in Shopify's order
+        self.requests: list[dict] = []
+        self.requested_costs: list[int] = []
+
+    def stock(self, location, item, available, updated_at="2026-11-25T10:00:00Z"):
+        self.levels.setdefault(location, []).append(
+            {
+                "updatedAt": updated_at,
+                "item": {"legacyResourceId": item, "tracked": True},
+                "quantities": [{"name": "available", "quantity": available}],
+            }
+        )
+
+    def set(self, location, item, **changes):
+        (level,) = [n for n in self.levels[location] if n["item"]["legacyResourceId"] == item]
+        if "available" in changes:
+            level["quantities"] = [{"name": "available", "quantity": changes["available"]}]
+        level["updatedAt"] = changes.get("updated_at", level["updatedAt"])
+
+    def pages_read(self, location):
+        gid = f"gid://shopify/Location/{location}"
+        return [r["variables"]["after"] for r in self.requests if r["variables"].get("location") == gid]
+
+    def __call__(self, request):
+        body = request.get_json()
+        self.requests.append(body)
+        variables = body["variables"]
+        if "orders(" in body["query"]:
+            requested = 600
+            data = {"orders": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}}
+        else:
+            assert "location(id: $location)" in body["query"] and "inventoryLevels(" in body["query"]
+            first = variables["first"]
+            assert 0 < first <= 250  # Shopify's largest page
+            requested = 3 + 3 * first  # location, connection, and per level: level, item, quantities
+            levels = self.levels.get(variables["location"].removeprefix("gid://shopify/Location/"))
+            if levels is None:
+                data = {"location": None}
+            else:
+                start = int(variables["after"] or 0)
+                page = levels[start : start + first]
+                end = start + len(page)
+                info = {"hasNextPage": end < len(levels), "endCursor": str(end) if page else None}
+                data = {"location": {"inventoryLevels": {"pageInfo": info, "nodes": page}}}
+        self.requested_costs.append(requested)
+        extensions = shopify_cost(available=1970, requested=requested, maximum=2000.0, rate=100.0)
+        return Response(json.dumps({"data": data, "extensions": extensions}), content_type="application/json")
+
+
+@pytest.fixture
+def shop(httpserver):
+    fake = FakeShopifyStock()
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(fake)
+    channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
+    return channel, fake
+
+
+def mapped(channel, location, code, *, default=False):
+    """A warehouse that the channel's Shopify location is mapped to."""
+    at = warehouse(channel.organization, code, default=default)
+    ChannelLocation.objects.create(channel=channel, external_id=location, warehouse=at)
+    return at
+
+
+def listed(channel, code, inventory_item):
+    item = sku(channel.organization, code)
+    ChannelVariant.objects.create(
+        channel=channel,
+        sku=item,
+        external_variant_id=f"v{inventory_item}",
+        external_inventory_item_id=inventory_item,
+    )
+    return item
+
+
+def reconcile(channel, run_worker, django_capture_on_commit_callbacks):
+    run = run_sync(
+        run_worker, django_capture_on_commit_callbacks, channel_id=channel.pk, kind=SyncKind.RECONCILE
+    )
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    return run
+
+
+def test_reconciliation_reads_every_level_of_every_mapped_location_page_by_page(
+    shop, run_worker, django_capture_on_commit_callbacks
+):
+    channel, fake = shop
+    locations = [str(70001 + n) for n in range(12)]
+    warehouses = [mapped(channel, loc, f"w{n}", default=n == 0) for n, loc in enumerate(locations)]
+    ipod = listed(channel, "IPOD", "4501")
+    last = listed(channel, "LAST", "4749")
+    for n, location in enumerate(locations):  # one item stocked at twelve locations
+        fake.stock(location, "4501", available=10 + n)
+    for item in range(4600, 4750):  # and 150 more at the first: two pages of levels
+        fake.stock(locations[0], str(item), available=3)
+    fake.stock("79999", "4501", available=99)  # a location the hub does not map: never read
+    ChannelLocation.objects.create(channel=channel, external_id="70099", warehouse=warehouses[0])  # gone
+
+    run = reconcile(channel, run_worker, django_capture_on_commit_callbacks)
+
+    assert [level(ipod, at).on_hand for at in warehouses] == [10 + n for n in range(12)]
+    assert level(last, warehouses[0]).on_hand == 3  # the last level of the second page
+    assert fake.pages_read(locations[0]) == [None, "100"] and fake.pages_read("79999") == []
+    assert fake.pages_read("70099") == [None]  # asked, answered `location: null`, passed over
+    assert run.counters == {"events_recorded": 12 + 150}
+    levels = ProcessedWebhookEvent.objects.filter(topic="inventory_levels/update")
+    assert levels.count() == 162 and not levels.exclude(
+        status__in=[EventStatus.COMPLETED, EventStatus.IGNORED]
+    )
+    # Orders are still searched by updated_at; stock never is.
+    (orders,) = [r for r in fake.requests if "orders(" in r["query"]]
+    assert orders["variables"]["query"].startswith("updated_at:>='")
+    assert all("query" not in r["variables"] for r in fake.requests if r is not orders)
+    assert max(fake.requested_costs) < 1000  # Shopify's ceiling for one query
+
+
+def test_an_unchanged_shop_records_nothing_new_and_a_quantity_only_change_is_reconciled(
+    shop, run_worker, django_capture_on_commit_callbacks
+):
+    channel, fake = shop
+    main = mapped(channel, "70001", "main", default=True)
+    item = listed(channel, "IPOD", "4501")
+    fake.stock("70001", "4501", available=5, updated_at="2026-11-25T10:00:00Z")
+    first = reconcile(channel, run_worker, django_capture_on_commit_callbacks)
+    assert first.counters == {"events_recorded": 1} and level(item, main).on_hand == 5
+
+    again = reconcile(channel, run_worker, django_capture_on_commit_callbacks)
+    assert again.counters == {"already_received": 1}
+    assert ProcessedWebhookEvent.objects.count() == 1 and level(item, main).on_hand == 5
+    assert ProcessedWebhookEvent.objects.get().duplicate_count == 0  # a re-read is not a redelivery
+
+    # A sale on Shopify: the figure moves, and no `updated_at` the hub could search by moved with it.
+    fake.set("70001", "4501", available=4)
+    sold = reconcile(channel, run_worker, django_capture_on_commit_callbacks)
+    assert sold.counters == {"events_recorded": 1} and level(item, main).on_hand == 4
+
+    fake.set("70001", "4501", available=9, updated_at="2026-11-25T11:00:00Z")
+    restocked = reconcile(channel, run_worker, django_capture_on_commit_callbacks)
+    assert restocked.counters == {"events_recorded": 1} and level(item, main).on_hand == 9
+    assert set(ProcessedWebhookEvent.objects.values_list("status", flat=True)) == {EventStatus.COMPLETED}
+
+
+def test_a_polled_level_older_than_the_webhook_applied_changes_nothing(
+    shop, client, run_worker, django_capture_on_commit_callbacks
+):
+    channel, fake = shop
+    main = mapped(channel, "70001", "main", default=True)
+    item = listed(channel, "IPOD", "4501")
+    body = json.dumps(
+        {
+            "inventory_item_id": 4501,
+            "location_id": 70001,
+            "available": 8,
+            "updated_at": "2026-11-25T10:05:00Z",
+        }
+    ).encode()
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="inventory_levels/update",
+        event_id="e-8",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+    run_worker("webhooks")
+    assert level(item, main).on_hand == 8
+    # Read before that webhook's change, processed after it.
+    fake.stock("70001", "4501", available=5, updated_at="2026-11-25T10:00:00Z")
+    reconcile(channel, run_worker, django_capture_on_commit_callbacks)
+    polled = ProcessedWebhookEvent.objects.get(event_key__startswith="poll:level:")
+    assert (polled.status, polled.ignored_reason) == (
+        EventStatus.IGNORED,
+        "stale stock update: older than the last one applied",
+    )
+    assert level(item, main).on_hand == 8
 
 
 def test_a_woocommerce_order_backfill_uses_the_rest_answer_as_the_webhook_payload(

@@ -14,7 +14,7 @@ from inventory import stock_push
 from inventory.models import ChannelStock, ChannelVariant
 from inventory.services import stock_move
 from tests.channels_app import factories
-from tests.inventory.factories import sku, warehouse
+from tests.inventory.factories import level, sku, warehouse
 from tests.platforms import shopify_cost, shopify_graphql_path, shopify_headers
 
 pytestmark = pytest.mark.django_db
@@ -72,14 +72,14 @@ def shop(httpserver):
     return channel, main, item, fake
 
 
-def level_report(*, available, event_id):
+def level_report(*, available, event_id, updated_at="2030-01-01T00:00:00Z"):
     """Shopify's inventory_levels/update for the shop's item at its mapped location, signed."""
     body = json.dumps(
         {
             "inventory_item_id": 271878346596884015,
             "location_id": 24826418,
             "available": available,
-            "updated_at": "2030-01-01T00:00:00Z",
+            "updated_at": updated_at,
         }
     ).encode()
     headers = shopify_headers(
@@ -158,6 +158,30 @@ def test_the_echo_of_our_own_push_changes_nothing(
     event = ProcessedWebhookEvent.objects.get()
     assert (event.status, event.ignored_reason) == (EventStatus.IGNORED, "echo of the hub's own stock push")
     assert len(callbacks) == 1  # the enqueue only: no stock change, so no push back
+
+
+def test_a_report_older_than_the_echo_of_our_push_does_not_bring_the_old_figure_back(
+    shop, client, django_capture_on_commit_callbacks, run_worker
+):
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
+    stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
+    # The echo, then Shopify's figure from before the push: a retried webhook, or a level a
+    # reconciliation read before the push and that is processed after it.
+    for available, event_id, updated_at in [
+        (7, "echo", "2030-01-01T00:00:00Z"),
+        (3, "old", "2029-12-31T00:00:00Z"),
+    ]:
+        body, headers = level_report(available=available, event_id=event_id, updated_at=updated_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+        run_worker("webhooks")
+    old = ProcessedWebhookEvent.objects.latest("pk")
+    assert (old.status, old.ignored_reason) == (
+        EventStatus.IGNORED,
+        "stale stock update: older than the last one applied",
+    )
+    assert level(item, main).on_hand == 7
 
 
 def test_woocommerce_stock_is_set_on_the_variation(httpserver):

@@ -101,8 +101,13 @@ mutation webhookSubscriptionDelete($id: ID!) {
 # lines than that is not polled (a truncated order would drop lines); its webhooks still apply.
 ORDERS_PAGE, LINES_PAGE = 2, 100
 ORDERS_COST = 2 + ORDERS_PAGE * (4 * LINES_PAGE + 20)
-LEVELS_PAGE = 10  # items x 10 levels x 3 objects each
-LEVELS_COST = 2 + LEVELS_PAGE * 32
+# Stock is read whole, one mapped location at a time: a page is one location's levels, so no nested
+# connection can be cut short, and nothing is filtered by `updated_at` (nothing says an inventory
+# item's moves when only its quantities do). A level costs about 3 points (the level, its item, its
+# quantities): 100 a page is ~300 of the 1000 one query may ask, leaving the shop's bucket to the
+# stock pushes that share it.
+LEVELS_PAGE = 100
+LEVELS_COST = 3 + LEVELS_PAGE * 3
 _MONEY = "shopMoney { amount }"
 _ADDRESS = (
     "firstName lastName company address1 address2 city province provinceCode country countryCodeV2 zip phone"
@@ -135,14 +140,14 @@ query Orders($first: Int!, $after: String, $query: String!) {{
 }}
 """
 LEVELS_QUERY = """
-query Levels($first: Int!, $after: String, $query: String!) {
-  inventoryItems(first: $first, after: $after, query: $query) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      legacyResourceId
-      tracked
-      inventoryLevels(first: 10) {
-        nodes { updatedAt location { legacyResourceId } quantities(names: ["available"]) { name quantity } }
+query LocationLevels($location: ID!, $first: Int!, $after: String) {
+  location(id: $location) {
+    inventoryLevels(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        updatedAt
+        item { legacyResourceId tracked }
+        quantities(names: ["available"]) { name quantity }
       }
     }
   }
@@ -363,6 +368,8 @@ class ShopifyClient:
             raise http.PlatformError(f"Shopify refused to move the {topic} webhook: {text}", permanent=True)
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+        """Orders updated since then; with `stock`, every level at every mapped location, whatever
+        its date (the handler's stale guard and the hub's figures decide what changes)."""
         search = f"updated_at:>='{since.astimezone(UTC).isoformat(timespec='seconds')}'"
         for nodes in self._pages(ORDERS_QUERY, "orders", search, ORDERS_PAGE, cost=ORDERS_COST):
             complete = []
@@ -386,16 +393,9 @@ class ShopifyClient:
             ]
         if not stock:
             return
-        for nodes in self._pages(LEVELS_QUERY, "inventoryItems", search, LEVELS_PAGE, cost=LEVELS_COST):
-            yield [
-                Polled(
-                    topic="inventory_levels/update",
-                    key=f"poll:level:{payload['inventory_item_id']}:{payload['location_id']}:{payload['updated_at']}",
-                    payload=payload,
-                )
-                for item in nodes
-                for payload in rest_levels(item)
-            ]
+        for location in self._mapped_locations():
+            for nodes in self._location_levels(location):
+                yield [level_polled(rest_level(node, location)) for node in nodes]
 
     def _pages(
         self, query: str, field: str, search: str, first: int, *, cost: float
@@ -406,6 +406,46 @@ class ShopifyClient:
                 self.graphql(query, {"first": first, "after": after, "query": search}, cost=cost).get(field)
                 or {}
             )
+            yield list(connection.get("nodes") or [])
+            page_info = connection.get("pageInfo") or {}
+            if not page_info.get("hasNextPage"):
+                return
+            after = _next_cursor(page_info, after)
+
+    def _mapped_locations(self) -> list[str]:
+        """The Shopify locations whose stock the hub keeps: a level elsewhere has no warehouse to go
+        to (its webhook fails saying so), so reading it would cost points and change nothing."""
+        locations = []
+        mapped = self.channel.locations.filter(warehouse__isnull=False).order_by("external_id")
+        for external_id in mapped.values_list("external_id", flat=True):
+            if external_id.isdigit():
+                locations.append(external_id)
+            else:
+                logger.warning(
+                    "Shopify location %r is not a location id: its stock is not reconciled",
+                    external_id,
+                    extra={"channel_id": self.channel.pk},
+                )
+        return locations
+
+    def _location_levels(self, location: str) -> Iterator[list[dict[str, Any]]]:
+        """Every inventory level at one location, a page at a time."""
+        after: str | None = None
+        while True:
+            variables = {
+                "location": f"gid://shopify/Location/{location}",
+                "first": LEVELS_PAGE,
+                "after": after,
+            }
+            found = self.graphql(LEVELS_QUERY, variables, cost=LEVELS_COST).get("location")
+            if found is None:
+                logger.warning(
+                    "Shopify has no location %s (mapped in the hub): its stock is not reconciled",
+                    location,
+                    extra={"channel_id": self.channel.pk},
+                )
+                return
+            connection = found.get("inventoryLevels") or {}
             yield list(connection.get("nodes") or [])
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
@@ -683,17 +723,22 @@ def rest_order(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rest_levels(item: dict[str, Any]) -> list[dict[str, Any]]:
-    """An InventoryItem's levels as the inventory_levels/update webhook's payloads."""
-    levels = []
-    for level in (item.get("inventoryLevels") or {}).get("nodes") or []:
-        quantities = {q.get("name"): q.get("quantity") for q in level.get("quantities") or []}
-        levels.append(
-            {
-                "inventory_item_id": int(item["legacyResourceId"]),
-                "location_id": int((level.get("location") or {}).get("legacyResourceId") or 0),
-                "available": quantities.get("available") if item.get("tracked", True) else None,
-                "updated_at": level.get("updatedAt"),
-            }
-        )
-    return levels
+def rest_level(node: dict[str, Any], location_id: str) -> dict[str, Any]:
+    """An InventoryLevel at a location as the inventory_levels/update webhook's payload."""
+    item = node.get("item") or {}
+    quantities = {q.get("name"): q.get("quantity") for q in node.get("quantities") or []}
+    return {
+        "inventory_item_id": int(item["legacyResourceId"]),
+        "location_id": int(location_id),
+        "available": quantities.get("available") if item.get("tracked", True) else None,
+        "updated_at": node.get("updatedAt"),
+    }
+
+
+def level_polled(payload: dict[str, Any]) -> Polled:
+    """A polled level as an event whose identity is the level's state: read again unchanged, it is
+    the same event (a duplicate); a new figure is a new one even if `updatedAt` did not move."""
+    key = ":".join(
+        str(payload[name]) for name in ("inventory_item_id", "location_id", "updated_at", "available")
+    )
+    return Polled(topic="inventory_levels/update", key=f"poll:level:{key}", payload=payload)
