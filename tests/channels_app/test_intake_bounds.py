@@ -190,9 +190,9 @@ def test_a_locked_table_is_answered_503_with_retry_after_within_three_seconds(cl
     table = ProcessedWebhookEvent._meta.db_table
     statement = (
         f"INSERT INTO {table} (source, channel_id, topic, event_key, delivery_id, status, raw_body, headers, "
-        "attempts, duplicate_count, error_message, ignored_reason, request_id, received_at, updated_at) "
-        f"VALUES ('shopify', {channel.pk}, 't', 'k', '', 'IGNORED', '', '{{}}', 0, 0, '', '', '', "
-        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        "attempts, duplicate_count, error_message, ignored_reason, request_id, api_version, received_at, "
+        f"updated_at) VALUES ('shopify', {channel.pk}, 't', 'k', '', 'IGNORED', '', '{{}}', 0, 0, '', '', "
+        "'', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         if connection.vendor == "sqlite"
         else f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
     )
