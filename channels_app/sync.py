@@ -323,29 +323,24 @@ def subscriptions_check() -> dict[str, int]:
                 subscription.gap_since = gap_since
             subscription.state, subscription.checked_at = state, now
             subscription.save(update_fields=["state", "checked_at", "gap_since", "api_version"])
-        if outdated and not lost:
-            # SHOPIFY_API_VERSION moved (or the subscriptions were made at another one): they
-            # still deliver, in the other version, until registered again at the hub's.
-            logger.info(
-                "channel %s webhook subscriptions %s are in another API version: registering them again",
+        if lost or outdated:
+            # Lost: webhooks may have been missed. Outdated: SHOPIFY_API_VERSION moved (or they were
+            # made at another one); they still deliver, in the other version, until registered again.
+            broken += bool(lost)
+            logger.log(
+                logging.WARNING if lost else logging.INFO,
+                "channel %s webhook subscriptions lost: %s; in another API version: %s; registering again",
                 channel.pk,
-                ", ".join(outdated),
+                ", ".join(lost) or "none",
+                ", ".join(outdated) or "none",
                 extra={"channel_id": channel.pk},
             )
             with transaction.atomic():
                 sync_start(channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="subscription check")
-        if lost:
-            broken += 1
-            logger.warning(
-                "channel %s lost webhook subscriptions %s: registering them again",
-                channel.pk,
-                ", ".join(lost),
-                extra={"channel_id": channel.pk},
-            )
-            with transaction.atomic():
-                sync_start(channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="subscription check")
-                # Backfill the gap now rather than at the next scheduled poll.
-                sync_start(channel_id=channel.pk, kind=SyncKind.RECONCILE, requested_by="subscription check")
+                if lost:  # the gap backfilled now rather than at the next scheduled poll
+                    sync_start(
+                        channel_id=channel.pk, kind=SyncKind.RECONCILE, requested_by="subscription check"
+                    )
     return {"checked": checked, "re_registered": broken}
 
 
