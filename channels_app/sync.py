@@ -169,21 +169,12 @@ def webhooks_register(run: SyncRun) -> None:
     run.progress(step="registering", done=0, total=len(topics))
     for number, topic in enumerate(topics, start=1):
         existing = remote.get(topic)
-        moved = {}
-        if existing is not None and existing.active and not existing.outdated:
+        if existing is not None and existing.active:
             hook = existing
             run.count(already_active=1)
         else:
-            if existing is not None and existing.outdated:
-                # Moved by deleting and subscribing again: what happens in between is fetched by
-                # the next reconciliation.
-                moved = {"gap_since": now}
-                WebhookSubscription.objects.filter(channel=channel, topic=topic, gap_since=None).update(
-                    **moved
-                )
             hook = client.push_webhook(topic, url, existing)
-            counter = "moved_version" if moved else "reactivated" if existing is not None else "created"
-            run.count(**{counter: 1})
+            run.count(**{"reactivated" if existing is not None else "created": 1})
         WebhookSubscription.objects.update_or_create(
             channel=channel,
             topic=topic,
@@ -286,8 +277,8 @@ def reconcile_due() -> int:
 
 def subscriptions_check() -> dict[str, int]:
     """Find subscriptions the platform deleted (Shopify) or disabled (WooCommerce), mark since
-    when webhooks may have been missed, and register them again; and those in another API
-    version than the hub speaks (Shopify), registered again at its own."""
+    when webhooks may have been missed, and register them again; keep the API version the
+    platform says each one's payloads are in (Shopify)."""
     checked = broken = 0
     channels = Channel.objects.filter(is_active=True, subscriptions__isnull=False).exclude(
         subscriptions__state=SubscriptionState.CONSOLE
@@ -304,13 +295,11 @@ def subscriptions_check() -> dict[str, int]:
             logger.warning("subscriptions of channel %s not checked: %s", channel.pk, exc)
             continue
         now = timezone.now()
-        lost, outdated = [], []
+        lost = []
         for subscription in channel.subscriptions.all():
             hook = remote.get(subscription.topic)
             if hook is not None:
                 subscription.api_version = hook.api_version[:20]
-                if hook.active and hook.outdated:
-                    outdated.append(subscription.topic)
             state = (
                 SubscriptionState.ACTIVE
                 if hook and hook.active
@@ -323,24 +312,18 @@ def subscriptions_check() -> dict[str, int]:
                 subscription.gap_since = gap_since
             subscription.state, subscription.checked_at = state, now
             subscription.save(update_fields=["state", "checked_at", "gap_since", "api_version"])
-        if lost or outdated:
-            # Lost: webhooks may have been missed. Outdated: SHOPIFY_API_VERSION moved (or they were
-            # made at another one); they still deliver, in the other version, until registered again.
-            broken += bool(lost)
-            logger.log(
-                logging.WARNING if lost else logging.INFO,
-                "channel %s webhook subscriptions lost: %s; in another API version: %s; registering again",
+        if lost:
+            broken += 1
+            logger.warning(
+                "channel %s lost webhook subscriptions %s: registering them again",
                 channel.pk,
-                ", ".join(lost) or "none",
-                ", ".join(outdated) or "none",
+                ", ".join(lost),
                 extra={"channel_id": channel.pk},
             )
             with transaction.atomic():
                 sync_start(channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="subscription check")
-                if lost:  # the gap backfilled now rather than at the next scheduled poll
-                    sync_start(
-                        channel_id=channel.pk, kind=SyncKind.RECONCILE, requested_by="subscription check"
-                    )
+                # Backfill the gap now rather than at the next scheduled poll.
+                sync_start(channel_id=channel.pk, kind=SyncKind.RECONCILE, requested_by="subscription check")
     return {"checked": checked, "re_registered": broken}
 
 

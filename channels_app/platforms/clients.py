@@ -40,7 +40,6 @@ class RemoteWebhook:
     external_id: str
     active: bool = True
     api_version: str = ""  # that its payloads are shaped in, where the platform has versions
-    outdated: bool = False  # in another version than the hub speaks: to be subscribed again
 
 
 @dataclass(frozen=True)

@@ -65,12 +65,14 @@ def test_deliveries_in_another_version_are_named_with_their_count(client, settin
         channel=channel, topic="orders/create", callback_url=channel.webhook_url, api_version="2026-04"
     )
 
+    where = (
+        "the webhooks API version in the app's configuration (Shopify's Dev Dashboard, or "
+        "`[webhooks] api_version` in shopify.app.toml) to 2026-10."
+    )
     assert version_warnings(channel, today=date(2026, 12, 6)) == [
         "2 webhook deliveries in the last 7 days arrived in API version 2026-07, not the hub's "
-        '2026-10: their payloads may be shaped differently. "Register webhooks" subscribes again at '
-        "2026-10.",
-        'Webhook subscriptions are at API version 2026-04, not the hub\'s 2026-10: "Register webhooks" '
-        "subscribes again at 2026-10.",
+        f"2026-10: their payloads may be shaped differently. Set {where}",
+        f"Shopify lists the webhook subscriptions at API version 2026-04, not the hub's 2026-10: set {where}",
     ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from django.core.management import call_command
@@ -18,7 +17,6 @@ from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
 pytestmark = pytest.mark.django_db
 
 GRAPHQL = shopify_graphql_path()
-ANY_VERSION = re.compile(r"/admin/api/[0-9a-z-]+/graphql\.json")
 CREATED = fixture_json("shopify/graphql/webhookSubscriptionCreate.json")["examples"][1]["response_data"]
 COST = shopify_cost()
 
@@ -29,21 +27,11 @@ class FakeShopifyWebhooks:
     def __init__(self):
         self.subscriptions: dict[str, dict] = {}
         self.next_id = 8589934631
+        self.app_version = "2026-10"  # the webhooks API version configured in the app
 
     def __call__(self, request):
         body = request.get_json()
-        # A subscription made through the GraphQL Admin API is in the version of the request's URL.
-        version = request.path.split("/")[3]
-        if "webhookSubscriptionDelete" in body["query"]:
-            gone = self.subscriptions.pop(body["variables"]["id"], None)
-            errors = [] if gone else [{"field": ["id"], "message": "Webhook subscription does not exist"}]
-            data = {
-                "webhookSubscriptionDelete": {
-                    "deletedWebhookSubscriptionId": gone and gone["id"],
-                    "userErrors": errors,
-                }
-            }
-        elif "webhookSubscriptionCreate" in body["query"]:
+        if "webhookSubscriptionCreate" in body["query"]:
             variables = body["variables"]
             answer = json.loads(json.dumps(CREATED))  # the documented answer, with this call's values
             created = answer["webhookSubscriptionCreate"]["webhookSubscription"]
@@ -52,7 +40,8 @@ class FakeShopifyWebhooks:
             # 2026-10's shape: `uri` (endpoint / callbackUrl are deprecated since 2025-04).
             del created["endpoint"]
             created["uri"] = variables["webhookSubscription"]["uri"]
-            created["apiVersion"] = {"handle": version}
+            # "inherited from the app that created the webhook subscription" (WebhookSubscription.apiVersion)
+            created["apiVersion"] = {"handle": self.app_version}
             self.next_id += 1
             self.subscriptions[created["id"]] = created
             data = answer
@@ -70,8 +59,7 @@ class FakeShopifyWebhooks:
 @pytest.fixture
 def shopify(httpserver):
     fake = FakeShopifyWebhooks()
-    # At every version's URL, as Shopify answers.
-    httpserver.expect_request(ANY_VERSION, method="POST").respond_with_handler(fake)
+    httpserver.expect_request(GRAPHQL, method="POST").respond_with_handler(fake)
     channel = factories.shopify_channel(api_base_url=httpserver.url_for(""), access_token="shpat_test")
     return channel, fake
 
@@ -191,30 +179,23 @@ def test_the_channel_admin_actions_queue_runs_whose_progress_the_admin_shows(
     assert "orders/create" in page and "Webhook registration #" in page
 
 
-def test_shopify_webhooks_are_subscribed_in_the_hubs_api_version_and_moved_when_it_changes(
-    shopify, settings, run_worker, django_capture_on_commit_callbacks
+def test_shopify_webhooks_are_subscribed_through_the_hubs_version_and_keep_the_apps(
+    shopify, httpserver, django_capture_on_commit_callbacks
 ):
-    """A subscription keeps the version it was made in; the hub's setting moves them all."""
+    """The payloads' version is the app's configured one, whatever the request's URL: the hub
+    records what Shopify lists and never deletes a working subscription over it."""
     channel, fake = shopify
-    settings.SHOPIFY_API_VERSION = "2026-07"  # an older hub made them (its schema is not checked)
+    fake.app_version = "2026-07"
     call_command("register_webhooks", str(channel.pk))
-    assert {s["apiVersion"]["handle"] for s in fake.subscriptions.values()} == {"2026-07"}
-    assert set(WebhookSubscription.objects.values_list("api_version", flat=True)) == {"2026-07"}
-    before = set(fake.subscriptions)
 
-    settings.SHOPIFY_API_VERSION = "2026-10"  # the hub is upgraded
+    paths = {request.path for request, _ in httpserver.log}
+    assert paths == {shopify_graphql_path()}  # the hub's SHOPIFY_API_VERSION (2026-10)
+    assert set(WebhookSubscription.objects.values_list("api_version", flat=True)) == {"2026-07"}
+    created = set(fake.subscriptions)
+
     with django_capture_on_commit_callbacks(execute=True):
         assert subscriptions_check() == {"checked": 1, "re_registered": 0}
-    run_worker("channel-sync")
+    call_command("register_webhooks", str(channel.pk))
 
-    assert {s["apiVersion"]["handle"] for s in fake.subscriptions.values()} == {"2026-10"}
-    assert len(fake.subscriptions) == len(topics_for("shopify")) and not before & set(fake.subscriptions)
-    assert set(WebhookSubscription.objects.values_list("api_version", flat=True)) == {"2026-10"}
-    run = SyncRun.objects.filter(kind=SyncKind.WEBHOOKS).latest("pk")
-    assert (run.status, run.counters, run.requested_by) == (
-        SyncStatus.SUCCEEDED,
-        {"moved_version": len(topics_for("shopify"))},
-        "subscription check",
-    )
-    # Deleted, then subscribed again: the moment between is for the next reconciliation.
-    assert not WebhookSubscription.objects.filter(gap_since=None).exists()
+    assert set(fake.subscriptions) == created  # nothing deleted, nothing made twice
+    assert SyncRun.objects.latest("pk").counters == {"already_active": len(topics_for("shopify"))}

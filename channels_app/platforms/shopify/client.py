@@ -86,14 +86,6 @@ mutation webhookSubscriptionCreate(
   }
 }
 """
-WEBHOOK_DELETE = """
-mutation webhookSubscriptionDelete($id: ID!) {
-  webhookSubscriptionDelete(id: $id) {
-    deletedWebhookSubscriptionId
-    userErrors { field message }
-  }
-}
-"""
 
 
 # A line costs about 4 points (LineItem, variant, MoneyBag, Money) and an order about 20 more: 2
@@ -325,7 +317,6 @@ class ShopifyClient:
                             callback_url=node.get("uri") or "",
                             external_id=node.get("id", ""),
                             api_version=version,
-                            outdated=bool(version) and version != settings.SHOPIFY_API_VERSION,
                         )
                     )
             page_info = connection.get("pageInfo") or {}
@@ -334,11 +325,10 @@ class ShopifyClient:
             after = _next_cursor(page_info, after)
 
     def push_webhook(self, topic: str, callback_url: str, existing: RemoteWebhook | None) -> RemoteWebhook:
-        """Subscribe at SHOPIFY_API_VERSION: a subscription made through the GraphQL Admin API
-        shapes its payloads in the version of the request's URL, and keeps it. One in another
-        version (`existing`, outdated) is deleted first: Shopify takes one per topic and address."""
-        if existing is not None and existing.external_id:
-            self._delete_webhook(topic, existing.external_id)
+        """Subscribe, through SHOPIFY_API_VERSION's URL. The payloads' version is not the
+        subscription's to choose: it is the webhook API version configured in the app (the
+        schema's own words: "You can't specify it per subscription"); Shopify reports it on each
+        subscription, and the channel page warns when it is not the hub's."""
         variables = {
             "topic": topic_enum(topic),
             "webhookSubscription": {"uri": callback_url, "format": "JSON"},
@@ -355,17 +345,6 @@ class ShopifyClient:
             external_id=created.get("id", ""),
             api_version=(created.get("apiVersion") or {}).get("handle") or settings.SHOPIFY_API_VERSION,
         )
-
-    def _delete_webhook(self, topic: str, subscription_id: str) -> None:
-        result = (
-            self.graphql(WEBHOOK_DELETE, {"id": subscription_id}, cost=10).get("webhookSubscriptionDelete")
-            or {}
-        )
-        errors = result.get("userErrors") or []
-        # Already gone (the merchant, or Shopify after failed deliveries) is what was asked.
-        if errors and not any("not exist" in str(e.get("message", "")).lower() for e in errors):
-            text = "; ".join(str(e.get("message")) for e in errors)
-            raise http.PlatformError(f"Shopify refused to move the {topic} webhook: {text}", permanent=True)
 
     def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
         """Orders updated since then; with `stock`, every level at every mapped location, whatever

@@ -3,9 +3,10 @@ deliveries arrive in (X-Shopify-API-Version, kept on each event), and when a ver
 Shopify's support.
 
 Shopify releases a version on the first day of each quarter and supports it for at least 12 months
-(shopify.dev, "About Shopify API versioning"): 2026-04 until 2027-04-01. Webhook payloads follow
-the version their subscription was made in; when that version leaves support, Shopify sends the
-next supported one instead ("falls forward"), shapes and all, without being asked.
+(shopify.dev, "About Shopify API versioning"): 2026-04 until 2027-04-01. Webhook payloads are in the
+webhook API version configured in the app (Shopify's schema, webhookSubscriptionCreate: "You can't
+specify it per subscription"), which the hub cannot set; when that version leaves support, Shopify
+sends the next supported one instead ("falls forward"), shapes and all, without being asked.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from channels_app.platforms.shopify.webhooks import TOPICS
 SUPPORTED_FOR_MONTHS = 12
 WARN_BEFORE = timedelta(days=90)
 SEEN_WITHIN = timedelta(days=7)
+WHERE_TO_SET = (
+    "the webhooks API version in the app's configuration (Shopify's Dev Dashboard, or "
+    "`[webhooks] api_version` in shopify.app.toml)"
+)
 _STABLE = re.compile(r"(\d{4})-(01|04|07|10)")
 
 
@@ -70,12 +75,12 @@ def version_warnings(channel: Channel, today: date | None = None) -> list[str]:
             warnings.append(
                 f"{deliveries} webhook deliveries in the last {SEEN_WITHIN.days} days arrived in API "
                 f"version {version}, not the hub's {hub}: their payloads may be shaped differently. "
-                f'"Register webhooks" subscribes again at {hub}.'
+                f"Set {WHERE_TO_SET} to {hub}."
             )
     for version in sorted(subscribed - {hub} - set(arriving)):
         warnings.append(
-            f"Webhook subscriptions are at API version {version}, not the hub's {hub}: \"Register "
-            f'webhooks" subscribes again at {hub}.'
+            f"Shopify lists the webhook subscriptions at API version {version}, not the hub's {hub}: "
+            f"set {WHERE_TO_SET} to {hub}."
         )
     for version in sorted({hub} | set(arriving) | subscribed):
         ends = support_ends(version)
@@ -87,7 +92,7 @@ def version_warnings(channel: Channel, today: date | None = None) -> list[str]:
                 "answers and sends webhooks in the oldest version it still supports."
             )
         else:
-            advice = "update SHOPIFY_API_VERSION" if version == hub else f'"Register webhooks" at {hub}'
+            advice = "update SHOPIFY_API_VERSION" if version == hub else f"set {WHERE_TO_SET} to {hub}"
             warnings.append(
                 f"API version {version} leaves Shopify's support on {ends:%Y-%m-%d}, in "
                 f"{(ends - today).days} days: {advice} before Shopify moves to a newer one by itself."
