@@ -197,6 +197,12 @@ class ChannelStock(models.Model):
     known_available = models.IntegerField(null=True, blank=True)
     last_pushed = models.IntegerField(null=True, blank=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
+    channel_set_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the channel applied the hub's last push, by the channel's clock: a figure "
+        "it reports as of earlier was read before that push.",
+    )
     push_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

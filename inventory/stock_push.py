@@ -182,8 +182,10 @@ def stock_push(target: Target) -> str:
     )
     # Recorded before the call: its echo may come back before the answer does.
     ChannelStock.objects.filter(pk=state.pk).update(last_pushed=available, pushed_at=timezone.now())
-    client_for(channel).push_stock(update)
-    ChannelStock.objects.filter(pk=state.pk).update(known_available=available, push_error="")
+    set_at = client_for(channel).push_stock(update)
+    ChannelStock.objects.filter(pk=state.pk).update(
+        known_available=available, push_error="", **({"channel_set_at": set_at} if set_at else {})
+    )
     logger.info(
         "stock of SKU %s pushed to channel %s at %s: %s",
         target.sku_id,
@@ -206,6 +208,18 @@ def channel_reported(*, channel_id: int, sku_id: int, location: str, available: 
     echo = state.last_pushed is not None and state.last_pushed == available
     ChannelStock.objects.filter(pk=state.pk).update(known_available=available)
     return echo
+
+
+def read_before_push(*, channel_id: int, sku_id: int, location: str, reported_at: datetime) -> bool:
+    """Whether the channel's figure is as of before it applied the hub's last push there (by the
+    channel's own clock, as its answer said): a retried webhook, or a reconciliation's read, that
+    the push has since overwritten."""
+    set_at = (
+        ChannelStock.objects.filter(channel_id=channel_id, sku_id=sku_id, location_external_id=location)
+        .values_list("channel_set_at", flat=True)
+        .first()
+    )
+    return set_at is not None and reported_at < set_at
 
 
 def push_pending(*, channel_id: int, sku_id: int, location: str) -> bool:

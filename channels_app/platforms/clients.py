@@ -128,8 +128,9 @@ class PlatformClient(Protocol):
         """Mark the order shipped with its tracking, once (safe to call again); the platform's id."""
         ...
 
-    def push_stock(self, update: StockUpdate) -> None:
-        """Make the channel show `available` units of the variant (at the location)."""
+    def push_stock(self, update: StockUpdate) -> datetime | None:
+        """Make the channel show `available` units of the variant (at the location); when the
+        channel made the change by its own clock, where its answer says (else None)."""
         ...
 
     def push_listing(self, listing: Listing) -> PushedListing:

@@ -10,7 +10,7 @@ from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
 from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
 from inventory.services import level_for_update, stock_set
-from inventory.stock_push import channel_reported, push_pending
+from inventory.stock_push import channel_reported, push_pending, read_before_push
 
 
 def sku_for_variant(
@@ -74,11 +74,11 @@ def stock_report(
     level = level_for_update(sku_id=sku.pk, warehouse_id=warehouse.pk)
     if reported_at and level.channel_reported_at and reported_at < level.channel_reported_at:
         return ignored("stale stock update: older than the last one applied")
-    if reported_at:
-        # Recorded even for a report ignored below: the echo of the hub's push is the channel's
-        # state after that push, so a figure read before it (a retried webhook, a reconciliation
-        # poll processed late) is stale and must not bring the old figure back.
-        type(level).objects.filter(pk=level.pk).update(channel_reported_at=reported_at)
+    if reported_at and read_before_push(
+        channel_id=event.channel_id, sku_id=sku.pk, location=location, reported_at=reported_at
+    ):
+        # Whichever comes first, this or the push's echo: the push has set the channel since.
+        return ignored("stale stock update: read before the hub's last push was applied")
     if channel_reported(channel_id=event.channel_id, sku_id=sku.pk, location=location, available=available):
         # The channel telling us the figure we just pushed: orders since then already count.
         return ignored("echo of the hub's own stock push")
@@ -93,4 +93,6 @@ def stock_report(
         reason=MovementReason.CHANNEL,
         reference=f"event:{event.pk}",
     )
+    if reported_at:
+        type(level).objects.filter(pk=level.pk).update(channel_reported_at=reported_at)
     return None

@@ -49,7 +49,11 @@ class FakeShopifyInventory:
                 data = {"inventorySetQuantities": {"inventoryAdjustmentGroup": None, "userErrors": errors}}
             else:
                 delta, self.available = change["quantity"] - self.available, change["quantity"]
-                group = {"reason": "Inventory correction", "changes": [{"name": "available", "delta": delta}]}
+                group = {
+                    "createdAt": "2030-01-01T00:00:00Z",  # Shopify's clock, as its levels' updatedAt
+                    "reason": "Inventory correction",
+                    "changes": [{"name": "available", "delta": delta}],
+                }
                 data = {"inventorySetQuantities": {"inventoryAdjustmentGroup": group, "userErrors": []}}
         else:
             assert body["variables"]["location"] == "gid://shopify/Location/24826418"
@@ -160,28 +164,42 @@ def test_the_echo_of_our_own_push_changes_nothing(
     assert len(callbacks) == 1  # the enqueue only: no stock change, so no push back
 
 
-def test_a_report_older_than_the_echo_of_our_push_does_not_bring_the_old_figure_back(
+@pytest.mark.parametrize("echo_first", [True, False], ids=["echo first", "old report first"])
+def test_a_figure_read_before_our_push_does_not_bring_the_old_figure_back(
+    shop, client, django_capture_on_commit_callbacks, run_worker, echo_first
+):
+    """Shopify's figure from before the push (a retried webhook, or a level a reconciliation read
+    before the push and that is processed after it), before or after the push's echo."""
+    channel, main, item, fake = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
+    stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
+    reports = [(7, "echo", "2030-01-01T00:00:00Z"), (3, "old", "2029-12-31T23:59:59Z")]
+    for available, event_id, updated_at in reports if echo_first else reports[::-1]:
+        body, headers = level_report(available=available, event_id=event_id, updated_at=updated_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+        run_worker("webhooks", "stock-push")
+    old = ProcessedWebhookEvent.objects.get(delivery_id="wh-old")
+    assert (old.status, old.ignored_reason) == (
+        EventStatus.IGNORED,
+        "stale stock update: read before the hub's last push was applied",
+    )
+    assert level(item, main).on_hand == 7
+    assert ChannelStock.objects.get().known_available == 7 and fake.available == 7
+
+
+def test_a_sale_on_the_channel_after_our_push_is_taken(
     shop, client, django_capture_on_commit_callbacks, run_worker
 ):
     channel, main, item, fake = shop
     stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
     stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
-    # The echo, then Shopify's figure from before the push: a retried webhook, or a level a
-    # reconciliation read before the push and that is processed after it.
-    for available, event_id, updated_at in [
-        (7, "echo", "2030-01-01T00:00:00Z"),
-        (3, "old", "2029-12-31T00:00:00Z"),
-    ]:
-        body, headers = level_report(available=available, event_id=event_id, updated_at=updated_at)
-        with django_capture_on_commit_callbacks(execute=True):
-            client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
-        run_worker("webhooks")
-    old = ProcessedWebhookEvent.objects.latest("pk")
-    assert (old.status, old.ignored_reason) == (
-        EventStatus.IGNORED,
-        "stale stock update: older than the last one applied",
-    )
-    assert level(item, main).on_hand == 7
+    body, headers = level_report(available=6, event_id="sale", updated_at="2030-01-01T00:00:05Z")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+    run_worker("webhooks")
+    assert ProcessedWebhookEvent.objects.get().status == EventStatus.COMPLETED
+    assert level(item, main).on_hand == 6
 
 
 def test_woocommerce_stock_is_set_on_the_variation(httpserver):

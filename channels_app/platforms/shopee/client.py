@@ -313,7 +313,7 @@ class ShopeeClient:
         self.shop_post("/api/v2/logistics/ship_order", body)
         return order_sn
 
-    def push_stock(self, update: StockUpdate) -> None:
+    def push_stock(self, update: StockUpdate) -> datetime | None:
         """update_stock: the model's seller stock (model 0 for an item without variants) at the
         update's location: a shop with warehouses needs each figure's `location_id` (its pushes
         are one per location), a shop without them takes none."""
@@ -329,6 +329,7 @@ class ShopeeClient:
         if failures:
             reasons = "; ".join(str(f.get("failed_reason")) for f in failures)
             raise http.PlatformError(f"Shopee refused the stock of item {item_id}: {reasons}", permanent=True)
+        return None  # update_stock's answer says no time
 
     def push_listing(self, listing: Listing) -> PushedListing:
         # add_item needs a Shopee category id, its mandatory attributes, a logistics channel, a

@@ -32,6 +32,7 @@ from channels_app.platforms.clients import (
     Shipment,
     StockUpdate,
 )
+from channels_app.platforms.parsing import timestamp
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -168,7 +169,7 @@ _OPEN_FULFILLMENT_ORDERS = {"OPEN", "IN_PROGRESS"}
 INVENTORY_SET = """
 mutation inventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
-    inventoryAdjustmentGroup { reason changes { name delta quantityAfterChange } }
+    inventoryAdjustmentGroup { createdAt reason changes { name delta quantityAfterChange } }
     userErrors { code field message }
   }
 }
@@ -374,7 +375,9 @@ class ShopifyClient:
             return
         for location in self._mapped_locations():
             for nodes in self._location_levels(location):
-                yield [level_polled(rest_level(node, location)) for node in nodes]
+                # A level names its item; one that does not (never seen) cannot be applied anyway.
+                levels = [node for node in nodes if (node.get("item") or {}).get("legacyResourceId")]
+                yield [level_polled(rest_level(node, location)) for node in levels]
 
     def _pages(
         self, query: str, field: str, search: str, first: int, *, cost: float
@@ -543,10 +546,10 @@ class ShopifyClient:
         }
         return PushedListing(external_id=gid_id(node.get("id")), variants=variants)
 
-    def push_stock(self, update: StockUpdate) -> None:
+    def push_stock(self, update: StockUpdate) -> datetime | None:
         """inventorySetQuantities with `changeFromQuantity` (what Shopify is believed to show) and
         an idempotency key from our own job; when Shopify's figure moved meanwhile (a sale there),
-        read it and set again from it, once."""
+        read it and set again from it, once. When Shopify made the change, by its clock."""
         item = f"gid://shopify/InventoryItem/{update.inventory_item_id}"
         location = f"gid://shopify/Location/{update.location}"
         if not update.inventory_item_id:

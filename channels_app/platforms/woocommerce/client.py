@@ -21,6 +21,7 @@ from channels_app.platforms.clients import (
     Shipment,
     StockUpdate,
 )
+from channels_app.platforms.parsing import timestamp
 from inventory.catalog import ProductData, VariantData
 
 DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
@@ -164,13 +165,16 @@ class WooCommerceClient:
         self.request("PUT", path, json={"status": "completed"})  # idempotent
         return str(note.get("id", "")) if isinstance(note, dict) else ""
 
-    def push_stock(self, update: StockUpdate) -> None:
-        """The product's (or variation's) stock quantity, with WooCommerce managing its stock."""
+    def push_stock(self, update: StockUpdate) -> datetime | None:
+        """The product's (or variation's) stock quantity, with WooCommerce managing its stock; when
+        WooCommerce saved it (GMT)."""
         if update.variant_id == update.product_id or not update.product_id:
             path = f"/products/{update.variant_id}"  # a simple product is its own variant
         else:
             path = f"/products/{update.product_id}/variations/{update.variant_id}"
-        self.request("PUT", path, json={"manage_stock": True, "stock_quantity": update.available})
+        body, _ = self.request("PUT", path, json={"manage_stock": True, "stock_quantity": update.available})
+        # Its answer is the product as saved: the time its webhooks and polls will report.
+        return timestamp(body.get("date_modified_gmt")) if isinstance(body, dict) else None
 
     def push_listing(self, listing: Listing) -> PushedListing:
         """A simple product (one variant, no options) or a variable product with its variations,
