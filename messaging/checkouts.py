@@ -118,9 +118,8 @@ def checkout_converted(channel: Any, token: str, external_id: str = "") -> int:
     now = timezone.now()
     if not token or len(token) > 100:
         return 0
-    done = Checkout.objects.filter(channel=channel, token=token, completed_at__isnull=True).update(
-        completed_at=now, due_at=None, updated_at=now
-    )
+    ending = Checkout.objects.filter(channel=channel, token=token, completed_at__isnull=True)
+    done = ending.update(completed_at=now, due_at=None, updated_at=now)
     if not done:
         _, created = Checkout.objects.get_or_create(
             channel=channel,
@@ -131,7 +130,10 @@ def checkout_converted(channel: Any, token: str, external_id: str = "") -> int:
                 "completed_at": now,
             },
         )
-        done = int(created)
+        if not created:
+            # Its checkouts/create inserted the row between the two statements: ended after all.
+            return ending.update(completed_at=now, due_at=None, updated_at=now)
+        done = 1
     return done
 
 

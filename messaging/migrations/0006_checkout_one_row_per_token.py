@@ -6,19 +6,27 @@ from django.db import migrations
 def one_row_per_token(apps, schema_editor):
     """Checkouts are named by their token from now on (Shopify's API 2026-04 sends no id): a row
     with no token takes its id as one, and two rows of one token (a race before) become one, the
-    first, completed if either was."""
+    first, keeping what either knew: completed or abandoned if either was (so no reminder goes
+    twice, or to a buyer), and a contact."""
     Checkout = apps.get_model("messaging", "Checkout")
     for row in Checkout.objects.filter(token=""):
         Checkout.objects.filter(pk=row.pk).update(token=f"id:{row.external_id}"[:100])
-    rows = Checkout.objects.order_by("channel_id", "token", "pk")
     kept = None
-    for row in rows.iterator():
+    for row in Checkout.objects.order_by("channel_id", "token", "pk").iterator():
         if kept is None or (kept.channel_id, kept.token) != (row.channel_id, row.token):
             kept = row
             continue
-        if row.completed_at and not kept.completed_at:
-            kept.completed_at, kept.due_at = row.completed_at, None
-            Checkout.objects.filter(pk=kept.pk).update(completed_at=row.completed_at, due_at=None)
+        kept.completed_at = kept.completed_at or row.completed_at
+        kept.abandoned_at = kept.abandoned_at or row.abandoned_at
+        kept.contact_id = kept.contact_id or row.contact_id
+        if kept.completed_at or kept.abandoned_at:
+            kept.due_at = None
+        Checkout.objects.filter(pk=kept.pk).update(
+            completed_at=kept.completed_at,
+            abandoned_at=kept.abandoned_at,
+            contact_id=kept.contact_id,
+            due_at=kept.due_at,
+        )
         Checkout.objects.filter(pk=row.pk).delete()
 
 

@@ -40,6 +40,9 @@ def test_rows_by_id_become_one_row_per_token():
         Checkout.objects.create(external_id="2", token="t-2", due_at=now, **common)
         Checkout.objects.create(external_id="3", token="t-2", completed_at=now, **common)
         Checkout.objects.create(external_id="4", token="", **common)
+        # Reminded once already under its other row: never due again.
+        Checkout.objects.create(external_id="5", token="t-5", due_at=now, **common)
+        Checkout.objects.create(external_id="6", token="t-5", abandoned_at=now, **common)
 
         apps = migrate(AFTER)
     finally:
@@ -47,6 +50,7 @@ def test_rows_by_id_become_one_row_per_token():
 
     Checkout = apps.get_model("messaging", "Checkout")
     rows = {row.token: row for row in Checkout.objects.all()}
-    assert set(rows) == {"t-1", "t-2", "id:4"}
+    assert set(rows) == {"t-1", "t-2", "id:4", "t-5"}
+    assert (rows["t-5"].external_id, rows["t-5"].abandoned_at, rows["t-5"].due_at) == ("5", now, None)
     assert rows["t-1"].due_at is not None and rows["t-1"].completed_at is None
     assert (rows["t-2"].external_id, rows["t-2"].completed_at, rows["t-2"].due_at) == ("2", now, None)

@@ -22,7 +22,7 @@ from messaging.models import (
     Suppression,
 )
 from tests.channels_app.test_webhooks import post_shopify
-from tests.platforms import SHOPIFY_WEBHOOK_VERSIONS, fixture_json, shopify_fixture_at, shopify_order_at
+from tests.platforms import SHOPIFY_WEBHOOK_VERSIONS, shopify_fixture_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,7 +79,7 @@ def at(request):
         recorded=recorded,
         create=recent(recorded, 10),
         update=recent(shopify_fixture_at(version, "checkouts_update.json"), 2),
-        order=shopify_order_at(version, fixture_json("shopify/webhooks/orders_create.json")),
+        order=shopify_fixture_at(version, "orders_create.json"),
     )
 
 

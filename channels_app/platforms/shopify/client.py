@@ -582,7 +582,7 @@ class ShopifyClient:
             )
             errors = result.get("userErrors") or []
             if not errors:
-                return
+                return timestamp((result.get("inventoryAdjustmentGroup") or {}).get("createdAt"))
             codes = {e.get("code") for e in errors}
             if attempt == 1 and "CHANGE_FROM_QUANTITY_STALE" in codes:
                 known = self._available_at(item, location)
@@ -592,6 +592,7 @@ class ShopifyClient:
             # flush (another job, another key) sets it.
             transient = any(str(code).startswith("IDEMPOTENCY_") for code in codes)
             raise http.PlatformError(f"Shopify refused the stock update: {text}", permanent=not transient)
+        return None
 
     def _available_at(self, item: str, location: str) -> int | None:
         data = self.graphql(INVENTORY_LEVEL_QUERY, {"item": item, "location": location}, cost=5)
