@@ -191,6 +191,9 @@ def webhooks_register(run: SyncRun) -> None:
         run.progress(step=f"{topic} subscribed", done=number)
 
 
+RESUME_LENGTH = SyncRun._meta.get_field("resume_from").max_length or 0
+
+
 def changes_poll(run: SyncRun) -> None:
     """Orders (backfill), or orders and stock (reconciliation), updated since the run's `since`,
     recorded as the webhook events that would have carried them and processed by the same handlers
@@ -202,11 +205,15 @@ def changes_poll(run: SyncRun) -> None:
         SyncRun.objects.filter(pk=run.pk).update(since=run.since)
     assert run.since is not None
     source = {"X-Hub-Source": f"{run.get_kind_display().lower()} run {run.pk}"}
-    done = 0
-    for page in client_for(channel).fetch_changes(run.since, stock=run.kind == SyncKind.RECONCILE):
-        recorded = _recorded_keys(channel, page)
+    # A run retried after its job's time limit or a lost worker goes on from its last page.
+    done = run.done if run.resume_from else 0
+    pages = client_for(channel).fetch_changes(
+        run.since, stock=run.kind == SyncKind.RECONCILE, resume=run.resume_from
+    )
+    for page in pages:
+        recorded = _recorded_keys(channel, page.changes)
         with transaction.atomic():
-            for polled in page:
+            for polled in page.changes:
                 if identity_key(polled.key) in recorded:
                     run.count(already_received=1)
                     continue
@@ -219,7 +226,11 @@ def changes_poll(run: SyncRun) -> None:
                 )
                 _, created, _ = event_record(channel, delivery, b"", polled.payload, "")
                 run.count(**{"events_recorded" if created else "already_received": 1})
-        done += len(page)
+            # With its page's events: a retry neither skips nor repeats a page. (A cursor too long
+            # to keep makes a retry start over, as a platform that gives none does.)
+            run.resume_from = page.resume if len(page.resume) <= RESUME_LENGTH else ""
+            SyncRun.objects.filter(pk=run.pk).update(resume_from=run.resume_from, counters=run.counters)
+        done += len(page.changes)
         run.progress(step=f"{done} changes since {run.since:%Y-%m-%d %H:%M}", done=done)
     if run.kind == SyncKind.RECONCILE:
         # Whatever the platform may have failed to send since then has now been fetched.

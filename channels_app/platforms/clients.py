@@ -52,6 +52,14 @@ class Polled:
 
 
 @dataclass(frozen=True)
+class ChangesPage:
+    """A page of polled changes, and where a run retried after it goes on from ("": its start)."""
+
+    changes: list[Polled]
+    resume: str = ""
+
+
+@dataclass(frozen=True)
 class Shipment:
     """A fulfillment to push: the platform's order and the tracking the merchant gave."""
 
@@ -119,7 +127,7 @@ class PlatformClient(Protocol):
         """Every product with its variants, a page at a time (from `resume`, a page's own)."""
         ...
 
-    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+    def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:
         """Orders updated since then, and with `stock` stock levels (all of them where the platform
         cannot say which changed), a page at a time."""
         ...

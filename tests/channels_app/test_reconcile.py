@@ -20,7 +20,7 @@ from channels_app.models import (
     SyncStatus,
     WebhookSubscription,
 )
-from channels_app.sync import reconcile_due, reconcile_since, sync_start
+from channels_app.sync import reconcile_due, reconcile_since, sync_run, sync_start
 from config.queues import get_queue
 from inventory.models import ChannelVariant, Reservation
 from orders.models import Order
@@ -154,6 +154,7 @@ class FakeShopifyStock:
         self.levels: dict[str, list[dict]] = {}  # location id -> its levels, in Shopify's order
         self.requests: list[dict] = []
         self.requested_costs: list[int] = []
+        self.fail_at = 0
 
     def stock(self, location, item, available, updated_at="2026-11-25T10:00:00Z"):
         self.levels.setdefault(location, []).append(
@@ -178,6 +179,8 @@ class FakeShopifyStock:
         body = request.get_json()
         self.requests.append(body)
         variables = body["variables"]
+        if self.fail_at == len(self.requests):  # the run's job dies here (its time limit, a kill)
+            return Response("no", status=400)
         if "orders(" in body["query"]:
             requested = 600
             data = {"orders": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}}
@@ -265,6 +268,41 @@ def test_reconciliation_reads_every_level_of_every_mapped_location_page_by_page(
     assert orders["variables"]["query"].startswith("updated_at:>='")
     assert all("query" not in r["variables"] for r in fake.requests if r is not orders)
     assert max(fake.requested_costs) < 1000  # Shopify's ceiling for one query
+
+
+def test_a_reconciliation_cut_off_midway_goes_on_from_its_last_page(
+    shop, run_worker, django_capture_on_commit_callbacks
+):
+    """A big shop's stock can outlast the job's time limit: the retried run reads neither the
+    orders nor the pages it has recorded again."""
+    channel, fake = shop
+    first, second = mapped(channel, "70001", "w1", default=True), mapped(channel, "70002", "w2")
+    items = [listed(channel, f"S{n}", str(5000 + n)) for n in range(250)]
+    for n in range(250):
+        fake.stock("70001", str(5000 + n), available=n % 7)
+        fake.stock("70002", str(5000 + n), available=n % 5)
+    fake.fail_at = 5  # orders, 70001's three pages, then 70002's first
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync_start(channel_id=channel.pk, kind=SyncKind.RECONCILE)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_worker("channel-sync")
+    run.refresh_from_db()
+    assert (run.status, run.resume_from) == (SyncStatus.FAILED, "levels:70002:")
+    assert run.counters == {"events_recorded": 250}
+
+    fake.requests.clear()
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.QUEUED, finished_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_run(run.pk)
+    run_worker("webhooks")
+
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED and run.counters == {"events_recorded": 500}
+    assert not [r for r in fake.requests if "orders(" in r["query"]] and fake.pages_read("70001") == []
+    assert fake.pages_read("70002") == [None, "100", "200"]
+    assert [level(items[n], first).on_hand for n in (0, 249)] == [0, 249 % 7]
+    assert [level(items[n], second).on_hand for n in (0, 249)] == [0, 249 % 5]
 
 
 def test_an_unchanged_shop_records_nothing_new_and_a_quantity_only_change_is_reconciled(

@@ -25,6 +25,7 @@ from django.db import transaction
 from channels_app import http, ratelimit
 from channels_app.models import Channel
 from channels_app.platforms.clients import (
+    ChangesPage,
     ConsoleOnly,
     Listing,
     Polled,
@@ -215,7 +216,7 @@ class ShopeeClient:
         name, region = info.get("shop_name") or self.channel.shop_identifier, info.get("region") or "?"
         return f"Shopee shop {name} ({region}, {info.get('status') or 'status unknown'})"
 
-    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+    def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:
         """Orders (and items) updated since then, as the pushes that say so: the handlers then read
         their current state, as for a push. Shopee lists at most 15 days per call."""
         start, now = int(since.timestamp()), int(time.time())
@@ -228,13 +229,20 @@ class ShopeeClient:
                     "/api/v2/order/get_order_list",
                     {**window, "time_range_field": "update_time", "page_size": 100, "cursor": cursor},
                 )
-                yield [
-                    _as_push(
-                        "order_status", 3, {"ordersn": sn}, f"poll:order:{sn}:{polled_at}", shop_id, polled_at
-                    )
-                    for sn in (order.get("order_sn") for order in listing.get("order_list") or [])
-                    if sn
-                ]
+                yield ChangesPage(
+                    [
+                        _as_push(
+                            "order_status",
+                            3,
+                            {"ordersn": sn},
+                            f"poll:order:{sn}:{polled_at}",
+                            shop_id,
+                            polled_at,
+                        )
+                        for sn in (order.get("order_sn") for order in listing.get("order_list") or [])
+                        if sn
+                    ]
+                )
                 if not listing.get("more"):
                     break
                 following = str(listing.get("next_cursor") or "")
@@ -247,18 +255,20 @@ class ShopeeClient:
             return
         changed = {"update_time_from": start, "update_time_to": now}
         for listing in self._item_pages(changed):
-            yield [
-                _as_push(
-                    "reserved_stock_change",
-                    8,
-                    {"item_id": i},
-                    f"poll:item:{i}:{polled_at}",
-                    shop_id,
-                    polled_at,
-                )
-                for i in (item.get("item_id") for item in listing.get("item") or [])
-                if i
-            ]
+            yield ChangesPage(
+                [
+                    _as_push(
+                        "reserved_stock_change",
+                        8,
+                        {"item_id": i},
+                        f"poll:item:{i}:{polled_at}",
+                        shop_id,
+                        polled_at,
+                    )
+                    for i in (item.get("item_id") for item in listing.get("item") or [])
+                    if i
+                ]
+            )
 
     def _item_pages(self, params: dict[str, Any], offset: int = 0) -> Iterator[dict[str, Any]]:
         """get_item_list's pages (offset batches of 50) of the shop's normal items."""

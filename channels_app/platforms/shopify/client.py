@@ -24,6 +24,7 @@ from django.utils.html import escape, linebreaks
 from channels_app import http, ratelimit
 from channels_app.models import Channel
 from channels_app.platforms.clients import (
+    ChangesPage,
     Listing,
     Polled,
     ProductPage,
@@ -347,9 +348,44 @@ class ShopifyClient:
             api_version=(created.get("apiVersion") or {}).get("handle") or settings.SHOPIFY_API_VERSION,
         )
 
-    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+    def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:
         """Orders updated since then; with `stock`, every level at every mapped location, whatever
-        its date (the handler's stale guard and the hub's figures decide what changes)."""
+        its date (the handler's stale guard and the hub's figures decide what changes).
+
+        Reading a big shop's stock whole can outlast a job's time limit: each page of levels says
+        where a retried run goes on (`levels:<location>:<cursor>`), past the orders it has read.
+        """
+        if not resume:
+            yield from self._changed_orders(since)
+        if not stock:
+            return
+        locations = self._mapped_locations()
+        _, start, cursor = resume.split(":", 2) if resume.startswith("levels:") else ("", "", "")
+        if start == "done":
+            return
+        if start in locations:
+            locations = locations[locations.index(start) :]
+        else:  # a location unmapped since: read them all again
+            cursor = ""
+        for location in locations:
+            after, cursor = cursor or None, ""
+            for nodes, following in self._location_levels(location, after):
+                # A level names its item; one that does not (never seen) cannot be applied anyway.
+                levels = [node for node in nodes if (node.get("item") or {}).get("legacyResourceId")]
+                yield ChangesPage(
+                    [level_polled(rest_level(node, location)) for node in levels],
+                    resume=f"levels:{location}:{following}"
+                    if following
+                    else self._after(locations, location),
+                )
+
+    @staticmethod
+    def _after(locations: list[str], location: str) -> str:
+        """Where a run goes on once a location's levels are all read: the next one's first page."""
+        index = locations.index(location) + 1
+        return f"levels:{locations[index]}:" if index < len(locations) else "levels:done:"
+
+    def _changed_orders(self, since: datetime) -> Iterator[ChangesPage]:
         search = f"updated_at:>='{since.astimezone(UTC).isoformat(timespec='seconds')}'"
         for nodes in self._pages(ORDERS_QUERY, "orders", search, ORDERS_PAGE, cost=ORDERS_COST):
             complete = []
@@ -363,21 +399,16 @@ class ShopifyClient:
                     )
                     continue
                 complete.append(order)
-            yield [
-                Polled(
-                    topic="orders/updated",
-                    key=f"poll:order:{o['legacyResourceId']}:{o['updatedAt']}",
-                    payload=rest_order(o),
-                )
-                for o in complete
-            ]
-        if not stock:
-            return
-        for location in self._mapped_locations():
-            for nodes in self._location_levels(location):
-                # A level names its item; one that does not (never seen) cannot be applied anyway.
-                levels = [node for node in nodes if (node.get("item") or {}).get("legacyResourceId")]
-                yield [level_polled(rest_level(node, location)) for node in levels]
+            yield ChangesPage(
+                [
+                    Polled(
+                        topic="orders/updated",
+                        key=f"poll:order:{o['legacyResourceId']}:{o['updatedAt']}",
+                        payload=rest_order(o),
+                    )
+                    for o in complete
+                ]
+            )
 
     def _pages(
         self, query: str, field: str, search: str, first: int, *, cost: float
@@ -410,9 +441,11 @@ class ShopifyClient:
                 )
         return locations
 
-    def _location_levels(self, location: str) -> Iterator[list[dict[str, Any]]]:
-        """Every inventory level at one location, a page at a time."""
-        after: str | None = None
+    def _location_levels(
+        self, location: str, after: str | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        """Every inventory level at one location (from `after`), a page at a time, each with the
+        cursor of the page after it ("" for the last)."""
         while True:
             variables = {
                 "location": f"gid://shopify/Location/{location}",
@@ -428,11 +461,12 @@ class ShopifyClient:
                 )
                 return
             connection = found.get("inventoryLevels") or {}
-            yield list(connection.get("nodes") or [])
             page_info = connection.get("pageInfo") or {}
-            if not page_info.get("hasNextPage"):
+            following = _next_cursor(page_info, after) if page_info.get("hasNextPage") else ""
+            yield list(connection.get("nodes") or []), following
+            if not following:
                 return
-            after = _next_cursor(page_info, after)
+            after = following
 
     def push_fulfillment(self, shipment: Shipment) -> str:
         """Fulfil what is open on the order's fulfillment orders, with tracking: one

@@ -13,6 +13,7 @@ from typing import Any
 from channels_app import http, ratelimit
 from channels_app.models import Channel
 from channels_app.platforms.clients import (
+    ChangesPage,
     Listing,
     Polled,
     ProductPage,
@@ -88,7 +89,7 @@ class WooCommerceClient:
             f"WooCommerce store {self.channel.shop_identifier}: {total if total.isdigit() else '?'} products"
         )
 
-    def fetch_changes(self, since: datetime, *, stock: bool) -> Iterator[list[Polled]]:
+    def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:
         """Orders (and products with their variations) modified since then: the REST answer is the
         webhook's payload (a variation's `product.updated` webhook sends the variation)."""
         params = {
@@ -109,17 +110,19 @@ class WooCommerceClient:
         for parent_id in self._variable_product_ids():
             yield from self._polled(f"/products/{parent_id}/variations", "product", params)
 
-    def _polled(self, path: str, resource: str, params: dict[str, Any]) -> Iterator[list[Polled]]:
+    def _polled(self, path: str, resource: str, params: dict[str, Any]) -> Iterator[ChangesPage]:
         for items, _ in self.pages(path, params):
-            yield [
-                Polled(
-                    topic=f"{resource}.updated",
-                    key=f"poll:{resource}:{item.get('id')}:{item.get('date_modified_gmt')}",
-                    payload=item,
-                )
-                for item in items
-                if isinstance(item, dict)
-            ]
+            yield ChangesPage(
+                [
+                    Polled(
+                        topic=f"{resource}.updated",
+                        key=f"poll:{resource}:{item.get('id')}:{item.get('date_modified_gmt')}",
+                        payload=item,
+                    )
+                    for item in items
+                    if isinstance(item, dict)
+                ]
+            )
 
     def _variable_product_ids(self) -> list[str]:
         """Every variable product's id, asking for the ids alone (WordPress' `_fields`)."""
