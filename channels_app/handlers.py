@@ -1,7 +1,8 @@
-"""Which functions process a webhook event, by (platform, topic).
+"""Which functions process a webhook event, by (platform, topic), and running them.
 
-A handler is two dotted paths, resolved when first used so that a domain app registers its
-handlers here without channels_app importing it at start-up:
+Each platform package declares its topics and their handlers in its `webhooks.py` (`HANDLERS`); the
+table here is assembled from those. A handler is two dotted paths, resolved when first used, so the
+platform packages import no domain app at start-up:
 
 - `fetch(event)`, optional: reads what the event needs from the platform (a Shopee push only says
   "something changed"). It runs outside any transaction, since slow I/O must not hold locks.
@@ -17,89 +18,35 @@ retried with backoff. Handlers must still be idempotent: a redelivered event run
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from channels_app.models import EventStatus
+from channels_app.outcomes import COMPLETED, Handler, HandlerError, Outcome, ignored
+from channels_app.platforms.aftership import webhooks as aftership
+from channels_app.platforms.easypost import webhooks as easypost
+from channels_app.platforms.shopee import webhooks as shopee
+from channels_app.platforms.shopify import webhooks as shopify
+from channels_app.platforms.twilio import webhooks as twilio
+from channels_app.platforms.woocommerce import webhooks as woocommerce
 
 if TYPE_CHECKING:
     from channels_app.models import ProcessedWebhookEvent
 
-
-class HandlerError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    reason: str = ""
-
-
-COMPLETED = Outcome(EventStatus.COMPLETED)
-
-
-def ignored(reason: str) -> Outcome:
-    return Outcome(EventStatus.IGNORED, reason)
-
-
-@dataclass(frozen=True)
-class Handler:
-    apply: str
-    fetch: str = ""
-
-
-_SHOPIFY_ORDER = Handler(apply="channels_app.platforms.shopify.handlers.order_apply")
-_SHOPIFY_CHECKOUT = Handler(apply="channels_app.platforms.shopify.handlers.checkout_apply")
-_WOO_ORDER = Handler(apply="channels_app.platforms.woocommerce.handlers.order_apply")
-_SHOPEE_ORDER = Handler(
-    fetch="channels_app.platforms.shopee.handlers.order_fetch",
-    apply="channels_app.platforms.shopee.handlers.order_apply",
-)
-
-_EASYPOST_TRACKER = Handler(apply="channels_app.platforms.easypost.handlers.tracker_apply")
-_AFTERSHIP_TRACKING = Handler(apply="channels_app.platforms.aftership.handlers.tracking_apply_event")
-
+PLATFORMS = {
+    "shopify": shopify,
+    "woocommerce": woocommerce,
+    "shopee": shopee,
+    "easypost": easypost,
+    "aftership": aftership,
+    "twilio": twilio,
+}
 HANDLERS: dict[tuple[str, str], Handler] = {
-    ("shopify", "app/uninstalled"): Handler(apply="channels_app.services.channel_uninstalled"),
-    ("shopify", "orders/create"): _SHOPIFY_ORDER,
-    ("shopify", "orders/updated"): _SHOPIFY_ORDER,
-    ("shopify", "orders/paid"): _SHOPIFY_ORDER,
-    ("shopify", "orders/cancelled"): _SHOPIFY_ORDER,
-    ("shopify", "fulfillments/create"): Handler(
-        apply="channels_app.platforms.shopify.handlers.fulfillment_apply"
-    ),
-    ("shopify", "checkouts/create"): _SHOPIFY_CHECKOUT,
-    ("shopify", "checkouts/update"): _SHOPIFY_CHECKOUT,
-    ("shopify", "inventory_levels/update"): Handler(
-        apply="channels_app.platforms.shopify.handlers.inventory_level_apply"
-    ),
-    ("shopee", "order_status"): _SHOPEE_ORDER,
-    ("shopee", "reserved_stock_change"): Handler(
-        fetch="channels_app.platforms.shopee.handlers.stock_fetch",
-        apply="channels_app.platforms.shopee.handlers.stock_apply",
-    ),
-    ("woocommerce", "order.created"): _WOO_ORDER,
-    ("woocommerce", "order.updated"): _WOO_ORDER,
-    ("woocommerce", "order.restored"): _WOO_ORDER,  # out of the trash: sent as the whole order
-    ("woocommerce", "order.deleted"): Handler(
-        apply="channels_app.platforms.woocommerce.handlers.order_deleted_apply"
-    ),
-    ("easypost", "tracker.created"): _EASYPOST_TRACKER,
-    ("easypost", "tracker.updated"): _EASYPOST_TRACKER,
-    ("aftership", "tracking_update"): _AFTERSHIP_TRACKING,
-    ("aftership", "edd_revise"): _AFTERSHIP_TRACKING,
-    ("woocommerce", "product.updated"): Handler(
-        apply="channels_app.platforms.woocommerce.handlers.product_stock_apply"
-    ),
-    ("twilio", "sms/status"): Handler(apply="messaging.inbound.status_apply"),
-    ("twilio", "sms/inbound"): Handler(apply="messaging.inbound.inbound_apply"),
+    (platform, topic): handler
+    for platform, module in PLATFORMS.items()
+    for topic, handler in module.HANDLERS.items()
 }
 
 

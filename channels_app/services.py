@@ -5,8 +5,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app.handlers import Outcome, ignored
 from channels_app.models import Channel, Organization, Platform, ProcessedWebhookEvent
+from channels_app.outcomes import Outcome, ignored
 
 logger = logging.getLogger(__name__)
 

@@ -6,18 +6,13 @@ is stored before it is answered (channels_app.intake).
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from channels_app.intake import (
-    Delivery,
     Rejected,
     accept,
-    body_digest,
     parse_json,
     read_body,
     webhook_endpoint,
@@ -27,6 +22,7 @@ from channels_app.platforms.aftership import webhooks as aftership
 from channels_app.platforms.easypost import webhooks as easypost
 from channels_app.platforms.shopee import webhooks as shopee
 from channels_app.platforms.shopify import webhooks as shopify
+from channels_app.platforms.twilio import webhooks as twilio
 from channels_app.platforms.woocommerce import webhooks as woocommerce
 
 
@@ -104,49 +100,16 @@ def carrier_webhook(request: HttpRequest, carrier: str, channel_id: int | None =
     return accept(verified[0], module.delivery(body, payload), body, payload, json_error)
 
 
-# Twilio reads an inbound message's answer as TwiML: an empty <Response/> sends nothing back (the
-# hub replies to keywords itself, as messages with their own status).
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
 @csrf_exempt
 @require_POST
 @webhook_endpoint
 def sms_webhook(request: HttpRequest, provider: str, kind: str) -> HttpResponse:
-    """Twilio's status callbacks and inbound messages: form posts signed with X-Twilio-Signature
-    over the URL Twilio requested (the one built from WEBHOOK_BASE_URL, never the Host header) and
-    every parameter. The channel is the Twilio account (AccountSid) whose auth token verifies."""
-    from messaging.twilio import signature_valid
-
+    """Twilio's status callbacks and inbound messages (channels_app.platforms.twilio)."""
     if provider != Platform.TWILIO:
         raise Http404(f"no SMS provider {provider}")
     body = read_body(request)
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
-    except (UnicodeDecodeError, ValueError):
-        # No AccountSid to tell whose token would verify it: unsigned, as far as the hub can tell.
-        raise Rejected(401, "not a form post") from None
-    form = dict(pairs)
-    url = settings.WEBHOOK_BASE_URL + request.get_full_path()
-    given = request.headers.get("X-Twilio-Signature", "")
-    candidates = Channel.objects.filter(
-        platform=provider, shop_identifier=form.get("AccountSid", ""), is_active=True
-    ).order_by("pk")
-    verified = [
-        c for c in candidates if any(signature_valid(s, url, pairs, given) for s in c.webhook_secrets())
-    ]
-    if len(verified) != 1:
-        raise Rejected(401, "invalid signature or unknown Twilio account")
-    sid = form.get("MessageSid") or form.get("SmsSid") or ""
-    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
-    delivery = Delivery(
-        topic=f"sms/{kind}",
-        event_key=(f"{sid}:{status}" if kind == "status" else sid) if sid else body_digest(body),
-        delivery_id=sid,
-        triggered_at=None,
-        headers={"X-Twilio-Signature": "(verified)"},
-    )
-    response = accept(verified[0], delivery, body, form, "" if sid else "no MessageSid")
+    channel, delivery, form = twilio.verified(request, body, kind)
+    response = accept(channel, delivery, body, form, "" if delivery.delivery_id else "no MessageSid")
     if kind == "inbound" and response.status_code == 200:
-        return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+        return HttpResponse(twilio.EMPTY_TWIML, content_type="text/xml")
     return response

@@ -26,7 +26,7 @@ from pydantic import (
     ValidationError,
 )
 
-from channels_app.handlers import HandlerError
+from channels_app.outcomes import HandlerError
 from channels_app.platforms.parsing import timestamp
 
 MAX_QUANTITY = 1_000_000  # units on one line, or in stock at one place

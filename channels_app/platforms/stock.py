@@ -6,8 +6,8 @@ from datetime import datetime
 
 from django.db.models import Sum
 
-from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
+from channels_app.outcomes import HandlerError, Outcome, ignored
 from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
 from inventory.services import level_for_update, stock_set
 from inventory.stock_push import channel_reported, push_pending, read_before_push

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from channels_app.handlers import Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.outcomes import Outcome, ignored
 from orders.tracking import TrackingUpdate, tracking_update
 
 

@@ -10,10 +10,10 @@ from django.db import connection
 from rq.job import Job, JobStatus
 
 from channels_app import handlers
-from channels_app.handlers import HandlerError
 from channels_app.intake import event_enqueue
 from channels_app.jobs import process_webhook_event
 from channels_app.models import Channel, EventStatus, Organization, ProcessedWebhookEvent
+from channels_app.outcomes import HandlerError
 from config.logs import current_request_id
 from config.queues import get_queue
 from tests.channels_app import factories

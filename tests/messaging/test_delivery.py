@@ -538,7 +538,7 @@ def test_no_twilio_account_fails_the_batch_for_good(organization, run_worker, se
 
 
 def test_a_twilio_send_whose_claim_was_taken_over_is_not_made(organization, run_worker, twilio):
-    from messaging.backends import TwilioBackend
+    from channels_app.platforms.twilio.client import TwilioBackend
     from messaging.delivery import _send, rules_for
 
     claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")

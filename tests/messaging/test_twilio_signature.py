@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from messaging.twilio import signature, signature_valid
+from channels_app.platforms.twilio.webhooks import signature, signature_valid
 from tests.platforms import fixture_json
 
 VECTORS = fixture_json("twilio/x_twilio_signature_vectors.json")

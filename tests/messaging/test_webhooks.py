@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from channels_app.models import EventStatus, ProcessedWebhookEvent
+from channels_app.platforms.twilio.webhooks import signature
 from messaging.models import (
     Campaign,
     ConsentState,
@@ -19,7 +20,6 @@ from messaging.models import (
     OutboxRecord,
     Suppression,
 )
-from messaging.twilio import signature
 from tests.channels_app import factories
 from tests.platforms import fixture_json
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from channels_app.handlers import Outcome
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.outcomes import Outcome
 from channels_app.platforms.shapes import Shape, Text50, Text100, Text200, WhenOrBlank, validated
 from channels_app.platforms.tracking import tracking_apply
 from orders.tracking import TrackingUpdate

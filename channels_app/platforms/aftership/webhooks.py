@@ -10,7 +10,11 @@ from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
+from channels_app.outcomes import Handler
 from channels_app.platforms.parsing import text, timestamp
+
+_TRACKING = Handler(apply="channels_app.platforms.aftership.handlers.tracking_apply_event")
+HANDLERS = {"tracking_update": _TRACKING, "edd_revise": _TRACKING}
 
 
 @sensitive_variables("secrets")

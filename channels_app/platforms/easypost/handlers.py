@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_app.handlers import Outcome
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.outcomes import Outcome
 from channels_app.platforms.shapes import Object, Shape, Text50, Text100, Text200, When, validated
 from channels_app.platforms.tracking import tracking_apply
 from orders.tracking import TrackingUpdate

@@ -15,8 +15,11 @@ from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest
+from channels_app.outcomes import Handler
 from channels_app.platforms.parsing import text, timestamp
 
+_TRACKER = Handler(apply="channels_app.platforms.easypost.handlers.tracker_apply")
+HANDLERS = {"tracker.created": _TRACKER, "tracker.updated": _TRACKER}
 PREFIX = "hmac-sha256-hex="
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_app.handlers import HandlerError, Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.outcomes import HandlerError, Outcome, ignored
 from channels_app.platforms.shopee import client, payloads
 from channels_app.platforms.stock import sku_for_variant, stock_report
 from orders.services import order_sync

@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest
 from channels_app.models import Channel, Platform
+from channels_app.outcomes import Handler
 from channels_app.platforms import parsing
 
 # Push codes (v2.push.set_app_push_config) and the topic names the hub uses for them.
@@ -39,7 +40,17 @@ PUSH_CODES = {
     12: "openapi_authorization_expiry",
     13: "brand_register_result",
 }
-TOPICS = ("order_status", "reserved_stock_change")
+# The pushes the hub handles: each only says something changed; its handler reads what.
+HANDLERS = {
+    "order_status": Handler(
+        fetch="channels_app.platforms.shopee.handlers.order_fetch",
+        apply="channels_app.platforms.shopee.handlers.order_apply",
+    ),
+    "reserved_stock_change": Handler(
+        fetch="channels_app.platforms.shopee.handlers.stock_fetch",
+        apply="channels_app.platforms.shopee.handlers.stock_apply",
+    ),
+}
 
 
 def callback_url() -> str:

@@ -34,6 +34,7 @@ from channels_app.platforms.clients import (
     StockUpdate,
 )
 from channels_app.platforms.parsing import timestamp
+from channels_app.platforms.shopify.webhooks import HANDLERS
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 
@@ -302,9 +303,7 @@ class ShopifyClient:
         return f"Shopify shop {shop.get('name', '?')} ({shop.get('myshopifyDomain', '?')})"
 
     def fetch_webhooks(self) -> list[RemoteWebhook]:
-        from channels_app.handlers import topics_for
-
-        ours = {topic_enum(topic): topic for topic in topics_for("shopify")}
+        ours = {topic_enum(topic): topic for topic in HANDLERS}
         found, after = [], None
         while True:
             data = self.graphql(WEBHOOKS_QUERY, {"after": after}, cost=2 + 2 * 100)

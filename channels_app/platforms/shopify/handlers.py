@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from channels_app.handlers import Outcome, ignored
 from channels_app.models import ProcessedWebhookEvent
+from channels_app.outcomes import Outcome, ignored
 from channels_app.platforms.shopify import payloads
 from channels_app.platforms.stock import sku_for_variant, stock_report, warehouse_for_location
 from messaging.checkouts import checkout_converted, checkout_sync

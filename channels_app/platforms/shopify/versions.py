@@ -20,7 +20,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from channels_app.models import Channel
-from channels_app.platforms.shopify.webhooks import TOPICS
+from channels_app.platforms.shopify.webhooks import HANDLERS
 
 SUPPORTED_FOR_MONTHS = 12
 WARN_BEFORE = timedelta(days=90)
@@ -53,7 +53,7 @@ class Seen:
 def versions_seen(channel: Channel) -> Seen:
     recent = (
         # By topic too: the (channel, topic, received_at) index reads only the week's events.
-        channel.webhook_events.filter(topic__in=TOPICS, received_at__gte=timezone.now() - SEEN_WITHIN)
+        channel.webhook_events.filter(topic__in=list(HANDLERS), received_at__gte=timezone.now() - SEEN_WITHIN)
         .exclude(api_version="")
         .values_list("api_version")
         .annotate(deliveries=Count("id"))

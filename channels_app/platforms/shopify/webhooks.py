@@ -11,21 +11,24 @@ from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
+from channels_app.outcomes import Handler
 from channels_app.platforms.parsing import timestamp
 
-# Topics the hub subscribes to; each has a recorded payload in tests/fixtures/shopify/webhooks/.
-TOPICS = (
-    "orders/create",
-    "orders/updated",
-    "orders/paid",
-    "orders/cancelled",
-    "fulfillments/create",
-    "checkouts/create",
-    "checkouts/update",
-    "inventory_levels/update",
-    "products/update",
-    "app/uninstalled",
-)
+_ORDER = Handler(apply="channels_app.platforms.shopify.handlers.order_apply")
+_CHECKOUT = Handler(apply="channels_app.platforms.shopify.handlers.checkout_apply")
+# The topics the hub subscribes to, and what handles each; each has a recorded payload in
+# tests/fixtures/shopify/webhooks/.
+HANDLERS = {
+    "app/uninstalled": Handler(apply="channels_app.services.channel_uninstalled"),
+    "orders/create": _ORDER,
+    "orders/updated": _ORDER,
+    "orders/paid": _ORDER,
+    "orders/cancelled": _ORDER,
+    "fulfillments/create": Handler(apply="channels_app.platforms.shopify.handlers.fulfillment_apply"),
+    "checkouts/create": _CHECKOUT,
+    "checkouts/update": _CHECKOUT,
+    "inventory_levels/update": Handler(apply="channels_app.platforms.shopify.handlers.inventory_level_apply"),
+}
 
 
 def header(request: HttpRequest, name: str) -> str:

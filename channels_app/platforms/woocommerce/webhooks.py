@@ -16,15 +16,18 @@ from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from channels_app.intake import Delivery, body_digest, hmac_sha256_base64_matches
+from channels_app.outcomes import Handler
 from channels_app.platforms.parsing import timestamp
 
-TOPICS = (
-    "order.created",
-    "order.updated",
-    "order.deleted",
-    "order.restored",
-    "product.updated",
-)
+_ORDER = Handler(apply="channels_app.platforms.woocommerce.handlers.order_apply")
+# The topics the hub subscribes to, and what handles each.
+HANDLERS = {
+    "order.created": _ORDER,
+    "order.updated": _ORDER,
+    "order.restored": _ORDER,  # out of the trash: sent as the whole order
+    "order.deleted": Handler(apply="channels_app.platforms.woocommerce.handlers.order_deleted_apply"),
+    "product.updated": Handler(apply="channels_app.platforms.woocommerce.handlers.product_stock_apply"),
+}
 
 _PING = re.compile(rb"webhook_id=\d+")
 # wp_specialchars_decode(..., ENT_QUOTES): only these entities, not every HTML entity.
