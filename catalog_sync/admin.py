@@ -19,8 +19,9 @@ from catalog_sync.models import (
     ProductListing,
     Supplier,
 )
-from catalog_sync.pipeline import enqueue_on_commit, images_retry, run_start
+from catalog_sync.pipeline import images_retry, run_start
 from catalog_sync.push import PUSH_JOB
+from catalog_sync.queueing import enqueue_on_commit
 from channels_app.access import OrganizationScopedAdmin
 from channels_app.admin import RefreshWhileRunning, progress_html
 from config.failed_jobs import Subject

@@ -45,10 +45,11 @@ from catalog_sync.models import (
     RunMode,
     Supplier,
 )
+from catalog_sync.push import product_push_on_commit
+from catalog_sync.queueing import enqueue_job, enqueue_on_commit, job_gone
 from channels_app import http
 from channels_app.models import SyncStatus
-from channels_app.sweeper import JobState, discard_job, job_live, queue_job_state
-from config.queues import enqueue
+from channels_app.sweeper import JobState, job_live, queue_job_state
 from config.workers import job_will_retry, running_as_job
 from inventory.models import SKU, Product
 
@@ -108,51 +109,6 @@ def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
         "source_url", flat=True
     )
     return any(job_live(image_job_id(url), "catalog-images") for url in set(pending[:sample]))
-
-
-def job_gone(job_id: str, queue: str) -> bool:
-    """Nothing will run the job: it is missing, finished, or was running on a dead worker."""
-    return queue_job_state(job_id, queue)[0] is JobState.GONE
-
-
-def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
-    """Have a job with this id run after what the caller committed.
-
-    A new id is simply enqueued (one Redis call: the common case). A job of that id waiting in
-    the queue will read what was committed when it starts. A finished, failed or dead one is
-    replaced (ids are deterministic; the same work can be wanted again). A running one may have
-    read the database already: a second job (`-again`) follows it.
-    """
-    from rq.exceptions import DuplicateJobError
-
-    for candidate in (job_id, f"{job_id}-again"):
-        try:
-            enqueue(queue, func, arg, job_id=candidate)
-            return
-        except DuplicateJobError:
-            pass
-        state, _ = queue_job_state(candidate, queue)
-        if state is JobState.LIVE:
-            return
-        if state is JobState.RUNNING:
-            continue
-        discard_job(candidate)
-        try:
-            enqueue(queue, func, arg, job_id=candidate)
-        except DuplicateJobError:
-            pass  # enqueued by someone else meanwhile: it runs after our commit too
-        return
-    logger.warning("job %s and its follower are both running: the sweep picks up what they miss", job_id)
-
-
-def enqueue_on_commit(queue: str, func: str, arg: int | str, job_id: str) -> None:
-    """`enqueue_job` once the caller's transaction commits. Robust: with Redis down what committed
-    stays committed (the request answers), and the catalog sweep enqueues what is left."""
-
-    def enqueue_after_commit() -> None:
-        enqueue_job(queue, func, arg, job_id)
-
-    transaction.on_commit(enqueue_after_commit, robust=True)
 
 
 def family_job_id(family: ProductFamily) -> str:
@@ -534,8 +490,6 @@ def _family_write(family_id: int) -> tuple[list[str], int | None]:
             **image_counts,
         )
         if created or changes:
-            from catalog_sync.push import product_push_on_commit
-
             product_push_on_commit(family.supplier.organization_id, family.product_id)
     return urls, family.run_id
 
