@@ -47,6 +47,14 @@ from catalog_sync.models import (
 )
 from catalog_sync.push import product_push_on_commit
 from catalog_sync.queueing import enqueue_job, enqueue_on_commit, job_gone
+from catalog_sync.runs import (
+    OPEN,
+    run_claim,
+    run_counters_add,
+    run_finish_if_done,
+    run_progress,
+    run_step_failed,
+)
 from channels_app import http
 from channels_app.models import SyncStatus
 from channels_app.sweeper import JobState, job_live, queue_job_state
@@ -58,11 +66,10 @@ logger = logging.getLogger(__name__)
 SUPPLIER_JOB = "catalog_sync.jobs.sync_supplier"
 FAMILY_JOB = "catalog_sync.jobs.apply_family"
 IMAGE_JOB = "catalog_sync.jobs.fetch_image"
-OPEN = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 HASH_BATCH = 500  # families per content-hash query
 
 
-# --- Starting and closing runs -----------------------------------------------------------------
+# --- Starting runs -----------------------------------------------------------------------------
 
 
 def run_start(*, supplier_id: int, mode: str = RunMode.QUEUED, requested_by: str = "") -> CatalogSyncRun:
@@ -120,33 +127,6 @@ def image_job_id(url: str) -> str:
     return f"image-{hashlib.sha256(url.encode()).hexdigest()[:40]}"
 
 
-def _touch(run_id: int | None, **increments: int) -> None:
-    """Add to a run's counters (atomically: many workers count at once) and note the activity."""
-    if run_id is None:
-        return
-    changes: dict[str, Any] = {name: F(name) + n for name, n in increments.items() if n}
-    CatalogSyncRun.objects.filter(pk=run_id).update(active_at=timezone.now(), **changes)
-
-
-def run_finish_if_done(run_id: int | None) -> bool:
-    """Close the run if its supplier step is over and each family and image it handed out has
-    counted itself (in the transaction that did its work): one conditional UPDATE of the run."""
-    if run_id is None:
-        return False
-    now = timezone.now()
-    closed = CatalogSyncRun.objects.filter(
-        pk=run_id,
-        status=SyncStatus.RUNNING,
-        enqueued_all=True,
-        families_changed__lte=F("families_done") + F("families_failed"),
-        images_total__lte=F("images_fetched") + F("images_deduplicated") + F("images_failed"),
-    ).update(status=SyncStatus.SUCCEEDED, step="done", finished_at=now, active_at=now)
-    if closed:
-        run = CatalogSyncRun.objects.get(pk=run_id)
-        logger.info("catalog run %s done", run_id, extra={"run_id": run_id, **run.counters()})
-    return bool(closed)
-
-
 # --- The supplier step -------------------------------------------------------------------------
 
 
@@ -155,13 +135,13 @@ def supplier_job(run_id: int) -> CatalogSyncRun:
     claimable = [SyncStatus.QUEUED]
     if running_as_job(f"catalog-run-{run_id}"):
         claimable.append(SyncStatus.RUNNING)  # its own retry after its worker died
-    run = _claim(run_id, claimable)
+    run = run_claim(run_id, claimable)
     if run is None:
         return CatalogSyncRun.objects.get(pk=run_id)
     try:
         families = supplier_step(run)
     except BaseException as exc:
-        _step_failed(run, exc, retrying=job_will_retry(exc))
+        run_step_failed(run, exc, retrying=job_will_retry(exc))
         raise
     for family in families:
         enqueue_job("catalog-family", FAMILY_JOB, family.pk, family_job_id(family))
@@ -170,42 +150,14 @@ def supplier_job(run_id: int) -> CatalogSyncRun:
     return run
 
 
-def _claim(run_id: int, claimable: list[SyncStatus]) -> CatalogSyncRun | None:
-    now = timezone.now()
-    claimed = CatalogSyncRun.objects.filter(pk=run_id, status__in=claimable, enqueued_all=False).update(
-        status=SyncStatus.RUNNING, error="", active_at=now
-    )
-    CatalogSyncRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
-    if not claimed:
-        logger.info("catalog run %s: nothing to do", run_id)
-        return None
-    return CatalogSyncRun.objects.select_related("supplier").get(pk=run_id)
-
-
-def _step_failed(run: CatalogSyncRun, exc: BaseException, *, retrying: bool) -> None:
-    CatalogSyncRun.objects.filter(pk=run.pk).update(
-        status=SyncStatus.QUEUED if retrying else SyncStatus.FAILED,
-        error=f"{type(exc).__name__}: {exc}"[:2000],
-        finished_at=None if retrying else timezone.now(),
-        active_at=timezone.now(),
-    )
-
-
-def _progress(run: CatalogSyncRun, step: str, percent: int, **fields: Any) -> None:
-    run.step, run.step_percent = step[:200], percent
-    CatalogSyncRun.objects.filter(pk=run.pk).update(
-        step=run.step, step_percent=percent, active_at=timezone.now(), **fields
-    )
-
-
 def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
     """Find what changed in the supplier's feed; return the families whose product must be
     written (each now names this run), having recorded the step's counters on the run."""
     supplier: Supplier = run.supplier
-    _progress(run, "downloading the index", 0)
+    run_progress(run, "downloading the index", 0)
     entries, line_errors = feed.index_parse(feed.index_fetch(supplier))
     errors = ErrorList(line_errors)
-    _progress(run, f"comparing {len(entries)} variants", 5, variants_seen=len(entries), **errors.fields())
+    run_progress(run, f"comparing {len(entries)} variants", 5, variants_seen=len(entries), **errors.fields())
     comparison = feed.compare(supplier.pk, entries)
     stored_before = FeedRecord.objects.filter(supplier=supplier).count()
     index_families = set(comparison.unchanged_families)
@@ -224,7 +176,7 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
         errors.extend(unstorable)
         index_families |= staged
         fetched += len(chunk)
-        _progress(
+        run_progress(
             run,
             f"fetched {fetched} of {len(changed)} changed records",
             10 + 80 * fetched // max(1, len(changed)),
@@ -435,7 +387,7 @@ def family_failed(family_id: int, error: str) -> None:
         if family is None or family.applied_hash == family.content_hash or family.error:
             return
         ProductFamily.objects.filter(pk=family_id).update(error=error[:2000])
-        _touch(family.run_id, families_failed=1)
+        run_counters_add(family.run_id, families_failed=1)
     run_finish_if_done(family.run_id)
 
 
@@ -467,7 +419,7 @@ def _family_write(family_id: int) -> tuple[list[str], int | None]:
         )
         if not variants:
             ProductFamily.objects.filter(pk=family.pk).update(applied_hash=family.content_hash)
-            _touch(family.run_id, families_done=1)
+            run_counters_add(family.run_id, families_done=1)
             return [], family.run_id
         created, changes = _product_write(family, variants)
         urls, image_counts = _images_link(family, variants, changes)
@@ -482,7 +434,7 @@ def _family_write(family_id: int) -> tuple[list[str], int | None]:
                 content_hash=family.content_hash,
                 changes=changes,
             )
-        _touch(
+        run_counters_add(
             family.run_id,
             families_done=1,
             products_created=int(created),
@@ -686,7 +638,7 @@ def _link(url: str, asset_id: int, new: bool) -> bool:
         )
         for run_id, count in runs.items():
             fetched = int(run_id == first and new)
-            _touch(run_id, images_fetched=fetched, images_deduplicated=count - fetched)
+            run_counters_add(run_id, images_fetched=fetched, images_deduplicated=count - fetched)
     for run_id in runs:
         run_finish_if_done(run_id)
     return True
@@ -705,7 +657,7 @@ def images_failed(url: str, error: str) -> None:
             status=ImageStatus.FAILED, error=error[:500], updated_at=timezone.now()
         )
         for run_id, count in runs.items():
-            _touch(run_id, images_failed=count)
+            run_counters_add(run_id, images_failed=count)
     logger.warning("catalog image failed: %s", error, extra={"image_url": url, "families": len(rows)})
     for run_id in runs:
         run_finish_if_done(run_id)
@@ -727,7 +679,7 @@ def images_retry(image_ids: Iterable[int]) -> int:
 def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) -> CatalogSyncRun:
     """The whole run in this process: the supplier step, then each family, then the images with
     CATALOG_FETCH_CONCURRENCY threads. Same steps, same results as the queued run."""
-    run = _claim(run_id, [SyncStatus.QUEUED])
+    run = run_claim(run_id, [SyncStatus.QUEUED])
     if run is None:
         return CatalogSyncRun.objects.get(pk=run_id)
     try:
@@ -737,14 +689,14 @@ def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) ->
             fetch, _ = family_apply(family.pk)
             urls.extend(fetch)
             if number % 50 == 0 or number == len(families):
-                _progress(run, f"wrote {number} of {len(families)} families", 100)
+                run_progress(run, f"wrote {number} of {len(families)} families", 100)
         with ThreadPoolExecutor(max_workers=settings.CATALOG_FETCH_CONCURRENCY) as pool:
             for number, _ in enumerate(pool.map(_image_in_thread, dict.fromkeys(urls)), start=1):
                 if number % 50 == 0:
-                    _progress(run, f"fetched {number} of {len(urls)} images", 100)
+                    run_progress(run, f"fetched {number} of {len(urls)} images", 100)
         run_finish_if_done(run.pk)
     except BaseException as exc:
-        _step_failed(run, exc, retrying=False)
+        run_step_failed(run, exc, retrying=False)
         raise
     run.refresh_from_db()
     return run
@@ -832,7 +784,7 @@ def loose_images_sweep(*, older_than: int = 120) -> int:
 def _requeue_step(run: CatalogSyncRun) -> Counter[str]:
     state, error = queue_job_state(run.job_id, "catalog-supplier")
     if state is JobState.FAILED:
-        _step_failed(run, RuntimeError(f"its job failed: {error}"), retrying=False)
+        run_step_failed(run, RuntimeError(f"its job failed: {error}"), retrying=False)
         return Counter(runs_failed=1)
     if state is JobState.GONE:
         enqueue_job("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
