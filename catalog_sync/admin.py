@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from catalog_sync.images import images_retry
 from catalog_sync.models import (
     CatalogSyncRun,
     FamilyChange,
@@ -19,7 +20,7 @@ from catalog_sync.models import (
     ProductListing,
     Supplier,
 )
-from catalog_sync.pipeline import images_retry, run_start
+from catalog_sync.pipeline import run_start
 from catalog_sync.push import PUSH_JOB
 from catalog_sync.queueing import enqueue_on_commit
 from channels_app.access import OrganizationScopedAdmin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_sync import pipeline, push
+from catalog_sync import images, pipeline, push
 
 
 def sync_supplier(run_id: int) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def apply_family(family_id: int) -> dict[str, Any]:
 
 def fetch_image(url: str) -> str:
     """catalog-images: fetch and store one image URL, for every family waiting for it."""
-    return pipeline.image_job(url)
+    return images.image_job(url)
 
 
 def sync_suppliers() -> int:
