@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_sync import images, pipeline, push
+from catalog_sync import families, images, pipeline, push
 
 
 def sync_supplier(run_id: int) -> dict[str, Any]:
@@ -15,7 +15,7 @@ def sync_supplier(run_id: int) -> dict[str, Any]:
 
 def apply_family(family_id: int) -> dict[str, Any]:
     """catalog-family: write one family's product and SKUs; enqueue its images."""
-    return {"family": family_id, "images_enqueued": len(pipeline.family_job(family_id))}
+    return {"family": family_id, "images_enqueued": len(families.family_job(family_id))}
 
 
 def fetch_image(url: str) -> str:
