@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_sync import families, images, pipeline, push
+from catalog_sync import families, images, pipeline, push, supplier
 
 
 def sync_supplier(run_id: int) -> dict[str, Any]:
     """catalog-supplier: a run's supplier step, which enqueues the families that changed."""
-    run = pipeline.supplier_job(run_id)
+    run = supplier.supplier_job(run_id)
     return {"run": run.pk, "status": run.status, **run.counters()}
 
 
