@@ -1,10 +1,14 @@
-"""The catalog's RQ jobs: thin entry points into `catalog_sync.pipeline`, taking plain values."""
+"""The catalog's RQ jobs: thin entry points into the catalog's modules, taking plain values.
+
+RQ stores a job by dotted path ("catalog_sync.jobs.apply_family") and failed jobs are retried by
+name days later, so a function here keeps its name and arguments; what it calls may move.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from catalog_sync import families, images, pipeline, push, supplier
+from catalog_sync import families, housekeeping, images, push, supplier
 
 
 def sync_supplier(run_id: int) -> dict[str, Any]:
@@ -25,13 +29,13 @@ def fetch_image(url: str) -> str:
 
 def sync_suppliers() -> int:
     """housekeeping: start the scheduled runs that are due."""
-    return pipeline.suppliers_due()
+    return housekeeping.suppliers_due()
 
 
 def sweep_catalog() -> dict[str, int]:
     """housekeeping: re-enqueue lost jobs of open runs and product pushes; close stalled runs."""
-    return pipeline.runs_sweep() | {
-        "images_requeued_for_no_run": pipeline.loose_images_sweep(),
+    return housekeeping.runs_sweep() | {
+        "images_requeued_for_no_run": housekeeping.loose_images_sweep(),
         "pushes_requeued": push.listings_sweep(),
     }
 

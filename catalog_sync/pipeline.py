@@ -1,46 +1,46 @@
-"""A supplier's catalog sync: supplier step → families → images, queued or inline.
+"""A supplier's catalog sync, started: supplier step → families → images, queued or in-process.
 
-- The supplier step (`catalog-supplier`, one worker) downloads the index, compares every HASH
-  with the stored ones in batched queries, fetches only the new or changed records, stages them
-  (`FeedRecord.data`) and recomputes the content hash of the families they belong to. Families
-  whose content differs from what their product holds are handed out, one job each.
-- A family job (`catalog-family`, three workers) writes the product and its SKUs, its history
-  and its image links in one transaction, and hands out the images not stored yet.
-- An image job (`catalog-images`, ten workers) downloads one URL, stores it once per content
-  digest, and links every family waiting for it.
+A run goes through three steps, each in its own module:
+
+- the supplier step (`supplier.py`, `catalog-supplier`, one worker) stages the feed's new and
+  changed records and hands out the families whose content changed, one job each;
+- a family job (`families.py`, `catalog-family`, three workers) writes the product and its SKUs,
+  its history and its image links in one transaction, and hands out the images not stored yet;
+- an image job (`images.py`, `catalog-images`, ten workers) downloads one URL, stores it once per
+  content digest, and links every family waiting for it.
 
 The database says what work is left (families whose `applied_hash` differs from their
 `content_hash`, images still pending), so a job retried after its worker died, a job run twice,
-or a run joined by a second "sync now" does the work once; the last job to finish closes the
-run. `--direct` runs the same steps in the command's own process.
+or a run joined by a second "sync now" does the work once; the last job to finish closes the run
+(`runs.py`), and the housekeeping sweep enqueues again what Redis lost (`housekeeping.py`).
+
+This module starts a run, or joins the one under way, and runs the same steps in the command's
+own process for `--direct`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
-from redis.exceptions import RedisError
 
-from catalog_sync.families import FAMILY_JOB, family_apply, family_failed, family_job_id
-from catalog_sync.images import IMAGE_JOB, image_fetch, image_job_id, images_failed
+from catalog_sync.families import family_apply, family_job_id
+from catalog_sync.images import image_fetch, image_job_id, images_failed
 from catalog_sync.models import (
     CatalogSyncRun,
     FamilyImage,
     ImageStatus,
     ProductFamily,
     RunMode,
-    Supplier,
 )
-from catalog_sync.queueing import enqueue_job, enqueue_on_commit, job_gone
+from catalog_sync.queueing import enqueue_on_commit
 from catalog_sync.runs import (
     OPEN,
     run_claim,
@@ -51,7 +51,7 @@ from catalog_sync.runs import (
 from catalog_sync.supplier import SUPPLIER_JOB, supplier_step
 from channels_app import http
 from channels_app.models import SyncStatus
-from channels_app.sweeper import JobState, job_live, queue_job_state
+from channels_app.sweeper import job_live
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +90,10 @@ def _under_way(run: CatalogSyncRun) -> bool:
     last = run.active_at or run.started_at or run.created_at
     if timezone.now() - last < timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS):
         return True
-    return run.mode == RunMode.QUEUED and _work_live(run)
+    return run.mode == RunMode.QUEUED and run_work_live(run)
 
 
-def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
+def run_work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
     """Whether a job of the run's waiting families or images is queued or running (a sample: a
     run behind a long queue of other suppliers' work is waiting, not stalled)."""
     families = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
@@ -144,108 +144,3 @@ def _image_in_thread(url: str) -> str:
     finally:
         if threading.current_thread() is not threading.main_thread():
             connection.close()  # each thread has its own connection
-
-
-# --- Housekeeping ------------------------------------------------------------------------------
-
-
-def suppliers_due() -> int:
-    """Start a queued run for each active supplier whose interval has passed since its last run."""
-    started = 0
-    now = timezone.now()
-    for supplier in Supplier.objects.filter(is_active=True, sync_interval_minutes__gt=0):
-        last = supplier.runs.order_by("-created_at").values_list("created_at", flat=True).first()
-        if last is not None and now - last < timedelta(minutes=supplier.sync_interval_minutes):
-            continue
-        with transaction.atomic():
-            run = run_start(supplier_id=supplier.pk, requested_by="scheduler")
-        started += not run.joined
-    return started
-
-
-def runs_sweep(*, idle_after: int = 120) -> dict[str, int]:
-    """Heal open queued runs whose jobs were lost (Redis lost them, or their worker died: rq
-    itself would notice only at its maintenance pass): the supplier step is enqueued again, and so
-    are the families and images still waiting; a run nothing has worked on for
-    CATALOG_RUN_STALL_SECONDS is closed as FAILED."""
-    now = timezone.now()
-    result = Counter[str]()
-    idle = CatalogSyncRun.objects.filter(status__in=OPEN, mode=RunMode.QUEUED).filter(
-        Q(active_at__lt=now - timedelta(seconds=idle_after))
-        | Q(active_at__isnull=True, created_at__lt=now - timedelta(seconds=idle_after))
-    )
-    for run in idle:
-        try:
-            if not run.enqueued_all:
-                result.update(_requeue_step(run))
-                continue
-            lost = _requeue_lost(run)
-            result.update(lost)
-            idle_for = now - (run.active_at or run.created_at)
-            if idle_for > timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS) and not lost:
-                if _work_live(run):
-                    # Its jobs wait behind other suppliers' work: waiting, not stalled.
-                    CatalogSyncRun.objects.filter(pk=run.pk).update(active_at=now)
-                    continue
-                result["stalled"] += CatalogSyncRun.objects.filter(pk=run.pk, status__in=OPEN).update(
-                    status=SyncStatus.FAILED, error="stalled: no job worked on it", finished_at=now
-                )
-                continue
-        except RedisError as exc:
-            logger.warning("catalog sweep stopped, Redis unavailable: %s", exc)
-            break
-        run_finish_if_done(run.pk)
-    return dict(result)
-
-
-def loose_images_sweep(*, older_than: int = 120) -> int:
-    """Enqueue images retried from the admin (they belong to no run) whose job Redis lost."""
-    stale = FamilyImage.objects.filter(
-        run__isnull=True,
-        status=ImageStatus.PENDING,
-        updated_at__lt=timezone.now() - timedelta(seconds=older_than),
-    ).values_list("source_url", flat=True)
-    swept = 0
-    for url in set(stale):
-        if job_gone(image_job_id(url), "catalog-images"):
-            enqueue_job("catalog-images", IMAGE_JOB, url, image_job_id(url))
-            swept += 1
-    return swept
-
-
-def _requeue_step(run: CatalogSyncRun) -> Counter[str]:
-    state, error = queue_job_state(run.job_id, "catalog-supplier")
-    if state is JobState.FAILED:
-        run_step_failed(run, RuntimeError(f"its job failed: {error}"), retrying=False)
-        return Counter(runs_failed=1)
-    if state is JobState.GONE:
-        enqueue_job("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
-        return Counter(runs_requeued=1)
-    return Counter()
-
-
-def _requeue_lost(run: CatalogSyncRun) -> Counter[str]:
-    result = Counter[str]()
-    waiting = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
-    for family in waiting:
-        job_id = family_job_id(family)
-        state, error = queue_job_state(job_id, "catalog-family")
-        if state is JobState.FAILED:
-            family_failed(family.pk, error)
-            result["families_failed"] += 1
-        elif state is JobState.GONE:
-            enqueue_job("catalog-family", FAMILY_JOB, family.pk, job_id)
-            result["families_requeued"] += 1
-    pending = FamilyImage.objects.filter(run=run, status=ImageStatus.PENDING).values_list(
-        "source_url", flat=True
-    )
-    for url in set(pending):
-        job_id = image_job_id(url)
-        state, error = queue_job_state(job_id, "catalog-images")
-        if state is JobState.FAILED:
-            images_failed(url, error)
-            result["images_failed"] += 1
-        elif state is JobState.GONE:
-            enqueue_job("catalog-images", IMAGE_JOB, url, job_id)
-            result["images_requeued"] += 1
-    return result
