@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from catalog_sync.images import images_retry
 from catalog_sync.models import (
     CatalogSyncRun,
     FamilyChange,
@@ -19,8 +20,9 @@ from catalog_sync.models import (
     ProductListing,
     Supplier,
 )
-from catalog_sync.pipeline import enqueue_on_commit, images_retry, run_start
+from catalog_sync.pipeline import run_start
 from catalog_sync.push import PUSH_JOB
+from catalog_sync.queueing import enqueue_on_commit
 from channels_app.access import OrganizationScopedAdmin
 from channels_app.admin import RefreshWhileRunning, progress_html
 from config.failed_jobs import Subject

@@ -1,67 +1,62 @@
-"""A supplier's catalog sync: supplier step → families → images, queued or inline.
+"""A supplier's catalog sync, started: supplier step → families → images, queued or in-process.
 
-- The supplier step (`catalog-supplier`, one worker) downloads the index, compares every HASH
-  with the stored ones in batched queries, fetches only the new or changed records, stages them
-  (`FeedRecord.data`) and recomputes the content hash of the families they belong to. Families
-  whose content differs from what their product holds are handed out, one job each.
-- A family job (`catalog-family`, three workers) writes the product and its SKUs, its history
-  and its image links in one transaction, and hands out the images not stored yet.
-- An image job (`catalog-images`, ten workers) downloads one URL, stores it once per content
-  digest, and links every family waiting for it.
+A run goes through three steps, each in its own module:
+
+- the supplier step (`supplier.py`, `catalog-supplier`, one worker) stages the feed's new and
+  changed records and hands out the families whose content changed, one job each;
+- a family job (`families.py`, `catalog-family`, three workers) writes the product and its SKUs,
+  its history and its image links in one transaction, and hands out the images not stored yet;
+- an image job (`images.py`, `catalog-images`, ten workers) downloads one URL, stores it once per
+  content digest, and links every family waiting for it.
 
 The database says what work is left (families whose `applied_hash` differs from their
 `content_hash`, images still pending), so a job retried after its worker died, a job run twice,
-or a run joined by a second "sync now" does the work once; the last job to finish closes the
-run. `--direct` runs the same steps in the command's own process.
+or a run joined by a second "sync now" does the work once; the last job to finish closes the run
+(`runs.py`), and the housekeeping sweep enqueues again what Redis lost (`housekeeping.py`).
+
+This module starts a run, or joins the one under way, and runs the same steps in the command's
+own process for `--direct`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
-from redis.exceptions import RedisError
 
-from catalog_sync import feed, images
+from catalog_sync.families import family_apply, family_job_id
+from catalog_sync.images import image_fetch, image_job_id, images_failed
 from catalog_sync.models import (
     CatalogSyncRun,
-    ChangeAction,
-    FamilyChange,
     FamilyImage,
-    FeedRecord,
     ImageStatus,
     ProductFamily,
     RunMode,
-    Supplier,
 )
+from catalog_sync.queueing import enqueue_on_commit
+from catalog_sync.runs import (
+    OPEN,
+    run_claim,
+    run_finish_if_done,
+    run_progress,
+    run_step_failed,
+)
+from catalog_sync.supplier import SUPPLIER_JOB, supplier_step
 from channels_app import http
 from channels_app.models import SyncStatus
-from channels_app.sweeper import JobState, discard_job, job_live, queue_job_state
-from config.queues import enqueue
-from config.workers import job_will_retry, running_as_job
-from inventory.models import SKU, Product
+from channels_app.sweeper import job_live
 
 logger = logging.getLogger(__name__)
 
-SUPPLIER_JOB = "catalog_sync.jobs.sync_supplier"
-FAMILY_JOB = "catalog_sync.jobs.apply_family"
-IMAGE_JOB = "catalog_sync.jobs.fetch_image"
-OPEN = (SyncStatus.QUEUED, SyncStatus.RUNNING)
-HASH_BATCH = 500  # families per content-hash query
 
-
-# --- Starting and closing runs -----------------------------------------------------------------
+# --- Starting runs -----------------------------------------------------------------------------
 
 
 def run_start(*, supplier_id: int, mode: str = RunMode.QUEUED, requested_by: str = "") -> CatalogSyncRun:
@@ -95,10 +90,10 @@ def _under_way(run: CatalogSyncRun) -> bool:
     last = run.active_at or run.started_at or run.created_at
     if timezone.now() - last < timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS):
         return True
-    return run.mode == RunMode.QUEUED and _work_live(run)
+    return run.mode == RunMode.QUEUED and run_work_live(run)
 
 
-def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
+def run_work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
     """Whether a job of the run's waiting families or images is queued or running (a sample: a
     run behind a long queue of other suppliers' work is waiting, not stalled)."""
     families = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
@@ -110,670 +105,13 @@ def _work_live(run: CatalogSyncRun, sample: int = 50) -> bool:
     return any(job_live(image_job_id(url), "catalog-images") for url in set(pending[:sample]))
 
 
-def job_gone(job_id: str, queue: str) -> bool:
-    """Nothing will run the job: it is missing, finished, or was running on a dead worker."""
-    return queue_job_state(job_id, queue)[0] is JobState.GONE
-
-
-def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
-    """Have a job with this id run after what the caller committed.
-
-    A new id is simply enqueued (one Redis call: the common case). A job of that id waiting in
-    the queue will read what was committed when it starts. A finished, failed or dead one is
-    replaced (ids are deterministic; the same work can be wanted again). A running one may have
-    read the database already: a second job (`-again`) follows it.
-    """
-    from rq.exceptions import DuplicateJobError
-
-    for candidate in (job_id, f"{job_id}-again"):
-        try:
-            enqueue(queue, func, arg, job_id=candidate)
-            return
-        except DuplicateJobError:
-            pass
-        state, _ = queue_job_state(candidate, queue)
-        if state is JobState.LIVE:
-            return
-        if state is JobState.RUNNING:
-            continue
-        discard_job(candidate)
-        try:
-            enqueue(queue, func, arg, job_id=candidate)
-        except DuplicateJobError:
-            pass  # enqueued by someone else meanwhile: it runs after our commit too
-        return
-    logger.warning("job %s and its follower are both running: the sweep picks up what they miss", job_id)
-
-
-def enqueue_on_commit(queue: str, func: str, arg: int | str, job_id: str) -> None:
-    """`enqueue_job` once the caller's transaction commits. Robust: with Redis down what committed
-    stays committed (the request answers), and the catalog sweep enqueues what is left."""
-
-    def enqueue_after_commit() -> None:
-        enqueue_job(queue, func, arg, job_id)
-
-    transaction.on_commit(enqueue_after_commit, robust=True)
-
-
-def family_job_id(family: ProductFamily) -> str:
-    key = f"{family.supplier_id}:{family.family_key}:{family.content_hash}".encode()
-    return f"family-{family.supplier_id}-{hashlib.sha256(key).hexdigest()[:32]}"
-
-
-def image_job_id(url: str) -> str:
-    return f"image-{hashlib.sha256(url.encode()).hexdigest()[:40]}"
-
-
-def _touch(run_id: int | None, **increments: int) -> None:
-    """Add to a run's counters (atomically: many workers count at once) and note the activity."""
-    if run_id is None:
-        return
-    changes: dict[str, Any] = {name: F(name) + n for name, n in increments.items() if n}
-    CatalogSyncRun.objects.filter(pk=run_id).update(active_at=timezone.now(), **changes)
-
-
-def run_finish_if_done(run_id: int | None) -> bool:
-    """Close the run if its supplier step is over and each family and image it handed out has
-    counted itself (in the transaction that did its work): one conditional UPDATE of the run."""
-    if run_id is None:
-        return False
-    now = timezone.now()
-    closed = CatalogSyncRun.objects.filter(
-        pk=run_id,
-        status=SyncStatus.RUNNING,
-        enqueued_all=True,
-        families_changed__lte=F("families_done") + F("families_failed"),
-        images_total__lte=F("images_fetched") + F("images_deduplicated") + F("images_failed"),
-    ).update(status=SyncStatus.SUCCEEDED, step="done", finished_at=now, active_at=now)
-    if closed:
-        run = CatalogSyncRun.objects.get(pk=run_id)
-        logger.info("catalog run %s done", run_id, extra={"run_id": run_id, **run.counters()})
-    return bool(closed)
-
-
-# --- The supplier step -------------------------------------------------------------------------
-
-
-def supplier_job(run_id: int) -> CatalogSyncRun:
-    """The supplier step of a queued run, as its job: families are enqueued."""
-    claimable = [SyncStatus.QUEUED]
-    if running_as_job(f"catalog-run-{run_id}"):
-        claimable.append(SyncStatus.RUNNING)  # its own retry after its worker died
-    run = _claim(run_id, claimable)
-    if run is None:
-        return CatalogSyncRun.objects.get(pk=run_id)
-    try:
-        families = supplier_step(run)
-    except BaseException as exc:
-        _step_failed(run, exc, retrying=job_will_retry(exc))
-        raise
-    for family in families:
-        enqueue_job("catalog-family", FAMILY_JOB, family.pk, family_job_id(family))
-    run_finish_if_done(run.pk)
-    run.refresh_from_db()
-    return run
-
-
-def _claim(run_id: int, claimable: list[SyncStatus]) -> CatalogSyncRun | None:
-    now = timezone.now()
-    claimed = CatalogSyncRun.objects.filter(pk=run_id, status__in=claimable, enqueued_all=False).update(
-        status=SyncStatus.RUNNING, error="", active_at=now
-    )
-    CatalogSyncRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
-    if not claimed:
-        logger.info("catalog run %s: nothing to do", run_id)
-        return None
-    return CatalogSyncRun.objects.select_related("supplier").get(pk=run_id)
-
-
-def _step_failed(run: CatalogSyncRun, exc: BaseException, *, retrying: bool) -> None:
-    CatalogSyncRun.objects.filter(pk=run.pk).update(
-        status=SyncStatus.QUEUED if retrying else SyncStatus.FAILED,
-        error=f"{type(exc).__name__}: {exc}"[:2000],
-        finished_at=None if retrying else timezone.now(),
-        active_at=timezone.now(),
-    )
-
-
-def _progress(run: CatalogSyncRun, step: str, percent: int, **fields: Any) -> None:
-    run.step, run.step_percent = step[:200], percent
-    CatalogSyncRun.objects.filter(pk=run.pk).update(
-        step=run.step, step_percent=percent, active_at=timezone.now(), **fields
-    )
-
-
-def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
-    """Find what changed in the supplier's feed; return the families whose product must be
-    written (each now names this run), having recorded the step's counters on the run."""
-    supplier: Supplier = run.supplier
-    _progress(run, "downloading the index", 0)
-    entries, line_errors = feed.index_parse(feed.index_fetch(supplier))
-    errors = ErrorList(line_errors)
-    _progress(run, f"comparing {len(entries)} variants", 5, variants_seen=len(entries), **errors.fields())
-    comparison = feed.compare(supplier.pk, entries)
-    stored_before = FeedRecord.objects.filter(supplier=supplier).count()
-    index_families = set(comparison.unchanged_families)
-
-    changed = comparison.changed
-    fetched = 0
-    for chunk in feed.records_fetch(supplier, changed):
-        good = [f for f in chunk if f.data is not None]
-        bad = [f for f in chunk if f.error is not None]
-        if bad and not good and all(f.transient for f in bad):
-            # The supplier's server is failing, not its records: try the run again later (what
-            # was staged so far is kept, and is not fetched again).
-            raise http.PlatformError(f"{len(bad)} records in a row failed: {bad[-1].error}", permanent=False)
-        errors.extend(f.error for f in bad if f.error is not None)
-        staged, unstorable = _stage(supplier, good)
-        errors.extend(unstorable)
-        index_families |= staged
-        fetched += len(chunk)
-        _progress(
-            run,
-            f"fetched {fetched} of {len(changed)} changed records",
-            10 + 80 * fetched // max(1, len(changed)),
-            records_fetched=F("records_fetched") + len(good) - len(unstorable),
-            **errors.fields(),
-        )
-    removed = 0
-    if stored_before > comparison.known:
-        removed = _remove_unlisted(supplier, {e.url for e in entries})
-
-    with transaction.atomic():
-        dirty = list(
-            ProductFamily.objects.filter(supplier=supplier)
-            .exclude(content_hash=F("applied_hash"))
-            .exclude(content_hash="")
-            .order_by("pk")
-        )
-        ProductFamily.objects.filter(pk__in=[f.pk for f in dirty]).update(run=run, error="")
-        skipped = len(index_families - {f.pk for f in dirty})
-        CatalogSyncRun.objects.filter(pk=run.pk).update(
-            families_changed=len(dirty),
-            families_skipped=skipped,
-            records_removed=removed,
-            enqueued_all=True,
-            step=f"{len(dirty)} families to write, {skipped} unchanged",
-            step_percent=100,
-            active_at=timezone.now(),
-        )
-    logger.info(
-        "catalog run %s: %s variants, %s changed records, %s families to write, %s unchanged",
-        run.pk,
-        len(entries),
-        len(changed),
-        len(dirty),
-        skipped,
-        extra={"run_id": run.pk, "supplier": supplier.code},
-    )
-    return dirty
-
-
-class ErrorList:
-    """The run's malformed lines and records: the first MAX_ERRORS kept with where they are, the
-    rest counted (a feed broken throughout must not make a run's row megabytes long)."""
-
-    MAX_ERRORS = 500
-
-    def __init__(self, errors: Iterable[feed.LineError] = ()) -> None:
-        self.kept: list[dict[str, Any]] = []
-        self.more = 0
-        self.extend(errors)
-
-    def extend(self, errors: Iterable[feed.LineError]) -> None:
-        for error in errors:
-            if len(self.kept) < self.MAX_ERRORS:
-                self.kept.append(error.as_dict())
-            else:
-                self.more += 1
-
-    def fields(self) -> dict[str, Any]:
-        return {"errors": self.kept, "more_errors": self.more}
-
-
-def _stage(supplier: Supplier, fetched: list[feed.Fetched]) -> tuple[set[int], list[feed.LineError]]:
-    """Store the fetched records and refresh their families' content hashes, in one transaction
-    (a retried step finds them stored, and their families still waiting). Their family ids, and
-    the records the database would not take (each tried alone, so they cost only themselves)."""
-    if not fetched:
-        return set(), []
-    try:
-        return _stage_together(supplier, fetched), []
-    except DatabaseError:
-        families: set[int] = set()
-        errors: list[feed.LineError] = []
-        for item in fetched:
-            try:
-                families |= _stage_together(supplier, [item])
-            except DatabaseError as exc:
-                message = f"cannot be stored: {str(exc).splitlines()[0][:200]}"
-                errors.append(feed.LineError(item.entry.line, message, item.entry.url))
-        return families, errors
-
-
-def _stage_together(supplier: Supplier, fetched: list[feed.Fetched]) -> set[int]:
-    with transaction.atomic():
-        keys = {f.data["family"] for f in fetched if f.data is not None}
-        family_ids = _families(supplier, keys)
-        records = {
-            r.url: r
-            for r in FeedRecord.objects.filter(supplier=supplier, url__in=[f.entry.url for f in fetched])
-        }
-        touched: set[int] = set()
-        new: list[FeedRecord] = []
-        now = timezone.now()
-        for item in fetched:
-            assert item.data is not None
-            family_id = family_ids[item.data["family"]]
-            record = records.get(item.entry.url)
-            if record is None:
-                new.append(
-                    FeedRecord(
-                        supplier=supplier,
-                        url=item.entry.url,
-                        content_hash=item.entry.content_hash,
-                        family_id=family_id,
-                        data=item.data,
-                    )
-                )
-            else:
-                if record.family_id is not None:
-                    touched.add(record.family_id)  # it may have left that family
-                record.content_hash, record.family_id, record.data = (
-                    item.entry.content_hash,
-                    family_id,
-                    item.data,
-                )
-                record.updated_at = now
-            touched.add(family_id)
-        FeedRecord.objects.bulk_create(new)
-        FeedRecord.objects.bulk_update(
-            list(records.values()), ["content_hash", "family", "data", "updated_at"]
-        )
-        _rehash(touched)
-    return set(family_ids.values())
-
-
-def _families(supplier: Supplier, keys: Iterable[str]) -> dict[str, int]:
-    """Family key → id, creating the families not seen before."""
-    keys = set(keys)
-    known = dict(
-        ProductFamily.objects.filter(supplier=supplier, family_key__in=keys).values_list("family_key", "pk")
-    )
-    missing = keys - known.keys()
-    if missing:
-        ProductFamily.objects.bulk_create(
-            [ProductFamily(supplier=supplier, family_key=key) for key in sorted(missing)],
-            ignore_conflicts=True,
-        )
-        known.update(
-            ProductFamily.objects.filter(supplier=supplier, family_key__in=missing).values_list(
-                "family_key", "pk"
-            )
-        )
-    return known
-
-
-def family_hash(variants: list[dict[str, Any]]) -> str:
-    """Of what the hub keeps of the family's variants: a supplier re-hashing an unchanged record
-    (or a field the hub does not use) changes nothing downstream."""
-    canonical = json.dumps(sorted(variants, key=lambda v: v["sku"]), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _rehash(family_ids: set[int]) -> None:
-    ids = sorted(family_ids)
-    for start in range(0, len(ids), HASH_BATCH):
-        batch = ids[start : start + HASH_BATCH]
-        variants: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for family_id, data in FeedRecord.objects.filter(family_id__in=batch).values_list(
-            "family_id", "data"
-        ):
-            variants[family_id].append(data)
-        families = list(ProductFamily.objects.filter(pk__in=batch))
-        for family in families:
-            # A family left with no records (all gone from the feed) keeps its product as it is.
-            family.content_hash = (
-                family_hash(variants[family.pk]) if variants[family.pk] else family.applied_hash
-            )
-        ProductFamily.objects.bulk_update(families, ["content_hash", "updated_at"])
-
-
-def _remove_unlisted(supplier: Supplier, listed: set[str]) -> int:
-    """Forget the records no longer in the index (their SKUs stay: they have stock and orders)."""
-    gone = [
-        (pk, family_id)
-        for pk, url, family_id in FeedRecord.objects.filter(supplier=supplier).values_list(
-            "pk", "url", "family_id"
-        )
-        if url not in listed
-    ]
-    with transaction.atomic():
-        for start in range(0, len(gone), feed.BATCH):
-            FeedRecord.objects.filter(pk__in=[pk for pk, _ in gone[start : start + feed.BATCH]]).delete()
-        _rehash({family_id for _, family_id in gone if family_id is not None})
-    return len(gone)
-
-
-# --- Families ----------------------------------------------------------------------------------
-
-
-def family_job(family_id: int) -> list[str]:
-    """Write one family's product, as its job: images not stored yet are enqueued."""
-    try:
-        urls, run_id = family_apply(family_id)
-    except BaseException as exc:
-        if not job_will_retry(exc):
-            family_failed(family_id, f"{type(exc).__name__}: {exc}")
-        raise
-    for url in urls:
-        enqueue_job("catalog-images", IMAGE_JOB, url, image_job_id(url))
-    run_finish_if_done(run_id)
-    return urls
-
-
-def family_failed(family_id: int, error: str) -> None:
-    """The family could not be written and will not be retried: its run stops waiting for it."""
-    with transaction.atomic():
-        family = ProductFamily.objects.select_for_update().filter(pk=family_id).first()
-        if family is None or family.applied_hash == family.content_hash or family.error:
-            return
-        ProductFamily.objects.filter(pk=family_id).update(error=error[:2000])
-        _touch(family.run_id, families_failed=1)
-    run_finish_if_done(family.run_id)
-
-
-class FamilyConflict(Exception):
-    """The family's SKUs belong to another family's product (another supplier of the same SKU)."""
-
-
-def family_apply(family_id: int) -> tuple[list[str], int | None]:
-    """Write the family's product and SKUs from its records, its history and its image links, in
-    one transaction. The image URLs to fetch, and the run the family counted for. A family that
-    would take another family's SKUs is not written: it fails with the reason."""
-    try:
-        return _family_write(family_id)
-    except FamilyConflict as exc:
-        family_failed(family_id, str(exc))
-        run_id = ProductFamily.objects.filter(pk=family_id).values_list("run_id", flat=True).first()
-        return [], run_id
-
-
-def _family_write(family_id: int) -> tuple[list[str], int | None]:
-    with transaction.atomic():
-        family = (
-            ProductFamily.objects.select_for_update().select_related("supplier").filter(pk=family_id).first()
-        )
-        if family is None or family.applied_hash == family.content_hash:
-            return [], None  # done already (a retry after the commit, or a second job)
-        variants = sorted(
-            FeedRecord.objects.filter(family=family).values_list("data", flat=True), key=lambda v: v["sku"]
-        )
-        if not variants:
-            ProductFamily.objects.filter(pk=family.pk).update(applied_hash=family.content_hash)
-            _touch(family.run_id, families_done=1)
-            return [], family.run_id
-        created, changes = _product_write(family, variants)
-        urls, image_counts = _images_link(family, variants, changes)
-        ProductFamily.objects.filter(pk=family.pk).update(
-            applied_hash=family.content_hash, product=family.product, error="", updated_at=timezone.now()
-        )
-        if created or changes:
-            FamilyChange.objects.create(
-                family=family,
-                run_id=family.run_id,
-                action=ChangeAction.CREATED if created else ChangeAction.UPDATED,
-                content_hash=family.content_hash,
-                changes=changes,
-            )
-        _touch(
-            family.run_id,
-            families_done=1,
-            products_created=int(created),
-            products_updated=int(not created and bool(changes)),
-            **image_counts,
-        )
-        if created or changes:
-            from catalog_sync.push import product_push_on_commit
-
-            product_push_on_commit(family.supplier.organization_id, family.product_id)
-    return urls, family.run_id
-
-
-def _product_write(family: ProductFamily, variants: list[dict[str, Any]]) -> tuple[bool, dict[str, Any]]:
-    """Create or update the family's product and SKUs; whether the product is new, and the
-    changes as {"product": {field: [before, after]}, "skus": {code: {field: [before, after]} or
-    "added"}}."""
-    organization_id = family.supplier.organization_id
-    codes = [v["sku"] for v in variants]
-    skus = {
-        s.code: s
-        for s in SKU.objects.select_for_update().filter(organization_id=organization_id, code__in=codes)
-    }
-    owners = {
-        product_id: f"family {key} of supplier {code}"
-        for product_id, key, code in ProductFamily.objects.filter(
-            product_id__in={s.product_id for s in skus.values() if s.product_id}
-        )
-        .exclude(pk=family.pk)
-        .values_list("product_id", "family_key", "supplier__code")
-    }
-    for taken in skus.values():
-        if taken.product_id in owners:
-            raise FamilyConflict(f"SKU {taken.code} belongs to the product of {owners[taken.product_id]}")
-    # The merchant's own product of these SKUs (one no family writes) becomes the family's.
-    product = family.product or next((s.product for s in skus.values() if s.product_id), None)
-    title = variants[0]["name"]
-    description = next((v["description"] for v in variants if v["description"]), "")
-    changes: dict[str, Any] = {}
-    created = product is None
-    if product is None:
-        product = Product.objects.create(
-            organization_id=organization_id, title=title, description=description
-        )
-    else:
-        product_changes = _diff(product, {"title": title, "description": description})
-        if product_changes:
-            Product.objects.filter(pk=product.pk).update(updated_at=timezone.now(), **_after(product_changes))
-            changes["product"] = product_changes
-    family.product = product
-    sku_changes: dict[str, Any] = {}
-    new: list[SKU] = []
-    for variant in variants:
-        wanted = {
-            "title": variant["name"],
-            "price": variant["price"],
-            "currency": variant["currency"],
-            "attributes": variant["attributes"],
-            "product_id": product.pk,
-        }
-        sku = skus.get(variant["sku"])
-        if sku is None:
-            new.append(SKU(organization_id=organization_id, code=variant["sku"], **wanted))
-            sku_changes[variant["sku"]] = "added"
-            continue
-        diff = _diff(sku, wanted)
-        if diff:
-            SKU.objects.filter(pk=sku.pk).update(**_after(diff))
-            sku_changes[sku.code] = diff
-    SKU.objects.bulk_create(new)
-    if sku_changes:
-        changes["skus"] = sku_changes
-    return created, changes
-
-
-def _diff(instance: Any, wanted: dict[str, Any]) -> dict[str, list[Any]]:
-    """{field: [before, after]} of what differs (prices compared as decimals, shown as strings)."""
-    diff: dict[str, list[Any]] = {}
-    for name, value in wanted.items():
-        current = getattr(instance, name)
-        if name == "price":
-            before = None if current is None else f"{current:.4f}"
-            if before != value:
-                diff[name] = [before, value]
-        elif current != value:
-            diff[name] = [current, value]
-    return diff
-
-
-def _after(diff: dict[str, list[Any]]) -> dict[str, Any]:
-    return {name: after for name, (_, after) in diff.items()}
-
-
-def _images_link(
-    family: ProductFamily, variants: list[dict[str, Any]], changes: dict[str, Any]
-) -> tuple[list[str], dict[str, int]]:
-    """Link the family to its variants' images, in order: an image already stored (by URL) at
-    once, the others pending for an image job. The URLs to fetch, and the run's image counts."""
-    urls = list(dict.fromkeys(url for v in variants for url in v["images"]))
-    rows = {row.source_url: row for row in FamilyImage.objects.filter(family=family)}
-    gone = [row.pk for url, row in rows.items() if url not in urls]
-    FamilyImage.objects.filter(pk__in=gone).delete()
-    added = [url for url in urls if url not in rows]
-    known = dict(
-        FamilyImage.objects.filter(source_url__in=added, status=ImageStatus.STORED)
-        .values_list("source_url", "asset_id")
-        .distinct()
-    )
-    to_fetch: list[str] = []
-    linked = 0
-    for position, url in enumerate(urls):
-        row = rows.get(url)
-        if row is None:
-            asset_id = known.get(url)
-            status = ImageStatus.STORED if asset_id else ImageStatus.PENDING
-            FamilyImage.objects.create(
-                family=family,
-                source_url=url,
-                position=position,
-                asset_id=asset_id,
-                status=status,
-                run_id=family.run_id,
-            )
-            if asset_id:
-                linked += 1
-            else:
-                to_fetch.append(url)
-            continue
-        updates: dict[str, Any] = {}
-        if row.position != position:
-            updates["position"] = position
-        if row.status != ImageStatus.STORED:  # failed or lost before: try again in this run
-            updates.update(status=ImageStatus.PENDING, run_id=family.run_id, error="")
-            to_fetch.append(url)
-        if updates:
-            FamilyImage.objects.filter(pk=row.pk).update(**updates)
-    if added or gone:
-        changes["images"] = {"added": len(added), "removed": len(gone)}
-    counts = {"images_total": len(to_fetch) + linked, "images_deduplicated": linked}
-    return to_fetch, counts
-
-
-# --- Images ------------------------------------------------------------------------------------
-
-
-def image_job(url: str) -> str:
-    """Fetch and store one image URL, as its job; every family waiting for it is linked."""
-    try:
-        return image_fetch(url)
-    except BaseException as exc:
-        if not job_will_retry(exc):
-            images_failed(url, f"{type(exc).__name__}: {exc}")
-        raise
-
-
-def image_fetch(url: str) -> str:
-    """What became of the URL: stored, deduplicated, failed, or nothing waited for it."""
-    waiting = FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING)
-    if not waiting.exists():
-        return "nothing waiting"
-    FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING).update(attempts=F("attempts") + 1)
-    asset_id = (
-        FamilyImage.objects.filter(source_url=url, status=ImageStatus.STORED)
-        .values_list("asset_id", flat=True)
-        .first()
-    )
-    new = False
-    if asset_id is None:
-        try:
-            picture = images.fetch(url)
-        except (feed.FeedError, http.PlatformError) as exc:
-            if not exc.permanent and job_will_retry(exc):
-                raise  # rq tries again with backoff
-            images_failed(url, str(exc))
-            return "failed"
-        asset, new = images.store(url, picture)
-        asset_id = asset.pk
-    # Link every row waiting for the URL, and again for rows families added meanwhile (their
-    # enqueue found this job running): nothing is left pending behind a finished job.
-    stored = new
-    while _link(url, asset_id, new):
-        new = False
-    return "stored" if stored else "deduplicated"
-
-
-def _link(url: str, asset_id: int, new: bool) -> bool:
-    """Link the rows pending for the URL to the asset, each counted for its run (the first as
-    fetched when this job stored the file); whether there were any."""
-    runs: Counter[int | None] = Counter()
-    with transaction.atomic():
-        rows = list(
-            FamilyImage.objects.select_for_update()
-            .filter(source_url=url, status=ImageStatus.PENDING)
-            .order_by("pk")
-        )
-        if not rows:
-            return False
-        for row in rows:
-            runs[row.run_id] += 1
-        first = rows[0].run_id
-        FamilyImage.objects.filter(pk__in=[r.pk for r in rows]).update(
-            status=ImageStatus.STORED, asset_id=asset_id, error="", updated_at=timezone.now()
-        )
-        for run_id, count in runs.items():
-            fetched = int(run_id == first and new)
-            _touch(run_id, images_fetched=fetched, images_deduplicated=count - fetched)
-    for run_id in runs:
-        run_finish_if_done(run_id)
-    return True
-
-
-def images_failed(url: str, error: str) -> None:
-    """Every family waiting for the URL is told it failed (ops retry it from the admin)."""
-    runs: Counter[int | None] = Counter()
-    with transaction.atomic():
-        rows = list(
-            FamilyImage.objects.select_for_update().filter(source_url=url, status=ImageStatus.PENDING)
-        )
-        for row in rows:
-            runs[row.run_id] += 1
-        FamilyImage.objects.filter(pk__in=[r.pk for r in rows]).update(
-            status=ImageStatus.FAILED, error=error[:500], updated_at=timezone.now()
-        )
-        for run_id, count in runs.items():
-            _touch(run_id, images_failed=count)
-    logger.warning("catalog image failed: %s", error, extra={"image_url": url, "families": len(rows)})
-    for run_id in runs:
-        run_finish_if_done(run_id)
-
-
-def images_retry(image_ids: Iterable[int]) -> int:
-    """Fetch failed images again (the admin's action); they count for no run."""
-    rows = FamilyImage.objects.filter(pk__in=list(image_ids), status=ImageStatus.FAILED)
-    urls = set(rows.values_list("source_url", flat=True))
-    rows.update(status=ImageStatus.PENDING, error="", run=None)
-    for url in urls:
-        enqueue_on_commit("catalog-images", IMAGE_JOB, url, image_job_id(url))
-    return len(urls)
-
-
 # --- Direct runs -------------------------------------------------------------------------------
 
 
 def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) -> CatalogSyncRun:
     """The whole run in this process: the supplier step, then each family, then the images with
     CATALOG_FETCH_CONCURRENCY threads. Same steps, same results as the queued run."""
-    run = _claim(run_id, [SyncStatus.QUEUED])
+    run = run_claim(run_id, [SyncStatus.QUEUED])
     if run is None:
         return CatalogSyncRun.objects.get(pk=run_id)
     try:
@@ -783,14 +121,14 @@ def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) ->
             fetch, _ = family_apply(family.pk)
             urls.extend(fetch)
             if number % 50 == 0 or number == len(families):
-                _progress(run, f"wrote {number} of {len(families)} families", 100)
+                run_progress(run, f"wrote {number} of {len(families)} families", 100)
         with ThreadPoolExecutor(max_workers=settings.CATALOG_FETCH_CONCURRENCY) as pool:
             for number, _ in enumerate(pool.map(_image_in_thread, dict.fromkeys(urls)), start=1):
                 if number % 50 == 0:
-                    _progress(run, f"fetched {number} of {len(urls)} images", 100)
+                    run_progress(run, f"fetched {number} of {len(urls)} images", 100)
         run_finish_if_done(run.pk)
     except BaseException as exc:
-        _step_failed(run, exc, retrying=False)
+        run_step_failed(run, exc, retrying=False)
         raise
     run.refresh_from_db()
     return run
@@ -806,108 +144,3 @@ def _image_in_thread(url: str) -> str:
     finally:
         if threading.current_thread() is not threading.main_thread():
             connection.close()  # each thread has its own connection
-
-
-# --- Housekeeping ------------------------------------------------------------------------------
-
-
-def suppliers_due() -> int:
-    """Start a queued run for each active supplier whose interval has passed since its last run."""
-    started = 0
-    now = timezone.now()
-    for supplier in Supplier.objects.filter(is_active=True, sync_interval_minutes__gt=0):
-        last = supplier.runs.order_by("-created_at").values_list("created_at", flat=True).first()
-        if last is not None and now - last < timedelta(minutes=supplier.sync_interval_minutes):
-            continue
-        with transaction.atomic():
-            run = run_start(supplier_id=supplier.pk, requested_by="scheduler")
-        started += not run.joined
-    return started
-
-
-def runs_sweep(*, idle_after: int = 120) -> dict[str, int]:
-    """Heal open queued runs whose jobs were lost (Redis lost them, or their worker died: rq
-    itself would notice only at its maintenance pass): the supplier step is enqueued again, and so
-    are the families and images still waiting; a run nothing has worked on for
-    CATALOG_RUN_STALL_SECONDS is closed as FAILED."""
-    now = timezone.now()
-    result = Counter[str]()
-    idle = CatalogSyncRun.objects.filter(status__in=OPEN, mode=RunMode.QUEUED).filter(
-        Q(active_at__lt=now - timedelta(seconds=idle_after))
-        | Q(active_at__isnull=True, created_at__lt=now - timedelta(seconds=idle_after))
-    )
-    for run in idle:
-        try:
-            if not run.enqueued_all:
-                result.update(_requeue_step(run))
-                continue
-            lost = _requeue_lost(run)
-            result.update(lost)
-            idle_for = now - (run.active_at or run.created_at)
-            if idle_for > timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS) and not lost:
-                if _work_live(run):
-                    # Its jobs wait behind other suppliers' work: waiting, not stalled.
-                    CatalogSyncRun.objects.filter(pk=run.pk).update(active_at=now)
-                    continue
-                result["stalled"] += CatalogSyncRun.objects.filter(pk=run.pk, status__in=OPEN).update(
-                    status=SyncStatus.FAILED, error="stalled: no job worked on it", finished_at=now
-                )
-                continue
-        except RedisError as exc:
-            logger.warning("catalog sweep stopped, Redis unavailable: %s", exc)
-            break
-        run_finish_if_done(run.pk)
-    return dict(result)
-
-
-def loose_images_sweep(*, older_than: int = 120) -> int:
-    """Enqueue images retried from the admin (they belong to no run) whose job Redis lost."""
-    stale = FamilyImage.objects.filter(
-        run__isnull=True,
-        status=ImageStatus.PENDING,
-        updated_at__lt=timezone.now() - timedelta(seconds=older_than),
-    ).values_list("source_url", flat=True)
-    swept = 0
-    for url in set(stale):
-        if job_gone(image_job_id(url), "catalog-images"):
-            enqueue_job("catalog-images", IMAGE_JOB, url, image_job_id(url))
-            swept += 1
-    return swept
-
-
-def _requeue_step(run: CatalogSyncRun) -> Counter[str]:
-    state, error = queue_job_state(run.job_id, "catalog-supplier")
-    if state is JobState.FAILED:
-        _step_failed(run, RuntimeError(f"its job failed: {error}"), retrying=False)
-        return Counter(runs_failed=1)
-    if state is JobState.GONE:
-        enqueue_job("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
-        return Counter(runs_requeued=1)
-    return Counter()
-
-
-def _requeue_lost(run: CatalogSyncRun) -> Counter[str]:
-    result = Counter[str]()
-    waiting = ProductFamily.objects.filter(run=run, error="").exclude(applied_hash=F("content_hash"))
-    for family in waiting:
-        job_id = family_job_id(family)
-        state, error = queue_job_state(job_id, "catalog-family")
-        if state is JobState.FAILED:
-            family_failed(family.pk, error)
-            result["families_failed"] += 1
-        elif state is JobState.GONE:
-            enqueue_job("catalog-family", FAMILY_JOB, family.pk, job_id)
-            result["families_requeued"] += 1
-    pending = FamilyImage.objects.filter(run=run, status=ImageStatus.PENDING).values_list(
-        "source_url", flat=True
-    )
-    for url in set(pending):
-        job_id = image_job_id(url)
-        state, error = queue_job_state(job_id, "catalog-images")
-        if state is JobState.FAILED:
-            images_failed(url, error)
-            result["images_failed"] += 1
-        elif state is JobState.GONE:
-            enqueue_job("catalog-images", IMAGE_JOB, url, job_id)
-            result["images_requeued"] += 1
-    return result

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog_sync.models import FamilyImage, ImageStatus, ListingStatus, ProductListing
-from catalog_sync.pipeline import enqueue_job, enqueue_on_commit, job_gone
+from catalog_sync.queueing import enqueue_job, enqueue_on_commit, job_gone
 from channels_app import http
 from channels_app.models import Channel
 from channels_app.platforms.clients import CLIENTS, ConsoleOnly, Listing, ListingVariant, client_for

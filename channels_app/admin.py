@@ -173,8 +173,8 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
         super().save_model(request, obj, form, change)
         if obj.push_catalog and "push_catalog" in form.changed_data:
             # Turned on: the catalog's products so far go to the store too (later ones as they change).
-            from catalog_sync.pipeline import enqueue_on_commit
             from catalog_sync.push import PUSH_ALL_JOB
+            from catalog_sync.queueing import enqueue_on_commit
 
             enqueue_on_commit("catalog-push", PUSH_ALL_JOB, obj.pk, f"push-catalog-{obj.pk}")
 

@@ -12,8 +12,10 @@ from django.utils import timezone
 from werkzeug.wrappers import Request, Response
 
 from bench.feedgen import Feed
+from catalog_sync.families import family_job_id
+from catalog_sync.housekeeping import runs_sweep, suppliers_due
 from catalog_sync.models import CatalogSyncRun, ProductFamily, RunMode, Supplier
-from catalog_sync.pipeline import family_job_id, run_start, runs_sweep, suppliers_due
+from catalog_sync.pipeline import run_start
 from channels_app.models import SyncStatus
 from channels_app.sweeper import discard_job
 from config.queues import get_queue, rq_queues

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from bench.feedgen import Feed
+from catalog_sync.images import images_retry
 from catalog_sync.models import (
     CatalogSyncRun,
     ChangeAction,
@@ -25,7 +26,7 @@ from catalog_sync.models import (
     RunMode,
     Supplier,
 )
-from catalog_sync.pipeline import images_retry, run_start
+from catalog_sync.pipeline import run_start
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product

@@ -9,8 +9,10 @@ import pytest
 from django.db import connection, transaction
 
 from bench.feedgen import Feed
+from catalog_sync.families import family_job_id
+from catalog_sync.housekeeping import runs_sweep
 from catalog_sync.models import CatalogSyncRun, FamilyChange, ProductFamily, Supplier
-from catalog_sync.pipeline import family_job_id, run_start, runs_sweep
+from catalog_sync.pipeline import run_start
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product
