@@ -22,8 +22,6 @@ from django.utils import timezone
 from config.queues import enqueue
 from config.workers import running_as_job
 from messaging.consent import no_consent_reason
-from messaging.delivery import BATCH as DELIVERY_BATCH
-from messaging.delivery import batches_enqueue
 from messaging.models import (
     Campaign,
     CampaignStatus,
@@ -33,6 +31,8 @@ from messaging.models import (
     MessageStatus,
     Suppression,
 )
+from messaging.queueing import BATCH as DELIVERY_BATCH
+from messaging.queueing import batches_enqueue
 
 logger = logging.getLogger(__name__)
 

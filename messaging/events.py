@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.queues import enqueue
-from messaging.delivery import messages_enqueue
 from messaging.models import Automation, CommerceEvent, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
+from messaging.queueing import messages_enqueue
 
 logger = logging.getLogger(__name__)
 

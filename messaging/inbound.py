@@ -14,9 +14,10 @@ from django.utils import timezone
 from channels_app.handlers import Outcome, ignored
 from channels_app.platforms.shapes import validated
 from messaging.consent import consent_record, keyword
-from messaging.delivery import messages_enqueue, rules_for
 from messaging.models import ConsentState, Contact, Message, MessageStatus
 from messaging.phones import PhoneError, e164
+from messaging.queueing import messages_enqueue
+from messaging.rules import rules_for
 from messaging.twilio import InboundMessage, StatusCallback
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from messaging.campaigns import campaign_fan_out
-from messaging.delivery import messages_deliver, messages_sweep
+from messaging.delivery import messages_deliver
+from messaging.queueing import messages_sweep
 
 
 def deliver_messages(message_ids: list[int], attempt: int = 0) -> dict[str, int]:

@@ -1,20 +1,97 @@
-"""When a message may go: quiet hours in the recipient's own time zone.
+"""The send rules: whether a message may go now, later, or not at all.
 
-A message due inside the quiet hours is deferred to their end, the next allowed minute in the
-recipient's zone, whatever daylight saving does between now and then; never dropped.
+A message to a contact without consent, of a cancelled campaign, or reminding of a checkout that
+was completed after all is suppressed, with the reason stored on it. A message due inside the
+recipient's quiet hours is deferred to their end, the next allowed minute in the recipient's own
+time zone, whatever daylight saving does between now and then; it is never dropped. Marketing
+messages past the organization's frequency cap are suppressed; the cap is counted here and
+checked under the contacts' locks when a batch is claimed (messaging.claims).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count
 
-from messaging.models import Contact, Message, MessageStatus, MessagingSettings
+from messaging.checkouts import checkout_completed
+from messaging.consent import no_consent_reason
+from messaging.models import (
+    Campaign,
+    CampaignStatus,
+    ConsentState,
+    Contact,
+    Message,
+    MessageStatus,
+    MessagingSettings,
+    Suppression,
+)
 from messaging.phones import zone_of
+
+EARLY = timedelta(seconds=2)  # rq's scheduler may start a job this much before its time
+
+RULES_TTL = 30.0  # seconds a worker keeps an organization's settings (a campaign reads them 10,000 times)
+_rules: dict[int, tuple[float, MessagingSettings]] = {}
+
+
+def rules_for(organization_id: int) -> MessagingSettings:
+    cached = _rules.get(organization_id)
+    if cached is not None and monotonic() - cached[0] < RULES_TTL:
+        return cached[1]
+    rules, _ = MessagingSettings.objects.get_or_create(organization_id=organization_id)
+    _rules[organization_id] = (monotonic(), rules)
+    return rules
+
+
+def message_decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[str, Any]:
+    """("send", None), ("suppress", reason) or ("defer", until when), from what was read."""
+    if message.campaign_id is not None and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
+        return "suppress", Suppression.CAMPAIGN_CANCELLED
+    soon = now + EARLY  # a deferred job started a moment early is on time, not deferred again
+    if message.send_after and message.send_after > soon:
+        return "defer", message.send_after  # an automation's delay, or quiet hours: not yet
+    if message.keyword_reply:
+        # The one answer to a STOP, START or HELP the person just sent: whatever their consent
+        # (a STOP's confirmation goes to someone now opted out) and the hour.
+        return "send", None
+    checkout = (message.context or {}).get("checkout")
+    if checkout and checkout_completed(checkout["id"]):
+        return "suppress", Suppression.CHECKOUT_COMPLETED  # bought after all: no reminder
+    contact = message.contact
+    if contact.consent != ConsentState.OPTED_IN:
+        return "suppress", no_consent_reason(contact.consent)
+    zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
+    allowed = next_allowed(soon, zone, rules.quiet_start, rules.quiet_end)
+    return ("defer", allowed) if allowed > soon else ("send", None)
+
+
+def messages_withdrawn(rest: list[Message], resuming: list[Message]) -> dict[int, str]:
+    """Of the claimed messages not sent yet, those whose campaign was cancelled or whose contact
+    opted out since the claim, with the reason (a resumed one decides again by itself)."""
+    claimed = [m for m in rest if m not in resuming and not m.keyword_reply]
+    campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}
+    cancelled = set(
+        Campaign.objects.filter(pk__in=campaigns, status=CampaignStatus.CANCELLED).values_list(
+            "pk", flat=True
+        )
+    )
+    consent = dict(
+        Contact.objects.filter(pk__in={m.contact_id for m in claimed})
+        .exclude(consent=ConsentState.OPTED_IN)
+        .values_list("pk", "consent")
+    )
+    withdrawn: dict[int, str] = {}
+    for message in claimed:
+        if message.campaign_id in cancelled:
+            withdrawn[message.pk] = Suppression.CAMPAIGN_CANCELLED
+        elif message.contact_id in consent:
+            withdrawn[message.pk] = no_consent_reason(consent[message.contact_id])
+    return withdrawn
 
 
 def recipient_zone(contact: Contact, rules: MessagingSettings, address_zone: str = "") -> ZoneInfo:
@@ -73,3 +150,14 @@ def marketing_sent(contact_ids: Iterable[int], rules: MessagingSettings, now: da
         .order_by()
     )
     return Counter({row["contact_id"]: row["n"] for row in rows})
+
+
+def marketing_counts(messages: list[Message], now: datetime) -> Counter[int]:
+    """Marketing messages each of their contacts got inside their organization's cap window."""
+    counts: Counter[int] = Counter()
+    by_organization: defaultdict[int, set[int]] = defaultdict(set)
+    for message in messages:
+        by_organization[message.organization_id].add(message.contact_id)
+    for organization_id, contact_ids in by_organization.items():
+        counts.update(marketing_sent(contact_ids, rules_for(organization_id), now))
+    return counts

@@ -1,0 +1,268 @@
+"""The claim on a message while it is sent, and what a provider's failure does to a batch.
+
+A batch is claimed in one transaction under locks on its contacts' rows (an opt-out takes the
+same lock), so consent is read again there and two deliveries to one contact cannot both slip
+under the frequency cap. A claim is the message's SENDING status with the claim's time in
+`sent_at`. It is its job's for a lease longer than the job's timeout; only then may one other job
+take it over, by a compare-and-set on the claim's time, and that job looks for the message at the
+provider before sending it again. Every write to a claimed message checks the claim, so a job that
+lost it changes nothing. A provider that rate limits or fails gets the rest of the batch handed
+over to a new job for later, so that no worker is held waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import reduce
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from rq import get_current_job
+
+from channels_app import http
+from config.queues import SPECS
+from messaging.backends import Backend, Outbound, Unsubscribed
+from messaging.consent import consent_record, no_consent_reason
+from messaging.models import ConsentState, Contact, Message, MessageStatus, Suppression
+from messaging.queueing import is_bulk, messages_defer, messages_enqueue
+from messaging.rules import EARLY, marketing_counts, message_decide, rules_for
+
+logger = logging.getLogger(__name__)
+
+# A claim (SENDING, with its time) is its holder's for this long: past the job's timeout, so a
+# holder still alive is always done with its send; only then may another job take it over.
+LEASE = timedelta(seconds=SPECS["messaging-delivery"].timeout + 60)
+
+
+def current_job_id() -> str:
+    job = get_current_job()
+    return job.id if job is not None else ""
+
+
+def messages_claim(ready: list[Message], outcome: Counter[str]) -> list[Message]:
+    """Under the contacts' locks (taken in id order): consent again, then the cap with the time
+    read now; those still queued become SENDING, named by this job. The claimed, in order."""
+    if not ready:
+        return []
+    job_id = current_job_id()
+    suppress: defaultdict[str, list[int]] = defaultdict(list)
+    taken: list[Message] = []
+    with transaction.atomic():
+        contacts = {
+            contact.pk: contact
+            for contact in Contact.objects.select_for_update()
+            .filter(pk__in={m.contact_id for m in ready})
+            .order_by("pk")
+            .only("pk", "consent")
+        }
+        now = timezone.now()
+        counts = marketing_counts([m for m in ready if not m.transactional], now)
+        for message in ready:
+            contact = contacts[message.contact_id]
+            if not message.keyword_reply:
+                if contact.consent != ConsentState.OPTED_IN:
+                    suppress[no_consent_reason(contact.consent)].append(message.pk)
+                    continue
+                if not message.transactional:
+                    if counts[message.contact_id] >= rules_for(message.organization_id).cap_messages:
+                        suppress[Suppression.FREQUENCY_CAP].append(message.pk)
+                        continue
+                    counts[message.contact_id] += 1  # two in this batch for one contact
+            taken.append(message)
+        # Still queued (a cancel or another job may have been first), and ours until committed.
+        mine = set(
+            Message.objects.select_for_update()
+            .filter(pk__in=[m.pk for m in taken], status=MessageStatus.QUEUED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        taken = [m for m in taken if m.pk in mine]
+        for message in taken:
+            message.status, message.sent_at, message.job_id, message.updated_at = (
+                MessageStatus.SENDING,
+                now,
+                job_id,
+                now,
+            )
+        Message.objects.bulk_update(taken, ["status", "body", "sent_at", "job_id", "updated_at"])
+        for reason, ids in suppress.items():
+            outcome[messages_suppress(ids, reason)] += len(ids)
+    outcome["taken by another job"] += len(ready) - len(taken) - sum(map(len, suppress.values()))
+    return taken
+
+
+def message_send(message: Message, backend: Backend) -> str:
+    """Send one claimed message; its status with the provider's id. A refusal that could pass
+    (the provider down, its rate limit) is raised: the caller hands the rest over."""
+    # Still this job's claim (the claim's time) through the send: a job that took the message
+    # over meanwhile (its claimer looked dead) wins, and the two never both send. A provider's
+    # send cannot be undone, so its claim is renewed first with a new time (compare-and-set: no
+    # lock held over the call; a takeover needs the old time). The local backend's record can,
+    # so it is checked after, and record and status commit together. Twilio's answer is written
+    # as soon as it comes (looked for if this process dies in between).
+    claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at)
+    if not backend.rolls_back:
+        renewed = timezone.now()
+        if not claim.update(sent_at=renewed, updated_at=renewed):
+            return "taken by another job"
+        message.sent_at = renewed
+        claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=renewed)
+    outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
+    done = {"status": MessageStatus.SENT, "error": "", "updated_at": timezone.now()}
+    try:
+        if backend.rolls_back:
+            with transaction.atomic():
+                sent = backend.send(outbound)
+                if not claim.update(provider_id=sent.provider_id, **done):
+                    transaction.set_rollback(True)
+                    return "taken by another job"
+        else:
+            # No transaction around the call: SQLite's would hold every writer for its length.
+            sent = backend.send(outbound)
+            if not claim.update(provider_id=sent.provider_id, **done):
+                return "taken by another job"  # which finds this send at the provider
+    except Unsubscribed as exc:
+        consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
+        claim.update(
+            status=MessageStatus.SUPPRESSED,
+            suppression_reason=Suppression.OPTED_OUT,
+            error=str(exc)[:2000],
+            updated_at=timezone.now(),
+        )
+        return f"suppressed: {Suppression.OPTED_OUT}"
+    except http.PlatformError as exc:
+        if not exc.permanent:
+            raise
+        claim.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=timezone.now())
+        return "failed"
+    return "sent"
+
+
+def provider_failed(
+    rest: list[Message], exc: http.PlatformError, attempt: int, resuming: list[Message]
+) -> Counter[str]:
+    """The provider refused `rest[0]` for now. Refused before it acted (its rate limit, a 429):
+    all of `rest` goes later. Else the first may have gone: it stays SENDING, to be looked for,
+    and the rest follows it after a backoff; past the retries, all fail (retried hourly). A
+    refusal that will not pass (no Twilio account) fails them all for good."""
+    outcome: Counter[str] = Counter()
+    now = timezone.now()
+    if exc.permanent:
+        Message.objects.filter(held(rest)).update(
+            status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now
+        )
+        outcome["failed"] += len(rest)
+        return outcome
+    if exc.unsent:
+        at = now + timedelta(seconds=max(1.0, exc.retry_after or 1.0))
+        messages_hand_over(rest, resuming, at=at, attempt=attempt)
+        outcome["rate limited"] += len(rest)
+        return outcome
+    may_have_gone = [rest[0], *resuming]
+    intervals = settings.HUB_JOB_RETRY_INTERVALS
+    if attempt < len(intervals):
+        delay = max(exc.retry_after or 0, intervals[attempt])
+        messages_hand_over(rest, may_have_gone, at=now + timedelta(seconds=delay), attempt=attempt + 1)
+        outcome["provider failed, retrying"] += len(rest)
+        return outcome
+    logger.warning("messaging: the provider failed %s times in a row: %s", attempt + 1, exc)
+    failed = {"status": MessageStatus.FAILED, "error": str(exc)[:2000], "retryable": True, "updated_at": now}
+    Message.objects.filter(held(may_have_gone)).update(**failed)
+    # The others never went: their retry sends them without looking for them first.
+    Message.objects.filter(held([m for m in rest if m not in may_have_gone])).update(sent_at=None, **failed)
+    outcome["failed"] += len(rest)
+    return outcome
+
+
+def messages_hand_over(
+    messages: list[Message], may_have_gone: list[Message], *, at: datetime | None, attempt: int
+) -> None:
+    """Give this job's messages to a new job (now, or at `at`): back to QUEUED, but for those that
+    may have gone, which stay SENDING with their lease given up, for the new job to take over and
+    look for at once. The new job is scheduled even for now: its id, with the time, is never this
+    job's own."""
+    now = timezone.now()
+    gone = [m for m in may_have_gone if m in messages]
+    expired = now - LEASE - EARLY
+    # A claim's time is also when its attempt began (a lookup searches from there): one already
+    # past its lease keeps it.
+    recent = [m for m in gone if m.sent_at is None or m.sent_at > expired]
+    if recent:
+        Message.objects.filter(held(recent)).update(sent_at=expired, updated_at=now)
+    unclaimed = [m for m in messages if m not in gone]
+    if unclaimed:
+        Message.objects.filter(held(unclaimed)).update(
+            status=MessageStatus.QUEUED, sent_at=None, updated_at=now
+        )
+    messages_enqueue([m.pk for m in messages], at=at or now, attempt=attempt, bulk=is_bulk(messages))
+
+
+def held(messages: Sequence[Message]) -> Q:
+    """These messages, as long as their claims are still the ones this job holds (SENDING, with
+    the claim's time): a write to a message another job took over changes nothing."""
+    by_claim: defaultdict[datetime | None, list[int]] = defaultdict(list)
+    for message in messages:
+        by_claim[message.sent_at].append(message.pk)
+    claims = [
+        Q(sent_at=at, pk__in=pks) if at else Q(sent_at__isnull=True, pk__in=pks)
+        for at, pks in by_claim.items()
+    ]
+    return Q(status=MessageStatus.SENDING) & reduce(operator.or_, claims, Q(pk__in=[]))
+
+
+def message_resume(message: Message, backend: Backend) -> str:
+    """A message left SENDING whose lease ran out (its job died, or gave it up): taken over first
+    (compare-and-set on the old claim: one job wins), then looked for at the provider from when
+    that attempt began; sent if it is not there and may still go (consent, the campaign, quiet
+    hours). A refusal that could pass is raised, as for a send."""
+    now = timezone.now()
+    attempted = message.sent_at or now - timedelta(days=1)
+    if not Message.objects.filter(held([message])).update(
+        sent_at=now, job_id=current_job_id(), updated_at=now
+    ):
+        return "taken by another job"
+    message.sent_at = now
+    mine = Message.objects.filter(held([message]))
+    try:
+        found = backend.find(Outbound(message.pk, message.contact.phone, message.body, attempted))
+    except http.PlatformError as exc:
+        if not exc.permanent:
+            # Handed over: the next lookup must search from the lost attempt, not from here.
+            mine.update(sent_at=attempted)
+            message.sent_at = attempted
+            raise
+        mine.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now)
+        return "failed"  # the provider cannot be asked: not sent again blindly
+    if found is not None:
+        mine.update(status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now)
+        return "sent (found)"
+    message.contact.refresh_from_db()
+    if message.campaign_id is not None:
+        message.campaign.refresh_from_db(fields=["status"])  # type: ignore[union-attr]
+    decision, value = message_decide(message, rules_for(message.organization_id), now)
+    if decision == "suppress":
+        mine.update(status=MessageStatus.SUPPRESSED, suppression_reason=value, updated_at=now)
+        return f"suppressed: {value}"
+    if decision == "defer":
+        if mine.update(status=MessageStatus.QUEUED, sent_at=None, updated_at=now):
+            messages_defer([message.pk], value, bulk=is_bulk([message]))
+        return "deferred"
+    return message_send(message, backend)
+
+
+def messages_suppress(message_ids: list[int], reason: str, error: str = "") -> str:
+    Message.objects.filter(
+        pk__in=message_ids, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
+    ).update(
+        status=MessageStatus.SUPPRESSED,
+        suppression_reason=reason,
+        error=error[:2000],
+        updated_at=timezone.now(),
+    )
+    return f"suppressed: {reason}"
