@@ -21,8 +21,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rq.exceptions import DuplicateJobError
 
+from config.queues import enqueue
 from messaging.consent import consent_record
+from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
 from messaging.models import Checkout, ConsentState, Contact, Trigger
 from messaging.phones import PhoneError, e164
 
@@ -143,11 +146,6 @@ def checkout_completed(checkout_id: int) -> bool:
 
 def checkouts_due(*, limit: int = 500) -> int:
     """Hand the checkouts abandoned by now to the automations, each once; how many."""
-    from rq.exceptions import DuplicateJobError
-
-    from config.queues import enqueue
-    from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
-
     now = timezone.now()
     handed = 0
     for checkout in Checkout.objects.filter(due_at__lte=now).order_by("due_at")[:limit]:

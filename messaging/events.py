@@ -10,6 +10,7 @@ and event), delivered now or after the automation's delay.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,11 +20,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rq.exceptions import DuplicateJobError
 
 from config.queues import enqueue
 from messaging.models import Automation, CommerceEvent, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
+from orders.models import Fulfillment, Order
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +48,6 @@ def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | Non
 
 
 def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
-    from rq.exceptions import DuplicateJobError
-
     key = event_key(kind, order_id, fulfillment_id)
     try:
         enqueue("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
@@ -57,8 +58,6 @@ def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
 def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
     """Send again the commerce events not handed on after `older_than` seconds (Redis was down
     when their order committed, or lost their job); how many."""
-    from datetime import timedelta
-
     waiting = CommerceEvent.objects.filter(
         forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
     )
@@ -80,15 +79,11 @@ def evaluate_job_id(key: str) -> str:
 
 
 def _job_id(key: str) -> str:
-    import hashlib
-
     return "event-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dict[str, Any] | None:
     """The event as automations read it, with its contact; None when the order has no usable phone."""
-    from orders.models import Fulfillment, Order
-
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return None
@@ -131,8 +126,6 @@ def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dic
 
 def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> str:
     """The normalized event handed to `messaging-automations` (once per event)."""
-    from rq.exceptions import DuplicateJobError
-
     event = event_normalize(kind, order_id, fulfillment_id)
     done = "no contact"
     if event is not None:
