@@ -17,6 +17,7 @@ import operator
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import reduce
 
 from django.conf import settings
@@ -31,13 +32,34 @@ from messaging.backends import Backend, Outbound, Unsubscribed
 from messaging.consent import consent_record, no_consent_reason
 from messaging.models import ConsentState, Contact, Message, MessageStatus, Suppression
 from messaging.queueing import is_bulk, messages_defer, messages_enqueue
-from messaging.rules import EARLY, marketing_counts, message_decide, rules_for
+from messaging.rules import EARLY, Defer, Suppress, marketing_counts, message_decide, rules_for
 
 logger = logging.getLogger(__name__)
 
 # A claim (SENDING, with its time) is its holder's for this long: past the job's timeout, so a
 # holder still alive is always done with its send; only then may another job take it over.
 LEASE = timedelta(seconds=SPECS["messaging-delivery"].timeout + 60)
+
+
+class MessageOutcome(StrEnum):
+    """What became of a message, as a delivery job's result counts it. The texts are the keys of
+    the result rq stores with the job, so they stay as they are."""
+
+    SENT = "sent"
+    SENT_FOUND = "sent (found)"  # an earlier attempt's send, found at the provider
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    IN_PROGRESS = "in progress"
+    DONE_BEFORE = "done before"
+    TAKEN = "taken by another job"
+    HANDED_OVER = "handed over"
+    RATE_LIMITED = "rate limited"
+    RETRYING = "provider failed, retrying"
+
+
+def suppressed(reason: str) -> str:
+    """The outcome of a message suppressed for `reason` (a Suppression value)."""
+    return f"suppressed: {reason}"
 
 
 def current_job_id() -> str:
@@ -93,7 +115,7 @@ def messages_claim(ready: list[Message], outcome: Counter[str]) -> list[Message]
         Message.objects.bulk_update(taken, ["status", "body", "sent_at", "job_id", "updated_at"])
         for reason, ids in suppress.items():
             outcome[messages_suppress(ids, reason)] += len(ids)
-    outcome["taken by another job"] += len(ready) - len(taken) - sum(map(len, suppress.values()))
+    outcome[MessageOutcome.TAKEN] += len(ready) - len(taken) - sum(map(len, suppress.values()))
     return taken
 
 
@@ -110,7 +132,7 @@ def message_send(message: Message, backend: Backend) -> str:
     if not backend.rolls_back:
         renewed = timezone.now()
         if not claim.update(sent_at=renewed, updated_at=renewed):
-            return "taken by another job"
+            return MessageOutcome.TAKEN
         message.sent_at = renewed
         claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=renewed)
     outbound = Outbound(message.pk, message.contact.phone, message.body, message.sent_at or timezone.now())
@@ -121,12 +143,12 @@ def message_send(message: Message, backend: Backend) -> str:
                 sent = backend.send(outbound)
                 if not claim.update(provider_id=sent.provider_id, **done):
                     transaction.set_rollback(True)
-                    return "taken by another job"
+                    return MessageOutcome.TAKEN
         else:
             # No transaction around the call: SQLite's would hold every writer for its length.
             sent = backend.send(outbound)
             if not claim.update(provider_id=sent.provider_id, **done):
-                return "taken by another job"  # which finds this send at the provider
+                return MessageOutcome.TAKEN  # which finds this send at the provider
     except Unsubscribed as exc:
         consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
         claim.update(
@@ -135,13 +157,13 @@ def message_send(message: Message, backend: Backend) -> str:
             error=str(exc)[:2000],
             updated_at=timezone.now(),
         )
-        return f"suppressed: {Suppression.OPTED_OUT}"
+        return suppressed(Suppression.OPTED_OUT)
     except http.PlatformError as exc:
         if not exc.permanent:
             raise
         claim.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=timezone.now())
-        return "failed"
-    return "sent"
+        return MessageOutcome.FAILED
+    return MessageOutcome.SENT
 
 
 def provider_failed(
@@ -157,26 +179,26 @@ def provider_failed(
         Message.objects.filter(held(rest)).update(
             status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now
         )
-        outcome["failed"] += len(rest)
+        outcome[MessageOutcome.FAILED] += len(rest)
         return outcome
     if exc.unsent:
         at = now + timedelta(seconds=max(1.0, exc.retry_after or 1.0))
         messages_hand_over(rest, resuming, at=at, attempt=attempt)
-        outcome["rate limited"] += len(rest)
+        outcome[MessageOutcome.RATE_LIMITED] += len(rest)
         return outcome
     may_have_gone = [rest[0], *resuming]
     intervals = settings.HUB_JOB_RETRY_INTERVALS
     if attempt < len(intervals):
         delay = max(exc.retry_after or 0, intervals[attempt])
         messages_hand_over(rest, may_have_gone, at=now + timedelta(seconds=delay), attempt=attempt + 1)
-        outcome["provider failed, retrying"] += len(rest)
+        outcome[MessageOutcome.RETRYING] += len(rest)
         return outcome
     logger.warning("messaging: the provider failed %s times in a row: %s", attempt + 1, exc)
     failed = {"status": MessageStatus.FAILED, "error": str(exc)[:2000], "retryable": True, "updated_at": now}
     Message.objects.filter(held(may_have_gone)).update(**failed)
     # The others never went: their retry sends them without looking for them first.
     Message.objects.filter(held([m for m in rest if m not in may_have_gone])).update(sent_at=None, **failed)
-    outcome["failed"] += len(rest)
+    outcome[MessageOutcome.FAILED] += len(rest)
     return outcome
 
 
@@ -226,7 +248,7 @@ def message_resume(message: Message, backend: Backend) -> str:
     if not Message.objects.filter(held([message])).update(
         sent_at=now, job_id=current_job_id(), updated_at=now
     ):
-        return "taken by another job"
+        return MessageOutcome.TAKEN
     message.sent_at = now
     mine = Message.objects.filter(held([message]))
     try:
@@ -238,21 +260,21 @@ def message_resume(message: Message, backend: Backend) -> str:
             message.sent_at = attempted
             raise
         mine.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now)
-        return "failed"  # the provider cannot be asked: not sent again blindly
+        return MessageOutcome.FAILED  # the provider cannot be asked: not sent again blindly
     if found is not None:
         mine.update(status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now)
-        return "sent (found)"
+        return MessageOutcome.SENT_FOUND
     message.contact.refresh_from_db()
     if message.campaign_id is not None:
         message.campaign.refresh_from_db(fields=["status"])  # type: ignore[union-attr]
-    decision, value = message_decide(message, rules_for(message.organization_id), now)
-    if decision == "suppress":
-        mine.update(status=MessageStatus.SUPPRESSED, suppression_reason=value, updated_at=now)
-        return f"suppressed: {value}"
-    if decision == "defer":
+    decision = message_decide(message, rules_for(message.organization_id), now)
+    if isinstance(decision, Suppress):
+        mine.update(status=MessageStatus.SUPPRESSED, suppression_reason=decision.reason, updated_at=now)
+        return suppressed(decision.reason)
+    if isinstance(decision, Defer):
         if mine.update(status=MessageStatus.QUEUED, sent_at=None, updated_at=now):
-            messages_defer([message.pk], value, bulk=is_bulk([message]))
-        return "deferred"
+            messages_defer([message.pk], decision.until, bulk=is_bulk([message]))
+        return MessageOutcome.DEFERRED
     return message_send(message, backend)
 
 
@@ -265,4 +287,4 @@ def messages_suppress(message_ids: list[int], reason: str, error: str = "") -> s
         error=error[:2000],
         updated_at=timezone.now(),
     )
-    return f"suppressed: {reason}"
+    return suppressed(reason)

@@ -27,6 +27,7 @@ from config.queues import SPECS
 from messaging.backends import Backend, backend_for
 from messaging.claims import (
     LEASE,
+    MessageOutcome,
     held,
     message_resume,
     message_send,
@@ -34,11 +35,12 @@ from messaging.claims import (
     messages_hand_over,
     messages_suppress,
     provider_failed,
+    suppressed,
 )
 from messaging.models import Message, MessageStatus
 from messaging.queueing import is_bulk, messages_defer
 from messaging.rendering import TemplateError, render
-from messaging.rules import message_decide, messages_withdrawn, rules_for
+from messaging.rules import Defer, Send, Suppress, message_decide, messages_withdrawn, rules_for
 
 BUDGET = SPECS["messaging-delivery"].timeout / 2  # seconds a job sends before handing over the rest
 RECHECK = 1.0  # seconds between two looks for cancels and opt-outs during a batch's sends
@@ -61,27 +63,29 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
     for message in messages:
         if message.status == MessageStatus.SENDING:
             if message.sent_at and message.sent_at > now - LEASE:
-                outcome["in progress"] += 1  # its claimer's still: sending, or dead and then swept
+                # Still its claimer's: that job is sending it, or died and the sweep hands it on later.
+                outcome[MessageOutcome.IN_PROGRESS] += 1
             else:
                 resuming.append(message)
             continue
         if message.status != MessageStatus.QUEUED:
-            outcome["done before"] += 1  # a duplicate job, or a cancel that landed first
+            outcome[MessageOutcome.DONE_BEFORE] += 1  # a duplicate job, or a cancel that landed first
             continue
-        decision, value = message_decide(message, rules_for(message.organization_id), now)
-        if decision == "suppress":
-            suppress[value].append(message.pk)
-        elif decision == "defer":
-            later[value].append(message)
-        elif not message.body and not _render(message):
-            outcome["failed"] += 1
-        else:
-            ready.append(message)
+        match message_decide(message, rules_for(message.organization_id), now):
+            case Suppress(reason):
+                suppress[reason].append(message.pk)
+            case Defer(until):
+                later[until].append(message)
+            case Send():
+                if message.body or _render(message):
+                    ready.append(message)
+                else:
+                    outcome[MessageOutcome.FAILED] += 1  # its template cannot render
     for reason, ids in suppress.items():
         outcome[messages_suppress(ids, reason)] += len(ids)
     for due, waiting in later.items():
         messages_defer([m.pk for m in waiting], due, bulk=is_bulk(waiting))
-        outcome["deferred"] += len(waiting)
+        outcome[MessageOutcome.DEFERRED] += len(waiting)
     work = resuming + messages_claim(ready, outcome)
     backends: dict[int, Backend] = {}
     withdrawn: dict[int, str] = {}
@@ -91,7 +95,7 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
             # The rest to a new job: this one has used its time (a slow provider, a rate limit);
             # each job sends at least one, so a batch always moves.
             messages_hand_over(work[index:], resuming, at=None, attempt=0 if sent_any else attempt)
-            outcome["handed over"] += len(work) - index
+            outcome[MessageOutcome.HANDED_OVER] += len(work) - index
             break
         if time.monotonic() - checked > RECHECK:
             # A cancel or an opt-out since the claim withdraws what this job has not sent yet.
@@ -103,7 +107,7 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
                 suppression_reason=withdrawn[message.pk],
                 updated_at=timezone.now(),
             )
-            outcome[f"suppressed: {withdrawn[message.pk]}"] += 1
+            outcome[suppressed(withdrawn[message.pk])] += 1
             continue
         try:
             backend = backends.get(message.organization_id)
@@ -115,7 +119,8 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
             break
         outcome[done] += 1
         sent_any = True
-    return dict(+outcome)  # what happened, without the zero counts
+    # What happened, without the zero counts, keyed by plain strings: rq stores the result.
+    return {str(key): count for key, count in (+outcome).items()}
 
 
 def _render(message: Message) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,14 @@ logger = logging.getLogger(__name__)
 NORMALIZE_JOB = "messaging.jobs.normalize_event"
 EVALUATE_JOB = "messaging.jobs.evaluate_event"
 TRANSACTIONAL_TRIGGERS = {Trigger.FULFILLMENT_CREATED, Trigger.FULFILLMENT_SHIPPED, Trigger.ORDER_CANCELLED}
+
+
+class Forwarded(StrEnum):
+    """What handing an event on did: the normalize job's result, stored by rq as this text."""
+
+    NO_CONTACT = "no contact"  # the order is gone, or has no usable phone
+    EVALUATED_NEXT = "evaluated next"
+    ALREADY_EVALUATED = "already evaluated"
 
 
 def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | None = None) -> None:
@@ -124,16 +133,16 @@ def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dic
     return event
 
 
-def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> str:
+def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> Forwarded:
     """The normalized event handed to `messaging-automations` (once per event)."""
     event = event_normalize(kind, order_id, fulfillment_id)
-    done = "no contact"
+    done = Forwarded.NO_CONTACT
     if event is not None:
         try:
             enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(event["key"]))
-            done = "evaluated next"
+            done = Forwarded.EVALUATED_NEXT
         except DuplicateJobError:
-            done = "already evaluated"
+            done = Forwarded.ALREADY_EVALUATED
     CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
         forwarded_at=timezone.now()
     )

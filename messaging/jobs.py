@@ -38,7 +38,7 @@ def sweep_messages() -> dict[str, int]:
 
 def normalize_event(kind: str, order_id: int, fulfillment_id: int | None = None) -> str:
     """messaging-events: the commerce event with its contact, handed to the automations."""
-    return event_forward(kind, order_id, fulfillment_id)
+    return event_forward(kind, order_id, fulfillment_id).value
 
 
 def evaluate_event(event: dict) -> int:  # type: ignore[type-arg]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count
@@ -48,26 +48,48 @@ def rules_for(organization_id: int) -> MessagingSettings:
     return rules
 
 
-def message_decide(message: Message, rules: MessagingSettings, now: datetime) -> tuple[str, Any]:
-    """("send", None), ("suppress", reason) or ("defer", until when), from what was read."""
+@dataclass(frozen=True)
+class Send:
+    """The message may go now."""
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """The message must not go; `reason` is stored on it (a Suppression value)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    """The message may go at `until`, not before: it stays queued, with a job scheduled then."""
+
+    until: datetime
+
+
+Decision = Send | Suppress | Defer
+
+
+def message_decide(message: Message, rules: MessagingSettings, now: datetime) -> Decision:
+    """Whether the message may go now, later or not at all, from what was read with it."""
     if message.campaign_id is not None and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
-        return "suppress", Suppression.CAMPAIGN_CANCELLED
+        return Suppress(Suppression.CAMPAIGN_CANCELLED)
     soon = now + EARLY  # a deferred job started a moment early is on time, not deferred again
     if message.send_after and message.send_after > soon:
-        return "defer", message.send_after  # an automation's delay, or quiet hours: not yet
+        return Defer(message.send_after)  # an automation's delay, or quiet hours: not yet
     if message.keyword_reply:
         # The one answer to a STOP, START or HELP the person just sent: whatever their consent
         # (a STOP's confirmation goes to someone now opted out) and the hour.
-        return "send", None
+        return Send()
     checkout = (message.context or {}).get("checkout")
     if checkout and checkout_completed(checkout["id"]):
-        return "suppress", Suppression.CHECKOUT_COMPLETED  # bought after all: no reminder
+        return Suppress(Suppression.CHECKOUT_COMPLETED)  # bought after all: no reminder
     contact = message.contact
     if contact.consent != ConsentState.OPTED_IN:
-        return "suppress", no_consent_reason(contact.consent)
+        return Suppress(no_consent_reason(contact.consent))
     zone = recipient_zone(contact, rules, (message.context or {}).get("address_zone", ""))
     allowed = next_allowed(soon, zone, rules.quiet_start, rules.quiet_end)
-    return ("defer", allowed) if allowed > soon else ("send", None)
+    return Defer(allowed) if allowed > soon else Send()
 
 
 def messages_withdrawn(rest: list[Message], resuming: list[Message]) -> dict[int, str]:
