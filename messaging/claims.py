@@ -63,13 +63,17 @@ def suppressed(reason: str) -> str:
 
 
 def current_job_id() -> str:
+    """The id of the rq job running this code; "" outside a job (a test, a shell)."""
     job = get_current_job()
     return job.id if job is not None else ""
 
 
 def messages_claim(ready: list[Message], outcome: Counter[str]) -> list[Message]:
-    """Under the contacts' locks (taken in id order): consent again, then the cap with the time
-    read now; those still queued become SENDING, named by this job. The claimed, in order."""
+    """Claim the ready messages for this job and return those it got, in order.
+
+    Their contacts' rows are locked in id order, so that two claims never deadlock. Under those
+    locks consent is read again and the frequency cap is counted with the time read now. The
+    messages still queued become SENDING, named by this job; the others are counted in `outcome`."""
     if not ready:
         return []
     job_id = current_job_id()
@@ -95,9 +99,10 @@ def messages_claim(ready: list[Message], outcome: Counter[str]) -> list[Message]
                     if counts[message.contact_id] >= rules_for(message.organization_id).cap_messages:
                         suppress[Suppression.FREQUENCY_CAP].append(message.pk)
                         continue
-                    counts[message.contact_id] += 1  # two in this batch for one contact
+                    counts[message.contact_id] += 1  # A second one in this batch counts too.
             taken.append(message)
-        # Still queued (a cancel or another job may have been first), and ours until committed.
+        # Only messages still queued are claimed: a cancel or another job may have been first. The
+        # row locks keep them this job's until the commit.
         mine = set(
             Message.objects.select_for_update()
             .filter(pk__in=[m.pk for m in taken], status=MessageStatus.QUEUED)
@@ -120,14 +125,15 @@ def messages_claim(ready: list[Message], outcome: Counter[str]) -> list[Message]
 
 
 def message_send(message: Message, backend: Backend) -> str:
-    """Send one claimed message; its status with the provider's id. A refusal that could pass
-    (the provider down, its rate limit) is raised: the caller hands the rest over."""
-    # Still this job's claim (the claim's time) through the send: a job that took the message
-    # over meanwhile (its claimer looked dead) wins, and the two never both send. A provider's
-    # send cannot be undone, so its claim is renewed first with a new time (compare-and-set: no
-    # lock held over the call; a takeover needs the old time). The local backend's record can,
-    # so it is checked after, and record and status commit together. Twilio's answer is written
-    # as soon as it comes (looked for if this process dies in between).
+    """Send one claimed message and record its status with the provider's id. A refusal that may
+    pass (the provider down, its rate limit) is raised, and the caller hands the rest over."""
+    # The message is sent only while this job still holds its claim (the claim's time). A job
+    # that took it over meanwhile, because its claimer looked dead, wins, and the two never both
+    # send. A provider's send cannot be undone, so the claim is renewed with a new time before the
+    # call; that is a compare-and-set, so no lock is held over the call, and a takeover needs the
+    # old time. The local backend's record can be undone, so its claim is checked after the send,
+    # and record and status commit together. The provider's answer is written as soon as it
+    # comes; if this process dies in between, the job that takes over looks for the send.
     claim = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, sent_at=message.sent_at)
     if not backend.rolls_back:
         renewed = timezone.now()
@@ -145,10 +151,11 @@ def message_send(message: Message, backend: Backend) -> str:
                     transaction.set_rollback(True)
                     return MessageOutcome.TAKEN
         else:
-            # No transaction around the call: SQLite's would hold every writer for its length.
+            # No transaction around the call: on SQLite it would block every other writer for as
+            # long as the provider takes.
             sent = backend.send(outbound)
             if not claim.update(provider_id=sent.provider_id, **done):
-                return MessageOutcome.TAKEN  # which finds this send at the provider
+                return MessageOutcome.TAKEN  # The job that took it over finds this send.
     except Unsubscribed as exc:
         consent_record(message.contact, ConsentState.OPTED_OUT, source="carrier", text=str(exc))
         claim.update(
@@ -169,10 +176,12 @@ def message_send(message: Message, backend: Backend) -> str:
 def provider_failed(
     rest: list[Message], exc: http.PlatformError, attempt: int, resuming: list[Message]
 ) -> Counter[str]:
-    """The provider refused `rest[0]` for now. Refused before it acted (its rate limit, a 429):
-    all of `rest` goes later. Else the first may have gone: it stays SENDING, to be looked for,
-    and the rest follows it after a backoff; past the retries, all fail (retried hourly). A
-    refusal that will not pass (no Twilio account) fails them all for good."""
+    """The provider refused `rest[0]`; decide what becomes of `rest`, and count it.
+
+    A refusal before the provider acted (its rate limit, a 429) hands all of `rest` to a job for
+    later. Otherwise the first message may have gone: it stays SENDING, to be looked for, and the
+    rest follows it after the retry backoff; past the last retry they all fail, and housekeeping
+    retries them hourly. A refusal that will not pass (no Twilio account) fails them for good."""
     outcome: Counter[str] = Counter()
     now = timezone.now()
     if exc.permanent:
@@ -196,7 +205,7 @@ def provider_failed(
     logger.warning("messaging: the provider failed %s times in a row: %s", attempt + 1, exc)
     failed = {"status": MessageStatus.FAILED, "error": str(exc)[:2000], "retryable": True, "updated_at": now}
     Message.objects.filter(held(may_have_gone)).update(**failed)
-    # The others never went: their retry sends them without looking for them first.
+    # The others never went, so their retry sends them without looking for them first.
     Message.objects.filter(held([m for m in rest if m not in may_have_gone])).update(sent_at=None, **failed)
     outcome[MessageOutcome.FAILED] += len(rest)
     return outcome
@@ -205,15 +214,17 @@ def provider_failed(
 def messages_hand_over(
     messages: list[Message], may_have_gone: list[Message], *, at: datetime | None, attempt: int
 ) -> None:
-    """Give this job's messages to a new job (now, or at `at`): back to QUEUED, but for those that
-    may have gone, which stay SENDING with their lease given up, for the new job to take over and
-    look for at once. The new job is scheduled even for now: its id, with the time, is never this
-    job's own."""
+    """Give this job's messages to a new job, now or at `at`.
+
+    They go back to QUEUED, except those that may have gone: these stay SENDING with their lease
+    given up, so that the new job takes them over and looks for them at once. The new job is
+    scheduled even when it is for now, because the time in its id keeps it apart from this job's
+    own id."""
     now = timezone.now()
     gone = [m for m in may_have_gone if m in messages]
     expired = now - LEASE - EARLY
-    # A claim's time is also when its attempt began (a lookup searches from there): one already
-    # past its lease keeps it.
+    # A claim's time is also when its attempt began, and a lookup at the provider searches from
+    # there. So only a claim still within its lease is moved back; an older one keeps its time.
     recent = [m for m in gone if m.sent_at is None or m.sent_at > expired]
     if recent:
         Message.objects.filter(held(recent)).update(sent_at=expired, updated_at=now)
@@ -226,8 +237,8 @@ def messages_hand_over(
 
 
 def held(messages: Sequence[Message]) -> Q:
-    """These messages, as long as their claims are still the ones this job holds (SENDING, with
-    the claim's time): a write to a message another job took over changes nothing."""
+    """The query for these messages while this job still holds their claims (SENDING, with the
+    claim's time), so that a write to a message another job took over changes nothing."""
     by_claim: defaultdict[datetime | None, list[int]] = defaultdict(list)
     for message in messages:
         by_claim[message.sent_at].append(message.pk)
@@ -239,10 +250,13 @@ def held(messages: Sequence[Message]) -> Q:
 
 
 def message_resume(message: Message, backend: Backend) -> str:
-    """A message left SENDING whose lease ran out (its job died, or gave it up): taken over first
-    (compare-and-set on the old claim: one job wins), then looked for at the provider from when
-    that attempt began; sent if it is not there and may still go (consent, the campaign, quiet
-    hours). A refusal that could pass is raised, as for a send."""
+    """Take over a message left SENDING whose lease ran out (its job died, or gave it up) and
+    finish it.
+
+    The takeover is a compare-and-set on the old claim, so only one job wins. The message is then
+    looked for at the provider from when that attempt began, and sent only if it is not there and
+    may still go (consent, its campaign, the quiet hours). A refusal that may pass is raised, as
+    for a send."""
     now = timezone.now()
     attempted = message.sent_at or now - timedelta(days=1)
     if not Message.objects.filter(held([message])).update(
@@ -255,12 +269,13 @@ def message_resume(message: Message, backend: Backend) -> str:
         found = backend.find(Outbound(message.pk, message.contact.phone, message.body, attempted))
     except http.PlatformError as exc:
         if not exc.permanent:
-            # Handed over: the next lookup must search from the lost attempt, not from here.
+            # It is handed over, and the next lookup must search from the lost attempt, not now.
             mine.update(sent_at=attempted)
             message.sent_at = attempted
             raise
         mine.update(status=MessageStatus.FAILED, error=str(exc)[:2000], updated_at=now)
-        return MessageOutcome.FAILED  # the provider cannot be asked: not sent again blindly
+        # The provider cannot say whether it went, and it is never sent again blindly.
+        return MessageOutcome.FAILED
     if found is not None:
         mine.update(status=MessageStatus.SENT, provider_id=found.provider_id, updated_at=now)
         return MessageOutcome.SENT_FOUND
@@ -279,6 +294,7 @@ def message_resume(message: Message, backend: Backend) -> str:
 
 
 def messages_suppress(message_ids: list[int], reason: str, error: str = "") -> str:
+    """Suppress these messages, unless they are finished already; the outcome to count them as."""
     Message.objects.filter(
         pk__in=message_ids, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
     ).update(

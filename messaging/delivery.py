@@ -1,15 +1,15 @@
 """Delivering messages: every rule applied, every decision recorded.
 
-A delivery job carries a batch: a campaign's hundred messages (on `messaging-bulk`), or the one
-message an automation or an inbound keyword made (on `messaging-delivery`, which workers take
-first). For each message, in order: no consent or opted out → suppressed;
-inside the recipient's quiet hours → deferred to their end (a job scheduled for then; the message
-stays queued); marketing past the frequency cap → suppressed; a template that cannot render →
-failed with its error; else sent once.
+A delivery job carries a batch: a campaign's hundred messages on `messaging-bulk`, or the one
+message an automation or an inbound keyword made on `messaging-delivery`, which workers take
+first. The rules apply to each message in order. A message to a contact without consent, or who
+opted out, is suppressed. One due inside the recipient's quiet hours stays queued, and a job is
+scheduled for their end. A marketing message past the frequency cap is suppressed. One whose
+template cannot render fails with the template's error. Any other message is sent, once.
 
-The rules are in messaging.rules, the claim that keeps two jobs from both sending a message and
-what a provider's failure does in messaging.claims, and the jobs' ids, enqueueing and sweep in
-messaging.queueing. A job sends for at most half its timeout and hands what is left to a new job.
+The rules live in messaging.rules; the claim that keeps two jobs from both sending one message,
+and what a provider's failure does to a batch, in messaging.claims; job ids, enqueueing and the
+sweep in messaging.queueing.
 """
 
 from __future__ import annotations
@@ -42,12 +42,17 @@ from messaging.queueing import is_bulk, messages_defer
 from messaging.rendering import TemplateError, render
 from messaging.rules import Defer, Send, Suppress, message_decide, messages_withdrawn, rules_for
 
-BUDGET = SPECS["messaging-delivery"].timeout / 2  # seconds a job sends before handing over the rest
-RECHECK = 1.0  # seconds between two looks for cancels and opt-outs during a batch's sends
+# A job sends for this many seconds, then hands the rest of its batch to a new job, so that it
+# always ends well within its timeout.
+BUDGET = SPECS["messaging-delivery"].timeout / 2
+# Seconds between two looks for a cancel or an opt-out while a batch is being sent; each look
+# costs two queries, so it is not made before every send.
+RECHECK = 1.0
 
 
 def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, int]:
-    """Apply the rules to the messages and send those that may go; what became of them."""
+    """Apply the rules to these messages and send those that may go. Returns how many messages
+    had each outcome (a MessageOutcome, or `suppressed: <reason>`)."""
     started = checked = time.monotonic()
     outcome: Counter[str] = Counter()
     messages = list(
@@ -57,19 +62,21 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
     )
     now = timezone.now()
     ready: list[Message] = []
-    resuming: list[Message] = []  # left SENDING by a dead job (or by this one, run again)
+    resuming: list[Message] = []  # Left SENDING by a job that died, or by this one run again.
     later: defaultdict[datetime, list[Message]] = defaultdict(list)
     suppress: defaultdict[str, list[int]] = defaultdict(list)
     for message in messages:
         if message.status == MessageStatus.SENDING:
             if message.sent_at and message.sent_at > now - LEASE:
-                # Still its claimer's: that job is sending it, or died and the sweep hands it on later.
+                # Its claimer still holds it: that job is sending it, or it died and the sweep
+                # hands the message on once the lease has run out.
                 outcome[MessageOutcome.IN_PROGRESS] += 1
             else:
                 resuming.append(message)
             continue
         if message.status != MessageStatus.QUEUED:
-            outcome[MessageOutcome.DONE_BEFORE] += 1  # a duplicate job, or a cancel that landed first
+            # A duplicate job, or a cancel that landed first, has settled it already.
+            outcome[MessageOutcome.DONE_BEFORE] += 1
             continue
         match message_decide(message, rules_for(message.organization_id), now):
             case Suppress(reason):
@@ -80,7 +87,7 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
                 if message.body or _render(message):
                     ready.append(message)
                 else:
-                    outcome[MessageOutcome.FAILED] += 1  # its template cannot render
+                    outcome[MessageOutcome.FAILED] += 1  # Its template cannot render.
     for reason, ids in suppress.items():
         outcome[messages_suppress(ids, reason)] += len(ids)
     for due, waiting in later.items():
@@ -92,8 +99,8 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
     sent_any = False
     for index, message in enumerate(work):
         if index and time.monotonic() - started > BUDGET:
-            # The rest to a new job: this one has used its time (a slow provider, a rate limit);
-            # each job sends at least one, so a batch always moves.
+            # This job has used its time (a slow provider, a rate limit), so a new job takes the
+            # rest. Each job sends at least one message first, so that a batch always moves.
             messages_hand_over(work[index:], resuming, at=None, attempt=0 if sent_any else attempt)
             outcome[MessageOutcome.HANDED_OVER] += len(work) - index
             break
@@ -124,7 +131,8 @@ def messages_deliver(message_ids: Sequence[int], attempt: int = 0) -> dict[str, 
 
 
 def _render(message: Message) -> bool:
-    """Its body from its template; a template that cannot render fails the message, readably."""
+    """Render the message's body from its template, and say whether that worked. A template that
+    cannot render fails the message, with an error the merchant can read."""
     try:
         message.body = render(_template(message), _context(message))
     except TemplateError as exc:

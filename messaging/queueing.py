@@ -25,12 +25,13 @@ from messaging.models import Message, MessageStatus
 # The job path is a public contract: failed jobs are retried by this name days later.
 DELIVER_JOB = "messaging.jobs.deliver_messages"
 BULK = "messaging-bulk"
-BATCH = 100  # messages per delivery job of a campaign
+BATCH = 100  # A campaign's delivery jobs carry this many messages each.
 
 
 def delivery_job_id(message_ids: Sequence[int], at: datetime | None = None) -> str:
-    """`sms-<id>` for one message, `sms-<first id>_<how many>` for a batch, and `-<due
-    timestamp>` after either for a delivery scheduled later."""
+    """The job's id: `sms-<id>` for one message, `sms-<first id>_<count>` for a batch, followed by
+    `-<due timestamp>` for a delivery scheduled later. The time keeps the id of a job scheduled by
+    another job (a deferral, a hand-over) different from that job's own."""
     more = f"_{len(message_ids)}" if len(message_ids) > 1 else ""
     return f"sms-{message_ids[0]}{more}" + (f"-{int(at.timestamp())}" if at else "")
 
@@ -38,9 +39,12 @@ def delivery_job_id(message_ids: Sequence[int], at: datetime | None = None) -> s
 def messages_enqueue(
     message_ids: Sequence[int], *, at: datetime | None = None, attempt: int = 0, bulk: bool = False
 ) -> str:
-    """One delivery job for these messages, now or at `at`, recorded on them first (with Redis
-    down the sweep finds them by it); its id. A campaign's (`bulk`) go on `messaging-bulk`, behind
-    the messages one person is waiting for (an order shipped, the answer to their STOP)."""
+    """Enqueue one delivery job for these messages, now or at `at`, and return its id.
+
+    The job's id is written on the messages before the job is enqueued, so that the sweep still
+    finds them by it if Redis is down. A campaign's messages (`bulk`) go on `messaging-bulk`, so
+    that they wait behind the messages a person is waiting for, such as an order's shipping notice
+    or the answer to their STOP."""
     ids = sorted(message_ids)
     job_id = delivery_job_id(ids, at)
     Message.objects.filter(pk__in=ids).update(job_id=job_id, updated_at=timezone.now())
@@ -49,18 +53,20 @@ def messages_enqueue(
         enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
     except DuplicateJobError:
         if job_live(job_id, "messaging-delivery"):
-            return job_id  # that job is there already, and takes them
-        discard_job(job_id)  # a finished namesake (rq keeps results a day): replaced
+            return job_id  # The job is there already, and it will take these messages.
+        # A finished job of the same id is still stored (rq keeps results a day): it is replaced.
+        discard_job(job_id)
         try:
             enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
         except DuplicateJobError:
-            pass  # another process just did
+            pass  # Another process enqueued the same job in between.
     return job_id
 
 
 def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
-    """A campaign's delivery jobs, one per batch, in one Redis round trip (rq's enqueue_many in a
-    pipeline); each batch's messages name their job first."""
+    """Enqueue a campaign's delivery jobs, one per batch, in one Redis round trip (rq's
+    enqueue_many in a pipeline). As in messages_enqueue, each batch's messages record their job's
+    id first."""
     queue = get_queue(BULK)
     batches = [sorted(batch) for batch in batches if batch]
     with queue.connection.pipeline() as pipe:
@@ -70,7 +76,7 @@ def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
     jobs = []
     for ids, exists in zip(batches, present, strict=True):
         job_id = delivery_job_id(ids)
-        if exists:  # a retried fan-out: the job of this batch is there if still alive
+        if exists:  # A retried fan-out: the batch's job is kept if it is still alive.
             if job_live(job_id, "messaging-delivery"):
                 continue
             discard_job(job_id)
@@ -87,7 +93,8 @@ def batches_enqueue(batches: Sequence[Sequence[int]]) -> None:
 
 
 def messages_defer(message_ids: list[int], until: datetime, *, bulk: bool) -> None:
-    """Past quiet hours (or an automation's delay): one job at their end for these messages."""
+    """Hold these queued messages until `until` (the end of the quiet hours, or of an automation's
+    delay), and schedule one job for then."""
     Message.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED).update(
         send_after=until, updated_at=timezone.now()
     )
@@ -95,16 +102,19 @@ def messages_defer(message_ids: list[int], until: datetime, *, bulk: bool) -> No
 
 
 def is_bulk(messages: Sequence[Message]) -> bool:
-    """Whether these are a campaign's (they go on `messaging-bulk`)."""
+    """Whether these are a campaign's messages, which go on `messaging-bulk`."""
     return any(message.campaign_id is not None for message in messages)
 
 
 def messages_sweep(*, older_than: int = 300, limit: int = 10_000) -> dict[str, int]:
-    """Enqueue again the deliveries whose job is gone: queued messages that are due (Redis lost
-    their job, or was down), and messages left SENDING by a worker that died (their new job looks
-    for the send first). The stalest unfinished messages are grouped by the job that carries
-    them and Redis is asked once per job; live ones are touched, so the next pass (a minute
-    later) looks further down a long backlog."""
+    """Enqueue again the deliveries whose job is gone, and return how many messages were requeued
+    and how many have a live job.
+
+    Those are queued messages that are due (Redis lost their job, or was down when it was
+    enqueued) and messages left SENDING by a worker that died (their new job looks for the send at
+    the provider first). The stalest unfinished messages are grouped by the job that carries them,
+    so Redis is asked once per job. Messages whose job lives are touched, so that the next pass, a
+    minute later, looks further down a long backlog."""
     now = timezone.now()
     stale = now - timedelta(seconds=older_than)
     stuck = (
@@ -115,7 +125,7 @@ def messages_sweep(*, older_than: int = 300, limit: int = 10_000) -> dict[str, i
     )
     by_job: defaultdict[str, dict[bool, list[int]]] = defaultdict(lambda: {True: [], False: []})
     for pk, job_id, campaign_id in stuck:
-        by_job[job_id][campaign_id is not None].append(pk)  # a campaign's go on messaging-bulk
+        by_job[job_id][campaign_id is not None].append(pk)  # A campaign's go back on messaging-bulk.
     result = {"requeued": 0, "live": 0}
     live: list[int] = []
     for job_id, carried in by_job.items():

@@ -33,13 +33,17 @@ from messaging.models import (
 )
 from messaging.phones import zone_of
 
-EARLY = timedelta(seconds=2)  # rq's scheduler may start a job this much before its time
+# rq's scheduler may start a job up to this long before its time (it schedules by the second).
+EARLY = timedelta(seconds=2)
 
-RULES_TTL = 30.0  # seconds a worker keeps an organization's settings (a campaign reads them 10,000 times)
+# A worker keeps an organization's settings this many seconds: a campaign's delivery reads them
+# once per message, 10,000 times for a campaign to 10,000 contacts.
+RULES_TTL = 30.0
 _rules: dict[int, tuple[float, MessagingSettings]] = {}
 
 
 def rules_for(organization_id: int) -> MessagingSettings:
+    """The organization's messaging settings, at most RULES_TTL seconds old."""
     cached = _rules.get(organization_id)
     if cached is not None and monotonic() - cached[0] < RULES_TTL:
         return cached[1]
@@ -74,16 +78,18 @@ def message_decide(message: Message, rules: MessagingSettings, now: datetime) ->
     """Whether the message may go now, later or not at all, from what was read with it."""
     if message.campaign_id is not None and message.campaign.status == CampaignStatus.CANCELLED:  # type: ignore[union-attr]
         return Suppress(Suppression.CAMPAIGN_CANCELLED)
-    soon = now + EARLY  # a deferred job started a moment early is on time, not deferred again
+    # A deferred job started a moment early is on time: deferred again to the same time, its new
+    # job would have this job's own id, and so would never be enqueued.
+    soon = now + EARLY
     if message.send_after and message.send_after > soon:
-        return Defer(message.send_after)  # an automation's delay, or quiet hours: not yet
+        return Defer(message.send_after)  # An automation's delay, or quiet hours decided before.
     if message.keyword_reply:
         # The one answer to a STOP, START or HELP the person just sent: whatever their consent
         # (a STOP's confirmation goes to someone now opted out) and the hour.
         return Send()
     checkout = (message.context or {}).get("checkout")
     if checkout and checkout_completed(checkout["id"]):
-        return Suppress(Suppression.CHECKOUT_COMPLETED)  # bought after all: no reminder
+        return Suppress(Suppression.CHECKOUT_COMPLETED)  # They bought after all: no reminder.
     contact = message.contact
     if contact.consent != ConsentState.OPTED_IN:
         return Suppress(no_consent_reason(contact.consent))
@@ -94,7 +100,8 @@ def message_decide(message: Message, rules: MessagingSettings, now: datetime) ->
 
 def messages_withdrawn(rest: list[Message], resuming: list[Message]) -> dict[int, str]:
     """Of the claimed messages not sent yet, those whose campaign was cancelled or whose contact
-    opted out since the claim, with the reason (a resumed one decides again by itself)."""
+    opted out since the claim, each with its reason. Messages being resumed are left out, because
+    message_resume decides again for each of them."""
     claimed = [m for m in rest if m not in resuming and not m.keyword_reply]
     campaigns = {m.campaign_id for m in claimed if m.campaign_id is not None}
     cancelled = set(
