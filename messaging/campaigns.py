@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
+from rq.exceptions import DuplicateJobError
 
+from channels_app.sweeper import discard_job, job_live
 from config.queues import enqueue
 from config.workers import running_as_job
 from messaging.consent import no_consent_reason
-from messaging.delivery import BATCH as DELIVERY_BATCH
-from messaging.delivery import batches_enqueue
 from messaging.models import (
     Campaign,
     CampaignStatus,
@@ -33,6 +33,8 @@ from messaging.models import (
     MessageStatus,
     Suppression,
 )
+from messaging.queueing import BATCH as DELIVERY_BATCH
+from messaging.queueing import batches_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +75,6 @@ def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
 
 
 def _enqueue_fanout(campaign_id: int, at: datetime | None) -> None:
-    from rq.exceptions import DuplicateJobError
-
     try:
         enqueue("messaging-campaigns", FANOUT_JOB, campaign_id, job_id=f"campaign-{campaign_id}", at=at)
     except DuplicateJobError:
@@ -84,12 +84,6 @@ def _enqueue_fanout(campaign_id: int, at: datetime | None) -> None:
 def campaigns_sweep(*, older_than: int = 120) -> int:
     """Enqueue the fan-out of campaigns whose job is gone: due and still SCHEDULED (Redis was
     down), or SENDING with no live job (its worker died; it goes on from where it got)."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-
-    from channels_app.sweeper import discard_job, job_live
-
     now = timezone.now()
     stale = Campaign.objects.filter(
         Q(status=CampaignStatus.SCHEDULED) & (Q(scheduled_at__isnull=True) | Q(scheduled_at__lte=now))

@@ -16,19 +16,34 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rq.exceptions import DuplicateJobError
 
+from config.queues import enqueue
 from messaging.consent import consent_record
+from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
 from messaging.models import Checkout, ConsentState, Contact, Trigger
 from messaging.phones import PhoneError, e164
 
 logger = logging.getLogger(__name__)
 
 TOO_OLD = timedelta(days=1)
+
+
+class CheckoutSynced(StrEnum):
+    """What recording a checkout did (the platform's handler says why it ignored some)."""
+
+    STALE = "stale"  # older than the stored update: nothing changed
+    COMPLETED = "completed"
+    WAITING = "waiting"  # due to count as abandoned unless it changes or completes first
+    ABANDONED_BEFORE = "abandoned before"
+    TOO_OLD = "too old"  # last touched over TOO_OLD ago: recorded, never reminded of
+    NO_PHONE = "no phone"  # recorded, with no usable number to text
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,7 @@ class CheckoutData:
     recovery_url: str = ""
 
 
-def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
+def checkout_sync(*, channel: Any, data: CheckoutData) -> CheckoutSynced:
     """Record the checkout (idempotent; an update older than the stored one changes nothing) and
     when it counts as abandoned; what was done."""
     with transaction.atomic():
@@ -61,7 +76,7 @@ def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
         )
         stored = Checkout.objects.select_for_update().get(channel=channel, token=data.token)
         if stored.platform_updated_at and data.updated_at and data.updated_at < stored.platform_updated_at:
-            return "stale"
+            return CheckoutSynced.STALE
         contact = _contact(channel.organization_id, data, channel.platform)
         completed = data.completed_at or stored.completed_at
         abandoned_before = stored.abandoned_at is not None
@@ -86,10 +101,12 @@ def checkout_sync(*, channel: Any, data: CheckoutData) -> str:
             updated_at=timezone.now(),
         )
     if completed:
-        return "completed"
-    if due or abandoned_before:
-        return "waiting" if due else "abandoned before"
-    return "too old" if contact is not None else "no phone"
+        return CheckoutSynced.COMPLETED
+    if due:
+        return CheckoutSynced.WAITING
+    if abandoned_before:
+        return CheckoutSynced.ABANDONED_BEFORE
+    return CheckoutSynced.TOO_OLD if contact is not None else CheckoutSynced.NO_PHONE
 
 
 def _contact(organization_id: int, data: CheckoutData, platform: str) -> Contact | None:
@@ -143,11 +160,6 @@ def checkout_completed(checkout_id: int) -> bool:
 
 def checkouts_due(*, limit: int = 500) -> int:
     """Hand the checkouts abandoned by now to the automations, each once; how many."""
-    from rq.exceptions import DuplicateJobError
-
-    from config.queues import enqueue
-    from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
-
     now = timezone.now()
     handed = 0
     for checkout in Checkout.objects.filter(due_at__lte=now).order_by("due_at")[:limit]:

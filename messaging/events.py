@@ -10,26 +10,38 @@ and event), delivered now or after the automation's delay.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rq.exceptions import DuplicateJobError
 
 from config.queues import enqueue
-from messaging.delivery import messages_enqueue
 from messaging.models import Automation, CommerceEvent, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
+from messaging.queueing import messages_enqueue
+from orders.models import Fulfillment, Order
 
 logger = logging.getLogger(__name__)
 
 NORMALIZE_JOB = "messaging.jobs.normalize_event"
 EVALUATE_JOB = "messaging.jobs.evaluate_event"
 TRANSACTIONAL_TRIGGERS = {Trigger.FULFILLMENT_CREATED, Trigger.FULFILLMENT_SHIPPED, Trigger.ORDER_CANCELLED}
+
+
+class Forwarded(StrEnum):
+    """What handing an event on did: the normalize job's result, stored by rq as this text."""
+
+    NO_CONTACT = "no contact"  # the order is gone, or has no usable phone
+    EVALUATED_NEXT = "evaluated next"
+    ALREADY_EVALUATED = "already evaluated"
 
 
 def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | None = None) -> None:
@@ -45,8 +57,6 @@ def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | Non
 
 
 def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
-    from rq.exceptions import DuplicateJobError
-
     key = event_key(kind, order_id, fulfillment_id)
     try:
         enqueue("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
@@ -57,8 +67,6 @@ def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
 def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
     """Send again the commerce events not handed on after `older_than` seconds (Redis was down
     when their order committed, or lost their job); how many."""
-    from datetime import timedelta
-
     waiting = CommerceEvent.objects.filter(
         forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
     )
@@ -80,15 +88,11 @@ def evaluate_job_id(key: str) -> str:
 
 
 def _job_id(key: str) -> str:
-    import hashlib
-
     return "event-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dict[str, Any] | None:
     """The event as automations read it, with its contact; None when the order has no usable phone."""
-    from orders.models import Fulfillment, Order
-
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return None
@@ -129,18 +133,16 @@ def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dic
     return event
 
 
-def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> str:
+def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> Forwarded:
     """The normalized event handed to `messaging-automations` (once per event)."""
-    from rq.exceptions import DuplicateJobError
-
     event = event_normalize(kind, order_id, fulfillment_id)
-    done = "no contact"
+    done = Forwarded.NO_CONTACT
     if event is not None:
         try:
             enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(event["key"]))
-            done = "evaluated next"
+            done = Forwarded.EVALUATED_NEXT
         except DuplicateJobError:
-            done = "already evaluated"
+            done = Forwarded.ALREADY_EVALUATED
     CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
         forwarded_at=timezone.now()
     )

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from messaging.delivery import BATCH, messages_enqueue
 from messaging.models import CommerceEvent, DailyReport, Message, MessageStatus
+from messaging.queueing import BATCH, messages_enqueue
 
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
 

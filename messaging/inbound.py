@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from channels_app.outcomes import Outcome, ignored
 from messaging.consent import consent_record, keyword
-from messaging.delivery import messages_enqueue, rules_for
 from messaging.models import ConsentState, Contact, Message, MessageStatus
 from messaging.phones import PhoneError, e164
+from messaging.queueing import messages_enqueue
+from messaging.rules import rules_for
 
 # A status only moves forward: a late "sent" never undoes "delivered".
 RANK: dict[str, int] = {

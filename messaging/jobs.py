@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from messaging.campaigns import campaign_fan_out
-from messaging.delivery import messages_deliver, messages_sweep
+from messaging.campaigns import campaign_fan_out, campaigns_sweep
+from messaging.checkouts import checkouts_due
+from messaging.delivery import messages_deliver
+from messaging.events import event_evaluate, event_forward, events_sweep
+from messaging.housekeeping import failures_retry, messages_purge, reports_roll_up
+from messaging.queueing import messages_sweep
 
 
 def deliver_messages(message_ids: list[int], attempt: int = 0) -> dict[str, int]:
@@ -25,10 +29,6 @@ def fan_out_campaign(campaign_id: int) -> dict[str, int]:
 def sweep_messages() -> dict[str, int]:
     """housekeeping: campaigns, deliveries and commerce events whose job was lost (or never
     made, Redis down), enqueued again; checkouts abandoned by now handed to the automations."""
-    from messaging.campaigns import campaigns_sweep
-    from messaging.checkouts import checkouts_due
-    from messaging.events import events_sweep
-
     return messages_sweep() | {
         "campaigns_requeued": campaigns_sweep(),
         "events_resent": events_sweep(),
@@ -38,20 +38,14 @@ def sweep_messages() -> dict[str, int]:
 
 def normalize_event(kind: str, order_id: int, fulfillment_id: int | None = None) -> str:
     """messaging-events: the commerce event with its contact, handed to the automations."""
-    from messaging.events import event_forward
-
-    return event_forward(kind, order_id, fulfillment_id)
+    return event_forward(kind, order_id, fulfillment_id).value
 
 
 def evaluate_event(event: dict) -> int:  # type: ignore[type-arg]
     """messaging-automations: one message per matching automation."""
-    from messaging.events import event_evaluate
-
     return event_evaluate(event)
 
 
 def housekeeping() -> dict[str, int]:
     """housekeeping (hourly): old messages deleted, transient failures retried, reports rolled up."""
-    from messaging.housekeeping import failures_retry, messages_purge, reports_roll_up
-
     return {"purged": messages_purge(), "retried": failures_retry(), "reports": reports_roll_up()}

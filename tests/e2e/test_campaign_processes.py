@@ -15,8 +15,8 @@ from django.db.models import Count, F
 
 from channels_app.models import Organization
 from config.queues import get_queue
-from messaging.delivery import messages_sweep
 from messaging.models import ConsentState, Contact, Message, MessageStatus, MessagingSettings, OutboxRecord
+from messaging.queueing import messages_sweep
 from tests.e2e.conftest import wait_for, waiting_for_locks
 from tests.e2e.test_processes import worker_blocked_mid_job
 

@@ -6,7 +6,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def fresh_rules():
     """Workers keep an organization's messaging settings 30 s; each test starts without them."""
-    from messaging import delivery
+    from messaging import rules as delivery
 
     delivery._rules.clear()
     yield

@@ -134,7 +134,7 @@ def test_bad_input_is_refused_before_anything_is_created(organization):
 
 
 def test_deliveries_go_in_batches_behind_the_message_one_person_is_waiting_for(organization, run_worker):
-    from messaging.delivery import messages_enqueue
+    from messaging.queueing import messages_enqueue
 
     people(organization, 250)
     people(organization, 10, consent=ConsentState.UNKNOWN, start=500)

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from config.queues import get_queue
 from messaging.consent import consent_record
-from messaging.delivery import messages_deliver, messages_enqueue
+from messaging.delivery import messages_deliver
 from messaging.models import (
     Automation,
     Campaign,
@@ -27,6 +27,7 @@ from messaging.models import (
     OutboxRecord,
     Suppression,
 )
+from messaging.queueing import messages_enqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -229,7 +230,7 @@ def test_an_organizations_own_twilio_account_wins_only_when_whole(organization, 
     rules = MessagingSettings.objects.get(organization=organization)
     rules.twilio_account_sid, rules.twilio_auth_token = TwilioServer.SID, "own-token"
     rules.save()
-    from messaging import delivery
+    from messaging import rules as delivery
 
     delivery._rules.clear()
     deliver(run_worker, message(organization, contact(organization, "+14155550199")))
@@ -294,8 +295,8 @@ def test_a_message_another_job_is_sending_is_left_to_it(organization, run_worker
 
 
 def test_a_delayed_automation_waits_for_its_delay_even_when_swept(organization, run_worker):
-    from messaging.delivery import messages_sweep
     from messaging.events import event_evaluate
+    from messaging.queueing import messages_sweep
 
     person = contact(organization)
     Automation.objects.create(
@@ -457,7 +458,7 @@ def test_a_job_out_of_time_hands_the_rest_to_a_new_job_after_sending_at_least_on
 
 
 def test_the_sweep_asks_once_per_job_and_requeues_a_dead_batch_in_batches(organization):
-    from messaging.delivery import messages_sweep
+    from messaging.queueing import messages_sweep
 
     campaign = Campaign.objects.create(organization=organization, name="Sale", template="Sale!")
     people = Contact.objects.bulk_create(
@@ -511,7 +512,8 @@ def test_a_cancel_during_a_batchs_sends_withdraws_what_it_has_not_sent(
 
 def test_a_job_that_lost_its_claim_to_another_sends_nothing(organization, run_worker):
     from messaging.backends import LocalBackend
-    from messaging.delivery import _send, rules_for
+    from messaging.claims import message_send as _send
+    from messaging.rules import rules_for
 
     claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
     first_claim = timezone.now() - timedelta(minutes=5)
@@ -539,7 +541,8 @@ def test_no_twilio_account_fails_the_batch_for_good(organization, run_worker, se
 
 def test_a_twilio_send_whose_claim_was_taken_over_is_not_made(organization, run_worker, twilio):
     from channels_app.platforms.twilio.client import TwilioBackend
-    from messaging.delivery import _send, rules_for
+    from messaging.claims import message_send as _send
+    from messaging.rules import rules_for
 
     claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
     first_claim = timezone.now() - timedelta(minutes=5)
