@@ -25,7 +25,7 @@ from catalog_sync.queueing import enqueue_job, job_gone
 from catalog_sync.runs import OPEN, run_finish_if_done, run_step_failed
 from catalog_sync.supplier import SUPPLIER_JOB
 from channels_app.models import SyncStatus
-from channels_app.sweeper import JobState, queue_job_state
+from config.jobs import JobState, queue_job_state
 
 logger = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ from catalog_sync.runs import (
 from catalog_sync.supplier import SUPPLIER_JOB, supplier_step
 from channels_app import http
 from channels_app.models import SyncStatus
-from channels_app.sweeper import job_live
+from config.jobs import job_live
 
 logger = logging.getLogger(__name__)
 

@@ -9,15 +9,9 @@ either can use it.
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
-from rq.exceptions import DuplicateJobError
 
-from channels_app.sweeper import JobState, discard_job, queue_job_state
-from config.queues import enqueue
-
-logger = logging.getLogger(__name__)
+from config.jobs import JobState, enqueue_or_follow, queue_job_state
 
 
 def job_gone(job_id: str, queue: str) -> bool:
@@ -26,31 +20,9 @@ def job_gone(job_id: str, queue: str) -> bool:
 
 
 def enqueue_job(queue: str, func: str, arg: int | str, job_id: str) -> None:
-    """Have a job with this id run after what the caller committed.
-
-    A new id is simply enqueued (one Redis call: the common case). A job of that id waiting in
-    the queue will read what was committed when it starts. A finished, failed or dead one is
-    replaced (ids are deterministic; the same work can be wanted again). A running one may have
-    read the database already: a second job (`-again`) follows it.
-    """
-    for candidate in (job_id, f"{job_id}-again"):
-        try:
-            enqueue(queue, func, arg, job_id=candidate)
-            return
-        except DuplicateJobError:
-            pass
-        state, _ = queue_job_state(candidate, queue)
-        if state is JobState.LIVE:
-            return
-        if state is JobState.RUNNING:
-            continue
-        discard_job(candidate)
-        try:
-            enqueue(queue, func, arg, job_id=candidate)
-        except DuplicateJobError:
-            pass  # enqueued by someone else meanwhile: it runs after our commit too
-        return
-    logger.warning("job %s and its follower are both running: the sweep picks up what they miss", job_id)
+    """Have a job with this id run after what the caller committed (config.jobs.enqueue_or_follow:
+    a running namesake may have read the database already, so a follower runs after it)."""
+    enqueue_or_follow(queue, func, arg, job_id=job_id)
 
 
 def enqueue_on_commit(queue: str, func: str, arg: int | str, job_id: str) -> None:

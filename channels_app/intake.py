@@ -34,12 +34,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostE
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
-from rq.exceptions import DuplicateJobError
 
 from channels_app import boundedjson
 from channels_app.models import CARRIERS, SMS_PROVIDERS, Channel, EventStatus, ProcessedWebhookEvent
+from config.jobs import enqueue_unique
 from config.logs import current_request_id
-from config.queues import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -326,15 +325,14 @@ def event_enqueue(event_id: int, request_id: str, queue: str = "webhooks") -> bo
     The job carries the request id of the webhook that stored the event, whoever enqueues it.
     """
     try:
-        enqueue(
+        # An existing job of that id is the event's, already on its way.
+        enqueue_unique(
             queue,
             "channels_app.jobs.process_webhook_event",
             event_id,
             job_id=f"webhook-{event_id}",
             meta={"request_id": request_id},
         )
-    except DuplicateJobError:
-        return True  # its job is already there
     except RedisError as exc:
         logger.warning(
             "event stored but not enqueued, Redis unavailable: %s; the sweeper will enqueue it",

@@ -18,10 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
-from rq.exceptions import DuplicateJobError
 
-from channels_app.sweeper import discard_job, job_live
-from config.queues import enqueue
+from config.jobs import enqueue_replacing, enqueue_unique
 from config.workers import running_as_job
 from messaging.consent import no_consent_reason
 from messaging.models import (
@@ -75,10 +73,7 @@ def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
 
 
 def _enqueue_fanout(campaign_id: int, at: datetime | None) -> None:
-    try:
-        enqueue("messaging-campaigns", FANOUT_JOB, campaign_id, job_id=f"campaign-{campaign_id}", at=at)
-    except DuplicateJobError:
-        pass
+    enqueue_unique("messaging-campaigns", FANOUT_JOB, campaign_id, job_id=f"campaign-{campaign_id}", at=at)
 
 
 def campaigns_sweep(*, older_than: int = 120) -> int:
@@ -92,11 +87,8 @@ def campaigns_sweep(*, older_than: int = 120) -> int:
     )
     swept = 0
     for campaign in stale:
-        if job_live(campaign.job_id, "messaging-campaigns"):
-            continue
-        discard_job(campaign.job_id)
-        _enqueue_fanout(campaign.pk, None)
-        swept += 1
+        # A live fan-out goes on by itself; a dead one's job is replaced, and goes on from where it got.
+        swept += enqueue_replacing("messaging-campaigns", FANOUT_JOB, campaign.pk, job_id=campaign.job_id)
     return swept
 
 

@@ -22,9 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rq.exceptions import DuplicateJobError
 
-from config.queues import enqueue
+from config.jobs import enqueue_unique
 from messaging.consent import consent_record
 from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
 from messaging.models import Checkout, ConsentState, Contact, Trigger
@@ -188,12 +187,9 @@ def checkouts_due(*, limit: int = 500) -> int:
                     "customer_name": checkout.customer_name,
                 },
             }
-            try:
-                # In the claim's transaction: with Redis down the claim rolls back, and the next
-                # sweep tries again. A second evaluation makes no second message.
-                enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(key))
-            except DuplicateJobError:
-                pass
+            # In the claim's transaction: with Redis down the claim rolls back, and the next sweep
+            # tries again. A second evaluation would make no second message.
+            enqueue_unique("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(key))
         handed += 1
     if handed:
         logger.info("%s abandoned checkouts handed to the automations", handed)

@@ -21,9 +21,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rq.exceptions import DuplicateJobError
 
-from config.queues import enqueue
+from config.jobs import enqueue_unique
 from messaging.models import Automation, CommerceEvent, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
@@ -58,10 +57,8 @@ def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | Non
 
 def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
     key = event_key(kind, order_id, fulfillment_id)
-    try:
-        enqueue("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
-    except DuplicateJobError:
-        pass  # the same event, already on its way
+    # False: the same event, already on its way.
+    enqueue_unique("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
 
 
 def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
@@ -138,10 +135,10 @@ def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> Forwa
     event = event_normalize(kind, order_id, fulfillment_id)
     done = Forwarded.NO_CONTACT
     if event is not None:
-        try:
-            enqueue("messaging-automations", EVALUATE_JOB, event, job_id=evaluate_job_id(event["key"]))
+        job_id = evaluate_job_id(event["key"])
+        if enqueue_unique("messaging-automations", EVALUATE_JOB, event, job_id=job_id):
             done = Forwarded.EVALUATED_NEXT
-        except DuplicateJobError:
+        else:
             done = Forwarded.ALREADY_EVALUATED
     CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
         forwarded_at=timezone.now()

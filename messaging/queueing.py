@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
-from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from channels_app.sweeper import discard_job, job_live
-from config.queues import SPECS, enqueue, get_queue, job_options
+from config.jobs import discard_job, enqueue_replacing, job_live
+from config.queues import SPECS, get_queue, job_options
 from messaging.models import Message, MessageStatus
 
 # The job path is a public contract: failed jobs are retried by this name days later.
@@ -49,17 +48,8 @@ def messages_enqueue(
     job_id = delivery_job_id(ids, at)
     Message.objects.filter(pk__in=ids).update(job_id=job_id, updated_at=timezone.now())
     queue = BULK if bulk else "messaging-delivery"
-    try:
-        enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
-    except DuplicateJobError:
-        if job_live(job_id, "messaging-delivery"):
-            return job_id  # The job is there already, and it will take these messages.
-        # A finished job of the same id is still stored (rq keeps results a day): it is replaced.
-        discard_job(job_id)
-        try:
-            enqueue(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
-        except DuplicateJobError:
-            pass  # Another process enqueued the same job in between.
+    # A live job of that id takes these messages; a finished one (rq keeps results a day) is replaced.
+    enqueue_replacing(queue, DELIVER_JOB, ids, attempt, job_id=job_id, at=at)
     return job_id
 
 

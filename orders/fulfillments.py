@@ -15,9 +15,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from rq.exceptions import DuplicateJobError
 
-from config.queues import enqueue
+from config.jobs import enqueue_unique
 from config.workers import job_will_retry, running_as_job
 from orders.models import Fulfillment, Order, PushStatus
 
@@ -63,11 +62,8 @@ def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:
 
 
 def fulfillment_enqueue(fulfillment_id: int) -> bool:
-    try:
-        enqueue("fulfillment", PUSH_JOB, fulfillment_id, job_id=f"fulfillment-{fulfillment_id}")
-    except DuplicateJobError:
-        return False  # its job is there
-    return True
+    """Whether its push was enqueued now (False: its job is there already)."""
+    return enqueue_unique("fulfillment", PUSH_JOB, fulfillment_id, job_id=f"fulfillment-{fulfillment_id}")
 
 
 def fulfillments_sweep(*, older_than: int = 120) -> int:

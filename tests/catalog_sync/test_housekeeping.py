@@ -17,7 +17,7 @@ from catalog_sync.housekeeping import runs_sweep, suppliers_due
 from catalog_sync.models import CatalogSyncRun, ProductFamily, RunMode, Supplier
 from catalog_sync.pipeline import run_start
 from channels_app.models import SyncStatus
-from channels_app.sweeper import discard_job
+from config.jobs import discard_job
 from config.queues import get_queue, rq_queues
 from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
 

@@ -255,7 +255,7 @@ def test_a_push_redis_lost_is_swept_up(httpserver, feed, sync, run_worker):
     from django.utils import timezone
 
     from catalog_sync.push import listings_sweep
-    from channels_app.sweeper import discard_job
+    from config.jobs import discard_job
 
     store = ShopifyStore()
     httpserver.expect_request(shopify_graphql_path(), method="POST").respond_with_handler(store.respond)

@@ -6,9 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from redis.exceptions import RedisError
-from rq.exceptions import DuplicateJobError
 
-from config.queues import enqueue
+from config.jobs import enqueue_unique
 from config.schedule import SCHEDULE
 
 logger = logging.getLogger(__name__)
@@ -36,10 +35,9 @@ class Command(BaseCommand):
                 if last_period.get(task.name) == period:
                     continue
                 try:
-                    enqueue(task.queue, task.func, job_id=f"{task.name}-{period}", retry=False)
-                    logger.info("enqueued %s for period %s", task.name, period)
-                except DuplicateJobError:
-                    pass  # another scheduler enqueued this period's job
+                    # False: another scheduler enqueued this period's job.
+                    if enqueue_unique(task.queue, task.func, job_id=f"{task.name}-{period}", retry=False):
+                        logger.info("enqueued %s for period %s", task.name, period)
                 except RedisError as exc:
                     logger.warning("cannot enqueue %s, Redis unavailable: %s", task.name, exc)
                     continue  # try again on the next tick
