@@ -24,8 +24,8 @@ from django.utils import timezone
 from catalog_sync.models import FamilyImage, ImageStatus, ListingStatus, ProductListing
 from catalog_sync.queueing import enqueue_job, enqueue_on_commit, job_gone
 from channels_app import http
+from channels_app.clients import CLIENTS, ConsoleOnly, Listing, ListingVariant, client_for
 from channels_app.models import Channel
-from channels_app.platforms.clients import CLIENTS, ConsoleOnly, Listing, ListingVariant, client_for
 from config.workers import job_will_retry
 from inventory.models import SKU, ChannelVariant, Product
 

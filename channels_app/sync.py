@@ -17,6 +17,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from channels_app import http
+from channels_app.clients import CLIENTS, ConsoleOnly, Polled, client_for
 from channels_app.handlers import topics_for
 from channels_app.intake import Delivery, event_record, identity_key
 from channels_app.models import (
@@ -28,7 +29,6 @@ from channels_app.models import (
     SyncStatus,
     WebhookSubscription,
 )
-from channels_app.platforms.clients import CLIENTS, ConsoleOnly, Polled, client_for
 from config.queues import enqueue
 from config.workers import job_will_retry, running_as_job
 from inventory.catalog import products_upsert

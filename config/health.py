@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import os
 import socket
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from rq.queue import Queue
 from rq.utils import as_text
 from rq.worker import BaseWorker, Worker
 
+from config.jobs import process_exists
 from config.queues import QUEUE_NAMES, get_queue
 from config.throughput import JOB_COUNT_KEY, JOB_SECONDS_KEY, queue_and_outcome
 from config.workers import WORKER_TTL
@@ -76,17 +76,6 @@ def live_workers(queue: Queue) -> list[BaseWorker]:
             continue
         alive.append(worker)
     return alive
-
-
-def process_exists(pid: int) -> bool:
-    """Whether a process of this machine has this pid (a worker's, as it registered)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's
-    return True
 
 
 def queue_stats() -> list[dict[str, Any]]:

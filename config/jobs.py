@@ -17,6 +17,7 @@ job's hash alone. The sweeps of each app ask it before they enqueue again what w
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from datetime import datetime, timedelta
 from enum import Enum
@@ -32,7 +33,6 @@ from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
 from rq.utils import as_text
 from rq.worker import Worker
 
-from config.health import process_exists
 from config.queues import SPECS, enqueue, get_queue
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,17 @@ def enqueue_or_follow(queue: str, func: str, *args: Any, job_id: str) -> None:
         enqueue_unique(queue, func, *args, job_id=candidate)
         return
     logger.warning("job %s and its follower are both running: the sweep picks up what they miss", job_id)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process of this machine has this pid (a worker's, as it registered)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's
+    return True
 
 
 def _worker_alive(job: Job, started_before: datetime) -> bool:

@@ -152,8 +152,8 @@ def push_stock_due() -> dict[str, int]:
 
 def stock_push(target: Target) -> str:
     """Push one target's current available; "unchanged" when the channel already shows it."""
+    from channels_app.clients import StockUpdate, client_for
     from channels_app.models import Channel
-    from channels_app.platforms.clients import StockUpdate, client_for
 
     channel = Channel.objects.get(pk=target.channel_id)
     warehouse = channel.warehouse_for(target.location)

@@ -85,7 +85,7 @@ def fulfillments_sweep(*, older_than: int = 120) -> int:
 
 
 def fulfillment_push(fulfillment_id: int) -> Fulfillment:
-    from channels_app.platforms.clients import Shipment, client_for
+    from channels_app.clients import Shipment, client_for
 
     claimable = [PushStatus.PENDING]
     if running_as_job(f"fulfillment-{fulfillment_id}"):

@@ -12,8 +12,8 @@ from django.urls import reverse
 from werkzeug import Response
 
 from channels_app import http
+from channels_app.clients import StockUpdate, client_for
 from channels_app.models import Channel, SyncRun, SyncStatus
-from channels_app.platforms.clients import StockUpdate, client_for
 from channels_app.platforms.shopee import client as shopee
 from channels_app.platforms.woocommerce import client as woocommerce
 from channels_app.sync import channel_verify, sync_start

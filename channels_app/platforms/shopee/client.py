@@ -23,8 +23,7 @@ from typing import Any
 from django.db import transaction
 
 from channels_app import http, ratelimit
-from channels_app.models import Channel
-from channels_app.platforms.clients import (
+from channels_app.clients import (
     ChangesPage,
     ConsoleOnly,
     Listing,
@@ -35,6 +34,7 @@ from channels_app.platforms.clients import (
     Shipment,
     StockUpdate,
 )
+from channels_app.models import Channel
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
 

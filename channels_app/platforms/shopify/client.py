@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,8 +21,7 @@ from django.conf import settings
 from django.utils.html import escape, linebreaks
 
 from channels_app import http, ratelimit
-from channels_app.models import Channel
-from channels_app.platforms.clients import (
+from channels_app.clients import (
     ChangesPage,
     Listing,
     Polled,
@@ -33,7 +31,28 @@ from channels_app.platforms.clients import (
     Shipment,
     StockUpdate,
 )
+from channels_app.models import Channel
 from channels_app.platforms.parsing import timestamp
+from channels_app.platforms.shopify.queries import (
+    FULFILLMENT_CREATE,
+    FULFILLMENT_STATE_QUERY,
+    INVENTORY_LEVEL_QUERY,
+    INVENTORY_SET,
+    LEVELS_COST,
+    LEVELS_PAGE,
+    LEVELS_QUERY,
+    LINES_PAGE,
+    ORDERS_COST,
+    ORDERS_PAGE,
+    ORDERS_QUERY,
+    PAGE_SIZE,
+    PRODUCT_SET,
+    SHOP_QUERY,
+    VARIANTS_QUERY,
+    WEBHOOK_CREATE,
+    WEBHOOKS_QUERY,
+)
+from channels_app.platforms.shopify.rest import gid_id, level_polled, rest_level, rest_order
 from channels_app.platforms.shopify.webhooks import HANDLERS
 from config.queues import get_queue
 from inventory.catalog import ProductData, VariantData
@@ -44,157 +63,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CAPACITY, DEFAULT_RESTORE_RATE = 1000.0, 50.0
 THROTTLED_ATTEMPTS = 5
 _TRANSIENT_GRAPHQL_CODES = {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
-PAGE_SIZE = 100
-
-VARIANTS_QUERY = """
-query Variants($first: Int!, $after: String) {
-  productVariants(first: $first, after: $after, sortKey: ID) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id
-      sku
-      title
-      inventoryItem { id }
-      product { id title }
-    }
-  }
-}
-"""
-SHOP_QUERY = "query { shop { name myshopifyDomain } }"
-WEBHOOKS_QUERY = """
-query Webhooks($after: String) {
-  webhookSubscriptions(first: 100, after: $after) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id
-      topic
-      uri
-      apiVersion { handle }
-    }
-  }
-}
-"""
-WEBHOOK_CREATE = """
-mutation webhookSubscriptionCreate(
-  $topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!
-) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
-    webhookSubscription {
-      id
-      topic
-      uri
-      apiVersion { handle }
-    }
-    userErrors { field message }
-  }
-}
-"""
-
-
-# A line costs about 4 points (LineItem, variant, MoneyBag, Money) and an order about 20 more: 2
-# orders of up to 100 lines stay under Shopify's 1000-point ceiling for one query. An order with more
-# lines than that is not polled (a truncated order would drop lines); its webhooks still apply.
-ORDERS_PAGE, LINES_PAGE = 2, 100
-ORDERS_COST = 2 + ORDERS_PAGE * (4 * LINES_PAGE + 20)
-# Stock is read whole, one mapped location at a time: a page is one location's levels, so no nested
-# connection can be cut short, and nothing is filtered by `updated_at` (nothing says an inventory
-# item's moves when only its quantities do). A level costs about 3 points (the level, its item, its
-# quantities): 100 a page is ~300 of the 1000 one query may ask, leaving the shop's bucket to the
-# stock pushes that share it.
-LEVELS_PAGE = 100
-LEVELS_COST = 3 + LEVELS_PAGE * 3
-_MONEY = "shopMoney { amount }"
-_ADDRESS = (
-    "firstName lastName company address1 address2 city province provinceCode country countryCodeV2 zip phone"
-)
-ORDERS_QUERY = f"""
-query Orders($first: Int!, $after: String, $query: String!) {{
-  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
-    pageInfo {{ hasNextPage endCursor }}
-    nodes {{
-      legacyResourceId name email phone currencyCode createdAt updatedAt cancelledAt cancelReason
-      displayFinancialStatus displayFulfillmentStatus
-      customer {{ firstName lastName defaultPhoneNumber {{ phoneNumber }} }}
-      checkoutToken
-      shippingAddress {{ {_ADDRESS} }}
-      billingAddress {{ {_ADDRESS} }}
-      currentSubtotalPriceSet {{ {_MONEY} }}
-      currentTotalTaxSet {{ {_MONEY} }}
-      currentTotalDiscountsSet {{ {_MONEY} }}
-      currentTotalPriceSet {{ {_MONEY} }}
-      lineItems(first: {LINES_PAGE}) {{
-        pageInfo {{ hasNextPage }}
-        nodes {{
-          id name sku quantity currentQuantity unfulfilledQuantity
-          variant {{ legacyResourceId }}
-          originalUnitPriceSet {{ {_MONEY} }}
-        }}
-      }}
-    }}
-  }}
-}}
-"""
-LEVELS_QUERY = """
-query LocationLevels($location: ID!, $first: Int!, $after: String) {
-  location(id: $location) {
-    inventoryLevels(first: $first, after: $after) {
-      pageInfo { hasNextPage endCursor }
-      nodes {
-        updatedAt
-        item { legacyResourceId tracked }
-        quantities(names: ["available"]) { name quantity }
-      }
-    }
-  }
-}
-"""
-
-
-FULFILLMENT_STATE_QUERY = """
-query FulfillmentState($id: ID!) {
-  order(id: $id) {
-    fulfillments(first: 50) { id trackingInfo(first: 5) { number } }
-    fulfillmentOrders(first: 20) { nodes { id status assignedLocation { location { id } } } }
-  }
-}
-"""
-FULFILLMENT_CREATE = """
-mutation fulfillmentCreate($fulfillment: FulfillmentInput!) {
-  fulfillmentCreate(fulfillment: $fulfillment) {
-    fulfillment { id status trackingInfo(first: 5) { number company url } }
-    userErrors { field message }
-  }
-}
-"""
 # SCHEDULED ones (a later delivery of a subscription) cannot be fulfilled until they open.
 _OPEN_FULFILLMENT_ORDERS = {"OPEN", "IN_PROGRESS"}
-INVENTORY_SET = """
-mutation inventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
-  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
-    inventoryAdjustmentGroup { createdAt reason changes { name delta quantityAfterChange } }
-    userErrors { code field message }
-  }
-}
-"""
-INVENTORY_LEVEL_QUERY = """
-query Level($item: ID!, $location: ID!) {
-  inventoryItem(id: $item) {
-    inventoryLevel(locationId: $location) { quantities(names: ["available"]) { name quantity } }
-  }
-}
-"""
-
-
-# An upsert: by the store's id once known, else by the hub's handle, so a create whose answer was
-# lost, sent again, updates what it made (productSet identifiers, 2025-04+).
-PRODUCT_SET = """
-mutation productSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
-  productSet(identifier: $identifier, input: $input, synchronous: true) {
-    product { id variants(first: 250) { nodes { id sku inventoryItem { id } } } }
-    userErrors { field message code }
-  }
-}
-"""
 
 
 def _next_cursor(page_info: dict[str, Any], after: str | None) -> str:
@@ -209,11 +79,6 @@ def _next_cursor(page_info: dict[str, Any], after: str | None) -> str:
 def topic_enum(topic: str) -> str:
     """orders/create -> ORDERS_CREATE (the GraphQL WebhookSubscriptionTopic)."""
     return topic.upper().replace("/", "_")
-
-
-def gid_id(gid: str | None) -> str:
-    """gid://shopify/ProductVariant/30322695 -> 30322695 (the id webhooks and REST use)."""
-    return (gid or "").rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 class ShopifyClient:
@@ -671,90 +536,3 @@ def _group_by_product(nodes: list[dict[str, Any]]) -> list[ProductData]:
     return [
         ProductData(external_id=pid, title=titles[pid], variants=tuple(vs)) for pid, vs in variants.items()
     ]
-
-
-# GraphQL's words for what the webhooks' REST shape says (DisplayFinancialStatus and
-# DisplayFulfillmentStatus enums -> the REST order's financial_status and fulfillment_status).
-_FULFILLMENT = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _amount(money: dict[str, Any] | None) -> str | None:
-    return ((money or {}).get("shopMoney") or {}).get("amount")
-
-
-def _address(address: dict[str, Any] | None) -> dict[str, Any]:
-    if not address:
-        return {}
-    rest = {_snake(key): value for key, value in address.items()}
-    rest["country_code"] = rest.pop("country_code_v2", None)
-    return rest
-
-
-def rest_order(node: dict[str, Any]) -> dict[str, Any]:
-    """A GraphQL Order as the REST order a webhook carries, for the webhooks' own handler."""
-    customer = node.get("customer") or {}
-    return {
-        "id": int(node["legacyResourceId"]),
-        "name": node.get("name"),
-        "email": node.get("email"),
-        "phone": node.get("phone"),
-        "currency": node.get("currencyCode"),
-        "created_at": node.get("createdAt"),
-        "updated_at": node.get("updatedAt"),
-        "cancelled_at": node.get("cancelledAt"),
-        "cancel_reason": (node.get("cancelReason") or "").lower() or None,
-        "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
-        "fulfillment_status": _FULFILLMENT.get(node.get("displayFulfillmentStatus") or ""),
-        "customer": {
-            "first_name": customer.get("firstName"),
-            "last_name": customer.get("lastName"),
-            "phone": (customer.get("defaultPhoneNumber") or {}).get("phoneNumber"),
-        },
-        "checkout_token": node.get("checkoutToken"),
-        "shipping_address": _address(node.get("shippingAddress")),
-        "billing_address": _address(node.get("billingAddress")),
-        "current_subtotal_price": _amount(node.get("currentSubtotalPriceSet")),
-        "current_total_tax": _amount(node.get("currentTotalTaxSet")),
-        "current_total_discounts": _amount(node.get("currentTotalDiscountsSet")),
-        "current_total_price": _amount(node.get("currentTotalPriceSet")),
-        "line_items": [
-            {
-                "id": int(gid_id(line.get("id")) or 0),
-                "name": line.get("name"),
-                "sku": line.get("sku"),
-                "quantity": line.get("quantity"),
-                "current_quantity": line.get("currentQuantity"),
-                "variant_id": int((line.get("variant") or {}).get("legacyResourceId") or 0) or None,
-                "price": _amount(line.get("originalUnitPriceSet")),
-                "fulfillment_status": "fulfilled"
-                if line.get("unfulfilledQuantity") == 0 and line.get("quantity")
-                else None,
-            }
-            for line in (node.get("lineItems") or {}).get("nodes") or []
-        ],
-    }
-
-
-def rest_level(node: dict[str, Any], location_id: str) -> dict[str, Any]:
-    """An InventoryLevel at a location as the inventory_levels/update webhook's payload."""
-    item = node.get("item") or {}
-    quantities = {q.get("name"): q.get("quantity") for q in node.get("quantities") or []}
-    return {
-        "inventory_item_id": int(item["legacyResourceId"]),
-        "location_id": int(location_id),
-        "available": quantities.get("available") if item.get("tracked", True) else None,
-        "updated_at": node.get("updatedAt"),
-    }
-
-
-def level_polled(payload: dict[str, Any]) -> Polled:
-    """A polled level as an event whose identity is the level's state: read again unchanged, it is
-    the same event (a duplicate); a new figure is a new one even if `updatedAt` did not move."""
-    key = ":".join(
-        str(payload[name]) for name in ("inventory_item_id", "location_id", "updated_at", "available")
-    )
-    return Polled(topic="inventory_levels/update", key=f"poll:level:{key}", payload=payload)

@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels_app import http, ratelimit
-from channels_app.models import Channel
-from channels_app.platforms.clients import (
+from channels_app.clients import (
     ChangesPage,
     Listing,
     Polled,
@@ -22,6 +21,7 @@ from channels_app.platforms.clients import (
     Shipment,
     StockUpdate,
 )
+from channels_app.models import Channel
 from channels_app.platforms.parsing import timestamp
 from inventory.catalog import ProductData, VariantData
 
