@@ -217,6 +217,8 @@ def gid_id(gid: str | None) -> str:
 
 
 class ShopifyClient:
+    stock_locations = True  # inventory levels per location
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         base = (
