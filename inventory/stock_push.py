@@ -25,7 +25,8 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import BaseTimeoutException
 
-from channels_app.platforms.clients import CLIENTS, client_class
+from channels_app.models import Channel, ChannelLocation
+from channels_app.platforms.clients import CLIENTS, StockUpdate, client_class, client_for
 from config.queues import get_queue
 from inventory.models import ChannelStock, ChannelVariant, StockLevel
 
@@ -71,8 +72,6 @@ def available_changed(*, sku_id: int, warehouse_id: int) -> None:
 
 def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
     """Every (channel, location) that shows this SKU from this warehouse."""
-    from channels_app.models import ChannelLocation
-
     targets = []
     # Every platform with a client takes stock pushes.
     variants = ChannelVariant.objects.filter(
@@ -153,9 +152,6 @@ def push_stock_due() -> dict[str, int]:
 
 def stock_push(target: Target) -> str:
     """Push one target's current available; "unchanged" when the channel already shows it."""
-    from channels_app.models import Channel
-    from channels_app.platforms.clients import StockUpdate, client_for
-
     channel = Channel.objects.get(pk=target.channel_id)
     warehouse = channel.warehouse_for(target.location)
     if warehouse is None:
