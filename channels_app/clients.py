@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from django.utils.module_loading import import_string
 
@@ -117,6 +117,10 @@ class PushedListing:
 
 
 class PlatformClient(Protocol):
+    # True: the channel shows stock per location, and each location mapped to a warehouse is
+    # pushed its own figure. False: it shows one stock, that of the warehouse its orders ship from.
+    stock_locations: ClassVar[bool]
+
     def __init__(self, channel: Channel) -> None: ...
 
     def verify(self) -> str:
@@ -154,6 +158,12 @@ class PlatformClient(Protocol):
         ...
 
 
+def client_class(platform: str) -> type[PlatformClient]:
+    """The platform's client class, for what it says about the platform without a channel."""
+    cls: type[PlatformClient] = import_string(CLIENTS[platform])
+    return cls
+
+
 def client_for(channel: Channel) -> PlatformClient:
     if channel.platform not in CLIENTS:
         # A carrier's tracking account: it only sends webhooks.
@@ -161,5 +171,4 @@ def client_for(channel: Channel) -> PlatformClient:
             f"{channel.get_platform_display()} only sends webhooks to the hub: enter {channel.webhook_url} "
             "as the webhook URL in its dashboard, with this channel's webhook secret"
         )
-    cls: type[PlatformClient] = import_string(CLIENTS[channel.platform])
-    return cls(channel)
+    return client_class(channel.platform)(channel)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,11 +10,9 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-if TYPE_CHECKING:
-    from inventory.models import Warehouse
-
 from channels_app import egress
 from channels_app.secrets import EncryptedJSONField, EncryptedTextField
+from inventory.models import Warehouse
 
 
 class Organization(models.Model):
@@ -151,8 +148,6 @@ class Channel(models.Model):
         """Where this channel's stock is, for orders and stock reports alike: the warehouse of the
         location named (when it is mapped), else of the channel's first mapped location (a
         WooCommerce store has one stock), else the organization's default warehouse."""
-        from inventory.models import Warehouse
-
         mapped = self.locations.filter(warehouse__isnull=False).select_related("warehouse").order_by("pk")
         location = (mapped.filter(external_id=location_id).first() if location_id else None) or (
             None if location_id else mapped.first()

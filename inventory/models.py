@@ -168,7 +168,7 @@ class Reservation(models.Model):
 
     class Meta:
         indexes = [
-            # A channel's open holds per level: what its stock reports add back (platforms.stock).
+            # A channel's open holds per level: what its stock reports add back (inventory.inbound).
             models.Index(
                 fields=["channel", "sku", "warehouse", "status"], name="reservation_channel_level_idx"
             ),

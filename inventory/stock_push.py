@@ -25,6 +25,8 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import BaseTimeoutException
 
+from channels_app.clients import CLIENTS, StockUpdate, client_class, client_for
+from channels_app.models import Channel, ChannelLocation
 from config.queues import get_queue
 from inventory.models import ChannelStock, ChannelVariant, StockLevel
 
@@ -34,7 +36,6 @@ WINDOW = 2  # seconds a burst of changes is gathered for one push
 FLUSH_SECONDS = 60  # one flush's share of the queue: fulfillment pushes wait behind it
 PENDING = "hub:stock-push:pending"
 FLUSH_JOB = "inventory.jobs.push_stock"
-PUSHING_PLATFORMS = ("shopify", "woocommerce", "shopee")
 
 # Done with a key: forget it, unless a change marked it again meanwhile (its score moved), in which
 # case the next window's job pushes the newer value. Keys stay marked until pushed, so a flush job
@@ -71,19 +72,18 @@ def available_changed(*, sku_id: int, warehouse_id: int) -> None:
 
 def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
     """Every (channel, location) that shows this SKU from this warehouse."""
-    from channels_app.models import ChannelLocation
-
     targets = []
+    # Every platform with a client takes stock pushes.
     variants = ChannelVariant.objects.filter(
-        sku_id=sku_id, channel__is_active=True, channel__platform__in=PUSHING_PLATFORMS
+        sku_id=sku_id, channel__is_active=True, channel__platform__in=CLIENTS
     ).select_related("channel")
     for channel in {variant.channel for variant in variants}:
         locations = ChannelLocation.objects.filter(channel=channel, warehouse_id=warehouse_id)
         external = [location.external_id for location in locations]
-        if channel.platform == "shopify":
+        if client_class(channel.platform).stock_locations:
             targets += [Target(channel.pk, sku_id, location) for location in external]
         else:
-            warehouse = channel.warehouse_for("")  # WooCommerce and Shopee show one stock
+            warehouse = channel.warehouse_for("")  # the channel shows one stock
             if warehouse is not None and warehouse.pk == warehouse_id:
                 targets.append(Target(channel.pk, sku_id, ""))
     return targets
@@ -152,9 +152,6 @@ def push_stock_due() -> dict[str, int]:
 
 def stock_push(target: Target) -> str:
     """Push one target's current available; "unchanged" when the channel already shows it."""
-    from channels_app.clients import StockUpdate, client_for
-    from channels_app.models import Channel
-
     channel = Channel.objects.get(pk=target.channel_id)
     warehouse = channel.warehouse_for(target.location)
     if warehouse is None:

@@ -1,11 +1,13 @@
 """Commerce events → automations → messages.
 
-The orders app says what happened (an order paid or cancelled, a fulfillment created or shipped),
-after its transaction commits. On `messaging-events` the event is normalized: its contact found or
-made from the order's phone (E.164, read in the shipping country), and the plain data its
-templates may use. On `messaging-automations` each active automation of that trigger whose
-conditions hold makes one message (the database refuses a second for the same contact, automation
-and event), delivered now or after the automation's delay.
+The orders app records what happened (an order paid or cancelled, a fulfillment created or
+shipped) as a `CommerceEvent` row in its own transaction. It goes out once that commits
+(`event_enqueue_on_commit`, connected to orders' signal), or later by `events_sweep`. On
+`messaging-events` the event is normalized: its contact found or made from the order's phone
+(E.164, read in the shipping country), and the plain data its templates may use. On
+`messaging-automations` each active automation of that trigger whose conditions hold makes one
+message (the database refuses a second for the same contact, automation and event), delivered now
+or after the automation's delay.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.jobs import enqueue_unique
-from messaging.models import Automation, CommerceEvent, Contact, Message, Trigger
+from messaging.models import Automation, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
-from orders.models import Fulfillment, Order
+from orders.events import event_key
+from orders.models import CommerceEvent, Fulfillment, Order
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +46,12 @@ class Forwarded(StrEnum):
     ALREADY_EVALUATED = "already evaluated"
 
 
-def commerce_event_on_commit(kind: str, order_id: int, fulfillment_id: int | None = None) -> None:
-    """Called by the orders app inside its transaction: the event is recorded with the order and
-    goes out once that commits (said twice, it is one event)."""
-    key = event_key(kind, order_id, fulfillment_id)
-    _, created = CommerceEvent.objects.get_or_create(
-        key=key, defaults={"kind": kind, "order_id": order_id, "fulfillment_id": fulfillment_id}
-    )
-    if created:
-        # robust: with Redis down the order still commits; the sweep sends the event later.
-        transaction.on_commit(lambda: _emit(kind, order_id, fulfillment_id), robust=True)
+def event_enqueue_on_commit(sender: type[CommerceEvent], *, event: CommerceEvent, **kwargs: Any) -> None:
+    """Connected to orders' `commerce_event_recorded` (`MessagingConfig.ready`): the event, just
+    recorded in its order's transaction, goes out once that commits."""
+    kind, order_id, fulfillment_id = event.kind, event.order_id, event.fulfillment_id
+    # robust: with Redis down the order still commits; the sweep sends the event later.
+    transaction.on_commit(lambda: _emit(kind, order_id, fulfillment_id), robust=True)
 
 
 def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
@@ -73,11 +72,6 @@ def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
         _emit(kind, order_id, fulfillment_id)
         sent += 1
     return sent
-
-
-def event_key(kind: str, order_id: int, fulfillment_id: int | None) -> str:
-    """The event's identity: one message per contact and automation for it."""
-    return f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else "")
 
 
 def evaluate_job_id(key: str) -> str:

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from messaging.models import CommerceEvent, DailyReport, Message, MessageStatus
+from messaging.models import DailyReport, Message, MessageStatus
 from messaging.queueing import BATCH, messages_enqueue
+from orders.models import CommerceEvent
 
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
 

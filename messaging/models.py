@@ -266,31 +266,6 @@ class Message(models.Model):
         return f"{self.get_status_display()} to {self.contact_id}"
 
 
-class CommerceEvent(models.Model):
-    """An order or fulfillment event for the automations, written in the order's own transaction:
-    it goes to `messaging-events` once that commits, and if Redis was down then, the sweep sends
-    it later. Nothing the orders app says is lost."""
-
-    kind = models.CharField(max_length=30, choices=Trigger.choices)
-    key = models.CharField(max_length=200, unique=True, help_text="One event, however often it is said.")
-    order_id = models.BigIntegerField()
-    fulfillment_id = models.BigIntegerField(null=True, blank=True)
-    forwarded_at = models.DateTimeField(null=True, blank=True, help_text="Handed to messaging-events.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["created_at"],
-                condition=models.Q(forwarded_at__isnull=True),
-                name="commerce_event_waiting_idx",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.key
-
-
 class Checkout(models.Model):
     """A checkout a platform told the hub about (Shopify's checkouts/create and checkouts/update).
 

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from config.jobs import enqueue_unique
 from config.workers import job_will_retry, running_as_job
-from orders.models import Fulfillment, Order, PushStatus
+from orders.events import commerce_event_record
+from orders.models import CommerceEventKind, Fulfillment, Order, PushStatus
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,18 @@ def fulfillment_create(*, order_id: int, tracking_number: str, carrier: str, url
 
 
 def _commerce_events(fulfillment: Fulfillment) -> None:
-    """Tell messaging (after commit): a fulfillment was created, and shipped if it has tracking."""
-    from messaging.events import commerce_event_on_commit
-
-    commerce_event_on_commit("fulfillment_created", fulfillment.order_id, fulfillment.pk)
+    """Record that a fulfillment was created, and shipped if it has tracking (`orders.events`)."""
+    commerce_event_record(
+        kind=CommerceEventKind.FULFILLMENT_CREATED,
+        order_id=fulfillment.order_id,
+        fulfillment_id=fulfillment.pk,
+    )
     if fulfillment.tracking_number:
-        commerce_event_on_commit("fulfillment_shipped", fulfillment.order_id, fulfillment.pk)
+        commerce_event_record(
+            kind=CommerceEventKind.FULFILLMENT_SHIPPED,
+            order_id=fulfillment.order_id,
+            fulfillment_id=fulfillment.pk,
+        )
 
 
 def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:

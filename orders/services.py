@@ -39,7 +39,15 @@ from inventory.services import (
     stock_fulfil,
     stock_reserve,
 )
-from orders.models import RELEASING_STATUSES, RESERVING_STATUSES, LineIssue, Order, OrderItem
+from orders.events import commerce_event_record
+from orders.models import (
+    RELEASING_STATUSES,
+    RESERVING_STATUSES,
+    CommerceEventKind,
+    LineIssue,
+    Order,
+    OrderItem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,13 +152,11 @@ def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
 
 
 def _commerce_events(order: Order, *, was_paid: bool, was_cancelled: bool) -> None:
-    """Tell messaging (after commit) that the order became paid, or was cancelled."""
-    from messaging.events import commerce_event_on_commit
-
+    """Record that the order became paid, or was cancelled (`orders.events`)."""
     if order.pk and order.financial_status == "paid" and not was_paid and order.cancelled_at is None:
-        commerce_event_on_commit("order_paid", order.pk)
+        commerce_event_record(kind=CommerceEventKind.ORDER_PAID, order_id=order.pk)
     if order.pk and order.cancelled_at is not None and not was_cancelled:
-        commerce_event_on_commit("order_cancelled", order.pk)
+        commerce_event_record(kind=CommerceEventKind.ORDER_CANCELLED, order_id=order.pk)
 
 
 def _copy_order_fields(order: Order, data: OrderData) -> None:

@@ -285,7 +285,7 @@ def test_a_report_while_the_hubs_newer_figure_waits_to_be_pushed_changes_nothing
 
 
 def test_a_channels_report_adds_back_every_channels_holds(shop):
-    from channels_app.platforms.stock import level_reserved
+    from inventory.inbound import level_reserved
     from inventory.models import Reservation
 
     channel, main, item, fake = shop

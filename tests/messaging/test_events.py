@@ -115,7 +115,7 @@ def test_an_event_whose_order_committed_while_redis_was_down_is_sent_by_the_swee
 ):
     from config.queues import get_queue, rq_queues
     from messaging.events import events_sweep
-    from messaging.models import CommerceEvent
+    from orders.models import CommerceEvent
 
     opted_in(channel)
     automation(channel, "order_paid", "Thanks for order {{ order.number }}")

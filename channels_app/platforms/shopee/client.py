@@ -62,6 +62,8 @@ def sign(partner_key: str, *parts: object) -> str:
 
 
 class ShopeeClient:
+    stock_locations = False  # the hub pushes one seller stock per model, with no location
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.base = (channel.api_base_url or DEFAULT_BASE_URL).rstrip("/")

@@ -7,7 +7,7 @@ from typing import Any
 from channels_app.models import ProcessedWebhookEvent
 from channels_app.outcomes import HandlerError, Outcome, ignored
 from channels_app.platforms.shopee import client, payloads
-from channels_app.platforms.stock import sku_for_variant, stock_report
+from inventory.inbound import sku_for_variant, stock_report
 from orders.services import order_sync
 
 

@@ -82,6 +82,8 @@ def topic_enum(topic: str) -> str:
 
 
 class ShopifyClient:
+    stock_locations = True  # inventory levels per location
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         base = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels_app.models import ProcessedWebhookEvent
 from channels_app.outcomes import Outcome, ignored
 from channels_app.platforms.shopify import payloads
-from channels_app.platforms.stock import sku_for_variant, stock_report, warehouse_for_location
+from inventory.inbound import sku_for_variant, stock_report, warehouse_for_location
 from messaging.checkouts import checkout_converted, checkout_sync
 from orders.fulfillments import fulfillment_from_platform
 from orders.services import order_sync

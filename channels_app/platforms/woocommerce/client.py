@@ -35,6 +35,8 @@ BATCH_LIMIT = 100
 
 
 class WooCommerceClient:
+    stock_locations = False  # one stock quantity per product or variation
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.base = (channel.api_base_url or channel.shop_identifier).rstrip("/") + "/wp-json/wc/v3"

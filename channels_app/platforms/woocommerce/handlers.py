@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from channels_app.models import ProcessedWebhookEvent
 from channels_app.outcomes import HandlerError, Outcome, ignored
-from channels_app.platforms.stock import sku_for_variant, stock_report
 from channels_app.platforms.woocommerce import payloads
+from inventory.inbound import sku_for_variant, stock_report
 from orders.services import order_delete, order_sync
 
 

@@ -1,4 +1,4 @@
-"""Stock figures reported by a channel, into the ledger (shared by every platform's handlers)."""
+"""Stock figures reported by a channel, into the ledger (called by every platform's handlers)."""
 
 from __future__ import annotations
 
