@@ -25,7 +25,7 @@ from catalog_sync.push import PUSH_JOB
 from catalog_sync.queueing import enqueue_on_commit
 from channels_app.access import OrganizationScopedAdmin
 from channels_app.admin import RefreshWhileRunning, progress_html
-from config.failed_jobs import Subject
+from config.ops.failed_jobs import Subject
 
 
 def run_progress(run: CatalogSyncRun) -> str:
