@@ -24,7 +24,6 @@ from channels_app.models import (
     ProcessedWebhookEvent,
     SyncKind,
     SyncRun,
-    SyncStatus,
     WebhookSubscription,
 )
 from channels_app.platforms.shopify.versions import SEEN_WITHIN, version_warnings, versions_seen
@@ -32,6 +31,7 @@ from channels_app.sweeper import event_replay
 from channels_app.sync import channel_verify, sync_start
 from config.ops.access import audit, is_ops
 from config.ops.failed_jobs import Subject
+from config.progress import RefreshWhileRunning, progress_html
 
 
 @admin.register(Organization)
@@ -376,43 +376,6 @@ def progress_bar(run: SyncRun) -> str:
     if percent is None:
         return format_html("<span>{} done</span>", run.done)
     return progress_html(percent, f"{run.done} of {run.total if run.total is not None else '?'}")
-
-
-def progress_html(percent: int, caption: str) -> str:
-    return format_html(
-        "<progress max='100' value='{}' title='{}%'></progress> {}% ({})", percent, percent, percent, caption
-    )
-
-
-class RefreshWhileRunning(OrganizationScopedAdmin):
-    """A run's list and page reload every 3 s while a run the user can see is QUEUED or RUNNING."""
-
-    change_list_template = "admin/auto_refresh/change_list.html"
-    change_form_template = "admin/auto_refresh/change_form.html"
-    OPEN: tuple[str, ...] = (SyncStatus.QUEUED, SyncStatus.RUNNING)
-
-    def running(self, queryset: QuerySet[Any]) -> bool:
-        """Whether any of these is still under way (the page reloads)."""
-        return queryset.filter(status__in=self.OPEN).exists()
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        running = self.running(self.get_queryset(request))
-        return super().changelist_view(request, {**(extra_context or {}), "auto_refresh": running})
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        run = self.get_object(request, object_id)
-        running = run is not None and self.running(self.get_queryset(request).filter(pk=run.pk))
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "auto_refresh": running}
-        )
 
 
 @admin.register(SyncRun)
