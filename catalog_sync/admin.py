@@ -24,8 +24,8 @@ from catalog_sync.pipeline import run_start
 from catalog_sync.push import PUSH_JOB
 from catalog_sync.queueing import enqueue_on_commit
 from channels_app.access import OrganizationScopedAdmin
-from channels_app.admin import RefreshWhileRunning, progress_html
-from config.failed_jobs import Subject
+from config.ops.failed_jobs import Subject
+from config.progress import RefreshWhileRunning, progress_html
 
 
 def run_progress(run: CatalogSyncRun) -> str:

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from channels_app.models import Organization
-from config.ops import is_ops
+from config.ops.access import is_ops
 
 
 def sees_everything(request: HttpRequest) -> bool:

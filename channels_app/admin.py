@@ -1,6 +1,4 @@
-import functools
 import json
-from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -9,13 +7,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE
 from django.db.models import Count, Max, Q, QuerySet
-from django.db.models.fields.json import KT
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django_rq.admin import QueueAdmin
-from django_rq.models import Dashboard
 
 from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline, WriteOnlySecretsAdmin
 from channels_app.models import (
@@ -27,15 +22,13 @@ from channels_app.models import (
     ProcessedWebhookEvent,
     SyncKind,
     SyncRun,
-    SyncStatus,
     WebhookSubscription,
 )
 from channels_app.platforms.shopify.versions import SEEN_WITHIN, version_warnings, versions_seen
 from channels_app.sweeper import event_replay
 from channels_app.sync import channel_verify, sync_start
-from config.failed_jobs import Subject
-from config.ops import audit, is_ops, ops_only, ops_or_api_token
-from config.ops_views import dashboard_view, failed_jobs_view
+from config.ops.access import audit, is_ops
+from config.progress import RefreshWhileRunning, progress_html
 
 
 @admin.register(Organization)
@@ -382,43 +375,6 @@ def progress_bar(run: SyncRun) -> str:
     return progress_html(percent, f"{run.done} of {run.total if run.total is not None else '?'}")
 
 
-def progress_html(percent: int, caption: str) -> str:
-    return format_html(
-        "<progress max='100' value='{}' title='{}%'></progress> {}% ({})", percent, percent, percent, caption
-    )
-
-
-class RefreshWhileRunning(OrganizationScopedAdmin):
-    """A run's list and page reload every 3 s while a run the user can see is QUEUED or RUNNING."""
-
-    change_list_template = "admin/auto_refresh/change_list.html"
-    change_form_template = "admin/auto_refresh/change_form.html"
-    OPEN: tuple[str, ...] = (SyncStatus.QUEUED, SyncStatus.RUNNING)
-
-    def running(self, queryset: QuerySet[Any]) -> bool:
-        """Whether any of these is still under way (the page reloads)."""
-        return queryset.filter(status__in=self.OPEN).exists()
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        running = self.running(self.get_queryset(request))
-        return super().changelist_view(request, {**(extra_context or {}), "auto_refresh": running})
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        run = self.get_object(request, object_id)
-        running = run is not None and self.running(self.get_queryset(request).filter(pk=run.pk))
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "auto_refresh": running}
-        )
-
-
 @admin.register(SyncRun)
 class SyncRunAdmin(RefreshWhileRunning):
     organization_path = "channel__organization"
@@ -438,143 +394,3 @@ class SyncRunAdmin(RefreshWhileRunning):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
-
-
-def webhook_job_subjects(event_ids: Iterable[object]) -> dict[object, Subject]:
-    """What webhook jobs were for, for the failed-jobs page: their event, channel and order, in
-    two queries (the order's platform id is read from the payload by the database)."""
-    from orders.models import Order
-
-    events = (
-        ProcessedWebhookEvent.objects.filter(pk__in=[pk for pk in event_ids if isinstance(pk, int)])
-        .select_related("channel")
-        .only("pk", "source", "topic", "channel__name", "channel__platform", "channel__shop_identifier")
-        .annotate(
-            payload_id=KT("payload__id"),
-            payload_order_id=KT("payload__order_id"),
-            ordersn=KT("payload__data__ordersn"),
-        )
-    )
-    refs = {event.pk: _order_reference(event) for event in events}
-    orders = {
-        (order.channel_id, order.external_id): order
-        for order in Order.objects.filter(
-            channel__in={event.channel_id for event in events}, external_id__in=set(refs.values()) - {""}
-        ).only("pk", "channel_id", "external_id", "number")
-    }
-    subjects: dict[object, Subject] = {}
-    for event in events:
-        channel, ref = event.channel, refs[event.pk]
-        links = [
-            (
-                f"event {event.pk} ({event.topic})",
-                reverse("admin:channels_app_processedwebhookevent_change", args=[event.pk]),
-            ),
-            (str(channel), reverse("admin:channels_app_channel_change", args=[channel.pk])),
-        ]
-        terms = [channel.shop_identifier, channel.name, ref]
-        order = orders.get((channel.pk, ref))
-        if order is not None:
-            links.append(
-                (
-                    f"order {order.number or order.external_id}",
-                    reverse("admin:orders_order_change", args=[order.pk]),
-                )
-            )
-            terms.append(order.number)
-        subjects[event.pk] = Subject(
-            links=tuple(links), channel_id=channel.pk, search_terms=tuple(t for t in terms if t)
-        )
-    return subjects
-
-
-def sync_job_subjects(run_ids: Iterable[object]) -> dict[object, Subject]:
-    """What sync jobs were for: their run and its channel."""
-    runs = SyncRun.objects.filter(pk__in=[pk for pk in run_ids if isinstance(pk, int)]).select_related(
-        "channel"
-    )
-    return {
-        run.pk: Subject(
-            links=(
-                (str(run), reverse("admin:channels_app_syncrun_change", args=[run.pk])),
-                (str(run.channel), reverse("admin:channels_app_channel_change", args=[run.channel_id])),
-            ),
-            channel_id=run.channel_id,
-            search_terms=(run.channel.shop_identifier, run.channel.name),
-        )
-        for run in runs
-    }
-
-
-def _order_reference(event: Any) -> str:
-    """The platform's order id an event is about, or "" (a product or stock event)."""
-    if event.source == "shopee":
-        ref = event.ordersn
-    elif event.topic.startswith(("orders/", "order.")):
-        ref = event.payload_id
-    elif event.topic.startswith("fulfillments/"):
-        ref = event.payload_order_id
-    else:
-        ref = None
-    return "" if ref is None else str(ref)  # a JSON number on some databases, text on others
-
-
-class OpsQueueAdmin(QueueAdmin):
-    """django-rq's dashboard, registries and job pages, gated by the ops permission (config.ops)."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_ops(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return is_ops(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return is_ops(request)
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        return ops_only(super().changelist_view)(request, extra_context)
-
-    def get_urls(self) -> list[URLPattern]:
-        from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
-
-        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-            gated = ops_only(view)
-
-            @functools.wraps(view)
-            def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-                request.current_app = self.admin_site.name  # type: ignore[attr-defined]
-                return self.admin_site.admin_view(gated)(request, *args, **kwargs)
-
-            return wrapper
-
-        # The stats JSON and Prometheus views: ops, or django-rq's API token (for a scraper).
-        api_urls = get_api_urlpatterns(name_prefix="django_rq_")
-        for pattern in api_urls:
-            pattern.callback = ops_or_api_token(pattern.callback)
-        admin_urls = [
-            url
-            for url in get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=wrap)
-            # rq-scheduler's page: the hub schedules with rq's own scheduler, and without the
-            # rq-scheduler package this page only raises.
-            if url.name != "django_rq_scheduler_jobs"
-        ]
-        from django_rq import stats_views
-
-        # The hub's dashboard is the landing page (before django-rq's own, which moves to stats/).
-        hub_urls = [
-            path("", wrap(dashboard_view), name="django_rq_hub_dashboard"),
-            path("stats/", wrap(stats_views.stats), name="django_rq_stats"),
-            path("failed/", wrap(failed_jobs_view), name="django_rq_failed_all"),
-        ]
-        # Of the model admin's own pages only the list: the Dashboard model has no table, and its
-        # add, change, delete and history pages would query one.
-        model_urls = [
-            u for u in super(QueueAdmin, self).get_urls() if u.name == "django_rq_dashboard_changelist"
-        ]
-        return api_urls + hub_urls + admin_urls + model_urls
-
-
-admin.site.unregister(Dashboard)
-admin.site.register(Dashboard, OpsQueueAdmin)

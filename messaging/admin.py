@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin
-from channels_app.admin import RefreshWhileRunning, progress_html
-from config.ops import is_ops
+from config.ops.access import is_ops
+from config.progress import RefreshWhileRunning, progress_html
 from messaging.campaigns import AudienceError, campaign_cancel, campaign_report, campaign_send
 from messaging.models import (
     Automation,

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from channels_app.access import OrganizationScopedAdmin
-from config.failed_jobs import Subject
+from config.ops.failed_jobs import Subject
 from inventory.models import Reservation, ReservationStatus
 from orders.fulfillments import fulfillment_enqueue_on_commit
 from orders.models import Fulfillment, Order, OrderItem

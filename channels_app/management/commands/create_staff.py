@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from channels_app.models import Organization
-from config.ops import OPS_PERMISSION
+from config.ops.access import OPS_PERMISSION
 
 # What a merchant does in the admin: run their channels and stock; read their events and orders.
 MERCHANT_PERMISSIONS = {

@@ -1,4 +1,4 @@
-"""The ops console's own pages, inside the admin (wired in channels_app.admin.OpsQueueAdmin)."""
+"""The ops console's own pages, inside the admin (wired in config.ops.admin.OpsQueueAdmin)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from django.contrib.admin.models import CHANGE, DELETION
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django_rq.settings import get_queues_map
 
+from channels_app.models import Channel
 from channels_app.sweeper import events_waiting
-from config import failed_jobs as dlq
 from config import throughput
 from config.health import live_workers, queue_stats
-from config.ops import audit
+from config.ops import failed_jobs as dlq
+from config.ops.access import audit
 from config.queues import QUEUE_NAMES, get_queue
 
 
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """Per queue: jobs by state, workers and what they run, the oldest queued job's age, and the
     last hour's throughput and failure rate (the hub's own per-minute counts). Refreshes itself."""
-    from django_rq.settings import get_queues_map
-
     stats = queue_stats()
     series = throughput.last_hour(get_queue("webhooks").connection)
     rows = []
@@ -53,8 +53,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 def failed_jobs_view(request: HttpRequest) -> HttpResponse:
     """Failed jobs of every queue: filter, group by exception, retry or delete (one, selected, all
     matching the filter, after a confirmation that says how many)."""
-    from channels_app.models import Channel
-
     filters = _filters(request)
     # Read once, grouped over every filter but the exception type, so each group is one click away.
     every_type = dlq.failed_jobs(replace(filters, exception_type=""))

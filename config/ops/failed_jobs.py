@@ -23,8 +23,8 @@ WEBHOOK_JOB = "channels_app.jobs.process_webhook_event"
 
 # Job function -> describer: `describe(first_args) -> {first_arg: Subject}`.
 SUBJECTS: dict[str, str] = {
-    WEBHOOK_JOB: "channels_app.admin.webhook_job_subjects",
-    "channels_app.jobs.run_sync": "channels_app.admin.sync_job_subjects",
+    WEBHOOK_JOB: "channels_app.job_subjects.webhook_job_subjects",
+    "channels_app.jobs.run_sync": "channels_app.job_subjects.sync_job_subjects",
     "orders.jobs.push_fulfillment": "orders.admin.fulfillment_job_subjects",
     "catalog_sync.jobs.sync_supplier": "catalog_sync.admin.run_job_subjects",
     "catalog_sync.jobs.apply_family": "catalog_sync.admin.family_job_subjects",
