@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_rq",
+    "import_export",
+    "phonenumber_field",
     # After django_rq: its admin module replaces django-rq's registration of the Dashboard.
     "config.ops",
     "channels_app",
