@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from channels_app.models import Organization
+from channels_app.cli import organization_named
 from inventory.models import SKU, MovementReason, Warehouse
 from inventory.services import stock_set
 
@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = Organization.objects.filter(slug=options["org"]).first()
-        if organization is None:
-            raise CommandError(f"no organization {options['org']!r}")
+        organization = organization_named(options["org"])
         rows = self._read(options["file"])
         changed = 0
         with transaction.atomic():
