@@ -67,3 +67,57 @@ def test_every_org_command_says_how_to_create_the_organization(command):
         "no organization 'acme': create it first with `python manage.py create_org acme` "
         "(or in the admin, Organizations)"
     )
+
+
+# What each platform's create_channel needs, as the README shows it.
+CHANNEL_ARGS = {
+    Platform.SHOPIFY: ["--shop-domain", "acme.myshopify.com", "--webhook-secret", "s"],
+    Platform.WOOCOMMERCE: ["--site-url", "https://shop.example.com/", "--webhook-secret", "s"],
+    Platform.SHOPEE: ["--shop-id", "727720655", "--partner-id", "2001887", "--partner-key", "pk"],
+    Platform.TWILIO: ["--account", TWILIO_SID, "--webhook-secret", "twilio-auth-token"],
+    Platform.EASYPOST: ["--account", "acme-easypost", "--webhook-secret", "s"],
+    Platform.AFTERSHIP: ["--account", "acme-aftership", "--webhook-secret", "s"],
+}
+
+
+@pytest.mark.parametrize("platform", Platform.values)
+def test_create_channel_works_for_every_platform_choice(platform, capsys, settings):
+    settings.WEBHOOK_BASE_URL = "https://hub.example.com"
+    call_command("create_channel", "--org", "acme", "--platform", platform, *CHANNEL_ARGS[platform])
+    printed = json.loads(capsys.readouterr().out)
+    channel = Channel.objects.get(pk=printed["id"])
+    assert (channel.platform, printed["platform"]) == (platform, platform)
+    assert printed["webhook_url"] == channel.webhook_url
+    assert printed["webhook_url"].startswith("https://hub.example.com/webhooks/")
+
+
+def test_a_twilio_channel_made_by_the_command_verifies_twilios_posts(capsys, settings):
+    settings.WEBHOOK_BASE_URL = "https://hub.example.com"
+    call_command("create_channel", "--org", "acme", "--platform", "twilio", *CHANNEL_ARGS[Platform.TWILIO])
+    url = json.loads(capsys.readouterr().out)["webhook_url"] + "inbound/"
+    form = {"AccountSid": TWILIO_SID, "MessageSid": "SM1", "From": "+14155550123", "Body": "hello"}
+    response = Client().post(
+        url.removeprefix("https://hub.example.com"),
+        urlencode(form),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_TWILIO_SIGNATURE=twilio_signature("twilio-auth-token", url, list(form.items())),
+    )
+    assert response.status_code == 200
+    assert Channel.objects.get().webhook_events.get().topic == "sms/inbound"
+
+
+def test_create_channel_refuses_a_twilio_account_that_is_not_a_sid():
+    with pytest.raises(CommandError, match="--account must be the Twilio account SID"):
+        call_command(
+            "create_channel",
+            "--org",
+            "acme",
+            "--platform",
+            "twilio",
+            "--account",
+            "AC…",
+            "--webhook-secret",
+            "t",
+        )
+    with pytest.raises(CommandError, match="twilio needs --account, --webhook-secret"):
+        call_command("create_channel", "--org", "acme", "--platform", "twilio")
