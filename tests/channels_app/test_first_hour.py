@@ -121,3 +121,37 @@ def test_create_channel_refuses_a_twilio_account_that_is_not_a_sid():
         )
     with pytest.raises(CommandError, match="twilio needs --account, --webhook-secret"):
         call_command("create_channel", "--org", "acme", "--platform", "twilio")
+
+
+def _order(channel: Channel) -> Order:
+    return Order.objects.create(
+        organization=channel.organization, channel=channel, external_id="450789469", number="#1001"
+    )
+
+
+@pytest.mark.parametrize(
+    ("channel", "missing"),
+    [
+        (lambda: factories.shopify_channel(), "has no access token: set it on the channel's page"),
+        (
+            lambda: factories.woocommerce_channel(consumer_key="ck_1"),
+            "has no consumer secret: set it on the channel's page in the admin, or run "
+            "`python manage.py create_channel` for this shop again with --consumer-secret …",
+        ),
+        (lambda: factories.shopee_channel(), "has no access token"),
+    ],
+    ids=["shopify", "woocommerce", "shopee"],
+)
+def test_fulfill_refuses_up_front_a_channel_it_could_not_push_to(channel, missing):
+    order = _order(channel())
+    with pytest.raises(CommandError, match="cannot push a fulfillment of order #1001") as refused:
+        call_command("fulfill", str(order.pk), "--tracking", "1Z", "--carrier", "UPS")
+    assert missing in str(refused.value)
+    assert not Fulfillment.objects.exists()
+
+
+def test_fulfill_queues_the_push_of_a_channel_with_its_credentials(capsys):
+    order = _order(factories.shopee_channel(refresh_token="r1"))  # an access token is got with it
+    call_command("fulfill", str(order.pk), "--tracking", "1Z", "--carrier", "UPS")
+    assert "queued for its channel" in capsys.readouterr().out
+    assert Fulfillment.objects.get().order == order

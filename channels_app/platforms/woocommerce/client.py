@@ -47,6 +47,10 @@ class WooCommerceClient:
             bucket=ratelimit.Bucket(f"channel:{channel.pk}", rate=rate, capacity=max(1.0, rate)),
         )
 
+    @classmethod
+    def credentials_missing(cls, channel: Channel) -> list[str]:
+        return [name for name in ("consumer_key", "consumer_secret") if not channel.credentials.get(name)]
+
     def _auth(self) -> tuple[str, str]:
         key = self.channel.credentials.get("consumer_key", "")
         secret = self.channel.credentials.get("consumer_secret", "")
