@@ -123,6 +123,40 @@ def test_create_channel_refuses_a_twilio_account_that_is_not_a_sid():
         call_command("create_channel", "--org", "acme", "--platform", "twilio")
 
 
+def _settings_in_a_process(**env: str) -> dict:
+    """WEBHOOK_BASE_URL and PORT as a fresh process reads them (no .env, development defaults)."""
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "print(json.dumps({'url': settings.WEBHOOK_BASE_URL, 'port': settings.PORT}))"
+    )
+    base = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings", "HOME": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=base | env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_webhook_urls_follow_the_port_make_run_serves_unless_set():
+    assert _settings_in_a_process(PORT="8765") == {"url": "http://127.0.0.1:8765", "port": 8765}
+    assert _settings_in_a_process() == {"url": "http://127.0.0.1:8000", "port": 8000}
+    given = _settings_in_a_process(PORT="8765", WEBHOOK_BASE_URL="https://hub.example.com/")
+    assert given["url"] == "https://hub.example.com"
+
+
+def test_make_run_gives_its_processes_the_port_and_the_webhook_url_it_derived():
+    settings = SimpleNamespace(
+        PORT=8765,
+        WEBHOOK_BASE_URL="http://127.0.0.1:8765",
+        LOG_FORMAT="text",
+        REDIS_IS_EMBEDDED=False,
+        REDIS_URL="",
+    )
+    env = child_environment(settings, {"PATH": "/usr/bin", "PORT": "8765"})
+    assert (env["PORT"], env["WEBHOOK_BASE_URL"]) == ("8765", "http://127.0.0.1:8765")
+    # Its children write through honcho's pipes: they log as this terminal does, and warn no more.
+    assert (env["LOG_FORMAT"], env["HUB_DEV_WARNING_SHOWN"]) == ("text", "1")
+
+
 def _order(channel: Channel) -> Order:
     return Order.objects.create(
         organization=channel.organization, channel=channel, external_id="450789469", number="#1001"
