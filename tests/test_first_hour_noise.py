@@ -95,3 +95,30 @@ def test_both_formats_carry_the_request_id_and_never_a_secret(httpserver, caplog
     as_json = json.loads(JsonFormatter().format(record))
     assert (as_json["request_id"], as_json["channel_id"]) == ("req-12345678", 7)
     assert "SECRET" not in text + json.dumps(as_json)
+
+
+@pytest.fixture
+def makefile_dir(tmp_path: Path) -> Path:
+    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def make_dry_run(directory: Path, target: str) -> str:
+    return subprocess.run(
+        ["make", "-n", target], cwd=directory, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_make_run_installs_the_runtime_only_and_make_test_adds_the_dev_extras(makefile_dir):
+    run = make_dry_run(makefile_dir, "run")
+    assert "-c requirements.lock -e .\n" in run and "[dev]" not in run
+    assert "python -m config.run" in run
+    test = make_dry_run(makefile_dir, "test")
+    assert "-e .\n" in test and "-e '.[dev]'" in test
+    # After `make run`: `make test` adds the extras to the same .venv, and `make run` does nothing more.
+    (makefile_dir / ".venv").mkdir()
+    (makefile_dir / ".venv" / ".installed-runtime").touch()
+    test = make_dry_run(makefile_dir, "test")
+    assert "-e .\n" not in test and "-e '.[dev]'" in test and "-m pytest" in test
+    assert "pip install" not in make_dry_run(makefile_dir, "run")
