@@ -122,3 +122,24 @@ def test_make_run_installs_the_runtime_only_and_make_test_adds_the_dev_extras(ma
     test = make_dry_run(makefile_dir, "test")
     assert "-e .\n" not in test and "-e '.[dev]'" in test and "-m pytest" in test
     assert "pip install" not in make_dry_run(makefile_dir, "run")
+
+
+@pytest.mark.django_db
+def test_one_event_is_one_event_in_the_admins_messages(client):
+    ops = User.objects.create_user("ops", password="pw", is_staff=True)
+    ops.user_permissions.add(
+        Permission.objects.get(content_type__app_label="django_rq", codename="admin"),
+        Permission.objects.get(codename="view_processedwebhookevent"),
+    )
+    channel = factories.shopify_channel()
+    event = ProcessedWebhookEvent.objects.create(
+        source="shopify", channel=channel, topic="app/uninstalled", event_key="k", payload={}, status="FAILED"
+    )
+    client.force_login(ops)
+    url = reverse("admin:channels_app_processedwebhookevent_changelist")
+    page = client.post(
+        url, {"action": "replay", "_selected_action": [event.pk]}, follow=True
+    ).content.decode()
+    assert "1 event re-enqueued." in page
+    page = client.post(url, {"action": "mark_ignored", "_selected_action": [event.pk]}, follow=True)
+    assert "1 event marked ignored." in page.content.decode()

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from django.utils.translation import ngettext
+
 from channels_app import http, ratelimit
 from channels_app.clients import (
     ChangesPage,
@@ -91,8 +93,10 @@ class WooCommerceClient:
     def verify(self) -> str:
         _, headers = self.request("GET", "/products", params={"per_page": 1})
         total = headers.get("X-WP-Total", "")
-        return (
-            f"WooCommerce store {self.channel.shop_identifier}: {total if total.isdigit() else '?'} products"
+        return f"WooCommerce store {self.channel.shop_identifier}: " + (
+            ngettext("%(n)d product", "%(n)d products", int(total)) % {"n": int(total)}
+            if total.isdigit()
+            else "? products"
         )
 
     def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:

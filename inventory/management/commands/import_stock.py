@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from channels_app.cli import organization_named
 from inventory.models import SKU, MovementReason, Warehouse
@@ -46,7 +47,11 @@ class Command(BaseCommand):
                     reference=f"{options['file'].name}:{line}",
                 ):
                     changed += 1
-        self.stdout.write(f"imported {len(rows)} rows, {changed} stock levels changed")
+        self.stdout.write(
+            ngettext("imported %(n)d row", "imported %(n)d rows", len(rows)) % {"n": len(rows)}
+            + ngettext(", %(n)d stock level changed", ", %(n)d stock levels changed", changed)
+            % {"n": changed}
+        )
 
     def _read(self, path: Path) -> list[tuple[int, dict[str, str]]]:
         """Every row, validated before anything is written."""
