@@ -10,7 +10,10 @@ COPY messaging ./messaging
 COPY catalog_sync ./catalog_sync
 COPY templates ./templates
 COPY manage.py Procfile ./
-RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home hub && mkdir -p var && chown hub var
+# var/media is where compose mounts the media volume: made here, owned by hub, so that Docker gives
+# a new volume this owner (a directory the image lacks would be made root's, and workers run as hub).
+RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home hub \
+    && mkdir -p var/media && chown -R hub var
 USER hub
 # Static files are collected at build time with throwaway secrets; whitenoise serves them.
 RUN SECRET_KEY=build HUB_ENCRYPTION_KEYS=ZGV2LW9ubHktaW5zZWN1cmUta2V5LXBhZGRpbmctMDA= DEBUG=False \

@@ -2,36 +2,43 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two installs: `make run` needs the runtime dependencies only; tests, lint and benchmarks add the
+# development ones (pytest, Playwright, mypy, ...) to the same .venv. One lock file pins both.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: install run test bench lint clean
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(RUNTIME_STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	@touch $(RUNTIME_STAMP)
 
-run: install
+$(DEV_STAMP): $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(DEV_STAMP)
+
+run: $(RUNTIME_STAMP)
 	$(BIN)/python -m config.run
 
 # Tests run in parallel, one process per core (at most 4), each with its own test database and Redis
 # database (tests/conftest.py); PYTEST_PARALLEL= runs them in one process.
 PYTEST_PARALLEL ?= -n auto --maxprocesses 4
 
-test: install
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
-bench: install
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
-lint: install
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	HUB_DEV_WARNING_SHOWN=1 $(BIN)/mypy config channels_app orders inventory messaging catalog_sync manage.py
-	HUB_DEV_WARNING_SHOWN=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy config channels_app orders inventory messaging catalog_sync manage.py
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
 	rm -rf $(VENV) var

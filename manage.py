@@ -15,6 +15,8 @@ NO_REDIS_COMMANDS = {
     "help",
     "version",
     "ensure_admin",
+    "create_org",
+    "create_staff",
 }
 
 

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from catalog_sync.images import images_retry
 from catalog_sync.models import (
@@ -82,8 +83,8 @@ class SupplierAdmin(OrganizationScopedAdmin):
         self.message_user(
             request,
             format_html(
-                "{} sync(s) started, {} already under way: <a href='{}'>see their progress</a>.",
-                len(runs) - joined,
+                "{} started, {} already under way: <a href='{}'>see their progress</a>.",
+                ngettext("%(n)d sync", "%(n)d syncs", len(runs) - joined) % {"n": len(runs) - joined},
                 joined,
                 reverse("admin:catalog_sync_catalogsyncrun_changelist"),
             ),
@@ -191,7 +192,15 @@ class FamilyImageAdmin(OrganizationScopedAdmin):
     def retry(self, request: HttpRequest, queryset: QuerySet[FamilyImage]) -> None:
         with transaction.atomic():
             urls = images_retry(queryset.filter(status=ImageStatus.FAILED).values_list("pk", flat=True))
-        self.message_user(request, f"{urls} image URL(s) queued to be fetched again.")
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)d image URL queued to be fetched again.",
+                "%(n)d image URLs queued to be fetched again.",
+                urls,
+            )
+            % {"n": urls},
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -262,7 +271,14 @@ class ProductListingAdmin(OrganizationScopedAdmin):
             )
             for listing in listings:
                 enqueue_on_commit("catalog-push", PUSH_JOB, listing.pk, listing.job_id)
-        self.message_user(request, f"{len(listings)} product(s) queued to be pushed again.")
+        n = len(listings)
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)d product queued to be pushed again.", "%(n)d products queued to be pushed again.", n
+            )
+            % {"n": n},
+        )
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         results, _ = super().get_search_results(request, queryset, search_term)
@@ -302,10 +318,13 @@ class CatalogSyncRunAdmin(RefreshWhileRunning):
 
     @admin.display(description="Families / images")
     def summary(self, run: CatalogSyncRun) -> str:
-        return (
-            f"{run.families_changed} changed, {run.families_skipped} unchanged; "
-            f"{run.images_fetched + run.images_deduplicated} of {run.images_total} images"
-            + (f"; {run.error_count} errors" if run.error_count else "")
+        images = ngettext("%(done)d of %(n)d image", "%(done)d of %(n)d images", run.images_total) % {
+            "done": run.images_fetched + run.images_deduplicated,
+            "n": run.images_total,
+        }
+        errors = ngettext("%(n)d error", "%(n)d errors", run.error_count) % {"n": run.error_count}
+        return f"{run.families_changed} changed, {run.families_skipped} unchanged; {images}" + (
+            f"; {errors}" if run.error_count else ""
         )
 
     @admin.display(description="Duration (s)")

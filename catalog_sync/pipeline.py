@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from catalog_sync.families import family_apply, family_job_id
 from catalog_sync.images import image_fetch, image_job_id, images_failed
@@ -121,7 +122,10 @@ def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) ->
             fetch, _ = family_apply(family.pk)
             urls.extend(fetch)
             if number % 50 == 0 or number == len(families):
-                run_progress(run, f"wrote {number} of {len(families)} families", 100)
+                wrote = ngettext(
+                    "wrote %(i)d of %(n)d family", "wrote %(i)d of %(n)d families", len(families)
+                )
+                run_progress(run, wrote % {"i": number, "n": len(families)}, 100)
         with ThreadPoolExecutor(max_workers=settings.CATALOG_FETCH_CONCURRENCY) as pool:
             for number, _ in enumerate(pool.map(_image_in_thread, dict.fromkeys(urls)), start=1):
                 if number % 50 == 0:

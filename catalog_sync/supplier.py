@@ -19,6 +19,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from catalog_sync import feed
 from catalog_sync.families import FAMILY_JOB, family_job_id
@@ -62,7 +63,10 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
     run_progress(run, "downloading the index", 0)
     entries, line_errors = feed.index_parse(feed.index_fetch(supplier))
     errors = ErrorList(line_errors)
-    run_progress(run, f"comparing {len(entries)} variants", 5, variants_seen=len(entries), **errors.fields())
+    comparing = ngettext("comparing %(n)d variant", "comparing %(n)d variants", len(entries)) % {
+        "n": len(entries)
+    }
+    run_progress(run, comparing, 5, variants_seen=len(entries), **errors.fields())
     comparison = feed.compare(supplier.pk, entries)
     stored_before = FeedRecord.objects.filter(supplier=supplier).count()
     index_families = set(comparison.unchanged_families)
@@ -75,7 +79,10 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
         if bad and not good and all(f.transient for f in bad):
             # The supplier's server is failing, not its records: try the run again later (what
             # was staged so far is kept, and is not fetched again).
-            raise http.PlatformError(f"{len(bad)} records in a row failed: {bad[-1].error}", permanent=False)
+            failed = ngettext("%(n)d record failed", "%(n)d records in a row failed", len(bad)) % {
+                "n": len(bad)
+            }
+            raise http.PlatformError(f"{failed}: {bad[-1].error}", permanent=False)
         errors.extend(f.error for f in bad if f.error is not None)
         staged, unstorable = _stage(supplier, good)
         errors.extend(unstorable)
@@ -106,7 +113,8 @@ def supplier_step(run: CatalogSyncRun) -> list[ProductFamily]:
             families_skipped=skipped,
             records_removed=removed,
             enqueued_all=True,
-            step=f"{len(dirty)} families to write, {skipped} unchanged",
+            step=ngettext("%(n)d family to write", "%(n)d families to write", len(dirty)) % {"n": len(dirty)}
+            + f", {skipped} unchanged",
             step_percent=100,
             active_at=timezone.now(),
         )

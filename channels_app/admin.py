@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline, WriteOnlySecretsAdmin
 from channels_app.models import (
@@ -248,9 +249,9 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
         self.message_user(
             request,
             format_html(
-                "{} queued for {} channel(s): <a href='{}?kind={}'>see its progress</a>.",
+                "{} queued for {}: <a href='{}?kind={}'>see its progress</a>.",
                 SyncKind(kind).label,
-                len(runs),
+                ngettext("%(n)d channel", "%(n)d channels", len(runs)) % {"n": len(runs)},
                 reverse("admin:channels_app_syncrun_changelist"),
                 kind,
             ),
@@ -344,9 +345,10 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
                 done += 1
             else:
                 skipped += 1
-        self.message_user(
-            request, f"{done} events re-enqueued; {skipped} skipped (running, or raw body only)."
-        )
+        message = ngettext("%(n)d event re-enqueued", "%(n)d events re-enqueued", done) % {"n": done}
+        if skipped:
+            message += f"; {skipped} skipped (running, or raw body only)"
+        self.message_user(request, f"{message}.")
 
     @admin.action(description="Mark selected events ignored", permissions=["ops"])
     def mark_ignored(self, request: HttpRequest, queryset: QuerySet[ProcessedWebhookEvent]) -> None:
@@ -362,7 +364,10 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
         )
         for event in events:
             audit(request, CHANGE, "marked event ignored", obj=event)
-        self.message_user(request, f"{len(events)} events marked ignored.")
+        n = len(events)
+        self.message_user(
+            request, ngettext("%(n)d event marked ignored.", "%(n)d events marked ignored.", n) % {"n": n}
+        )
 
     def has_ops_permission(self, request: HttpRequest) -> bool:
         return is_ops(request)

@@ -123,6 +123,12 @@ class PlatformClient(Protocol):
 
     def __init__(self, channel: Channel) -> None: ...
 
+    @classmethod
+    def credentials_missing(cls, channel: Channel) -> list[str]:
+        """What the channel lacks to call the API, as create_channel's option names without their
+        dashes (`access_token`); empty when nothing is."""
+        ...
+
     def verify(self) -> str:
         """One cheap authenticated call; what it proved (the shop's name)."""
         ...
@@ -162,6 +168,23 @@ def client_class(platform: str) -> type[PlatformClient]:
     """The platform's client class, for what it says about the platform without a channel."""
     cls: type[PlatformClient] = import_string(CLIENTS[platform])
     return cls
+
+
+def credentials_problem(channel: Channel) -> str:
+    """Why the hub cannot call the channel's API, in words a merchant can act on; "" when it can
+    (or when the platform has no API to call: a carrier only sends webhooks)."""
+    if channel.platform not in CLIENTS:
+        return ""
+    missing = client_class(channel.platform).credentials_missing(channel)
+    if not missing:
+        return ""
+    names = " and ".join(name.replace("_", " ") for name in missing)
+    options = " ".join(f"--{name.replace('_', '-')} …" for name in missing)
+    return (
+        f"{channel.get_platform_display()} channel {channel.pk} ({channel.shop_identifier}) has no {names}: "
+        f"set it on the channel's page in the admin, or run `python manage.py create_channel` for this "
+        f"shop again with {options}"
+    )
 
 
 def client_for(channel: Channel) -> PlatformClient:

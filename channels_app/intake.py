@@ -68,11 +68,17 @@ def body_digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+@sensitive_variables("secret")
+def hmac_sha256_base64(secret: str, body: bytes) -> str:
+    """Shopify's, WooCommerce's and AfterShip's signature of a body."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
 @sensitive_variables("secret", "expected")
 def hmac_sha256_base64_matches(secret: str, body: bytes, signature: str) -> bool:
     if not signature:
         return False
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    expected = hmac_sha256_base64(secret, body).encode()
     # Bytes, not str: compare_digest raises on a non-ASCII str, and a header is attacker-chosen.
     return hmac.compare_digest(expected, signature.strip().encode("utf-8", "surrogateescape"))
 

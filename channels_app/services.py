@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
@@ -9,6 +10,33 @@ from channels_app.models import Channel, Organization, Platform, ProcessedWebhoo
 from channels_app.outcomes import Outcome, ignored
 
 logger = logging.getLogger(__name__)
+
+
+class OrganizationChange(StrEnum):
+    CREATED = "created"
+    RENAMED = "renamed"
+    UNCHANGED = "unchanged"
+
+
+def organization_create(*, slug: str, name: str = "") -> tuple[Organization, OrganizationChange]:
+    """Create the organization, or rename the one of that slug when a different name is given.
+
+    Running it twice is safe: the slug's unique constraint decides, and a second run without a
+    name changes nothing. Raises ValidationError for a slug that is not one.
+    """
+    Organization._meta.get_field("slug").clean(slug, None)  # a slug, at most its column's length
+    default_name = slug.replace("-", " ").replace("_", " ").title()
+    with transaction.atomic():
+        organization, created = Organization.objects.get_or_create(
+            slug=slug, defaults={"name": name or default_name}
+        )
+        if created:
+            return organization, OrganizationChange.CREATED
+        if not name or name == organization.name:
+            return organization, OrganizationChange.UNCHANGED
+        Organization.objects.filter(pk=organization.pk).update(name=name)
+        organization.name = name
+    return organization, OrganizationChange.RENAMED
 
 
 def channel_create(

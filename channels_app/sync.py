@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from channels_app import http
 from channels_app.clients import CLIENTS, ConsoleOnly, Polled, client_for
@@ -138,7 +139,8 @@ def products_import(run: SyncRun) -> None:
         done += len(page.products)
         run.resume_from = page.resume
         SyncRun.objects.filter(pk=run.pk).update(resume_from=page.resume)
-        run.progress(step=f"page {number}: {done} products", done=done, total=page.total)
+        products = ngettext("%(n)d product", "%(n)d products", done) % {"n": done}
+        run.progress(step=f"page {number}: {products}", done=done, total=page.total)
 
 
 def webhooks_register(run: SyncRun) -> None:

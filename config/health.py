@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from redis import Redis
 from redis.exceptions import RedisError
 from rq.queue import Queue
 from rq.utils import as_text
@@ -65,17 +67,51 @@ def live_workers(queue: Queue) -> list[BaseWorker]:
     """The workers of `queue` that are alive: a heartbeat within HEARTBEAT_FRESH seconds, and on
     this machine a process. A killed worker stays registered until its key expires; it is not
     counted meanwhile."""
+    return [worker for worker in Worker.all(queue=queue) if _alive(worker)]
+
+
+def _alive(worker: BaseWorker) -> bool:
+    beat = worker.last_heartbeat
     fresh_after = datetime.now(UTC) - timedelta(seconds=HEARTBEAT_FRESH)
+    if beat is None or (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) < fresh_after:
+        return False
+    return not (worker.hostname == socket.gethostname() and worker.pid and not process_exists(worker.pid))
+
+
+def live_workers_here(queue_names: Sequence[str] = ()) -> list[BaseWorker]:
+    """The live workers of this machine (a container: its own hostname and processes) serving every
+    queue named, for a health check run beside them. Raises RedisError when Redis does not answer."""
     here = socket.gethostname()
-    alive = []
-    for worker in Worker.all(queue=queue):
-        beat = worker.last_heartbeat
-        if beat is None or (beat if beat.tzinfo else beat.replace(tzinfo=UTC)) < fresh_after:
-            continue
-        if worker.hostname == here and worker.pid and not process_exists(worker.pid):
-            continue
-        alive.append(worker)
-    return alive
+    return [
+        worker
+        for worker in Worker.all(connection=get_queue("housekeeping").connection)
+        if worker.hostname == here and _alive(worker) and set(queue_names) <= set(worker.queue_names())
+    ]
+
+
+# The scheduler (manage.py run_scheduler) says it is alive every SCHEDULER_BEAT seconds under a key
+# of its host and pid that expires after SCHEDULER_TTL: a scheduler that stops, hangs or loses Redis
+# is gone from Redis within the TTL, and a killed one at once to a check on its host (its pid).
+SCHEDULER_BEAT = 10
+SCHEDULER_TTL = 45
+_SCHEDULER_KEY = "hub:scheduler:{host}:{pid}"
+
+
+def scheduler_heartbeat(connection: Redis) -> None:
+    key = _SCHEDULER_KEY.format(host=socket.gethostname(), pid=os.getpid())
+    connection.set(key, int(time.time()), ex=SCHEDULER_TTL)
+
+
+def scheduler_stopped(connection: Redis) -> None:
+    connection.delete(_SCHEDULER_KEY.format(host=socket.gethostname(), pid=os.getpid()))
+
+
+def live_schedulers_here() -> list[int]:
+    """The pids of this machine's schedulers with a heartbeat in the last SCHEDULER_TTL seconds."""
+    connection = get_queue("housekeeping").connection
+    pattern = _SCHEDULER_KEY.format(host=socket.gethostname(), pid="*")
+    pids = [int(as_text(key).rsplit(":", 1)[1]) for key in connection.scan_iter(match=pattern)]
+    return sorted(pid for pid in pids if process_exists(pid))
 
 
 def queue_stats() -> list[dict[str, Any]]:

@@ -77,9 +77,37 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", _request_id.get()),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                entry[key] = value
+        entry.update(_extra_fields(record))
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """One line for a person: time, level, logger, [request id], message, then the `extra` fields
+    as name=value (those of a JSON line, less objects such as the server's socket: ids and figures
+    are what a person reads here)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", _request_id.get())
+        line = f"{self.formatTime(record)} {record.levelname} {record.name} [{request_id}] "
+        line += record.getMessage()
+        extras = " ".join(
+            f"{key}={value}"
+            for key, value in _extra_fields(record).items()
+            if isinstance(value, str | int | float | bool) or value is None
+        )
+        if extras:
+            line = f"{line} {extras}"
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    """What the log call passed in `extra=` (ids, timings), beside the standard attributes."""
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD_ATTRS and not key.startswith("_")
+    }

@@ -1,7 +1,6 @@
 """Settings for the hub. The only module that reads the environment (see .env.example)."""
 
 import sys
-import warnings
 from pathlib import Path
 
 import environ
@@ -27,11 +26,13 @@ if _missing and not DEBUG:
         f"DEBUG is False but {', '.join(_missing)} is not set. Set it in the environment or .env "
         "(see .env.example); the hub will not start in production with development secrets."
     )
-if _missing and "pytest" not in sys.modules and not env.bool("HUB_DEV_WARNING_SHOWN", default=False):
-    warnings.warn(
-        f"{', '.join(_missing)} not set: using insecure development defaults (DEBUG=True only).",
-        stacklevel=1,
-    )
+# Said once by whoever serves (config/wsgi.py, `make run`, which tells its children it was said),
+# never by every management command.
+DEV_SECRETS_WARNING = (
+    f"{', '.join(_missing)} not set: using insecure development defaults (DEBUG=True only)."
+    if _missing and "pytest" not in sys.modules and not env.bool("HUB_DEV_WARNING_SHOWN", default=False)
+    else ""
+)
 
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 HUB_ENCRYPTION_KEYS = env.list("HUB_ENCRYPTION_KEYS", default=[_DEV_ENCRYPTION_KEY])
@@ -130,7 +131,10 @@ RQ = {
 RQ_SHOW_ADMIN_LINK = True
 
 # Webhooks
-WEBHOOK_BASE_URL = env.str("WEBHOOK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Unset, it is where `make run` serves (PORT, 8000 by default), so the URLs the hub prints and
+# signs (Twilio's and Shopee's signatures cover the URL) are the ones a local test posts to.
+PORT = env.int("PORT", default=8000)
+WEBHOOK_BASE_URL = env.str("WEBHOOK_BASE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
 # Seconds a request's body may take to arrive (config/slowclients.py): a slow client must not hold
 # a web thread; platforms send a webhook's body in milliseconds.
@@ -207,14 +211,17 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # json | text
+# Lines for people in a terminal, JSON lines for a log collector (Docker, systemd: not a terminal).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if sys.stderr and sys.stderr.isatty() else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "config.logs.RequestIdFilter"}},
     "formatters": {
         "json": {"()": "config.logs.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "text": {"()": "config.logs.TextFormatter"},
     },
     "handlers": {
         "console": {

@@ -1,3 +1,4 @@
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -15,4 +16,13 @@ def _body_timeout() -> float:
     return float(settings.HUB_REQUEST_BODY_TIMEOUT)
 
 
+def _warn_about_development_secrets() -> None:
+    """Once per serving process: management commands import the settings, not this module."""
+    from django.conf import settings
+
+    if settings.DEV_SECRETS_WARNING:
+        logging.getLogger("config.wsgi").warning(settings.DEV_SECRETS_WARNING)
+
+
+_warn_about_development_secrets()
 application = BodyDeadline(django_application, _body_timeout)

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin
 from config.ops.access import is_ops
@@ -225,12 +226,17 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
                     self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
                     continue
                 started += 1
-        self.message_user(request, f"{started} campaign(s) {'scheduled' if at_scheduled else 'sending'}.")
+        campaigns = ngettext("%(n)d campaign", "%(n)d campaigns", started) % {"n": started}
+        self.message_user(request, f"{campaigns} {'scheduled' if at_scheduled else 'sending'}.")
 
     @admin.action(description="Cancel (suppress what is not sent yet)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         suppressed = sum(campaign_cancel(campaign) for campaign in queryset)
-        self.message_user(request, f"Cancelled; {suppressed} message(s) not sent.")
+        self.message_user(
+            request,
+            ngettext("Cancelled; %(n)d message not sent.", "Cancelled; %(n)d messages not sent.", suppressed)
+            % {"n": suppressed},
+        )
 
 
 @admin.register(Message)

@@ -220,7 +220,7 @@ def test_retrying_all_matching_failed_jobs_asks_first_then_requeues_and_logs(cli
     client.force_login(ops)
     url = reverse("admin:django_rq_failed_all")
     confirm = client.post(url, {"action": "retry", "scope": "all"})
-    assert "Retry 1 failed jobs?" in confirm.content.decode()
+    assert "Retry 1 failed job?" in confirm.content.decode()
     assert get_queue("webhooks").failed_job_registry.get_job_ids() == [failed_job]  # not yet
     done = client.post(
         url, {"action": "retry", "scope": "all", "confirmed": "1", "job": [f"webhooks:{failed_job}"]}
@@ -228,7 +228,7 @@ def test_retrying_all_matching_failed_jobs_asks_first_then_requeues_and_logs(cli
     assert done.status_code == 302
     assert get_queue("webhooks").failed_job_registry.count == 0
     assert get_queue("webhooks").job_ids == [failed_job]
-    assert LogEntry.objects.get().change_message.startswith("retried 1 failed jobs")
+    assert LogEntry.objects.get().change_message.startswith("retried 1 failed job ")
 
 
 def test_deleting_selected_failed_jobs(client, ops, failed_job):

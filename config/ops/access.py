@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import ngettext
 
 # django-rq's own "Access admin page" permission, granted to ops only (never implied by is_staff).
 OPS_PERMISSION = "django_rq.admin"
@@ -108,5 +109,6 @@ def _describe(request: HttpRequest, kwargs: dict[str, Any]) -> str:
         parts.append(f"job {kwargs['job_id']}")
     if request.POST.get("action"):
         job_ids = request.POST.getlist("job_ids")
-        parts.append(f"action {request.POST['action']} on {len(job_ids)} jobs: {', '.join(job_ids)[:120]}")
+        jobs = ngettext("%(n)d job", "%(n)d jobs", len(job_ids)) % {"n": len(job_ids)}
+        parts.append(f"action {request.POST['action']} on {jobs}: {', '.join(job_ids)[:120]}")
     return ", ".join(parts)

@@ -10,6 +10,7 @@ from django.contrib.admin.models import CHANGE, DELETION
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 from django_rq.settings import get_queues_map
 
 from channels_app.models import Channel
@@ -123,7 +124,8 @@ def _act(request: HttpRequest, jobs: list[dlq.FailedJob]) -> HttpResponse:
     if not request.POST.get("confirmed"):
         context = {
             **admin.site.each_context(request),
-            "title": f"{action.title()} {len(chosen)} failed jobs?",
+            "title": ngettext("%(action)s %(n)d failed job?", "%(action)s %(n)d failed jobs?", len(chosen))
+            % {"action": action.title(), "n": len(chosen)},
             "action": action,
             "chosen": chosen,
             "scope": request.POST.get("scope", ""),
@@ -135,8 +137,14 @@ def _act(request: HttpRequest, jobs: list[dlq.FailedJob]) -> HttpResponse:
     audit(
         request,
         CHANGE if action == "retry" else DELETION,
-        f"{verb} {done} failed jobs",
+        ngettext("%(verb)s %(n)d failed job", "%(verb)s %(n)d failed jobs", done) % {"verb": verb, "n": done},
         target=", ".join(job_id for _, job_id in chosen)[:180],
     )
-    messages.success(request, f"{verb.title()} {done} of {len(chosen)} failed jobs.")
+    messages.success(
+        request,
+        ngettext(
+            "%(verb)s %(done)d of %(n)d failed job.", "%(verb)s %(done)d of %(n)d failed jobs.", len(chosen)
+        )
+        % {"verb": verb.title(), "done": done, "n": len(chosen)},
+    )
     return redirect(request.get_full_path())

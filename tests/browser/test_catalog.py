@@ -32,7 +32,7 @@ def test_a_merchant_syncs_a_supplier_and_sees_the_run_its_counters_and_a_familys
     page.check("#result_list tbody input[type=checkbox]")
     page.select_option("select[name=action]", "sync_now")
     page.click("button[name=index]")
-    expect(page.locator(".messagelist")).to_contain_text("1 sync(s) started")
+    expect(page.locator(".messagelist")).to_contain_text("1 sync started")
     page.click(".messagelist a")  # "see their progress"
     expect(page.locator("#result_list")).to_contain_text("Queued")
 

@@ -80,7 +80,7 @@ def test_ops_see_a_failed_job_fix_its_cause_retry_it_and_it_succeeds(
     page.click("button:has-text('Go')")
     expect(page.locator("#content-main")).to_contain_text("This will retry 1 failed job")
     page.click("input[type=submit][value='Yes, retry them']")
-    expect(page.locator(".messagelist")).to_contain_text("Retried 1 of 1 failed jobs")
+    expect(page.locator(".messagelist")).to_contain_text("Retried 1 of 1 failed job.")
     expect(page.locator("#result_list")).to_contain_text("No failed jobs")
     run_worker("webhooks")
 

@@ -40,9 +40,9 @@ def sync_now(client, supplier):
 
 def test_sync_now_queues_one_run_and_a_second_click_joins_it(merchant):
     page = sync_now(merchant, merchant.supplier).content.decode()
-    assert "1 sync(s) started, 0 already under way" in page
+    assert "1 sync started, 0 already under way" in page
     page = sync_now(merchant, merchant.supplier).content.decode()
-    assert "0 sync(s) started, 1 already under way" in page
+    assert "0 syncs started, 1 already under way" in page
     run = CatalogSyncRun.objects.get()
     assert run.status == SyncStatus.QUEUED and run.requested_by == "wile"
     assert get_queue("catalog-supplier").job_ids == [run.job_id]
@@ -85,7 +85,7 @@ def test_failed_images_are_listed_and_retried(merchant, feed, run_worker):
     ).content.decode()
     run_worker("catalog-images")
 
-    assert "1 image URL(s) queued to be fetched again" in page
+    assert "1 image URL queued to be fetched again" in page
     failed.refresh_from_db()
     assert failed.status == ImageStatus.STORED
 

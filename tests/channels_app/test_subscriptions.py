@@ -169,7 +169,7 @@ def test_the_channel_admin_actions_queue_runs_whose_progress_the_admin_shows(
         response = admin_client.post(
             url, {"action": "register_webhooks", "_selected_action": [channel.pk]}, follow=True
         )
-    assert "Webhook registration queued for 1 channel(s)" in response.content.decode()
+    assert "Webhook registration queued for 1 channel:" in response.content.decode()
     runs = admin_client.get(reverse("admin:channels_app_syncrun_changelist")).content.decode()
     assert 'http-equiv="refresh"' in runs  # refreshes while the run is queued
     run_worker("channel-sync")

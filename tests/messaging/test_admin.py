@@ -67,7 +67,7 @@ def test_a_campaign_is_checked_previewed_sent_and_followed_to_its_end(merchant, 
         {"action": "send_now", "_selected_action": [campaign.pk]},
         follow=True,
     ).content.decode()
-    assert "1 campaign(s) sending." in page
+    assert "1 campaign sending." in page
     assert '<meta http-equiv="refresh" content="3">' in page  # reloads while it sends
     run_worker("messaging-campaigns")  # fanned out: its messages are made, not sent yet
 
@@ -93,7 +93,7 @@ def test_cancel_suppresses_what_was_not_sent(merchant, run_worker):
         url, {"action": "cancel", "_selected_action": [campaign.pk]}, follow=True
     ).content.decode()
 
-    assert "Cancelled; 3 message(s) not sent." in page
+    assert "Cancelled; 3 messages not sent." in page
     assert Campaign.objects.get().status == CampaignStatus.CANCELLED
 
 

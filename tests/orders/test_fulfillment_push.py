@@ -198,7 +198,7 @@ def test_a_refused_push_fails_with_the_platforms_reason(
 
 
 def test_fulfill_queues_the_push(django_capture_on_commit_callbacks, capsys):
-    order = an_order(factories.shopify_channel())
+    order = an_order(factories.shopify_channel(access_token="shpat_test"))
     with django_capture_on_commit_callbacks(execute=True):
         call_command(
             "fulfill",

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator
 
 from catalog_sync.models import Supplier, interval_valid
-from channels_app.models import Organization
+from channels_app.cli import organization_named
 
 
 class Command(BaseCommand):
@@ -20,9 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=int, default=24 * 60, help="Minutes between scheduled syncs.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = Organization.objects.filter(slug=options["org"]).first()
-        if organization is None:
-            raise CommandError(f"no organization {options['org']}")
+        organization = organization_named(options["org"])
         try:
             URLValidator(schemes=["http", "https"])(options["feed_url"])
             Supplier(feed_url=options["feed_url"]).clean()

@@ -1,4 +1,5 @@
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -6,6 +7,25 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_app.models import Channel, Platform
 from channels_app.services import channel_create
+
+# What each platform needs, and which option names its shop (how its webhooks name the channel).
+REQUIRED = {
+    Platform.SHOPIFY: ("shop_domain", "webhook_secret"),
+    Platform.WOOCOMMERCE: ("site_url", "webhook_secret"),
+    Platform.SHOPEE: ("shop_id", "partner_id", "partner_key"),
+    Platform.EASYPOST: ("account", "webhook_secret"),
+    Platform.AFTERSHIP: ("account", "webhook_secret"),
+    Platform.TWILIO: ("account", "webhook_secret"),
+}
+SHOP_OPTION = {
+    Platform.SHOPIFY: "shop_domain",
+    Platform.WOOCOMMERCE: "site_url",
+    Platform.SHOPEE: "shop_id",
+    Platform.EASYPOST: "account",
+    Platform.AFTERSHIP: "account",
+    Platform.TWILIO: "account",  # the account SID: Twilio's posts carry it as AccountSid
+}
+TWILIO_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 class Command(BaseCommand):
@@ -24,9 +44,13 @@ class Command(BaseCommand):
         parser.add_argument("--partner-id", default="", help="Shopee: the partner (app) id.")
         parser.add_argument("--partner-key", default="", help="Shopee: the partner key (signs pushes).")
         parser.add_argument(
-            "--webhook-secret", default="", help="Shopify app secret / WooCommerce / carrier webhook secret."
+            "--webhook-secret",
+            default="",
+            help="Shopify app secret / WooCommerce / carrier webhook secret / Twilio auth token.",
         )
-        parser.add_argument("--account", default="", help="EasyPost / AfterShip: a name for the account.")
+        parser.add_argument(
+            "--account", default="", help="EasyPost / AfterShip: a name for the account; Twilio: its SID."
+        )
         parser.add_argument("--access-token", default="")
         parser.add_argument("--refresh-token", default="", help="Shopee: renews the access token.")
         parser.add_argument("--consumer-key", default="", help="WooCommerce REST consumer key.")
@@ -37,18 +61,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         platform = options["platform"]
-        required = {
-            Platform.SHOPIFY: ("shop_domain", "webhook_secret"),
-            Platform.WOOCOMMERCE: ("site_url", "webhook_secret"),
-            Platform.SHOPEE: ("shop_id", "partner_id", "partner_key"),
-            Platform.EASYPOST: ("account", "webhook_secret"),
-            Platform.AFTERSHIP: ("account", "webhook_secret"),
-        }[platform]
+        required = REQUIRED[platform]
         missing = ["--" + name.replace("_", "-") for name in required if not options[name]]
         if missing:
             raise CommandError(f"{platform} needs {', '.join(missing)}")
         if platform == Platform.SHOPEE and not options["shop_id"].isdigit():
             raise CommandError("--shop-id must be Shopee's numeric shop id")
+        if platform == Platform.TWILIO and not TWILIO_ACCOUNT_SID.fullmatch(options["account"]):
+            raise CommandError("--account must be the Twilio account SID: AC and 32 hexadecimal digits")
         try:
             channel = self.create(platform, options)
         except ValidationError as exc:
@@ -69,13 +89,7 @@ class Command(BaseCommand):
         return channel_create(
             organization_slug=options["org"],
             platform=platform,
-            shop_identifier={
-                Platform.SHOPIFY: options["shop_domain"],
-                Platform.WOOCOMMERCE: options["site_url"].rstrip("/"),
-                Platform.SHOPEE: options["shop_id"],
-                Platform.EASYPOST: options["account"],
-                Platform.AFTERSHIP: options["account"],
-            }[platform],
+            shop_identifier=options[SHOP_OPTION[platform]].rstrip("/"),
             webhook_secret=options["partner_key"]
             if platform == Platform.SHOPEE
             else options["webhook_secret"],

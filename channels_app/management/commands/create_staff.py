@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Q
 
+from channels_app.cli import no_organization
 from channels_app.models import Organization
 from config.ops.access import OPS_PERMISSION
 
@@ -69,7 +70,7 @@ class Command(BaseCommand):
         organizations = list(Organization.objects.filter(slug__in=slugs))
         missing = sorted(set(slugs) - {o.slug for o in organizations})
         if missing:
-            raise CommandError(f"no organization {', '.join(missing)}")
+            raise CommandError(no_organization(*missing))
         if not organizations and not options["ops"]:
             raise CommandError("a merchant needs at least one --org (or give --ops)")
         User = get_user_model()

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from channels_app.models import Channel
 
@@ -19,4 +20,5 @@ class Command(BaseCommand):
             for channel in Channel.objects.select_for_update().order_by("pk"):
                 channel.save(update_fields=["webhook_secret", "previous_webhook_secret", "credentials"])
                 count += 1
-        self.stdout.write(f"re-encrypted the secrets of {count} channels")
+        channels = ngettext("%(n)d channel", "%(n)d channels", count) % {"n": count}
+        self.stdout.write(f"re-encrypted the secrets of {channels}")

@@ -7,7 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from redis.exceptions import RedisError
 
+from config.health import SCHEDULER_BEAT, scheduler_heartbeat, scheduler_stopped
 from config.jobs import enqueue_unique
+from config.queues import get_queue
 from config.schedule import SCHEDULE
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,16 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._stop)
         logger.info("scheduler started with %s periodic jobs", len(SCHEDULE))
         last_period: dict[str, int] = {}
+        last_beat = 0.0
+        connection = get_queue("housekeeping").connection
         while self.running:
             now = time.time()
+            if now - last_beat >= SCHEDULER_BEAT:
+                try:
+                    scheduler_heartbeat(connection)  # what `manage.py healthcheck scheduler` reads
+                    last_beat = now
+                except RedisError as exc:
+                    logger.warning("scheduler heartbeat not sent, Redis unavailable: %s", exc)
             for task in SCHEDULE:
                 period = int(now // task.every)
                 if last_period.get(task.name) == period:
@@ -43,8 +53,12 @@ class Command(BaseCommand):
                     continue  # try again on the next tick
                 last_period[task.name] = period
             if options["once"]:
-                return
+                break
             time.sleep(1)
+        try:
+            scheduler_stopped(connection)
+        except RedisError:
+            pass  # its heartbeat expires by itself
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.running = False

@@ -133,6 +133,16 @@ class ShopeeClient:
             response = http.send(self.call, "GET", self.base + path, params=query, client_errors=True)
         return _object(response, self.call)
 
+    @classmethod
+    def credentials_missing(cls, channel: Channel) -> list[str]:
+        credentials = channel.credentials
+        missing = [] if channel.partner_id else ["partner_id"]
+        missing += [] if channel.webhook_secret else ["partner_key"]  # signs API calls and pushes
+        # A refresh token alone will do: the first call gets an access token with it.
+        if not credentials.get("access_token") and not credentials.get("refresh_token"):
+            missing.append("access_token")
+        return missing
+
     def _access_token(self) -> str:
         credentials = self.channel.credentials
         token = credentials.get("access_token", "")

@@ -94,6 +94,10 @@ class ShopifyClient:
             f"shopify:{channel.shop_identifier}", rate=DEFAULT_RESTORE_RATE, capacity=DEFAULT_CAPACITY
         )
 
+    @classmethod
+    def credentials_missing(cls, channel: Channel) -> list[str]:
+        return [] if channel.credentials.get("access_token") else ["access_token"]
+
     def graphql(
         self, query: str, variables: dict[str, Any] | None = None, *, cost: float = 10, mutation: bool = False
     ) -> dict[str, Any]:

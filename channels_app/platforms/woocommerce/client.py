@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from django.utils.translation import ngettext
+
 from channels_app import http, ratelimit
 from channels_app.clients import (
     ChangesPage,
@@ -46,6 +48,10 @@ class WooCommerceClient:
             channel_id=channel.pk,
             bucket=ratelimit.Bucket(f"channel:{channel.pk}", rate=rate, capacity=max(1.0, rate)),
         )
+
+    @classmethod
+    def credentials_missing(cls, channel: Channel) -> list[str]:
+        return [name for name in ("consumer_key", "consumer_secret") if not channel.credentials.get(name)]
 
     def _auth(self) -> tuple[str, str]:
         key = self.channel.credentials.get("consumer_key", "")
@@ -87,8 +93,10 @@ class WooCommerceClient:
     def verify(self) -> str:
         _, headers = self.request("GET", "/products", params={"per_page": 1})
         total = headers.get("X-WP-Total", "")
-        return (
-            f"WooCommerce store {self.channel.shop_identifier}: {total if total.isdigit() else '?'} products"
+        return f"WooCommerce store {self.channel.shop_identifier}: " + (
+            ngettext("%(n)d product", "%(n)d products", int(total)) % {"n": int(total)}
+            if total.isdigit()
+            else "? products"
         )
 
     def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:

@@ -4,8 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.translation import ngettext
 
-from channels_app.models import Organization
+from channels_app.cli import organization_named
 from inventory.models import SKU, MovementReason, Warehouse
 from inventory.services import stock_set
 
@@ -23,9 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = Organization.objects.filter(slug=options["org"]).first()
-        if organization is None:
-            raise CommandError(f"no organization {options['org']!r}")
+        organization = organization_named(options["org"])
         rows = self._read(options["file"])
         changed = 0
         with transaction.atomic():
@@ -48,7 +47,11 @@ class Command(BaseCommand):
                     reference=f"{options['file'].name}:{line}",
                 ):
                     changed += 1
-        self.stdout.write(f"imported {len(rows)} rows, {changed} stock levels changed")
+        self.stdout.write(
+            ngettext("imported %(n)d row", "imported %(n)d rows", len(rows)) % {"n": len(rows)}
+            + ngettext(", %(n)d stock level changed", ", %(n)d stock levels changed", changed)
+            % {"n": changed}
+        )
 
     def _read(self, path: Path) -> list[tuple[int, dict[str, str]]]:
         """Every row, validated before anything is written."""

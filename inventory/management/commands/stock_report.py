@@ -1,9 +1,9 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from channels_app.models import Organization
+from channels_app.cli import organization_named
 from inventory.models import StockLevel
 
 
@@ -15,8 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="One JSON object per line.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not Organization.objects.filter(slug=options["org"]).exists():
-            raise CommandError(f"no organization {options['org']!r}")
+        organization_named(options["org"])
         levels = (
             StockLevel.objects.filter(sku__organization__slug=options["org"])
             .select_related("sku", "warehouse")

@@ -2,6 +2,7 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
 
 from messaging.campaigns import campaign_report
 from messaging.models import Campaign
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"campaign {report['campaign']} {report['name']!r}: {report['status']}, "
-            f"{report['messages']} messages"
+            + ngettext("%(n)d message", "%(n)d messages", report["messages"]) % {"n": report["messages"]}
         )
         for status, n in report["by_status"].items():
             self.stdout.write(f"  {status}: {n}")

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from channels_app.models import Organization
+from channels_app.cli import organization_named
 from messaging.consent import consent_record
 from messaging.models import ConsentState, Contact, time_zone_valid
 from messaging.phones import PhoneError, e164
@@ -41,9 +41,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = Organization.objects.filter(slug=options["org"]).first()
-        if organization is None:
-            raise CommandError(f"no organization {options['org']}")
+        organization = organization_named(options["org"])
         rows = self._read(options["file"], options["region"])
         created = updated = consents = 0
         with transaction.atomic():

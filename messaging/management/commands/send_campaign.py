@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from channels_app.models import Organization
+from channels_app.cli import organization_named
 from messaging.campaigns import AudienceError, campaign_send
 from messaging.models import Campaign
 from messaging.rendering import TemplateError, render
@@ -25,9 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organization = Organization.objects.filter(slug=options["org"]).first()
-        if organization is None:
-            raise CommandError(f"no organization {options['org']}")
+        organization = organization_named(options["org"])
         at = None
         if options["at"]:
             at = parse_datetime(options["at"])

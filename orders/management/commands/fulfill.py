@@ -2,7 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from channels_app.clients import credentials_problem
 from orders.fulfillments import FulfillmentError, fulfillment_create
+from orders.models import Order
 
 
 class Command(BaseCommand):
@@ -18,6 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--url", default="", help="Tracking URL.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        order = Order.objects.select_related("channel").filter(pk=options["order_id"]).first()
+        # Checked before anything is recorded: a push without the channel's credentials would be
+        # "queued" here, then fail for good on the worker, where nobody running this command looks.
+        problem = credentials_problem(order.channel) if order is not None else ""
+        if problem:
+            raise CommandError(f"cannot push a fulfillment of order {order}: {problem}")
         try:
             fulfillment = fulfillment_create(
                 order_id=options["order_id"],
