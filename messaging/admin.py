@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -12,6 +13,7 @@ from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin
 from config.ops.access import is_ops
 from config.progress import RefreshWhileRunning, progress_html
 from messaging.campaigns import AudienceError, campaign_cancel, campaign_report, campaign_send
+from messaging.estimates import audience_size, send_plan
 from messaging.models import (
     Automation,
     Campaign,
@@ -25,7 +27,8 @@ from messaging.models import (
     MessagingSettings,
     OutboxRecord,
 )
-from messaging.rendering import TemplateError, render
+from messaging.rendering import SAMPLE, TemplateError, render
+from messaging.segments import segments_of
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -80,6 +83,8 @@ class MessagingSettingsForm(forms.ModelForm):
             "twilio_auth_token",
             "twilio_from_number",
             "rate_limit",
+            "segment_price",
+            "segment_currency",
         )
 
     def clean_twilio_auth_token(self) -> str:
@@ -113,11 +118,7 @@ class MessagingSettingsAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
 class TemplateForm(forms.ModelForm):
     """A template is checked, and previewed with sample data, when saved."""
 
-    SAMPLE = {
-        "contact": {"name": "Wile E. Coyote", "phone": "+14155550123"},
-        "order": {"number": "#1001", "total": "80.00", "currency": "USD", "customer_name": "Wile E. Coyote"},
-        "tracking": {"number": "1Z999", "company": "UPS", "url": "https://ups.example/1Z999"},
-    }
+    SAMPLE = SAMPLE
 
     def clean_template(self) -> str:
         template = self.cleaned_data["template"]
@@ -137,7 +138,7 @@ class PreviewMixin:
             text = render(obj.template, TemplateForm.SAMPLE)
         except TemplateError as exc:
             return format_html("<span class='errornote'>{}</span>", exc)
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre> {} characters", text, len(text))
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre> {}", text, segments_of(text))
 
 
 @admin.register(Automation)
@@ -159,6 +160,7 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
     search_fields = ("name",)
     readonly_fields = (
         "preview",
+        "recipients",
         "status",
         "progress",
         "report",
@@ -169,6 +171,16 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
     exclude = ("materialized", "resume_after")
     actions = ["send_now", "schedule", "cancel"]
     OPEN = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
+
+    @admin.display(description="Recipients now")
+    def recipients(self, campaign: Campaign) -> str:
+        """Who the saved audience reaches today (the page is read before sending)."""
+        if not campaign.pk:
+            return "-"
+        try:
+            return str(audience_size(campaign))
+        except AudienceError as exc:
+            return str(exc)
 
     def running(self, queryset: QuerySet[Campaign]) -> bool:
         # Fanned out (SENT) is not done: its messages are still going out, or waiting for the
@@ -188,6 +200,8 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
             if status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
         )
         total = campaign.audience_total
+        if campaign.status == CampaignStatus.SENT and not campaign.materialized:
+            return progress_html(100, "sent to 0 contacts: its audience matched no one")
         if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) or not total:
             return progress_html(0, "not started" if not done else f"{done} done")
         caption = f"{done} of {total} done"
@@ -203,14 +217,18 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
         return by_status + (f" (suppressed: {reasons})" if reasons else "")
 
     @admin.action(description="Send now", permissions=["change"])
-    def send_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._send(request, queryset, at_scheduled=False)
+    def send_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse | None:
+        return self._send(request, queryset, at_scheduled=False)
 
     @admin.action(description="Schedule at their 'scheduled at'", permissions=["change"])
-    def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._send(request, queryset, at_scheduled=True)
+    def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse | None:
+        return self._send(request, queryset, at_scheduled=True)
 
-    def _send(self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool) -> None:
+    def _send(
+        self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool
+    ) -> HttpResponse | None:
+        if request.POST.get("post") != "yes":
+            return self._confirm_send(request, queryset, at_scheduled=at_scheduled)
         started = 0
         with transaction.atomic():
             for campaign in queryset.filter(status=CampaignStatus.DRAFT):
@@ -226,6 +244,21 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
                     continue
                 started += 1
         self.message_user(request, f"{started} campaign(s) {'scheduled' if at_scheduled else 'sending'}.")
+        return None
+
+    def _confirm_send(
+        self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool
+    ) -> HttpResponse:
+        """Like Django's delete confirmation: what each campaign would do (recipients, segments
+        per message, total segments, estimated cost), and a button that sends those that can go."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Schedule these campaigns?" if at_scheduled else "Send these campaigns now?",
+            "opts": self.opts,
+            "action": "schedule" if at_scheduled else "send_now",
+            "plan": send_plan(queryset.order_by("pk"), SAMPLE, at_scheduled=at_scheduled),
+        }
+        return TemplateResponse(request, "admin/messaging/campaign/confirm_send.html", context)
 
     @admin.action(description="Cancel (suppress what is not sent yet)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
