@@ -6,13 +6,15 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin
+from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin, organizations_of
 from config.ops.access import is_ops
 from config.progress import RefreshWhileRunning, progress_html
 from messaging.campaigns import AudienceError, campaign_cancel, campaign_report, campaign_send
+from messaging.contacts import ContactForm, phone_regions, phone_search
 from messaging.estimates import audience_size, send_plan
 from messaging.models import (
     Automation,
@@ -29,6 +31,9 @@ from messaging.models import (
 )
 from messaging.rendering import SAMPLE, TemplateError, render
 from messaging.segments import segments_of
+from messaging.validators import default_region
+
+HISTORY_SHOWN = 20  # messages on a contact's page; the rest in the message list
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -47,12 +52,40 @@ class ConsentEventInline(admin.TabularInline):
 
 @admin.register(Contact)
 class ContactAdmin(OrganizationScopedAdmin):
+    form = ContactForm
     list_display = ("phone", "name", "organization", "consent", "consent_source", "consent_at", "time_zone")
     list_filter = ("consent", "consent_source")
     list_select_related = ("organization",)
-    search_fields = ("=phone", "name")
+    search_fields = ("=phone", "name", "email")
+    search_help_text = "A number written any way ((415) 555-0101, 4155550101), a name or an email."
     inlines = [ConsentEventInline]
     show_full_result_count = False
+    change_form_template = "admin/messaging/contact/change_form.html"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        by_number = phone_search(search_term, phone_regions(organizations_of(request)))
+        if by_number is not None:
+            found = found | queryset.filter(by_number)
+        return found, duplicates
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """The contact's messages, newest first: the last few, and a link to all of them."""
+        contact = self.get_object(request, object_id)
+        if contact is not None:
+            history = Message.objects.filter(contact=contact).select_related("campaign", "automation")
+            extra_context = {
+                **(extra_context or {}),
+                "message_history": history.order_by("-created_at", "-pk")[:HISTORY_SHOWN],
+                "message_count": history.count(),
+                "message_list_url": reverse("admin:messaging_message_changelist")
+                + f"?contact__id__exact={contact.pk}",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> Any:
         # Consent changes only through the ledger (an import, an inbound keyword), never by hand.
@@ -67,6 +100,12 @@ class MessagingSettingsForm(forms.ModelForm):
 
     twilio_auth_token = forms.CharField(
         required=False, widget=forms.PasswordInput, help_text="Leave blank to keep the stored token."
+    )
+    phone_region = forms.CharField(
+        required=False,
+        max_length=2,
+        help_text="Country (ISO 3166, e.g. US, GB) of numbers written without their +country code, "
+        "in contact forms, imports, searches and inbound messages; blank keeps it as it is.",
     )
 
     class Meta:
@@ -83,9 +122,14 @@ class MessagingSettingsForm(forms.ModelForm):
             "twilio_auth_token",
             "twilio_from_number",
             "rate_limit",
+            "phone_region",
             "segment_price",
             "segment_currency",
         )
+
+    def clean_phone_region(self) -> str:
+        code = self.cleaned_data["phone_region"].strip().upper()
+        return code or (self.instance.phone_region if self.instance.pk else default_region())
 
     def clean_twilio_auth_token(self) -> str:
         return self.cleaned_data["twilio_auth_token"] or (
