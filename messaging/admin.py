@@ -30,6 +30,7 @@ from messaging.models import (
     OutboxRecord,
 )
 from messaging.rendering import SAMPLE, TemplateError, render
+from messaging.resources import ContactFilesAdmin
 from messaging.segments import segments_of
 from messaging.validators import default_region
 
@@ -51,7 +52,7 @@ class ConsentEventInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(OrganizationScopedAdmin):
+class ContactAdmin(ContactFilesAdmin, OrganizationScopedAdmin):
     form = ContactForm
     list_display = ("phone", "name", "organization", "consent", "consent_source", "consent_at", "time_zone")
     list_filter = ("consent", "consent_source")

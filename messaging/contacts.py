@@ -33,6 +33,9 @@ CONSENT = {
     "": ConsentState.UNKNOWN,
     "unknown": ConsentState.UNKNOWN,
 }
+# A cell a spreadsheet would run as a formula: exports quote it (a customer's name comes from their
+# order, and the merchant opens the file in Excel), and imports take the quote off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # What a search must look like to be read as a number: digits and the marks people write them with.
 PHONE_LIKE = re.compile(r"[\d\s()+.\-/]+")
 MIN_SEARCH_DIGITS = 4
@@ -72,6 +75,16 @@ def phone_search(term: str, regions: Iterable[str]) -> Q | None:
         except PhoneError:
             continue
     return Q(phone__in=numbers) | Q(phone__contains=found)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` for a cell of an exported file: a formula's start is quoted, so it shows as text."""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def spreadsheet_unquoted(text: str) -> str:
+    """A cell as spreadsheet_safe wrote it, back to its text."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
 class ContactForm(forms.ModelForm):
@@ -126,7 +139,7 @@ def contact_row_read(row: Mapping[str, Any], region: str | None) -> ContactRow:
         time_zone_valid(zone)
     except ValidationError as exc:
         raise RowError("timezone", exc.messages[0]) from None
-    email = cell("email")
+    email = spreadsheet_unquoted(cell("email"))
     try:
         if email:
             validate_email(email)
@@ -135,7 +148,7 @@ def contact_row_read(row: Mapping[str, Any], region: str | None) -> ContactRow:
     consent = CONSENT.get(cell("consent").lower())
     if consent is None:
         raise RowError("consent", f"consent {cell('consent')!r} is not yes, no or blank")
-    return ContactRow(phone, cell("name")[:200], email, zone, consent)
+    return ContactRow(phone, spreadsheet_unquoted(cell("name"))[:200], email, zone, consent)
 
 
 def contact_consent_import(contact: Contact, consent: str) -> bool:

@@ -1,9 +1,11 @@
 """Contacts as a merchant handles them: numbers written any way stored in E.164 in the
 organization's country (form, CSV command, inbound SMS), a search that finds a number however it
-is typed, and the contact's messages on its page."""
+is typed, the contact's messages on its page, and CSV import (preview first) and export."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import time
 from html import unescape
 from io import StringIO
@@ -11,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -20,6 +23,7 @@ from messaging.consent import consent_record
 from messaging.models import (
     Automation,
     Campaign,
+    ConsentEvent,
     ConsentState,
     Contact,
     Message,
@@ -201,3 +205,148 @@ def test_a_contacts_page_lists_its_messages_newest_first_with_a_link_to_all(merc
     listed = page(merchant.get(link))
     assert "25 messages" in listed
     assert "Not theirs" not in listed
+
+
+def upload(client, text, organization=None, name="contacts.csv"):
+    data = {
+        "resource": "0",
+        "format": "0",
+        "organization": (organization or client.organization).pk,
+        "import_file": SimpleUploadedFile(name, text.encode(), content_type="text/csv"),
+    }
+    return client.post(reverse("admin:messaging_contact_import"), data)
+
+
+def confirm(client, preview):
+    """Post the preview's confirmation form as it was rendered."""
+    form = preview.context["confirm_form"]
+    data = {name: form[name].value() for name in form.fields}
+    return client.post(reverse("admin:messaging_contact_process_import"), data, follow=True)
+
+
+def test_an_import_is_previewed_then_confirmed_with_consent_through_the_ledger(merchant):
+    Contact.objects.create(organization=merchant.organization, phone="+14155550101", name="Old name")
+    stopped = Contact.objects.create(organization=merchant.organization, phone="+14155550102", name="Stopped")
+    consent_record(stopped, ConsentState.OPTED_OUT, source="inbound SMS", text="STOP")
+    text = (
+        "phone,name,timezone,consent,email\n"
+        "(415) 555-0101,Road Runner,America/Los_Angeles,yes,rr@example.com\n"
+        "415 555 0102,,,yes,\n"  # sent STOP: an import never opts them back in
+        "+44 7911 123456,Londoner,Europe/London,no,\n"
+    )
+
+    preview = upload(merchant, text)
+
+    body = page(preview)
+    assert "Preview" in body and "Confirm import" in body
+    assert body.count('class="import-type"> New ') == 1 and body.count('class="import-type"> Update ') == 2
+    assert "+447911123456" in body and "Road Runner" in body
+    assert Contact.objects.count() == 2 and not ConsentEvent.objects.filter(source="import").exists()
+
+    done = page(confirm(merchant, preview))
+
+    assert "Import finished: 1 new, 2 updated" in done
+    road = Contact.objects.get(phone="+14155550101")
+    assert (road.name, road.email, road.time_zone, road.consent) == (
+        "Road Runner",
+        "rr@example.com",
+        "America/Los_Angeles",
+        ConsentState.OPTED_IN,
+    )
+    stopped.refresh_from_db()
+    assert stopped.consent == ConsentState.OPTED_OUT and stopped.name == "Stopped"  # blank keeps it
+    assert Contact.objects.get(phone="+447911123456").consent == ConsentState.OPTED_OUT
+    assert list(ConsentEvent.objects.filter(source="import").values_list("contact__phone", "state")) == [
+        ("+447911123456", "opted_out"),
+        ("+14155550101", "opted_in"),
+    ]
+
+
+def test_every_bad_row_is_named_with_its_line_and_reason_and_nothing_is_imported(merchant):
+    text = (
+        "phone,name,timezone,consent\n"
+        "+1 415 555 0101,Good,,yes\n"
+        "415 555,Short,,yes\n"
+        "+1 415 555 0103,Zone,Mars/Base,no\n"
+        "+1 415 555 0104,Consent,,maybe\n"
+        "(415) 555-0101,Twice,,yes\n"
+    )
+
+    body = page(upload(merchant, text))
+
+    assert "Some rows cannot be imported" in body and "Confirm import" not in body
+    rows = body[body.index('id="invalid-rows"') :]
+    for line, reason in [
+        (3, "phone: '415 555' is not a valid phone number (read as a number of US"),
+        (4, "timezone: 'Mars/Base' is not an IANA time zone"),
+        (5, "consent: consent 'maybe' is not yes, no or blank"),
+        (6, "phone: +14155550101 is already on line 2"),
+    ]:
+        assert f'<td>{line}</td> <td class="errors"> <ul class="validation-error-list"> <li>{reason}' in rows
+    assert "<td>2</td>" not in rows
+    assert not Contact.objects.exists()
+
+    body = page(upload(merchant, "phone,name\n+14155550101,x\n"))
+    assert "line 1 lacks the column(s) timezone, consent" in body and "Traceback" not in body
+
+
+def test_an_import_never_creates_or_touches_another_organizations_contacts(merchant):
+    theirs = Contact.objects.create(organization=merchant.globex, phone="+14155550101", name="Globex's")
+    text = "phone,name,timezone,consent,organization\n4155550101,Ours now,,yes,globex\n"
+
+    # The file's organization column is no one's business; the form's is one of the user's.
+    assert "Select a valid choice" in page(upload(merchant, text, organization=merchant.globex))
+    preview = upload(merchant, text)
+    form = preview.context["confirm_form"]
+    tampered = {name: form[name].value() for name in form.fields} | {"organization": merchant.globex.pk}
+    response = merchant.post(reverse("admin:messaging_contact_process_import"), tampered)
+    assert "Select a valid choice" in page(response)
+    assert not Contact.objects.filter(organization=merchant.organization).exists()
+
+    confirm(merchant, preview)
+
+    theirs.refresh_from_db()
+    assert theirs.name == "Globex's" and theirs.consent == ConsentState.UNKNOWN
+    assert not theirs.consent_events.exists()
+    ours = Contact.objects.get(organization=merchant.organization)
+    assert (ours.phone, ours.name) == ("+14155550101", "Ours now")
+
+
+def test_export_lists_only_the_users_contacts_and_reads_back_in(merchant):
+    Contact.objects.create(
+        organization=merchant.organization,
+        phone="+14155550101",
+        name='=HYPERLINK("http://evil.example")',  # a customer's name, from their order
+        email="rr@example.com",
+        time_zone="America/New_York",
+        consent=ConsentState.OPTED_IN,
+    )
+    Contact.objects.create(organization=merchant.globex, phone="+14155550199", name="Globex's")
+
+    columns = {f"contactresource_{name}": "on" for name in ("phone", "name", "email", "timezone", "consent")}
+    response = merchant.post(reverse("admin:messaging_contact_export"), {"format": "0", **columns})
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows == [
+        {
+            "phone": "+14155550101",
+            "name": '\'=HYPERLINK("http://evil.example")',  # a spreadsheet shows it, never runs it
+            "email": "rr@example.com",
+            "timezone": "America/New_York",
+            "consent": "opted_in",
+        }
+    ]
+    Contact.objects.filter(organization=merchant.organization).delete()
+    confirm(merchant, upload(merchant, response.content.decode("utf-8-sig")))
+    back = Contact.objects.get(organization=merchant.organization)
+    assert (back.name, back.consent) == ('=HYPERLINK("http://evil.example")', ConsentState.OPTED_IN)
+
+
+def test_a_merchant_without_the_add_permission_has_no_import(merchant):
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.get(username="wile")
+    user.user_permissions.remove(Permission.objects.get(codename="add_contact"))
+    assert merchant.get(reverse("admin:messaging_contact_import")).status_code == 403
+    assert merchant.get(reverse("admin:messaging_contact_export")).status_code == 200
