@@ -149,6 +149,13 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio
 MESSAGING_RETAIN_DAYS = env.int("MESSAGING_RETAIN_DAYS", default=90)  # messages kept; roll-ups forever
 # A checkout neither completed nor changed for this long is abandoned (its automations run).
 MESSAGING_CHECKOUT_ABANDONED_AFTER = env.int("MESSAGING_CHECKOUT_ABANDONED_AFTER", default=60)  # minutes
+# What one SMS segment costs, for the estimate shown before a campaign goes out (an organization's
+# Messaging settings may say otherwise): Twilio's list price for a US number.
+MESSAGING_SEGMENT_PRICE = env.str("MESSAGING_SEGMENT_PRICE", default="0.0083")
+MESSAGING_SEGMENT_CURRENCY = env.str("MESSAGING_SEGMENT_CURRENCY", default="USD")
+# Country of phone numbers written without their +country code, for organizations that set none
+# (django-phonenumber-field's setting, read by the hub for each new organization's messaging).
+PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="US")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Housekeeping: the sweeper and retention (seconds).

@@ -4,15 +4,19 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin
+from channels_app.access import OrganizationScopedAdmin, WriteOnlySecretsAdmin, organizations_of
 from config.ops.access import is_ops
 from config.progress import RefreshWhileRunning, progress_html
 from messaging.campaigns import AudienceError, campaign_cancel, campaign_report, campaign_send
+from messaging.contacts import ContactForm, phone_regions, phone_search
+from messaging.estimates import audience_size, send_plan
 from messaging.models import (
     Automation,
     Campaign,
@@ -26,7 +30,12 @@ from messaging.models import (
     MessagingSettings,
     OutboxRecord,
 )
-from messaging.rendering import TemplateError, render
+from messaging.rendering import SAMPLE, TemplateError, render
+from messaging.resources import ContactFilesAdmin
+from messaging.segments import segments_of
+from messaging.validators import default_region
+
+HISTORY_SHOWN = 20  # messages on a contact's page; the rest in the message list
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -44,13 +53,41 @@ class ConsentEventInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(OrganizationScopedAdmin):
+class ContactAdmin(ContactFilesAdmin, OrganizationScopedAdmin):
+    form = ContactForm
     list_display = ("phone", "name", "organization", "consent", "consent_source", "consent_at", "time_zone")
     list_filter = ("consent", "consent_source")
     list_select_related = ("organization",)
-    search_fields = ("=phone", "name")
+    search_fields = ("=phone", "name", "email")
+    search_help_text = "A number written any way ((415) 555-0101, 4155550101), a name or an email."
     inlines = [ConsentEventInline]
     show_full_result_count = False
+    change_form_template = "admin/messaging/contact/change_form.html"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        by_number = phone_search(search_term, phone_regions(organizations_of(request)))
+        if by_number is not None:
+            found = found | queryset.filter(by_number)
+        return found, duplicates
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """The contact's messages, newest first: the last few, and a link to all of them."""
+        contact = self.get_object(request, object_id)
+        if contact is not None:
+            history = Message.objects.filter(contact=contact).select_related("campaign", "automation")
+            extra_context = {
+                **(extra_context or {}),
+                "message_history": history.order_by("-created_at", "-pk")[:HISTORY_SHOWN],
+                "message_count": history.count(),
+                "message_list_url": reverse("admin:messaging_message_changelist")
+                + f"?contact__id__exact={contact.pk}",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> Any:
         # Consent changes only through the ledger (an import, an inbound keyword), never by hand.
@@ -65,6 +102,12 @@ class MessagingSettingsForm(forms.ModelForm):
 
     twilio_auth_token = forms.CharField(
         required=False, widget=forms.PasswordInput, help_text="Leave blank to keep the stored token."
+    )
+    phone_region = forms.CharField(
+        required=False,
+        max_length=2,
+        help_text="Country (ISO 3166, e.g. US, GB) of numbers written without their +country code, "
+        "in contact forms, imports, searches and inbound messages; blank keeps it as it is.",
     )
 
     class Meta:
@@ -81,7 +124,14 @@ class MessagingSettingsForm(forms.ModelForm):
             "twilio_auth_token",
             "twilio_from_number",
             "rate_limit",
+            "phone_region",
+            "segment_price",
+            "segment_currency",
         )
+
+    def clean_phone_region(self) -> str:
+        code = self.cleaned_data["phone_region"].strip().upper()
+        return code or (self.instance.phone_region if self.instance.pk else default_region())
 
     def clean_twilio_auth_token(self) -> str:
         return self.cleaned_data["twilio_auth_token"] or (
@@ -114,11 +164,7 @@ class MessagingSettingsAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
 class TemplateForm(forms.ModelForm):
     """A template is checked, and previewed with sample data, when saved."""
 
-    SAMPLE = {
-        "contact": {"name": "Wile E. Coyote", "phone": "+14155550123"},
-        "order": {"number": "#1001", "total": "80.00", "currency": "USD", "customer_name": "Wile E. Coyote"},
-        "tracking": {"number": "1Z999", "company": "UPS", "url": "https://ups.example/1Z999"},
-    }
+    SAMPLE = SAMPLE
 
     def clean_template(self) -> str:
         template = self.cleaned_data["template"]
@@ -138,7 +184,7 @@ class PreviewMixin:
             text = render(obj.template, TemplateForm.SAMPLE)
         except TemplateError as exc:
             return format_html("<span class='errornote'>{}</span>", exc)
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre> {} characters", text, len(text))
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre> {}", text, segments_of(text))
 
 
 @admin.register(Automation)
@@ -160,6 +206,7 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
     search_fields = ("name",)
     readonly_fields = (
         "preview",
+        "recipients",
         "status",
         "progress",
         "report",
@@ -170,6 +217,16 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
     exclude = ("materialized", "resume_after")
     actions = ["send_now", "schedule", "cancel"]
     OPEN = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
+
+    @admin.display(description="Recipients now")
+    def recipients(self, campaign: Campaign) -> str:
+        """Who the saved audience reaches today (the page is read before sending)."""
+        if not campaign.pk:
+            return "-"
+        try:
+            return str(audience_size(campaign))
+        except AudienceError as exc:
+            return str(exc)
 
     def running(self, queryset: QuerySet[Campaign]) -> bool:
         # Fanned out (SENT) is not done: its messages are still going out, or waiting for the
@@ -189,6 +246,8 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
             if status not in (MessageStatus.QUEUED, MessageStatus.SENDING)
         )
         total = campaign.audience_total
+        if campaign.status == CampaignStatus.SENT and not campaign.materialized:
+            return progress_html(100, "sent to 0 contacts: its audience matched no one")
         if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) or not total:
             return progress_html(0, "not started" if not done else f"{done} done")
         caption = f"{done} of {total} done"
@@ -204,14 +263,18 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
         return by_status + (f" (suppressed: {reasons})" if reasons else "")
 
     @admin.action(description="Send now", permissions=["change"])
-    def send_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._send(request, queryset, at_scheduled=False)
+    def send_now(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse | None:
+        return self._send(request, queryset, at_scheduled=False)
 
     @admin.action(description="Schedule at their 'scheduled at'", permissions=["change"])
-    def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._send(request, queryset, at_scheduled=True)
+    def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse | None:
+        return self._send(request, queryset, at_scheduled=True)
 
-    def _send(self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool) -> None:
+    def _send(
+        self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool
+    ) -> HttpResponse | None:
+        if request.POST.get("post") != "yes":
+            return self._confirm_send(request, queryset, at_scheduled=at_scheduled)
         started = 0
         with transaction.atomic():
             for campaign in queryset.filter(status=CampaignStatus.DRAFT):
@@ -228,6 +291,21 @@ class CampaignAdmin(PreviewMixin, RefreshWhileRunning):
                 started += 1
         campaigns = ngettext("%(n)d campaign", "%(n)d campaigns", started) % {"n": started}
         self.message_user(request, f"{campaigns} {'scheduled' if at_scheduled else 'sending'}.")
+        return None
+
+    def _confirm_send(
+        self, request: HttpRequest, queryset: QuerySet[Campaign], *, at_scheduled: bool
+    ) -> HttpResponse:
+        """Like Django's delete confirmation: what each campaign would do (recipients, segments
+        per message, total segments, estimated cost), and a button that sends those that can go."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Schedule these campaigns?" if at_scheduled else "Send these campaigns now?",
+            "opts": self.opts,
+            "action": "schedule" if at_scheduled else "send_now",
+            "plan": send_plan(queryset.order_by("pk"), SAMPLE, at_scheduled=at_scheduled),
+        }
+        return TemplateResponse(request, "admin/messaging/campaign/confirm_send.html", context)
 
     @admin.action(description="Cancel (suppress what is not sent yet)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

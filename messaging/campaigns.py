@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from config.jobs import enqueue_replacing, enqueue_unique
 from config.workers import running_as_job
@@ -30,6 +32,7 @@ from messaging.models import (
     Message,
     MessageStatus,
     Suppression,
+    audience_valid,
 )
 from messaging.queueing import BATCH as DELIVERY_BATCH
 from messaging.queueing import batches_enqueue
@@ -38,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 FANOUT_JOB = "messaging.jobs.fan_out_campaign"
 BATCH = 1000
-AUDIENCE_FILTERS = {"time_zone", "consent", "name__icontains", "created_at__gte", "created_at__lt"}
 
 
 class AudienceError(ValueError):
@@ -48,15 +50,36 @@ class AudienceError(ValueError):
 def audience(campaign: Campaign) -> QuerySet[Contact]:
     """The campaign's contacts: its organization's, narrowed by its `audience` filter. Everyone
     matching is messaged or suppressed with a reason (a STOP is a suppressed message, on record)."""
-    unknown = set(campaign.audience) - AUDIENCE_FILTERS
-    if unknown:
-        raise AudienceError(f"unknown audience filter(s) {', '.join(sorted(unknown))}")
-    return Contact.objects.filter(organization_id=campaign.organization_id, **campaign.audience)
+    try:
+        audience_valid(campaign.audience)  # saved before audiences were checked, or by a script
+    except ValidationError as exc:
+        raise AudienceError("; ".join(exc.messages)) from None
+    filters = {
+        key: _moment(value) if key.startswith("created_at") else value
+        for key, value in campaign.audience.items()
+    }
+    return Contact.objects.filter(organization_id=campaign.organization_id, **filters)
+
+
+def _moment(value: str) -> datetime:
+    """A date or a date and time of an audience, as an aware datetime (a date is its midnight)."""
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        assert day is not None  # audience_valid let only dates and datetimes through
+        moment = datetime.combine(day, time.min)
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
-    """Schedule the campaign's fan-out now or at `at` (after the caller's transaction commits)."""
-    audience(campaign)  # a bad filter is said now, not in a worker
+    """Schedule the campaign's fan-out now or at `at` (after the caller's transaction commits).
+    Sending now to an audience with nobody opted in is refused: it would end "sent" to no one.
+    A later time is taken whatever the audience holds today (an import may fill it by then)."""
+    contacts = audience(campaign)  # a bad filter is said now, not in a worker
+    if at is None and not contacts.filter(consent=ConsentState.OPTED_IN).exists():
+        raise AudienceError(
+            f"nobody would receive it: its audience has {contacts.count()} contact(s), none opted in"
+        )
     status = CampaignStatus.SCHEDULED
     Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(
         status=status, scheduled_at=at
@@ -174,6 +197,9 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
         status=CampaignStatus.SENT, finished_at=timezone.now()
     )
     campaign.refresh_from_db()
+    if not campaign.materialized:
+        # Its audience emptied between the send and now (a scheduled one): on record as sent to 0.
+        logger.warning("campaign %s went out to nobody: its audience matched no contact", campaign.pk)
     logger.info("campaign %s fanned out to %s contacts", campaign.pk, campaign.materialized)
     return {"messages": campaign.materialized}
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from config.jobs import enqueue_unique
 from messaging.consent import consent_record
+from messaging.contacts import phone_region
 from messaging.events import EVALUATE_JOB, country_zone, evaluate_job_id
 from messaging.models import Checkout, ConsentState, Contact, Trigger
 from messaging.phones import PhoneError, e164
@@ -112,9 +113,10 @@ def _contact(organization_id: int, data: CheckoutData, platform: str) -> Contact
     """The contact of the checkout's first valid number; opted in if that is the number they gave
     for texts and ticked the box for (never over an opt-out they sent: that one stands until they
     opt in by SMS)."""
+    region = data.country or phone_region(organization_id)
     for raw in data.phones:
         try:
-            phone = e164(raw, data.country or None)
+            phone = e164(raw, region)
         except PhoneError:
             continue
         contact, _ = Contact.objects.get_or_create(

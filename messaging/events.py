@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.jobs import enqueue_unique
+from messaging.contacts import phone_region
 from messaging.models import Automation, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
@@ -91,12 +92,15 @@ def event_normalize(kind: str, order_id: int, fulfillment_id: int | None) -> dic
     country = str(address.get("country_code") or address.get("country") or "")[:2].upper() or None
     raw = order.phone or address.get("phone") or (order.billing_address or {}).get("phone") or ""
     try:
-        phone = e164(str(raw), country)
+        # Read in the shipping country; with none, in the merchant's own.
+        phone = e164(str(raw), country or phone_region(order.organization_id))
     except PhoneError as exc:
         logger.info("order %s: no SMS for %s (%s)", order_id, kind, exc, extra={"order_id": order_id})
         return None
     contact, _ = Contact.objects.get_or_create(
-        organization_id=order.organization_id, phone=phone, defaults={"name": order.customer_name[:200]}
+        organization_id=order.organization_id,
+        phone=phone,
+        defaults={"name": order.customer_name[:200], "email": order.email[:254]},
     )
     event: dict[str, Any] = {
         "kind": kind,

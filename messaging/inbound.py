@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from channels_app.outcomes import Outcome, ignored
 from messaging.consent import consent_record, keyword
+from messaging.contacts import phone_region
 from messaging.models import ConsentState, Contact, Message, MessageStatus
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
@@ -64,7 +65,8 @@ def people_message(*, organization_id: int, sender: str, text: str, event_key: s
     if word is None:
         return ignored("not a keyword")
     try:
-        phone = e164(sender)
+        # The provider writes the sender in E.164; a local writing is read as the merchant's own.
+        phone = e164(sender, phone_region(organization_id))
     except PhoneError as exc:
         return ignored(f"sender: {exc}")
     contact, _ = Contact.objects.get_or_create(organization_id=organization_id, phone=phone)

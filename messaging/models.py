@@ -8,27 +8,20 @@ contact's `consent` is the latest entry.
 from __future__ import annotations
 
 from datetime import time
-from zoneinfo import available_timezones
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from channels_app.secrets import EncryptedTextField
-
-
-def time_zone_valid(name: str) -> None:
-    if name and name not in _zones():
-        raise ValidationError(f"{name!r} is not an IANA time zone (such as America/New_York)")
-
-
-def _zones() -> set[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = available_timezones()
-    return _ZONES
-
-
-_ZONES: set[str] | None = None
+from messaging.validators import (
+    AUDIENCE_FILTERS,
+    audience_problems,
+    default_region,
+    phone_valid,
+    region_valid,
+    time_zone_valid,
+)
 
 
 class MessagingSettings(models.Model):
@@ -57,6 +50,24 @@ class MessagingSettings(models.Model):
     twilio_auth_token = EncryptedTextField(blank=True)
     twilio_from_number = models.CharField(max_length=20, blank=True)
     rate_limit = models.FloatField(default=1.0, help_text="Messages per second sent for this organization.")
+    phone_region = models.CharField(
+        max_length=2,
+        default=default_region,
+        validators=[region_valid],
+        help_text="Country (ISO 3166, e.g. US) of numbers written without their +country code: "
+        "in the contact form, imports, searches and inbound messages.",
+    )
+    segment_price = models.DecimalField(
+        max_digits=8,
+        decimal_places=5,
+        null=True,
+        blank=True,
+        help_text="What one SMS segment costs, for the estimate before a campaign goes out; "
+        "blank for the hub's default (MESSAGING_SEGMENT_PRICE).",
+    )
+    segment_currency = models.CharField(
+        max_length=3, blank=True, help_text="ISO 4217, of that price; blank for the hub's default."
+    )
     secrets_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -80,8 +91,14 @@ class Contact(models.Model):
     organization = models.ForeignKey(
         "channels_app.Organization", on_delete=models.CASCADE, related_name="contacts"
     )
-    phone = models.CharField(max_length=20, help_text="E.164, e.g. +14155550123.")
+    phone = models.CharField(
+        max_length=20,
+        validators=[phone_valid],
+        help_text="Written any way (415 555 0199, +44 20 7946 0958), kept in E.164 (+14155550199); "
+        "without its +country code it is read in the organization's phone region (Messaging settings).",
+    )
     name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
     time_zone = models.CharField(max_length=64, blank=True, validators=[time_zone_valid])
     consent = models.CharField(max_length=10, choices=ConsentState.choices, default=ConsentState.UNKNOWN)
     consent_source = models.CharField(max_length=50, blank=True)
@@ -153,6 +170,12 @@ class CampaignStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+def audience_valid(audience: Any) -> None:
+    problems = audience_problems(audience, consent_states=ConsentState.values)
+    if problems:
+        raise ValidationError(problems)
+
+
 class Campaign(models.Model):
     """A marketing message to an audience of contacts, now or at a time."""
 
@@ -161,7 +184,11 @@ class Campaign(models.Model):
     )
     name = models.CharField(max_length=200)
     audience = models.JSONField(
-        default=dict, blank=True, help_text='Filter on contacts, e.g. {"time_zone": "America/New_York"}.'
+        default=dict,
+        blank=True,
+        validators=[audience_valid],
+        help_text='Filter on contacts, e.g. {"time_zone": "America/New_York"}; {} for every contact. '
+        f"Filters: {', '.join(AUDIENCE_FILTERS)}.",
     )
     template = models.TextField()
     scheduled_at = models.DateTimeField(null=True, blank=True)

@@ -20,8 +20,15 @@ def e164(raw: str, region: str | None = None) -> str:
     except phonenumbers.NumberParseException as exc:
         raise PhoneError(f"{text!r} is not a phone number ({exc._msg})") from None
     if not phonenumbers.is_valid_number(number):
-        raise PhoneError(f"{text!r} is not a valid phone number")
+        local = region and not text.startswith("+")
+        read_as = f" (read as a number of {region}: write it with its +country code)" if local else ""
+        raise PhoneError(f"{text!r} is not a valid phone number{read_as}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def digits(text: str) -> str:
+    """The digits of `text`: what every writing of one number shares (a search's fallback)."""
+    return "".join(char for char in text if char.isdigit())
 
 
 def zone_of(phone: str) -> str:

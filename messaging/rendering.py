@@ -22,6 +22,12 @@ class TemplateError(Exception):
 
 
 MAX_LENGTH = 1600  # characters: Twilio's limit for one message (10 segments)
+# What the admin previews a template with, and estimates a campaign's segments from.
+SAMPLE = {
+    "contact": {"name": "Wile E. Coyote", "phone": "+14155550123"},
+    "order": {"number": "#1001", "total": "80.00", "currency": "USD", "customer_name": "Wile E. Coyote"},
+    "tracking": {"number": "1Z999", "company": "UPS", "url": "https://ups.example/1Z999"},
+}
 
 
 class SandboxEngine(Engine):

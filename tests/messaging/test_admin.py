@@ -64,7 +64,7 @@ def test_a_campaign_is_checked_previewed_sent_and_followed_to_its_end(merchant, 
 
     page = merchant.post(
         reverse("admin:messaging_campaign_changelist"),
-        {"action": "send_now", "_selected_action": [campaign.pk]},
+        {"action": "send_now", "_selected_action": [campaign.pk], "post": "yes"},  # confirmed
         follow=True,
     ).content.decode()
     assert "1 campaign sending." in page
@@ -86,7 +86,7 @@ def test_cancel_suppresses_what_was_not_sent(merchant, run_worker):
     add_campaign(merchant, "Oops")
     campaign = Campaign.objects.get()
     url = reverse("admin:messaging_campaign_changelist")
-    merchant.post(url, {"action": "send_now", "_selected_action": [campaign.pk]})
+    merchant.post(url, {"action": "send_now", "_selected_action": [campaign.pk], "post": "yes"})
     run_worker("messaging-campaigns")
 
     page = merchant.post(
