@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import ngettext
 
 from config.jobs import enqueue_replacing, enqueue_unique
 from config.workers import running_as_job
@@ -77,8 +78,14 @@ def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
     A later time is taken whatever the audience holds today (an import may fill it by then)."""
     contacts = audience(campaign)  # a bad filter is said now, not in a worker
     if at is None and not contacts.filter(consent=ConsentState.OPTED_IN).exists():
+        count = contacts.count()
         raise AudienceError(
-            f"nobody would receive it: its audience has {contacts.count()} contact(s), none opted in"
+            ngettext(
+                "nobody would receive it: its audience has %(n)d contact, not opted in",
+                "nobody would receive it: its audience has %(n)d contacts, none opted in",
+                count,
+            )
+            % {"n": count}
         )
     status = CampaignStatus.SCHEDULED
     Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(

@@ -90,7 +90,8 @@ def audience_problems(audience: Any, *, consent_states: Iterable[str]) -> list[s
         return [f"The audience is a JSON object of filters ({every}), not a {kind}; {allowed}."]
     unknown = sorted(set(audience) - set(AUDIENCE_FILTERS))
     if unknown:
-        return [f"unknown audience filter(s) {', '.join(unknown)}: {allowed}."]
+        filters = "filter" if len(unknown) == 1 else "filters"
+        return [f"unknown audience {filters} {', '.join(unknown)}: {allowed}."]
     states = list(consent_states)
     problems = []
     for key, value in audience.items():

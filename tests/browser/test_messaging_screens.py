@@ -71,7 +71,7 @@ def test_a_campaign_is_checked_counted_and_confirmed_before_it_goes(
     screenshot("campaign-send-confirmation")
 
     page.click("input[type=submit][value='Yes, send now']")
-    expect(page.locator(".messagelist")).to_contain_text("1 campaign(s) sending.")
+    expect(page.locator(".messagelist")).to_contain_text("1 campaign sending.")
     run_worker("messaging-campaigns", "messaging-bulk")
     assert OutboxRecord.objects.count() == 4
     page.goto(f"{live_server.url}/admin/messaging/campaign/")
