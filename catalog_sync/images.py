@@ -20,6 +20,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -184,11 +185,20 @@ def images_link(
 # --- The image job -----------------------------------------------------------------------------
 
 
+class ImageFetched(StrEnum):
+    """What became of an image URL, as its job's result says."""
+
+    STORED = "stored"
+    DEDUPLICATED = "deduplicated"  # its content was stored already, from this URL or another
+    FAILED = "failed"
+    NOTHING_WAITING = "nothing waiting"  # no family waits for it (a second job, or a late retry)
+
+
 def image_job_id(url: str) -> str:
     return f"image-{hashlib.sha256(url.encode()).hexdigest()[:40]}"
 
 
-def image_job(url: str) -> str:
+def image_job(url: str) -> ImageFetched:
     """Fetch and store one image URL, as its job; every family waiting for it is linked."""
     try:
         return image_fetch(url)
@@ -198,11 +208,11 @@ def image_job(url: str) -> str:
         raise
 
 
-def image_fetch(url: str) -> str:
-    """What became of the URL: stored, deduplicated, failed, or nothing waited for it."""
+def image_fetch(url: str) -> ImageFetched:
+    """Fetch and store the URL's image for every family waiting for it; what became of it."""
     waiting = FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING)
     if not waiting.exists():
-        return "nothing waiting"
+        return ImageFetched.NOTHING_WAITING
     FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING).update(attempts=F("attempts") + 1)
     asset_id = (
         FamilyImage.objects.filter(source_url=url, status=ImageStatus.STORED)
@@ -217,7 +227,7 @@ def image_fetch(url: str) -> str:
             if not exc.permanent and job_will_retry(exc):
                 raise  # rq tries again with backoff
             images_failed(url, str(exc))
-            return "failed"
+            return ImageFetched.FAILED
         asset, new = store(url, picture)
         asset_id = asset.pk
     # Link every row waiting for the URL, and again for rows families added meanwhile (their
@@ -225,7 +235,7 @@ def image_fetch(url: str) -> str:
     stored = new
     while _link(url, asset_id, new):
         new = False
-    return "stored" if stored else "deduplicated"
+    return ImageFetched.STORED if stored else ImageFetched.DEDUPLICATED
 
 
 def _link(url: str, asset_id: int, new: bool) -> bool:

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from catalog_sync.families import family_apply, family_job_id
-from catalog_sync.images import image_fetch, image_job_id, images_failed
+from catalog_sync.images import ImageFetched, image_fetch, image_job_id, images_failed
 from catalog_sync.models import (
     CatalogSyncRun,
     FamilyImage,
@@ -138,13 +138,13 @@ def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) ->
     return run
 
 
-def _image_in_thread(url: str) -> str:
+def _image_in_thread(url: str) -> ImageFetched:
     try:
         try:
             return image_fetch(url)
         except http.PlatformError as exc:  # transient, after the HTTP layer's own retries
             images_failed(url, str(exc))
-            return "failed"
+            return ImageFetched.FAILED
     finally:
         if threading.current_thread() is not threading.main_thread():
             connection.close()  # each thread has its own connection

@@ -226,7 +226,7 @@ def changes_poll(run: SyncRun) -> None:
                     triggered_at=None,
                     headers=source,
                 )
-                _, created, _ = event_record(channel, delivery, b"", polled.payload, "")
+                created = event_record(channel, delivery, b"", polled.payload, "").created
                 run.count(**{"events_recorded" if created else "already_received": 1})
             # With its page's events: a retry neither skips nor repeats a page. (A cursor too long
             # to keep makes a retry start over, as a platform that gives none does.)

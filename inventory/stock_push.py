@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
@@ -47,6 +48,14 @@ if score and tonumber(score) == tonumber(ARGV[2]) then
 end
 return 0
 """
+
+
+class StockPushed(StrEnum):
+    """What became of one target in a flush; the texts are the keys of the flush job's counts."""
+
+    PUSHED = "pushed"
+    UNCHANGED = "unchanged"  # nothing sent: the channel shows it, or has no warehouse or variant for it
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ def push_stock_due() -> dict[str, int]:
     done = connection.register_script(_DONE)
     deadline = time.monotonic() + FLUSH_SECONDS
     due: list[tuple[bytes, float]] = connection.zrangebyscore(PENDING, "-inf", time.time(), withscores=True)  # type: ignore[assignment]
-    counts = {"pushed": 0, "unchanged": 0, "failed": 0}
+    counts = {outcome.value: 0 for outcome in StockPushed}
     for raw, score in due:
         if time.monotonic() > deadline:
             break  # the rest stay marked: the next window's or the periodic flush takes them
@@ -134,7 +143,7 @@ def push_stock_due() -> dict[str, int]:
         except BaseTimeoutException:
             raise  # rq stopping the job: not one key's failure
         except Exception as exc:  # one channel's failure must not hold the others' pushes
-            counts["failed"] += 1
+            counts[StockPushed.FAILED] += 1
             ChannelStock.objects.filter(
                 channel_id=target.channel_id, sku_id=target.sku_id, location_external_id=target.location
             ).update(push_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -150,22 +159,22 @@ def push_stock_due() -> dict[str, int]:
     return counts
 
 
-def stock_push(target: Target) -> str:
-    """Push one target's current available; "unchanged" when the channel already shows it."""
+def stock_push(target: Target) -> StockPushed:
+    """Push one target's current available, unless the channel already shows it."""
     channel = Channel.objects.get(pk=target.channel_id)
     warehouse = channel.warehouse_for(target.location)
     if warehouse is None:
-        return "unchanged"
+        return StockPushed.UNCHANGED
     level = StockLevel.objects.filter(sku_id=target.sku_id, warehouse=warehouse).first()
     available = max(0, level.available) if level is not None else 0  # channels take no negative stock
     state, _ = ChannelStock.objects.get_or_create(
         channel=channel, sku_id=target.sku_id, location_external_id=target.location
     )
     if state.known_available == available:
-        return "unchanged"
+        return StockPushed.UNCHANGED
     variant = ChannelVariant.objects.filter(channel=channel, sku_id=target.sku_id).first()
     if variant is None:
-        return "unchanged"
+        return StockPushed.UNCHANGED
     update = StockUpdate(
         variant_id=variant.external_variant_id,
         product_id=variant.external_product_id,
@@ -191,7 +200,7 @@ def stock_push(target: Target) -> str:
         available,
         extra={"channel_id": channel.pk},
     )
-    return "pushed"
+    return StockPushed.PUSHED
 
 
 def channel_reported(*, channel_id: int, sku_id: int, location: str, available: int) -> bool:

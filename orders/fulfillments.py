@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from enum import StrEnum
 
 from django.db import transaction
 from django.db.models import Q
@@ -138,15 +139,22 @@ def fulfillment_push(fulfillment_id: int) -> Fulfillment:
     return fulfillment
 
 
+class FulfillmentReported(StrEnum):
+    """What recording a fulfillment the platform reports did."""
+
+    RECORDED = "recorded"  # made on the platform: new to the hub, stored as already pushed
+    KNOWN = "known"  # the echo of the hub's own push, now marked pushed
+    NO_ORDER = "no order"  # its order is not in the hub (the reconciliation brings it)
+
+
 def fulfillment_from_platform(
     *, channel_id: int, order_external_id: str, external_id: str, tracking_number: str, carrier: str, url: str
-) -> str:
-    """A fulfillment the platform reports (made there, or the echo of one the hub pushed): recorded
-    once, as already on the platform. "recorded", "known" (the hub's own, now marked pushed) or
-    "no order"."""
+) -> FulfillmentReported:
+    """Record once a fulfillment the platform reports (made there, or the echo of one the hub
+    pushed), as already on the platform."""
     order = Order.objects.filter(channel_id=channel_id, external_id=order_external_id).first()
     if order is None:
-        return "no order"
+        return FulfillmentReported.NO_ORDER
     mine = (
         Q(external_id=external_id) | Q(external_id="", tracking_number=tracking_number)
         if tracking_number
@@ -160,7 +168,7 @@ def fulfillment_from_platform(
                 push_status=PushStatus.PUSHED,
                 pushed_at=existing.pushed_at or timezone.now(),
             )
-            return "known"
+            return FulfillmentReported.KNOWN
         recorded = Fulfillment.objects.create(
             order=order,
             external_id=external_id,
@@ -171,4 +179,4 @@ def fulfillment_from_platform(
             pushed_at=timezone.now(),
         )
         _commerce_events(recorded)
-    return "recorded"
+    return FulfillmentReported.RECORDED
