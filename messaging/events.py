@@ -29,7 +29,7 @@ from messaging.contacts import phone_region
 from messaging.models import Automation, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
-from orders.events import event_key
+from orders.events import commerce_event_mark_forwarded, commerce_events_waiting, event_key
 from orders.models import CommerceEvent, Fulfillment, Order
 
 logger = logging.getLogger(__name__)
@@ -64,12 +64,8 @@ def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
 def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
     """Send again the commerce events not handed on after `older_than` seconds (Redis was down
     when their order committed, or lost their job); how many."""
-    waiting = CommerceEvent.objects.filter(
-        forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
-    )
     sent = 0
-    oldest = waiting.order_by("created_at").values_list("kind", "order_id", "fulfillment_id")
-    for kind, order_id, fulfillment_id in oldest[:limit]:
+    for kind, order_id, fulfillment_id in commerce_events_waiting(older_than=older_than, limit=limit):
         _emit(kind, order_id, fulfillment_id)
         sent += 1
     return sent
@@ -138,9 +134,7 @@ def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> Forwa
             done = Forwarded.EVALUATED_NEXT
         else:
             done = Forwarded.ALREADY_EVALUATED
-    CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
-        forwarded_at=timezone.now()
-    )
+    commerce_event_mark_forwarded(kind=kind, order_id=order_id, fulfillment_id=fulfillment_id)
     return done
 
 
