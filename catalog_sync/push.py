@@ -87,6 +87,13 @@ def listings_sweep(*, older_than: int = 120) -> int:
     return swept
 
 
+def channel_push_all_on_commit(sender: type[Channel], *, channel: Channel, **kwargs: object) -> None:
+    """Connected to channels_app's `catalog_push_turned_on` (CatalogSyncConfig.ready): the store
+    that just took the catalog is pushed every product so far once the change commits (later
+    ones as they change)."""
+    enqueue_on_commit("catalog-push", PUSH_ALL_JOB, channel.pk, f"push-catalog-{channel.pk}")
+
+
 def channel_push_all(channel_id: int) -> int:
     """Push every catalog product of the channel's organization (the flag was just turned on)."""
     channel = Channel.objects.get(pk=channel_id)
