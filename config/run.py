@@ -15,18 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import django
+from django.conf import settings
+
+from config.embedded import ensure_running
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
     django.setup()
-    from django.conf import settings
-
-    from config.embedded import ensure_running
-
     if settings.DEV_SECRETS_WARNING:
         print(f"Warning: {settings.DEV_SECRETS_WARNING}", file=sys.stderr, flush=True)
     env = child_environment(settings, os.environ)

@@ -1,6 +1,7 @@
 import logging
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 from config.slowclients import BodyDeadline
@@ -11,8 +12,6 @@ django_application = get_wsgi_application()
 
 
 def _body_timeout() -> float:
-    from django.conf import settings
-
     return float(settings.HUB_REQUEST_BODY_TIMEOUT)
 
 

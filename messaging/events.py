@@ -198,6 +198,7 @@ def _country_zones() -> dict[str, list[str]]:
 
 def _tzdata_dir() -> Path | None:
     try:
+        # Imported here, where its absence is handled: the tzdata package is optional.
         import tzdata  # type: ignore[import-not-found]
 
         return Path(tzdata.__file__).parent / "zoneinfo"

@@ -16,8 +16,11 @@ from enum import StrEnum
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from rq.job import Job
 
+from channels_app.clients import Shipment, client_for
 from config.jobs import enqueue_unique
+from config.queues import get_queue
 from config.workers import job_will_retry, running_as_job
 from orders.events import commerce_event_record
 from orders.models import CommerceEventKind, Fulfillment, Order, PushStatus
@@ -77,10 +80,6 @@ def fulfillment_enqueue(fulfillment_id: int) -> bool:
 def fulfillments_sweep(*, older_than: int = 120) -> int:
     """Enqueue the push of every fulfillment still PENDING whose job is gone (Redis was down when
     it was created, or its job was lost); a queued, scheduled or running job is left alone."""
-    from rq.job import Job
-
-    from config.queues import get_queue
-
     connection = get_queue("fulfillment").connection
     stale = Fulfillment.objects.filter(
         push_status=PushStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=older_than)
@@ -93,8 +92,6 @@ def fulfillments_sweep(*, older_than: int = 120) -> int:
 
 
 def fulfillment_push(fulfillment_id: int) -> Fulfillment:
-    from channels_app.clients import Shipment, client_for
-
     claimable = [PushStatus.PENDING]
     if running_as_job(f"fulfillment-{fulfillment_id}"):
         # Its own job run again: after a worker died mid-push, or retried by ops from the

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 
 from django.utils.module_loading import import_string
+from django_rq.settings import get_queues_map
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
@@ -62,8 +63,6 @@ class FailedJob:
     @property
     def queue_index(self) -> int:
         """django-rq's index of the queue, for its job page."""
-        from django_rq.settings import get_queues_map
-
         return get_queues_map()[self.queue]
 
     @property
