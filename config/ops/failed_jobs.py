@@ -26,10 +26,10 @@ WEBHOOK_JOB = "channels_app.jobs.process_webhook_event"
 SUBJECTS: dict[str, str] = {
     WEBHOOK_JOB: "channels_app.job_subjects.webhook_job_subjects",
     "channels_app.jobs.run_sync": "channels_app.job_subjects.sync_job_subjects",
-    "orders.jobs.push_fulfillment": "orders.admin.fulfillment_job_subjects",
-    "catalog_sync.jobs.sync_supplier": "catalog_sync.admin.run_job_subjects",
-    "catalog_sync.jobs.apply_family": "catalog_sync.admin.family_job_subjects",
-    "catalog_sync.jobs.fetch_image": "catalog_sync.admin.image_job_subjects",
+    "orders.jobs.push_fulfillment": "orders.job_subjects.fulfillment_job_subjects",
+    "catalog_sync.jobs.sync_supplier": "catalog_sync.job_subjects.run_job_subjects",
+    "catalog_sync.jobs.apply_family": "catalog_sync.job_subjects.family_job_subjects",
+    "catalog_sync.jobs.fetch_image": "catalog_sync.job_subjects.image_job_subjects",
 }
 
 
