@@ -82,7 +82,7 @@ def available_changed(*, sku_id: int, warehouse_id: int) -> None:
 def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
     """Every (channel, location) that shows this SKU from this warehouse."""
     targets = []
-    # Every platform with a client takes stock pushes.
+    # Every platform with an API client takes stock pushes; carriers and SMS accounts have none.
     variants = ChannelVariant.objects.filter(
         sku_id=sku_id, channel__is_active=True, channel__platform__in=CLIENTS
     ).select_related("channel")
@@ -92,7 +92,8 @@ def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
         if client_class(channel.platform).stock_locations:
             targets += [Target(channel.pk, sku_id, location) for location in external]
         else:
-            warehouse = channel.warehouse_for("")  # the channel shows one stock
+            # The channel shows one stock: that of the warehouse its orders ship from.
+            warehouse = channel.warehouse_for("")
             if warehouse is not None and warehouse.pk == warehouse_id:
                 targets.append(Target(channel.pk, sku_id, ""))
     return targets
@@ -135,14 +136,14 @@ def push_stock_due() -> dict[str, int]:
     counts = {outcome.value: 0 for outcome in StockPushed}
     for raw, score in due:
         if time.monotonic() > deadline:
-            break  # the rest stay marked: the next window's or the periodic flush takes them
+            break  # The rest stay marked, for the next window's flush or the periodic one.
         key = raw.decode()
         target = Target.parse(key)
         try:
             counts[stock_push(target)] += 1
         except BaseTimeoutException:
-            raise  # rq stopping the job: not one key's failure
-        except Exception as exc:  # one channel's failure must not hold the others' pushes
+            raise  # rq is stopping the job: that is not this key's failure.
+        except Exception as exc:  # One channel's failure must not hold up the others' pushes.
             counts[StockPushed.FAILED] += 1
             ChannelStock.objects.filter(
                 channel_id=target.channel_id, sku_id=target.sku_id, location_external_id=target.location
@@ -155,7 +156,8 @@ def push_stock_due() -> dict[str, int]:
                 connection.zadd(PENDING, {key: time.time() + 30})
                 _ask_for_flush(time.time() + 30)
                 continue
-        done(keys=[PENDING], args=[key, repr(score)])  # repr: exact, as Redis' own %.17g is
+        # repr() writes the score exactly, as Redis' own %.17g does, so _DONE's comparison holds.
+        done(keys=[PENDING], args=[key, repr(score)])
     return counts
 
 
@@ -166,7 +168,8 @@ def stock_push(target: Target) -> StockPushed:
     if warehouse is None:
         return StockPushed.UNCHANGED
     level = StockLevel.objects.filter(sku_id=target.sku_id, warehouse=warehouse).first()
-    available = max(0, level.available) if level is not None else 0  # channels take no negative stock
+    # Channels take no negative stock: an oversold level shows as none left.
+    available = max(0, level.available) if level is not None else 0
     state, _ = ChannelStock.objects.get_or_create(
         channel=channel, sku_id=target.sku_id, location_external_id=target.location
     )

@@ -24,7 +24,8 @@ commerce_event_recorded = Signal()
 
 def commerce_event_record(*, kind: str, order_id: int, fulfillment_id: int | None = None) -> CommerceEvent:
     """Record the event in the caller's transaction (said twice, it is one event)."""
-    kind = CommerceEventKind(kind).value  # plain text: it travels on as a job argument
+    # Plain text, not the enum member: the kind travels on as a job argument, stored as JSON.
+    kind = CommerceEventKind(kind).value
     event, created = CommerceEvent.objects.get_or_create(
         key=event_key(kind, order_id, fulfillment_id),
         defaults={"kind": kind, "order_id": order_id, "fulfillment_id": fulfillment_id},

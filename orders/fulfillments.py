@@ -68,12 +68,13 @@ def _commerce_events(fulfillment: Fulfillment) -> None:
 
 
 def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:
-    # robust: Redis down must not fail what committed; the sweep below enqueues it later.
+    # Robust, so that Redis being down cannot fail what committed; the sweep below enqueues the
+    # push later.
     transaction.on_commit(lambda: fulfillment_enqueue(fulfillment.pk), robust=True)
 
 
 def fulfillment_enqueue(fulfillment_id: int) -> bool:
-    """Whether its push was enqueued now (False: its job is there already)."""
+    """Enqueue the fulfillment's push; whether it was enqueued now (False: its job is there already)."""
     return enqueue_unique("fulfillment", PUSH_JOB, fulfillment_id, job_id=f"fulfillment-{fulfillment_id}")
 
 
@@ -92,6 +93,8 @@ def fulfillments_sweep(*, older_than: int = 120) -> int:
 
 
 def fulfillment_push(fulfillment_id: int) -> Fulfillment:
+    """Claim the fulfillment and push it to its order's channel; one already pushed, or held by
+    another job, is left as it is. A failure is recorded on it and raised, for rq to retry."""
     claimable = [PushStatus.PENDING]
     if running_as_job(f"fulfillment-{fulfillment_id}"):
         # Its own job run again: after a worker died mid-push, or retried by ops from the
@@ -172,7 +175,7 @@ def fulfillment_from_platform(
             tracking_number=tracking_number[:100],
             tracking_company=carrier[:100],
             tracking_url=url[:200],
-            push_status=PushStatus.PUSHED,  # made on the platform: nothing to push
+            push_status=PushStatus.PUSHED,  # It was made on the platform: there is nothing to push.
             pushed_at=timezone.now(),
         )
         _commerce_events(recorded)
