@@ -163,10 +163,11 @@ class ProductFamilyAdmin(OrganizationScopedAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         results, _ = super().get_search_results(request, queryset, search_term)
-        return results.distinct(), False  # a family has several records: list it once
+        # A family has several records, each of which may match: list the family once.
+        return results.distinct(), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # families come from the supplier's feed
+        return False  # Families come from the supplier's feed, never from a form.
 
 
 @admin.register(FamilyImage)
@@ -354,7 +355,7 @@ class CatalogSyncRunAdmin(RefreshWhileRunning):
         return format_html("<table><tr><th>line</th><th>error</th><th>URL</th></tr>{}</table>{}", rows, more)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are started by "Sync now", `sync_supplier` and the scheduler
+        return False  # Runs are started by "Sync now", `sync_supplier` and the scheduler.
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

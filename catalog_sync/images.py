@@ -75,7 +75,7 @@ def inspect(content: bytes) -> Picture:
                 kind = image.format or ""
                 if width * height > MAX_PIXELS:
                     raise FeedError(f"{width}x{height} pixels is more than an image may have")
-                image.verify()  # a truncated or corrupt file
+                image.verify()  # Raises for a truncated or corrupt file, which open() does not read.
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise FeedError(f"not an image: {exc}"[:200]) from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -171,7 +171,8 @@ def images_link(
         updates: dict[str, Any] = {}
         if row.position != position:
             updates["position"] = position
-        if row.status != ImageStatus.STORED:  # failed or lost before: try again in this run
+        # An image that failed, or whose job was lost, in an earlier run is tried again in this one.
+        if row.status != ImageStatus.STORED:
             updates.update(status=ImageStatus.PENDING, run_id=family.run_id, error="")
             to_fetch.append(url)
         if updates:
@@ -225,7 +226,7 @@ def image_fetch(url: str) -> ImageFetched:
             picture = fetch(url)
         except (FeedError, http.PlatformError) as exc:
             if not exc.permanent and job_will_retry(exc):
-                raise  # rq tries again with backoff
+                raise  # rq tries again with its backoff; the rows stay pending meanwhile.
             images_failed(url, str(exc))
             return ImageFetched.FAILED
         asset, new = store(url, picture)

@@ -62,7 +62,7 @@ def listings_enqueue(product_id: int, channel_ids: list[int]) -> int:
     for channel_id in channel_ids:
         listing, _ = ProductListing.objects.get_or_create(channel_id=channel_id, product_id=product_id)
         if listing.status in (ListingStatus.SKIPPED, ListingStatus.UNSUPPORTED):
-            continue  # the store's own listing, or a platform the hub cannot list on
+            continue  # The store's own listing, or a platform the hub cannot list on: left alone.
         ProductListing.objects.filter(pk=listing.pk).update(
             status=ListingStatus.PENDING, updated_at=timezone.now()
         )
@@ -193,7 +193,7 @@ def listing_push(listing_id: int) -> ListingPushed:
         _record(listing, status=ListingStatus.FAILED, error=str(exc))
         if exc.permanent:
             return ListingPushed.FAILED
-        raise  # out of retries: ops see it among the failed jobs too
+        raise  # Out of retries: raised so that ops see it among the failed jobs too.
     by_code = {sku.code: sku for sku in skus}
     with transaction.atomic():
         for code, (variant_id, inventory_item_id) in pushed.variants.items():
