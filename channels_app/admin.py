@@ -392,7 +392,7 @@ class SyncRunAdmin(RefreshWhileRunning):
         return progress_bar(run)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are started by the channel actions and `sync_channel`
+        return False  # Runs are started by the channel actions and `sync_channel`, never by hand.
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -105,8 +105,8 @@ def read_body(request: HttpRequest) -> bytes:
 
 
 def parse_json(body: bytes) -> tuple[Any, str]:
-    """(payload, "") or (None, why it is not accepted JSON): parsed once, within boundedjson's
-    bounds, and only once the body is verified."""
+    """Parse a verified body within boundedjson's bounds; the payload and "", or None and why the
+    body is not accepted as JSON. It is parsed once, and only once its signature has verified."""
     try:
         return boundedjson.loads(body), ""
     except boundedjson.JSONRefused as exc:
@@ -153,7 +153,7 @@ def database_wait_bounded() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute(*restore)
         except DatabaseError:
-            connection.close()  # a new connection starts with the defaults
+            connection.close()  # A new connection starts with the defaults: no bound outlives this.
 
 
 def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

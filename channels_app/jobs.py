@@ -35,7 +35,7 @@ def process_webhook_event(event_id: int) -> str:
                 EventStatus.ENQUEUED if retrying else EventStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
             )
         except ClaimLost:
-            pass  # someone else holds it now
+            pass  # Another attempt holds the event now, and records its own outcome.
         logger.warning(
             "event %s failed (%s): %s",
             event_id,

@@ -97,7 +97,7 @@ def channel_create(
         if any(channel.credentials.get(name) != value for name, value in given_credentials.items()):
             channel.secrets_changed_at = timezone.now()
         channel.credentials = {**channel.credentials, **given_credentials}
-        channel.clean()  # where the hub will connect: ValidationError naming the rule
+        channel.clean()  # Checks where the hub will connect; a ValidationError names the rule broken.
         channel.save()
     return channel
 

@@ -130,12 +130,12 @@ class Channel(models.Model):
     @property
     def webhook_url(self) -> str:
         if not self.platform or (self.platform == Platform.WOOCOMMERCE and self.pk is None):
-            return ""  # known once the channel is saved
+            return ""  # The URL names the channel's id, known once the channel is saved.
         if self.platform == Platform.WOOCOMMERCE:
             path = reverse("webhooks:woocommerce", args=[self.pk])
         elif self.platform in CARRIERS:
             if self.pk is None:
-                return ""  # known once the channel is saved
+                return ""  # The URL names the channel's id, known once the channel is saved.
             path = reverse("webhooks:carrier-channel", args=[self.platform, self.pk])
         elif self.platform in SMS_PROVIDERS:
             # Twilio's two URLs (the number's "A message comes in", and each message's status

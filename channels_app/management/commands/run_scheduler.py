@@ -50,7 +50,7 @@ class Command(BaseCommand):
                         logger.info("enqueued %s for period %s", task.name, period)
                 except RedisError as exc:
                     logger.warning("cannot enqueue %s, Redis unavailable: %s", task.name, exc)
-                    continue  # try again on the next tick
+                    continue  # The period is not marked done, so the next tick tries again.
                 last_period[task.name] = period
             if options["once"]:
                 break
