@@ -51,13 +51,13 @@ def event_enqueue_on_commit(sender: type[CommerceEvent], *, event: CommerceEvent
     """Connected to orders' `commerce_event_recorded` (`MessagingConfig.ready`): the event, just
     recorded in its order's transaction, goes out once that commits."""
     kind, order_id, fulfillment_id = event.kind, event.order_id, event.fulfillment_id
-    # robust: with Redis down the order still commits; the sweep sends the event later.
+    # Robust: with Redis down the order still commits, and the sweep sends the event later.
     transaction.on_commit(lambda: _emit(kind, order_id, fulfillment_id), robust=True)
 
 
 def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
     key = event_key(kind, order_id, fulfillment_id)
-    # False: the same event, already on its way.
+    # It returns False for the same event already on its way, which is not an error here.
     enqueue_unique("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
 
 
@@ -160,15 +160,16 @@ def event_evaluate(event: dict[str, Any]) -> int:
                     context=event,
                 )
         except IntegrityError:
-            continue  # this contact had this automation's message for this event already
+            continue  # The contact has this automation's message for this event already.
         messages_enqueue([message.pk], at=due)
         made += 1
     return made
 
 
 def conditions_hold(conditions: dict[str, Any], event: dict[str, Any]) -> bool:
-    """`min_total` (the order's, or the abandoned checkout's, total at least this), `channel_ids`
-    (from these channels only)."""
+    """Whether the event meets an automation's conditions: `min_total` (the order's, or the
+    abandoned checkout's, total is at least this) and `channel_ids` (it comes from one of these
+    channels)."""
     if "min_total" in conditions:
         try:
             amount = (event.get("order") or event.get("checkout") or {})["total"]
@@ -183,7 +184,7 @@ def conditions_hold(conditions: dict[str, Any], event: dict[str, Any]) -> bool:
 
 @cache
 def _country_zones() -> dict[str, list[str]]:
-    """Country code → its IANA zones, from the system's zone.tab."""
+    """The IANA zones of each country, by ISO country code, read from the system's zone.tab."""
     zones: dict[str, list[str]] = {}
     for base in (Path("/usr/share/zoneinfo"), _tzdata_dir()):
         path = base / "zone.tab" if base else None
