@@ -63,7 +63,7 @@ class EmbeddedValkey:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.socket.exists():
-            self.socket.unlink()  # stale: nothing answered on it
+            self.socket.unlink()  # Stale: nothing answered on it, and a new server cannot bind it.
         config_file = self.data_dir / "valkey.conf"
         settings = {"appendonly": "yes", "appendfsync": "everysec"} if self.persist else {}
         generate_config_file(config_file, 0, self.data_dir, settings, self.socket, "700")
@@ -88,7 +88,7 @@ class EmbeddedValkey:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)  # flushes the append-only file
+        self.process.send_signal(signal.SIGTERM)  # Valkey flushes its append-only file on SIGTERM.
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

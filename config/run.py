@@ -58,7 +58,7 @@ def child_environment(settings: Any, environ: Mapping[str, str]) -> dict[str, st
     # Where the web server listens, unless set: printed webhook URLs and signed URLs must match it.
     env["WEBHOOK_BASE_URL"] = settings.WEBHOOK_BASE_URL
     env["LOG_FORMAT"] = settings.LOG_FORMAT
-    env["HUB_DEV_WARNING_SHOWN"] = "1"  # said once already, by this process
+    env["HUB_DEV_WARNING_SHOWN"] = "1"  # This process has said the warning once already.
     # honcho kills every process 5 s after the first one stops: a worker's grace must end first.
     env.setdefault("HUB_WORKER_SHUTDOWN_GRACE", "3")
     if settings.REDIS_IS_EMBEDDED:

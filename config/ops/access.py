@@ -44,7 +44,7 @@ def is_ops(request: HttpRequest) -> bool:
 def audit(request: HttpRequest, flag: int, what: str, *, obj: Model | None = None, target: str = "") -> None:
     """One admin log line for an ops action on a queue, a job or an event."""
     model: type[Model] = type(obj) if obj is not None else Dashboard
-    assert request.user.pk is not None  # only logged-in ops get here
+    assert request.user.pk is not None  # Only logged-in ops get here, so the user has an id.
     LogEntry.objects.create(
         user_id=request.user.pk,
         content_type=ContentType.objects.get_for_model(model, for_concrete_model=False),

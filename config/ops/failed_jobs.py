@@ -108,11 +108,11 @@ def _describe(queue: str, job: Job) -> FailedJob:
     exception_type, _, message = last.partition(": ")
     try:
         function, args = job.func_name or "", tuple(job.args)
-    except Exception:  # a job whose data cannot be read is still listed, and can be deleted
+    except Exception:  # A job whose data cannot be read is still listed, so that ops can delete it.
         function, args = "(unreadable job data)", ()
     failed_at = job.ended_at
     if failed_at is not None and failed_at.tzinfo is None:
-        failed_at = failed_at.replace(tzinfo=UTC)  # rq stores UTC
+        failed_at = failed_at.replace(tzinfo=UTC)  # rq stores its times in UTC, without saying so.
     return FailedJob(
         queue=queue,
         job_id=job.id,
@@ -169,7 +169,7 @@ def retry(queue: str, job_id: str) -> bool:
     q = get_queue(queue)
     try:
         q.failed_job_registry.requeue(job_id)
-    except (NoSuchJobError, InvalidJobOperation):  # gone, or no longer in the failed registry
+    except (NoSuchJobError, InvalidJobOperation):  # Gone, or no longer failed: ops acted on it meanwhile.
         return False
     return True
 
