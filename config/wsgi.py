@@ -17,8 +17,6 @@ def _body_timeout() -> float:
 
 def _warn_about_development_secrets() -> None:
     """Once per serving process: management commands import the settings, not this module."""
-    from django.conf import settings
-
     if settings.DEV_SECRETS_WARNING:
         logging.getLogger("config.wsgi").warning(settings.DEV_SECRETS_WARNING)
 

@@ -58,7 +58,7 @@ class Command(BaseCommand):
         try:
             scheduler_stopped(connection)
         except RedisError:
-            pass  # its heartbeat expires by itself
+            pass  # Its heartbeat expires by itself, so the health check sees it gone anyway.
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.running = False
