@@ -1,4 +1,3 @@
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -25,7 +24,6 @@ from catalog_sync.pipeline import run_start
 from catalog_sync.push import PUSH_JOB
 from catalog_sync.queueing import enqueue_on_commit
 from channels_app.access import OrganizationScopedAdmin
-from config.ops.failed_jobs import Subject
 from config.progress import RefreshWhileRunning, progress_html
 
 
@@ -165,10 +163,11 @@ class ProductFamilyAdmin(OrganizationScopedAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         results, _ = super().get_search_results(request, queryset, search_term)
-        return results.distinct(), False  # a family has several records: list it once
+        # A family has several records, each of which may match: list the family once.
+        return results.distinct(), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # families come from the supplier's feed
+        return False  # Families come from the supplier's feed, never from a form.
 
 
 @admin.register(FamilyImage)
@@ -356,66 +355,7 @@ class CatalogSyncRunAdmin(RefreshWhileRunning):
         return format_html("<table><tr><th>line</th><th>error</th><th>URL</th></tr>{}</table>{}", rows, more)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are started by "Sync now", `sync_supplier` and the scheduler
+        return False  # Runs are started by "Sync now", `sync_supplier` and the scheduler.
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
-
-
-def run_job_subjects(run_ids: Iterable[object]) -> dict[object, Subject]:
-    """What supplier-step jobs were for (the failed-jobs page): their run and supplier."""
-    runs = CatalogSyncRun.objects.filter(pk__in=[pk for pk in run_ids if isinstance(pk, int)]).select_related(
-        "supplier"
-    )
-    return {
-        run.pk: Subject(
-            links=(
-                (str(run), reverse("admin:catalog_sync_catalogsyncrun_change", args=[run.pk])),
-                (str(run.supplier), reverse("admin:catalog_sync_supplier_change", args=[run.supplier_id])),
-            ),
-            search_terms=(run.supplier.code, run.supplier.name),
-        )
-        for run in runs
-    }
-
-
-def family_job_subjects(family_ids: Iterable[object]) -> dict[object, Subject]:
-    """What family jobs were for: the family and its supplier."""
-    families = ProductFamily.objects.filter(
-        pk__in=[pk for pk in family_ids if isinstance(pk, int)]
-    ).select_related("supplier")
-    return {
-        family.pk: Subject(
-            links=(
-                (
-                    f"family {family.family_key}",
-                    reverse("admin:catalog_sync_productfamily_change", args=[family.pk]),
-                ),
-                (
-                    str(family.supplier),
-                    reverse("admin:catalog_sync_supplier_change", args=[family.supplier_id]),
-                ),
-            ),
-            search_terms=(family.family_key, family.supplier.code),
-        )
-        for family in families
-    }
-
-
-def image_job_subjects(urls: Iterable[object]) -> dict[object, Subject]:
-    """What image jobs were for: the families that list the URL."""
-    rows = FamilyImage.objects.filter(
-        source_url__in=[url for url in urls if isinstance(url, str)]
-    ).select_related("family__supplier")
-    subjects: dict[object, Subject] = {}
-    for row in rows:
-        links = subjects[row.source_url].links if row.source_url in subjects else ()
-        link = (
-            f"family {row.family.family_key}",
-            reverse("admin:catalog_sync_productfamily_change", args=[row.family_id]),
-        )
-        subjects[row.source_url] = Subject(
-            links=(*links, link)[:5],
-            search_terms=(row.source_url, row.family.family_key, row.family.supplier.code),
-        )
-    return subjects

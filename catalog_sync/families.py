@@ -79,7 +79,8 @@ def _family_write(family_id: int) -> tuple[list[str], int | None]:
             ProductFamily.objects.select_for_update().select_related("supplier").filter(pk=family_id).first()
         )
         if family is None or family.applied_hash == family.content_hash:
-            return [], None  # done already (a retry after the commit, or a second job)
+            # Written already, by this job before a retry or by a second job of the family.
+            return [], None
         variants = sorted(
             FeedRecord.objects.filter(family=family).values_list("data", flat=True), key=lambda v: v["sku"]
         )
@@ -175,7 +176,8 @@ def _product_write(family: ProductFamily, variants: list[dict[str, Any]]) -> tup
 
 
 def _diff(instance: Any, wanted: dict[str, Any]) -> dict[str, list[Any]]:
-    """{field: [before, after]} of what differs (prices compared as decimals, shown as strings)."""
+    """What differs between the instance and `wanted`, as {field: [before, after]}; prices are
+    compared as decimals and shown as strings."""
     diff: dict[str, list[Any]] = {}
     for name, value in wanted.items():
         current = getattr(instance, name)

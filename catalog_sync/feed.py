@@ -168,7 +168,7 @@ def download(call: http.Call, url: str, *, limit: int, **kwargs: Any) -> tuple[b
         body = http.read_bounded(response, limit)
     except http.TooLarge as exc:
         raise FeedError(str(exc)) from None
-    except requests.RequestException as exc:  # the connection dropped mid-body
+    except requests.RequestException as exc:  # The connection dropped mid-body: worth a retry.
         raise http.PlatformError(
             f"{call.platform} GET: {type(exc).__name__} mid-body", permanent=False
         ) from None
@@ -245,7 +245,7 @@ def record_parse(body: bytes) -> dict[str, Any]:
 def _key(record: dict[str, Any], name: str, max_length: int) -> str:
     value = record.get(name)
     if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # article numbers are often numbers
+        value = str(value)  # Article numbers often come as JSON numbers; the hub keeps text.
     if not isinstance(value, str) or not value.strip():
         raise FeedError(f"`{name}` is missing or not a string")
     value = value.strip()

@@ -20,6 +20,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -74,7 +75,7 @@ def inspect(content: bytes) -> Picture:
                 kind = image.format or ""
                 if width * height > MAX_PIXELS:
                     raise FeedError(f"{width}x{height} pixels is more than an image may have")
-                image.verify()  # a truncated or corrupt file
+                image.verify()  # Raises for a truncated or corrupt file, which open() does not read.
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise FeedError(f"not an image: {exc}"[:200]) from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -170,7 +171,8 @@ def images_link(
         updates: dict[str, Any] = {}
         if row.position != position:
             updates["position"] = position
-        if row.status != ImageStatus.STORED:  # failed or lost before: try again in this run
+        # An image that failed, or whose job was lost, in an earlier run is tried again in this one.
+        if row.status != ImageStatus.STORED:
             updates.update(status=ImageStatus.PENDING, run_id=family.run_id, error="")
             to_fetch.append(url)
         if updates:
@@ -184,11 +186,20 @@ def images_link(
 # --- The image job -----------------------------------------------------------------------------
 
 
+class ImageFetched(StrEnum):
+    """What became of an image URL, as its job's result says."""
+
+    STORED = "stored"
+    DEDUPLICATED = "deduplicated"  # its content was stored already, from this URL or another
+    FAILED = "failed"
+    NOTHING_WAITING = "nothing waiting"  # no family waits for it (a second job, or a late retry)
+
+
 def image_job_id(url: str) -> str:
     return f"image-{hashlib.sha256(url.encode()).hexdigest()[:40]}"
 
 
-def image_job(url: str) -> str:
+def image_job(url: str) -> ImageFetched:
     """Fetch and store one image URL, as its job; every family waiting for it is linked."""
     try:
         return image_fetch(url)
@@ -198,11 +209,11 @@ def image_job(url: str) -> str:
         raise
 
 
-def image_fetch(url: str) -> str:
-    """What became of the URL: stored, deduplicated, failed, or nothing waited for it."""
+def image_fetch(url: str) -> ImageFetched:
+    """Fetch and store the URL's image for every family waiting for it; what became of it."""
     waiting = FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING)
     if not waiting.exists():
-        return "nothing waiting"
+        return ImageFetched.NOTHING_WAITING
     FamilyImage.objects.filter(source_url=url, status=ImageStatus.PENDING).update(attempts=F("attempts") + 1)
     asset_id = (
         FamilyImage.objects.filter(source_url=url, status=ImageStatus.STORED)
@@ -215,9 +226,9 @@ def image_fetch(url: str) -> str:
             picture = fetch(url)
         except (FeedError, http.PlatformError) as exc:
             if not exc.permanent and job_will_retry(exc):
-                raise  # rq tries again with backoff
+                raise  # rq tries again with its backoff; the rows stay pending meanwhile.
             images_failed(url, str(exc))
-            return "failed"
+            return ImageFetched.FAILED
         asset, new = store(url, picture)
         asset_id = asset.pk
     # Link every row waiting for the URL, and again for rows families added meanwhile (their
@@ -225,7 +236,7 @@ def image_fetch(url: str) -> str:
     stored = new
     while _link(url, asset_id, new):
         new = False
-    return "stored" if stored else "deduplicated"
+    return ImageFetched.STORED if stored else ImageFetched.DEDUPLICATED
 
 
 def _link(url: str, asset_id: int, new: bool) -> bool:

@@ -14,7 +14,9 @@ from channels_app import egress
 from channels_app.models import SyncStatus
 from channels_app.secrets import EncryptedJSONField
 
-MIN_INTERVAL = 15  # minutes: one supplier must not keep the one catalog-supplier worker busy
+# Minutes between a supplier's scheduled runs, at least: one supplier must not keep the only
+# catalog-supplier worker busy.
+MIN_INTERVAL = 15
 
 
 def interval_valid(minutes: int) -> None:

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from catalog_sync.families import family_apply, family_job_id
-from catalog_sync.images import image_fetch, image_job_id, images_failed
+from catalog_sync.images import ImageFetched, image_fetch, image_job_id, images_failed
 from catalog_sync.models import (
     CatalogSyncRun,
     FamilyImage,
@@ -85,7 +85,8 @@ def _under_way(run: CatalogSyncRun) -> bool:
     retry, or running), or, once the families are handed out (or for a direct run), a job or the
     command that touched it within CATALOG_RUN_STALL_SECONDS."""
     if timezone.now() - run.created_at < timedelta(seconds=60):
-        return True  # just recorded: its enqueue (after its commit) may not have happened yet
+        # Just recorded: its enqueue, which waits for its commit, may not have happened yet.
+        return True
     if run.mode == RunMode.QUEUED and not run.enqueued_all:
         return job_live(run.job_id, "catalog-supplier")
     last = run.active_at or run.started_at or run.created_at
@@ -138,13 +139,13 @@ def run_direct(run_id: int, *, on_progress: Callable[[], None] | None = None) ->
     return run
 
 
-def _image_in_thread(url: str) -> str:
+def _image_in_thread(url: str) -> ImageFetched:
     try:
         try:
             return image_fetch(url)
-        except http.PlatformError as exc:  # transient, after the HTTP layer's own retries
+        except http.PlatformError as exc:  # Transient, and the HTTP layer has retried it already.
             images_failed(url, str(exc))
-            return "failed"
+            return ImageFetched.FAILED
     finally:
         if threading.current_thread() is not threading.main_thread():
-            connection.close()  # each thread has its own connection
+            connection.close()  # Each thread opened its own connection, which would outlive it.

@@ -16,6 +16,7 @@ import logging
 import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from itertools import combinations
 
 from django.db import transaction
@@ -61,7 +62,7 @@ def listings_enqueue(product_id: int, channel_ids: list[int]) -> int:
     for channel_id in channel_ids:
         listing, _ = ProductListing.objects.get_or_create(channel_id=channel_id, product_id=product_id)
         if listing.status in (ListingStatus.SKIPPED, ListingStatus.UNSUPPORTED):
-            continue  # the store's own listing, or a platform the hub cannot list on
+            continue  # The store's own listing, or a platform the hub cannot list on: left alone.
         ProductListing.objects.filter(pk=listing.pk).update(
             status=ListingStatus.PENDING, updated_at=timezone.now()
         )
@@ -86,6 +87,13 @@ def listings_sweep(*, older_than: int = 120) -> int:
     return swept
 
 
+def channel_push_all_on_commit(sender: type[Channel], *, channel: Channel, **kwargs: object) -> None:
+    """Connected to channels_app's `catalog_push_turned_on` (CatalogSyncConfig.ready): the store
+    that just took the catalog is pushed every product so far once the change commits (later
+    ones as they change)."""
+    enqueue_on_commit("catalog-push", PUSH_ALL_JOB, channel.pk, f"push-catalog-{channel.pk}")
+
+
 def channel_push_all(channel_id: int) -> int:
     """Push every catalog product of the channel's organization (the flag was just turned on)."""
     channel = Channel.objects.get(pk=channel_id)
@@ -99,17 +107,29 @@ def channel_push_all(channel_id: int) -> int:
     return sum(listings_enqueue(pk, [channel_id]) for pk in products.iterator())
 
 
-def listing_push(listing_id: int) -> str:
+class ListingPushed(StrEnum):
+    """What a push of one listing did, as its job's result says (the listing's row says why)."""
+
+    PUSHED = "pushed"
+    UNCHANGED = "unchanged"  # the store has the product as the hub has it: nothing was sent
+    NOT_TAKEN = "not taken"  # the channel no longer takes the catalog
+    NO_SKUS = "no SKUs"
+    SKIPPED = "skipped"  # the store's own listing of these SKUs, left alone
+    UNSUPPORTED = "unsupported"  # the platform's API cannot list products
+    FAILED = "failed"
+
+
+def listing_push(listing_id: int) -> ListingPushed:
     """Send the product as the hub has it now to the listing's store, unless the store has it so."""
     listing = ProductListing.objects.select_related("channel", "product").get(pk=listing_id)
     channel, product = listing.channel, listing.product
     if not (channel.push_catalog and channel.is_active):
         _record(listing, status=ListingStatus.FAILED, error="the channel no longer takes the catalog")
-        return "not taken"
+        return ListingPushed.NOT_TAKEN
     skus = list(product.skus.order_by("code"))
     if not skus:
         _record(listing, status=ListingStatus.FAILED, error="the product has no SKUs")
-        return "no SKUs"
+        return ListingPushed.NO_SKUS
     mapped = dict(
         ChannelVariant.objects.filter(channel=channel, sku__in=skus).values_list(
             "sku__code", "external_variant_id"
@@ -122,7 +142,7 @@ def listing_push(listing_id: int) -> str:
             error=f"already listed in the store ({len(mapped)} SKUs mapped): the hub leaves the store's "
             "own listing alone",
         )
-        return "skipped"
+        return ListingPushed.SKIPPED
     # Only images the hub could fetch and check: a store that fetches a broken URL refuses the
     # whole product (WooCommerce), and the supplier's URL is what the store can reach.
     images = list(
@@ -161,19 +181,19 @@ def listing_push(listing_id: int) -> str:
     )
     if content_hash == listing.pushed_hash:
         _record(listing, status=ListingStatus.PUSHED, error="")
-        return "unchanged"
+        return ListingPushed.UNCHANGED
     try:
         pushed = client_for(channel).push_listing(wanted)
     except ConsoleOnly as exc:
         _record(listing, status=ListingStatus.UNSUPPORTED, error=str(exc))
-        return "unsupported"
+        return ListingPushed.UNSUPPORTED
     except http.PlatformError as exc:
         if not exc.permanent and job_will_retry(exc):
             raise
         _record(listing, status=ListingStatus.FAILED, error=str(exc))
         if exc.permanent:
-            return "failed"
-        raise  # out of retries: ops see it among the failed jobs too
+            return ListingPushed.FAILED
+        raise  # Out of retries: raised so that ops see it among the failed jobs too.
     by_code = {sku.code: sku for sku in skus}
     with transaction.atomic():
         for code, (variant_id, inventory_item_id) in pushed.variants.items():
@@ -203,7 +223,7 @@ def listing_push(listing_id: int) -> str:
         pushed.external_id,
         extra={"channel_id": channel.pk, "product_id": product.pk},
     )
-    return "pushed"
+    return ListingPushed.PUSHED
 
 
 def _record(listing: ProductListing, **fields: object) -> None:

@@ -40,7 +40,7 @@ def supplier_job(run_id: int) -> CatalogSyncRun:
     """The supplier step of a queued run, as its job: families are enqueued."""
     claimable = [SyncStatus.QUEUED]
     if running_as_job(f"catalog-run-{run_id}"):
-        claimable.append(SyncStatus.RUNNING)  # its own retry after its worker died
+        claimable.append(SyncStatus.RUNNING)  # Its own job again, after its worker died.
     run = run_claim(run_id, claimable)
     if run is None:
         return CatalogSyncRun.objects.get(pk=run_id)
@@ -199,7 +199,7 @@ def _stage_together(supplier: Supplier, fetched: list[feed.Fetched]) -> set[int]
                 )
             else:
                 if record.family_id is not None:
-                    touched.add(record.family_id)  # it may have left that family
+                    touched.add(record.family_id)  # It may have left that family, whose hash changes.
                 record.content_hash, record.family_id, record.data = (
                     item.entry.content_hash,
                     family_id,
@@ -216,7 +216,7 @@ def _stage_together(supplier: Supplier, fetched: list[feed.Fetched]) -> set[int]
 
 
 def _families(supplier: Supplier, keys: Iterable[str]) -> dict[str, int]:
-    """Family key → id, creating the families not seen before."""
+    """The supplier's family ids by family key, creating the families not seen before."""
     keys = set(keys)
     known = dict(
         ProductFamily.objects.filter(supplier=supplier, family_key__in=keys).values_list("family_key", "pk")
@@ -236,8 +236,9 @@ def _families(supplier: Supplier, keys: Iterable[str]) -> dict[str, int]:
 
 
 def family_hash(variants: list[dict[str, Any]]) -> str:
-    """Of what the hub keeps of the family's variants: a supplier re-hashing an unchanged record
-    (or a field the hub does not use) changes nothing downstream."""
+    """The content hash of the family, computed from what the hub keeps of its variants, so that
+    a supplier re-hashing an unchanged record (or a field the hub does not use) changes nothing
+    downstream."""
     canonical = json.dumps(sorted(variants, key=lambda v: v["sku"]), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -26,6 +26,7 @@ from channels_app.models import (
     WebhookSubscription,
 )
 from channels_app.platforms.shopify.versions import SEEN_WITHIN, version_warnings, versions_seen
+from channels_app.services import catalog_push_turned_on
 from channels_app.sweeper import event_replay
 from channels_app.sync import channel_verify, sync_start
 from config.ops.access import audit, is_ops
@@ -166,11 +167,7 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Channel, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if obj.push_catalog and "push_catalog" in form.changed_data:
-            # Turned on: the catalog's products so far go to the store too (later ones as they change).
-            from catalog_sync.push import PUSH_ALL_JOB
-            from catalog_sync.queueing import enqueue_on_commit
-
-            enqueue_on_commit("catalog-push", PUSH_ALL_JOB, obj.pk, f"push-catalog-{obj.pk}")
+            catalog_push_turned_on.send(sender=Channel, channel=obj)
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         if lookup.split("__", 1)[0] in self.SECRET_FIELDS:
@@ -395,7 +392,7 @@ class SyncRunAdmin(RefreshWhileRunning):
         return progress_bar(run)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are started by the channel actions and `sync_channel`
+        return False  # Runs are started by the channel actions and `sync_channel`, never by hand.
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-MAX_DEPTH = 64  # platforms' payloads nest about 6 deep
-MAX_INTEGER_DIGITS = 40  # a 64-bit id has 20 digits; nothing a platform sends needs more
+MAX_DEPTH = 64  # Platforms' payloads nest about 6 deep: this leaves room and still bounds the walk.
+MAX_INTEGER_DIGITS = 40  # A 64-bit id has 20 digits, and nothing a platform sends needs more.
 _INTEGER_BOUND = 10**MAX_INTEGER_DIGITS
 
 
@@ -39,7 +39,7 @@ def loads(data: bytes | str, *, parse_float: Callable[[str], Any] | None = None)
         raise JSONRefused(f"not UTF-8 (byte {exc.start + 1})") from None
     except json.JSONDecodeError as exc:
         raise JSONRefused(str(exc)) from None
-    except ValueError:  # int()'s own limit of 4,300 digits
+    except ValueError:  # int() itself refuses more than 4,300 digits, before our bound is checked.
         raise JSONRefused(f"an integer of more than {MAX_INTEGER_DIGITS} digits") from None
     problem = _out_of_bounds(value)
     if problem:

@@ -125,7 +125,9 @@ def url_refusal(url: str, *, resolve: bool = False) -> str:
             host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
         )
     except (OSError, UnicodeError):
-        return ""  # unresolvable now: the request fails as a connection error, or works later
+        # Unresolvable now: the request itself fails as a connection error, or works later, and its
+        # connection is checked then.
+        return ""
     for info in infos:
         refusal = address_refusal(str(info[4][0]))
         if refusal:

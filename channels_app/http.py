@@ -33,18 +33,20 @@ from urllib.parse import urlsplit
 import requests
 
 from channels_app import boundedjson, egress, ratelimit
+from config.queues import get_queue
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
-ATTEMPTS = 4  # in this call; the job's own retries come after
+ATTEMPTS = 4  # Attempts within one call; the job's own retries come after these.
 BACKOFF = 0.5  # seconds, doubled per attempt, with jitter
-MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives the worker back and retries the job later
+MAX_RETRY_AFTER = 30.0  # A longer Retry-After gives the worker back: the job is retried later.
 # Worth another try: any 5xx (Cloudflare's 52x in front of a store too), timeouts, rate limits.
 _RETRY_CLIENT_STATUSES = {408, 425, 429}
 
 QUICK_TIMEOUT = (5.0, 10.0)
-MAX_ANSWER_BYTES = 32 * 1024 * 1024  # an API answer's body; a streamed one is the caller's to bound
+# The most of an API answer's body read into memory; a streamed body is the caller's to bound.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _local = threading.local()
 _quick: contextvars.ContextVar[bool] = contextvars.ContextVar("quick_calls", default=False)
 
@@ -144,7 +146,8 @@ def send(
                 timeout=timeout,
                 # A redirect would carry the token header to wherever it points.
                 allow_redirects=follow_redirects,
-                stream=True,  # read here within MAX_ANSWER_BYTES, unless the caller reads it
+                # Streamed, so that the body is read below within MAX_ANSWER_BYTES (or by the caller).
+                stream=True,
             )
         except egress.AddressRefused as exc:
             _log(call, method, path, "refused", started, attempt, error="AddressRefused")
@@ -182,7 +185,7 @@ def send(
                 retry_after=retry_after,
                 unsent=response.status_code == 429,
             )
-        response.close()  # unread: its connection is closed, not reused
+        response.close()  # Its body is unread, so its connection is closed rather than reused.
         _sleep(attempt, retry_after)
     raise AssertionError("unreachable")
 
@@ -215,12 +218,12 @@ def _read_whole(response: requests.Response, call: Call, method: str, path: str)
         raise PlatformError(
             f"{call.platform} {method} {path} answered {exc}", permanent=True, status=response.status_code
         ) from None
-    except requests.RequestException as exc:  # the connection dropped mid-body
+    except requests.RequestException as exc:  # The connection dropped mid-body: worth a retry.
         response.close()
         raise PlatformError(
             f"{call.platform} {method} {path}: {type(exc).__name__} mid-body", permanent=False
         ) from None
-    response._content = body  # what .content, .text and .json() read
+    response._content = body  # Where requests keeps a read body: .content, .text and .json() use it.
     response._content_consumed = True  # type: ignore[attr-defined]
     return response
 
@@ -238,8 +241,6 @@ def json_body(response: requests.Response, call: Call) -> Any:
 
 
 def _acquire(call: Call) -> None:
-    from config.queues import get_queue
-
     assert call.bucket is not None
     try:
         waited = ratelimit.acquire(
@@ -320,7 +321,7 @@ def _first_bytes(response: requests.Response, limit: int) -> Iterator[bytes]:
 
 
 def _error_fields(body: Any) -> str:
-    """ "code: message" from a platform's error answer, or ""."""
+    """The platform's error code and message in its error answer, as "code: message", or ""."""
     if not isinstance(body, dict):
         return ""
     for nested in ("error", "meta"):

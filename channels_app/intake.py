@@ -105,8 +105,8 @@ def read_body(request: HttpRequest) -> bytes:
 
 
 def parse_json(body: bytes) -> tuple[Any, str]:
-    """(payload, "") or (None, why it is not accepted JSON): parsed once, within boundedjson's
-    bounds, and only once the body is verified."""
+    """Parse a verified body within boundedjson's bounds; the payload and "", or None and why the
+    body is not accepted as JSON. It is parsed once, and only once its signature has verified."""
     try:
         return boundedjson.loads(body), ""
     except boundedjson.JSONRefused as exc:
@@ -153,7 +153,7 @@ def database_wait_bounded() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute(*restore)
         except DatabaseError:
-            connection.close()  # a new connection starts with the defaults
+            connection.close()  # A new connection starts with the defaults: no bound outlives this.
 
 
 def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -186,12 +186,13 @@ def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 def accept(channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str) -> HttpResponse:
     """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED."""
-    event, created, json_error = event_record(channel, delivery, body, payload, json_error)
+    recorded = event_record(channel, delivery, body, payload, json_error)
+    event = recorded.event
     extra = {"event_id": event.pk, "channel_id": channel.pk, "topic": delivery.topic}
-    if json_error:
-        logger.warning("webhook body kept as FAILED event: %s", json_error, extra=extra)
-        return JsonResponse({"error": json_error, "event": event.pk}, status=400)
-    if not created:
+    if recorded.failed_because:
+        logger.warning("webhook body kept as FAILED event: %s", recorded.failed_because, extra=extra)
+        return JsonResponse({"error": recorded.failed_because, "event": event.pk}, status=400)
+    if not recorded.created:
         logger.info("duplicate webhook delivery", extra=extra)
         return JsonResponse({"status": "duplicate", "event": event.pk, "event_status": event.status})
     logger.info("webhook accepted", extra=extra)
@@ -249,13 +250,21 @@ def _oversized(delivery: Delivery) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a delivery did."""
+
+    event: ProcessedWebhookEvent
+    created: bool  # False: a duplicate delivery, counted on the event already stored
+    failed_because: str = ""  # why the event is kept as FAILED, for ops to see; "" when it is not
+
+
 def event_record(
     channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str
-) -> tuple[ProcessedWebhookEvent, bool, str]:
+) -> Recorded:
     """Insert the event, or count a duplicate delivery of one already stored.
 
-    Returns the event, whether it is new, and why it was kept as FAILED ("" if it was not). The
-    unique constraint decides what is a duplicate; enqueueing waits for the commit.
+    The unique constraint decides what is a duplicate; enqueueing waits for the commit.
     """
     json_error = json_error or _oversized(delivery)
     identity = {"channel": channel, "source": channel.platform, "event_key": identity_key(delivery.event_key)}
@@ -296,12 +305,13 @@ def event_record(
                 duplicate_count=F("duplicate_count") + 1, last_duplicate_at=timezone.now()
             )
             existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
-            return existing, False, existing.error_message if existing.status == EventStatus.FAILED else ""
+            why = existing.error_message if existing.status == EventStatus.FAILED else ""
+            return Recorded(existing, created=False, failed_because=why)
         if not json_error:
             transaction.on_commit(
                 functools.partial(_enqueue_accepted, event.pk, event.request_id, queue_for(event.source))
             )
-    return event, True, json_error
+    return Recorded(event, created=True, failed_because=json_error)
 
 
 # After Redis fails to answer, the web process stops trying for a while: each attempt could cost a

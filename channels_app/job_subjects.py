@@ -86,4 +86,5 @@ def _order_reference(event: Any) -> str:
         ref = event.payload_order_id
     else:
         ref = None
-    return "" if ref is None else str(ref)  # a JSON number on some databases, text on others
+    # Some databases give the id as a JSON number, others as text: it is shown as text.
+    return "" if ref is None else str(ref)

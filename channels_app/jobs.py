@@ -9,6 +9,7 @@ import time
 from channels_app import sweeper
 from channels_app.handlers import dispatch
 from channels_app.models import ClaimLost, EventStatus, ProcessedWebhookEvent
+from channels_app.sync import reconcile_due, subscriptions_check, sync_run
 from config.workers import job_will_retry
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def process_webhook_event(event_id: int) -> str:
                 EventStatus.ENQUEUED if retrying else EventStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
             )
         except ClaimLost:
-            pass  # someone else holds it now
+            pass  # Another attempt holds the event now, and records its own outcome.
         logger.warning(
             "event %s failed (%s): %s",
             event_id,
@@ -63,20 +64,14 @@ def purge_events() -> dict[str, int]:
 
 def run_sync(run_id: int) -> str:
     """A channel sync run (channels_app.sync): product import, backfill, reconciliation."""
-    from channels_app.sync import sync_run
-
     return sync_run(run_id).status
 
 
 def check_subscriptions() -> dict[str, int]:
     """Scheduled: re-register webhook subscriptions a platform deleted or disabled."""
-    from channels_app.sync import subscriptions_check
-
     return subscriptions_check()
 
 
 def reconcile_channels() -> int:
     """Scheduled: start the reconciliation polls that are due (channels_app.sync.reconcile_due)."""
-    from channels_app.sync import reconcile_due
-
     return reconcile_due()

@@ -1,15 +1,23 @@
+"""Channels created, updated and deactivated, and what other apps are told of a channel's change."""
+
 from __future__ import annotations
 
 import logging
 from enum import StrEnum
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from channels_app.models import Channel, Organization, Platform, ProcessedWebhookEvent
 from channels_app.outcomes import Outcome, ignored
 
 logger = logging.getLogger(__name__)
+
+# Sent with `channel` inside the transaction that turned its `push_catalog` flag on. catalog_sync,
+# which listens (CatalogSyncConfig.ready), pushes the catalog's products so far to the store once
+# that commits; channels_app never imports catalog_sync, which builds on channels_app's clients.
+catalog_push_turned_on = Signal()
 
 
 class OrganizationChange(StrEnum):
@@ -89,7 +97,7 @@ def channel_create(
         if any(channel.credentials.get(name) != value for name, value in given_credentials.items()):
             channel.secrets_changed_at = timezone.now()
         channel.credentials = {**channel.credentials, **given_credentials}
-        channel.clean()  # where the hub will connect: ValidationError naming the rule
+        channel.clean()  # Checks where the hub will connect; a ValidationError names the rule broken.
         channel.save()
     return channel
 

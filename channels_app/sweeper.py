@@ -134,7 +134,7 @@ def event_replay(event: ProcessedWebhookEvent) -> bool:
     changes nothing unless what it reads changed: Shopee handlers fetch the current state again.
     """
     if event.payload is None:
-        return False  # kept only as raw body: nothing a handler could read
+        return False  # It is kept only as its raw body, which no handler could read.
     if job_state(event.job_id, started_before=timezone.now() - timedelta(hours=1))[0] in (
         JobState.LIVE,
         JobState.RUNNING,

@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import ngettext
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from channels_app import http
 from channels_app.clients import CLIENTS, ConsoleOnly, Polled, client_for
@@ -30,7 +32,7 @@ from channels_app.models import (
     SyncStatus,
     WebhookSubscription,
 )
-from config.queues import enqueue
+from config.queues import SPECS, enqueue, get_queue
 from config.workers import job_will_retry, running_as_job
 from inventory.catalog import products_upsert
 
@@ -73,11 +75,6 @@ def sync_start(
 def _under_way(run: SyncRun) -> bool:
     """Whether something still runs (or will run) the open run: its job, queued or running; or,
     for a run started in a command's own process, a start within the queue's time limit."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
-    from config.queues import SPECS, get_queue
-
     queue = get_queue("channel-sync")
     try:
         status = Job.fetch(run.job_id, connection=queue.connection, serializer=queue.serializer).get_status()
@@ -151,7 +148,9 @@ def webhooks_register(run: SyncRun) -> None:
     url, now = channel.webhook_url, timezone.now()
     topics = topics_for(channel.platform)
     try:
-        client = client_for(channel)  # a carrier has none: ConsoleOnly, like Shopee's push
+        # A carrier has no client and raises ConsoleOnly here, as Shopee's client does: both are
+        # set up in the platform's own console.
+        client = client_for(channel)
         remote = {hook.topic: hook for hook in client.fetch_webhooks() if hook.callback_url == url}
     except ConsoleOnly as exc:
         for topic in topics:
@@ -226,7 +225,7 @@ def changes_poll(run: SyncRun) -> None:
                     triggered_at=None,
                     headers=source,
                 )
-                _, created, _ = event_record(channel, delivery, b"", polled.payload, "")
+                created = event_record(channel, delivery, b"", polled.payload, "").created
                 run.count(**{"events_recorded" if created else "already_received": 1})
             # With its page's events: a retry neither skips nor repeats a page. (A cursor too long
             # to keep makes a retry start over, as a platform that gives none does.)
@@ -279,7 +278,7 @@ def reconcile_due() -> int:
     started = 0
     for channel in Channel.objects.filter(is_active=True, platform__in=CLIENTS):
         if not any(channel.credentials.get(name) for name in ("access_token", "consumer_key")):
-            continue  # nothing to poll with
+            continue  # The channel has no credentials yet, so there is nothing to poll with.
         recent = SyncRun.objects.filter(channel=channel, kind=SyncKind.RECONCILE, created_at__gte=due_before)
         if not recent.exists():
             with transaction.atomic():
@@ -304,7 +303,7 @@ def subscriptions_check() -> dict[str, int]:
                 for h in client_for(channel).fetch_webhooks()
                 if h.callback_url == channel.webhook_url
             }
-        except Exception as exc:  # one unreachable channel must not stop the others' check
+        except Exception as exc:  # One unreachable channel must not stop the others' check.
             logger.warning("subscriptions of channel %s not checked: %s", channel.pk, exc)
             continue
         now = timezone.now()
@@ -343,11 +342,12 @@ def subscriptions_check() -> dict[str, int]:
 def channel_verify(channel: Channel) -> tuple[bool, str]:
     """One cheap authenticated call; its result is kept on the channel for the admin."""
     try:
-        with http.quick_calls():  # someone is waiting for the page
+        with http.quick_calls():  # Someone is waiting for the page: one attempt, no long waits.
             ok, message = True, client_for(channel).verify()
-    except Exception as exc:  # any failure is the answer to "does the connection work?"
+    except Exception as exc:  # Any failure is the answer to "does the connection work?".
         ok, message = False, f"{type(exc).__name__}: {exc}"
-    message = http.plain_text(message, 300)  # names a store or an error; never an answer's markup
+    # It names a store or an error, and is shown in the admin: never an answer's markup.
+    message = http.plain_text(message, 300)
     Channel.objects.filter(pk=channel.pk).update(
         connection_ok=ok, connection_message=message[:500], connection_checked_at=timezone.now()
     )

@@ -51,7 +51,8 @@ def woocommerce_webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
     if channel is None:
         raise Rejected(401, "unknown channel")
     if woocommerce.is_ping(request, body):
-        return HttpResponse("ok")  # sent unsigned when the webhook is created; WooCommerce wants 200
+        # WooCommerce sends this ping unsigned when the webhook is created, and wants a 200 for it.
+        return HttpResponse("ok")
     if not woocommerce.signature_valid(request, body, channel.webhook_secrets()):
         raise Rejected(401, "invalid signature")
     payload, json_error = parse_json(body)
@@ -63,7 +64,7 @@ def woocommerce_webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
 @webhook_endpoint
 def shopee_webhook(request: HttpRequest) -> HttpResponse:
     body = read_body(request)
-    signer = shopee.signing_channel(request, body)  # verified before the body is parsed
+    signer = shopee.signing_channel(request, body)  # Verified before the body is parsed.
     if signer is None:
         raise Rejected(401, "invalid signature or unknown shop")
     payload, json_error = parse_json(body)

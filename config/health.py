@@ -21,6 +21,8 @@ from rq.queue import Queue
 from rq.utils import as_text
 from rq.worker import BaseWorker, Worker
 
+from channels_app.models import ProcessedWebhookEvent
+from channels_app.sweeper import events_waiting
 from config.jobs import process_exists
 from config.queues import QUEUE_NAMES, get_queue
 from config.throughput import JOB_COUNT_KEY, JOB_SECONDS_KEY, queue_and_outcome
@@ -182,9 +184,6 @@ def queue_metrics(request: HttpRequest) -> HttpResponse:
     if queues:
         _queue_metrics(metric, queues, counts, seconds)
     try:
-        from channels_app.models import ProcessedWebhookEvent
-        from channels_app.sweeper import events_waiting
-
         by_status = (
             ProcessedWebhookEvent.objects.values("source", "status").annotate(n=Count("pk")).order_by()
         )

@@ -86,7 +86,7 @@ def process_exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass  # another user's
+        pass  # The process exists, run by another user.
     return True
 
 
@@ -101,9 +101,9 @@ def _worker_alive(job: Job, started_before: datetime) -> bool:
         Worker.redis_worker_namespace_prefix + job.worker_name, connection=queue.connection
     )
     if worker is None:
-        return False  # its registration expired: it is gone
+        return False  # Its registration expired with its heartbeat: it is gone.
     if worker.get_current_job_id() != job.id:
-        return False  # alive, but no longer on this job (its bookkeeping was lost)
+        return False  # Alive, but no longer on this job: its bookkeeping of it was lost.
     if worker.hostname == socket.gethostname() and worker.pid:
         return process_exists(worker.pid)
     # A worker on another machine: trust it until the job's own timeout has passed.
@@ -161,7 +161,7 @@ def _being_taken(connection: Redis, job: Job) -> bool:
     if connection.lpos(intermediate.key, job.id) is None:
         return False
     if intermediate.set_first_seen(job.id):
-        return True  # seen there for the first time: decided at a later look
+        return True  # Seen there for the first time: a later look decides.
     first_seen = intermediate.get_first_seen(job.id)
     return first_seen is None or timezone.now() - first_seen < TAKEN_GRACE
 
@@ -177,7 +177,7 @@ def job_state(
     `queued` forever, in no queue); a scheduled or deferred one while its registry does; a
     started one while a worker with a fresh heartbeat runs it.
     """
-    queue = get_queue("webhooks")  # every queue shares its connection and serializer
+    queue = get_queue("webhooks")  # Any queue will do: they share one connection and serializer.
     connection = queue.connection
     try:
         job = Job.fetch(job_id, connection=connection, serializer=queue.serializer)

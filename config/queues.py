@@ -18,6 +18,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from django.conf import settings
+from rq import Retry
+from rq.job import JobStatus
+
+from config.logs import current_request_id
+
 if TYPE_CHECKING:
     from rq import Queue
     from rq.job import Job
@@ -102,6 +108,7 @@ def get_queue(name: str) -> Queue:
 
     django_rq.get_queue() builds a new pool on every call, which costs ~6x the enqueue rate.
     """
+    # Imported here: settings imports this module, and django_rq reads the settings on import.
     import django_rq
 
     return django_rq.get_queue(name, commit_mode="auto")
@@ -110,11 +117,6 @@ def get_queue(name: str) -> Queue:
 def job_options(*, retry: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """What every hub job carries: result and failure TTLs, the retry backoff, and the request id
     of what caused it (with `meta`)."""
-    from django.conf import settings
-    from rq import Retry
-
-    from config.logs import current_request_id
-
     intervals = settings.HUB_JOB_RETRY_INTERVALS
     return {
         "result_ttl": settings.HUB_JOB_RESULT_TTL,
@@ -143,8 +145,6 @@ def enqueue(
     queue = get_queue(queue_name)
     options = job_options(retry=retry, meta=meta)
     if at is not None:
-        from rq.job import JobStatus
-
         # rq's enqueue_at drops `unique`: the job is built and scheduled uniquely by hand.
         job = queue.create_job(
             func,

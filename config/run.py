@@ -15,18 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import django
+from django.conf import settings
+
+from config.embedded import ensure_running
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
     django.setup()
-    from django.conf import settings
-
-    from config.embedded import ensure_running
-
     if settings.DEV_SECRETS_WARNING:
         print(f"Warning: {settings.DEV_SECRETS_WARNING}", file=sys.stderr, flush=True)
     env = child_environment(settings, os.environ)
@@ -59,7 +58,7 @@ def child_environment(settings: Any, environ: Mapping[str, str]) -> dict[str, st
     # Where the web server listens, unless set: printed webhook URLs and signed URLs must match it.
     env["WEBHOOK_BASE_URL"] = settings.WEBHOOK_BASE_URL
     env["LOG_FORMAT"] = settings.LOG_FORMAT
-    env["HUB_DEV_WARNING_SHOWN"] = "1"  # said once already, by this process
+    env["HUB_DEV_WARNING_SHOWN"] = "1"  # This process has said the warning once already.
     # honcho kills every process 5 s after the first one stops: a worker's grace must end first.
     env.setdefault("HUB_WORKER_SHUTDOWN_GRACE", "3")
     if settings.REDIS_IS_EMBEDDED:

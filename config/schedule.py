@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Periodic:
-    name: str  # also the job id prefix: letters, digits, - and _ only
+    name: str  # Also the job id's prefix, so letters, digits, - and _ only (rq's rule for ids).
     func: str
     queue: str
     every: int  # seconds
@@ -14,8 +14,8 @@ class Periodic:
 SCHEDULE = (
     Periodic("sweep-events", "channels_app.jobs.sweep_events", "housekeeping", every=60),
     Periodic("purge-events", "channels_app.jobs.purge_events", "housekeeping", every=3600),
-    # A safety net: stock changes whose window's flush job was lost are pushed within 30 s.
     Periodic("sweep-fulfillments", "orders.jobs.sweep_fulfillments", "housekeeping", every=60),
+    # A safety net: stock changes whose window's flush job was lost are pushed within 30 s.
     Periodic("push-stock", "inventory.jobs.push_stock", "stock-push", every=30),
     Periodic("reconcile-channels", "channels_app.jobs.reconcile_channels", "housekeeping", every=60),
     Periodic("check-subscriptions", "channels_app.jobs.check_subscriptions", "housekeeping", every=900),

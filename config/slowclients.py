@@ -59,7 +59,7 @@ class _Watchdog:
                     try:
                         self._watched.pop(key)[1].shutdown(socket.SHUT_RD)
                     except OSError:
-                        pass  # already closed
+                        pass  # The connection closed already: there is nothing to end.
             if overdue:
                 logger.warning("%s request bodies not received in time; their reads were ended", len(overdue))
 

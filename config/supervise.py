@@ -17,7 +17,7 @@ import time
 from types import FrameType
 
 MAX_PAUSE = 30.0
-STEADY = 60.0  # a command that ran this long is restarted at once
+STEADY = 60.0  # A command that ran this long is restarted at once, not after a growing pause.
 
 
 def main(command: list[str]) -> int:
@@ -27,7 +27,8 @@ def main(command: list[str]) -> int:
     stopping = False
     stop_signal = signal.SIGTERM
     child: subprocess.Popen[bytes] | None = None
-    signalled: set[int] = set()  # each child is told once: a second SIGTERM is rq's cold shutdown
+    # Each child is told once: a second SIGTERM would be rq's cold shutdown, which abandons its job.
+    signalled: set[int] = set()
 
     def forward() -> None:
         if child is not None and child.poll() is None and child.pid not in signalled:
@@ -46,7 +47,7 @@ def main(command: list[str]) -> int:
         started = time.monotonic()
         child = subprocess.Popen(command, process_group=0)
         if stopping:
-            forward()  # asked while it was starting: the handler saw the one before
+            forward()  # Asked while it was starting: the handler saw only the child before it.
         code = child.wait()
         if stopping:
             return code

@@ -15,7 +15,7 @@ KEEP_SECONDS = 2 * 3600
 
 
 def queue_and_outcome(field: bytes | str) -> tuple[str, str]:
-    """A counter's field, `queue:outcome`, split."""
+    """The queue and the outcome a counter's field (`queue:outcome`) names."""
     queue, _, outcome = (field.decode() if isinstance(field, bytes) else field).partition(":")
     return queue, outcome
 
@@ -32,7 +32,8 @@ def record(connection: Redis, queue: str, *, succeeded: bool, seconds: float) ->
 
 
 def last_hour(connection: Redis) -> dict[str, dict[str, list[int]]]:
-    """queue -> {"finished": [60 per-minute counts, oldest first], "failed": [...]}."""
+    """Each queue's jobs finished and failed in each of the last 60 minutes, oldest first, as
+    {queue: {"finished": [60 counts], "failed": [60 counts]}}."""
     now = int(time.time() // 60)
     minutes = list(range(now - 59, now + 1))
     with connection.pipeline(transaction=False) as pipe:

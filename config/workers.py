@@ -69,7 +69,7 @@ def retry_unless_permanent(
         job.retries_left = 0
     elif isinstance(exc_value, ShutdownTimeout):
         job.retries_left = max(job.retries_left or 0, 1)
-    return True  # go on to rq's default handling
+    return True  # True lets rq's default handling go on.
 
 
 def job_will_retry(exc: BaseException) -> bool:
@@ -99,11 +99,11 @@ class HubScheduler(RQScheduler):
     heartbeat it checks its parent is still its parent (elsewhere).
     """
 
-    _parent_pid = 0  # the worker's, set in the child
+    _parent_pid = 0  # The worker's pid, set in the child, which checks it is still its parent.
 
     def start(self) -> Any:
         self._status = self.Status.STARTED
-        self._connection = None  # the child makes its own, as rq's start does
+        self._connection = None  # The child makes its own, as rq's start does: none is shared.
         process = ForkProcess(target=_scheduler_child, args=(self, os.getpid()), name="Scheduler")
         self._process = process  # type: ignore[assignment]  # rq declares it None
         # A stop asked for while the child starts (the worker stopping at once) must reach its
@@ -147,10 +147,10 @@ def _scheduler_child(scheduler: HubScheduler, parent_pid: int) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # its handler stops the scheduler's loop
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # Its handler stops the scheduler's loop.
     scheduler._parent_pid = parent_pid
     if os.getppid() != parent_pid:
-        scheduler.request_stop()  # the worker died before the death signal was asked for
+        scheduler.request_stop()  # The worker died before the death signal was asked for.
     _close_inherited_sockets()
     run_scheduler(scheduler)
 
@@ -166,14 +166,14 @@ def _close_inherited_sockets() -> None:
 class HubWorker(Worker):
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
-        kwargs["worker_ttl"] = WORKER_TTL  # rqworker passes its own --worker-ttl default of 420
+        kwargs["worker_ttl"] = WORKER_TTL  # Set here: rqworker passes its own --worker-ttl default of 420.
         kwargs["exception_handlers"] = [retry_unless_permanent, *(kwargs.get("exception_handlers") or [])]
         super().__init__(queues, *args, **kwargs)
         # A worker serving several queues forks if any of them asks for isolation.
         self.in_process = all(SPECS.get(q.name) and SPECS[q.name].in_process for q in self.queues)
         self._grace_timer: threading.Timer | None = None
         self._beater: threading.Thread | None = None
-        self._running: Job | None = None  # the in-process job under way, for the heartbeat thread
+        self._running: Job | None = None  # The in-process job under way, for the heartbeat thread.
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # Retries are scheduled jobs: without a scheduler they would never run again.
@@ -252,9 +252,10 @@ class HubWorker(Worker):
                 if job is None:
                     continue
                 try:
-                    Worker.heartbeat(self, self.get_heartbeat_ttl(job))  # rq's own: it never waits
+                    # rq's own heartbeat, not this class's: it never waits for Redis to come back.
+                    Worker.heartbeat(self, self.get_heartbeat_ttl(job))
                 except RedisError:
-                    pass  # the next beat, or the job's end, will tell
+                    pass  # The next beat, or the job's end, finds whether Redis is back.
 
         self._beater = threading.Thread(target=beat, name="heartbeat", daemon=True)
         self._beater.start()
@@ -279,7 +280,7 @@ class HubWorker(Worker):
     def teardown(self) -> None:
         try:
             super().teardown()
-        except RedisError as exc:  # stopping while Redis is away: its registration expires alone
+        except RedisError as exc:  # Stopping while Redis is away: its registration expires alone.
             logger.warning("worker %s: stopped without unregistering, Redis unavailable: %s", self.name, exc)
 
     def _patiently(self, method: Callable[..., Any], *args: Any) -> Any:
@@ -320,7 +321,7 @@ class HubWorker(Worker):
                 succeeded = super().perform_job(job, queue)
         finally:
             if self._grace_timer is not None:
-                self._grace_timer.cancel()  # the job ended within the grace period
+                self._grace_timer.cancel()  # The job ended within the grace period.
             _drop_stale_connections()
         try:
             throughput.record(

@@ -1,6 +1,7 @@
 import logging
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 from config.slowclients import BodyDeadline
@@ -11,15 +12,11 @@ django_application = get_wsgi_application()
 
 
 def _body_timeout() -> float:
-    from django.conf import settings
-
     return float(settings.HUB_REQUEST_BODY_TIMEOUT)
 
 
 def _warn_about_development_secrets() -> None:
     """Once per serving process: management commands import the settings, not this module."""
-    from django.conf import settings
-
     if settings.DEV_SECRETS_WARNING:
         logging.getLogger("config.wsgi").warning(settings.DEV_SECRETS_WARNING)
 

@@ -64,7 +64,8 @@ class StockLevelAdmin(OrganizationScopedAdmin):
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # levels change through the ledger (import_stock, channels, orders), not by hand
+        # Levels change through the ledger (import_stock, channel reports, orders), never by hand.
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -86,14 +87,14 @@ class StockMovementAdmin(OrganizationScopedAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # append-only
+        return False  # The ledger is append-only: a level is the sum of its movements.
 
 
 @admin.register(Reservation)
 class ReservationAdmin(OrganizationScopedAdmin):
-    organization_path = "sku__organization"
     """Read-only: reservations change with their orders (a level's reserved is their sum)."""
 
+    organization_path = "sku__organization"
     list_display = ("reference", "sku", "warehouse", "quantity", "status", "created_at")
     list_filter = ("status", ("warehouse", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("sku", "warehouse")

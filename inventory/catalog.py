@@ -64,7 +64,8 @@ def _product_upsert(
         )
         sku = existing.get(code)
         if sku is None:
-            # get_or_create: a concurrent import of the same code (another channel) wins, we reuse it.
+            # A concurrent import of the same code (another channel's) may create it first; then
+            # get_or_create reads that SKU, and both channels map to it.
             sku, created = SKU.objects.get_or_create(
                 organization_id=organization_id, code=code, defaults={"title": title[:255], "product": owner}
             )

@@ -3,9 +3,9 @@ from the admin days after they were enqueued."""
 
 from __future__ import annotations
 
+from inventory.stock_push import push_stock_due
+
 
 def push_stock() -> dict[str, int]:
     """Push the pending stock changes of one window (inventory.stock_push)."""
-    from inventory.stock_push import push_stock_due
-
     return push_stock_due()

@@ -128,7 +128,7 @@ def stock_reserve(request: ReservationRequest, *, allow_backorder: bool = False)
         return None
     if held is not None:
         _close_reservation(request.reference, ReservationStatus.RELEASED)
-        level.refresh_from_db()  # the release may have changed this very level
+        level.refresh_from_db()  # The release may have changed this very level: read it again.
     level.reserved += request.quantity
     level.save(update_fields=["reserved", "updated_at"])
     available_changed(sku_id=level.sku_id, warehouse_id=level.warehouse_id)

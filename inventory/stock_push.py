@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
@@ -49,6 +50,14 @@ return 0
 """
 
 
+class StockPushed(StrEnum):
+    """What became of one target in a flush; the texts are the keys of the flush job's counts."""
+
+    PUSHED = "pushed"
+    UNCHANGED = "unchanged"  # nothing sent: the channel shows it, or has no warehouse or variant for it
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Target:
     channel_id: int
@@ -73,7 +82,7 @@ def available_changed(*, sku_id: int, warehouse_id: int) -> None:
 def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
     """Every (channel, location) that shows this SKU from this warehouse."""
     targets = []
-    # Every platform with a client takes stock pushes.
+    # Every platform with an API client takes stock pushes; carriers and SMS accounts have none.
     variants = ChannelVariant.objects.filter(
         sku_id=sku_id, channel__is_active=True, channel__platform__in=CLIENTS
     ).select_related("channel")
@@ -83,7 +92,8 @@ def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
         if client_class(channel.platform).stock_locations:
             targets += [Target(channel.pk, sku_id, location) for location in external]
         else:
-            warehouse = channel.warehouse_for("")  # the channel shows one stock
+            # The channel shows one stock: that of the warehouse its orders ship from.
+            warehouse = channel.warehouse_for("")
             if warehouse is not None and warehouse.pk == warehouse_id:
                 targets.append(Target(channel.pk, sku_id, ""))
     return targets
@@ -123,18 +133,18 @@ def push_stock_due() -> dict[str, int]:
     done = connection.register_script(_DONE)
     deadline = time.monotonic() + FLUSH_SECONDS
     due: list[tuple[bytes, float]] = connection.zrangebyscore(PENDING, "-inf", time.time(), withscores=True)  # type: ignore[assignment]
-    counts = {"pushed": 0, "unchanged": 0, "failed": 0}
+    counts = {outcome.value: 0 for outcome in StockPushed}
     for raw, score in due:
         if time.monotonic() > deadline:
-            break  # the rest stay marked: the next window's or the periodic flush takes them
+            break  # The rest stay marked, for the next window's flush or the periodic one.
         key = raw.decode()
         target = Target.parse(key)
         try:
             counts[stock_push(target)] += 1
         except BaseTimeoutException:
-            raise  # rq stopping the job: not one key's failure
-        except Exception as exc:  # one channel's failure must not hold the others' pushes
-            counts["failed"] += 1
+            raise  # rq is stopping the job: that is not this key's failure.
+        except Exception as exc:  # One channel's failure must not hold up the others' pushes.
+            counts[StockPushed.FAILED] += 1
             ChannelStock.objects.filter(
                 channel_id=target.channel_id, sku_id=target.sku_id, location_external_id=target.location
             ).update(push_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -146,26 +156,28 @@ def push_stock_due() -> dict[str, int]:
                 connection.zadd(PENDING, {key: time.time() + 30})
                 _ask_for_flush(time.time() + 30)
                 continue
-        done(keys=[PENDING], args=[key, repr(score)])  # repr: exact, as Redis' own %.17g is
+        # repr() writes the score exactly, as Redis' own %.17g does, so _DONE's comparison holds.
+        done(keys=[PENDING], args=[key, repr(score)])
     return counts
 
 
-def stock_push(target: Target) -> str:
-    """Push one target's current available; "unchanged" when the channel already shows it."""
+def stock_push(target: Target) -> StockPushed:
+    """Push one target's current available, unless the channel already shows it."""
     channel = Channel.objects.get(pk=target.channel_id)
     warehouse = channel.warehouse_for(target.location)
     if warehouse is None:
-        return "unchanged"
+        return StockPushed.UNCHANGED
     level = StockLevel.objects.filter(sku_id=target.sku_id, warehouse=warehouse).first()
-    available = max(0, level.available) if level is not None else 0  # channels take no negative stock
+    # Channels take no negative stock: an oversold level shows as none left.
+    available = max(0, level.available) if level is not None else 0
     state, _ = ChannelStock.objects.get_or_create(
         channel=channel, sku_id=target.sku_id, location_external_id=target.location
     )
     if state.known_available == available:
-        return "unchanged"
+        return StockPushed.UNCHANGED
     variant = ChannelVariant.objects.filter(channel=channel, sku_id=target.sku_id).first()
     if variant is None:
-        return "unchanged"
+        return StockPushed.UNCHANGED
     update = StockUpdate(
         variant_id=variant.external_variant_id,
         product_id=variant.external_product_id,
@@ -191,7 +203,7 @@ def stock_push(target: Target) -> str:
         available,
         extra={"channel_id": channel.pk},
     )
-    return "pushed"
+    return StockPushed.PUSHED
 
 
 def channel_reported(*, channel_id: int, sku_id: int, location: str, available: int) -> bool:

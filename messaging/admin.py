@@ -94,7 +94,9 @@ class ContactAdmin(ContactFilesAdmin, OrganizationScopedAdmin):
         return ("consent", "consent_source", "consent_at", "opted_out_at", "created_at")
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # the ledger goes with the contact: a STOP must never be forgotten
+        # Deleting the contact would delete its consent ledger with it, and a STOP must never be
+        # forgotten.
+        return False
 
 
 class MessagingSettingsForm(forms.ModelForm):

@@ -76,7 +76,7 @@ def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
     """Schedule the campaign's fan-out now or at `at` (after the caller's transaction commits).
     Sending now to an audience with nobody opted in is refused: it would end "sent" to no one.
     A later time is taken whatever the audience holds today (an import may fill it by then)."""
-    contacts = audience(campaign)  # a bad filter is said now, not in a worker
+    contacts = audience(campaign)  # A bad filter raises here, to the merchant, rather than in a worker.
     if at is None and not contacts.filter(consent=ConsentState.OPTED_IN).exists():
         count = contacts.count()
         raise AudienceError(
@@ -97,7 +97,7 @@ def campaign_send(campaign: Campaign, at: datetime | None = None) -> Campaign:
         def enqueue_after_commit() -> None:
             _enqueue_fanout(campaign.pk, at)
 
-        # robust: with Redis down the campaign is recorded SCHEDULED; the sweep enqueues it.
+        # Robust: with Redis down the campaign stays recorded as SCHEDULED, and the sweep enqueues it.
         transaction.on_commit(enqueue_after_commit, robust=True)
     return campaign
 
@@ -155,7 +155,7 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
     """Materialize the audience and enqueue its deliveries, batch by batch (resumable)."""
     claimable = [CampaignStatus.SCHEDULED]
     if running_as_job(f"campaign-{campaign_id}"):
-        claimable.append(CampaignStatus.SENDING)  # its own retry: goes on from resume_after
+        claimable.append(CampaignStatus.SENDING)  # Its own retry, which goes on from resume_after.
     now = timezone.now()
     claimed = Campaign.objects.filter(pk=campaign_id, status__in=claimable).update(
         status=CampaignStatus.SENDING, started_at=now
@@ -184,7 +184,7 @@ def campaign_fan_out(campaign_id: int) -> dict[str, int]:
                 )
                 for pk, consent in batch
             ],
-            ignore_conflicts=True,  # a retried batch: those exist already
+            ignore_conflicts=True,  # A retried batch finds its messages made already.
         )
         waiting = list(
             Message.objects.filter(

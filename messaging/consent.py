@@ -6,6 +6,8 @@ any case, surrounding spaces ignored, is the keyword.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,15 +24,24 @@ def no_consent_reason(consent: str) -> str:
     return Suppression.OPTED_OUT if consent == ConsentState.OPTED_OUT else Suppression.NO_CONSENT
 
 
-def keyword(text: str) -> str | None:
-    """ "stop", "start" or "help" when the whole message is such a keyword, else None."""
+class Keyword(StrEnum):
+    """What an inbound message asks for, when the whole of it is a keyword."""
+
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+
+
+def keyword(text: str) -> Keyword | None:
+    """The keyword the whole message is, or None when it is not one (a sentence that merely
+    contains "stop" is left for a person)."""
     word = (text or "").strip().upper()
     if word in STOP_WORDS:
-        return "stop"
+        return Keyword.STOP
     if word in START_WORDS:
-        return "start"
+        return Keyword.START
     if word in HELP_WORDS:
-        return "help"
+        return Keyword.HELP
     return None
 
 

@@ -96,7 +96,8 @@ class ContactForm(forms.ModelForm):
         fields = ("organization", "phone", "name", "email", "time_zone")
 
     def clean_phone(self) -> str:
-        organization = self.cleaned_data.get("organization")  # cleaned first: it comes first
+        # The organization is cleaned before the phone, since it comes first among the fields.
+        organization = self.cleaned_data.get("organization")
         region = phone_region(organization.pk) if organization else default_region()
         try:
             return e164(self.cleaned_data["phone"], region)

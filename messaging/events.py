@@ -29,7 +29,7 @@ from messaging.contacts import phone_region
 from messaging.models import Automation, Contact, Message, Trigger
 from messaging.phones import PhoneError, e164
 from messaging.queueing import messages_enqueue
-from orders.events import event_key
+from orders.events import commerce_event_mark_forwarded, commerce_events_waiting, event_key
 from orders.models import CommerceEvent, Fulfillment, Order
 
 logger = logging.getLogger(__name__)
@@ -51,25 +51,21 @@ def event_enqueue_on_commit(sender: type[CommerceEvent], *, event: CommerceEvent
     """Connected to orders' `commerce_event_recorded` (`MessagingConfig.ready`): the event, just
     recorded in its order's transaction, goes out once that commits."""
     kind, order_id, fulfillment_id = event.kind, event.order_id, event.fulfillment_id
-    # robust: with Redis down the order still commits; the sweep sends the event later.
+    # Robust: with Redis down the order still commits, and the sweep sends the event later.
     transaction.on_commit(lambda: _emit(kind, order_id, fulfillment_id), robust=True)
 
 
 def _emit(kind: str, order_id: int, fulfillment_id: int | None) -> None:
     key = event_key(kind, order_id, fulfillment_id)
-    # False: the same event, already on its way.
+    # It returns False for the same event already on its way, which is not an error here.
     enqueue_unique("messaging-events", NORMALIZE_JOB, kind, order_id, fulfillment_id, job_id=_job_id(key))
 
 
 def events_sweep(*, older_than: int = 120, limit: int = 1000) -> int:
     """Send again the commerce events not handed on after `older_than` seconds (Redis was down
     when their order committed, or lost their job); how many."""
-    waiting = CommerceEvent.objects.filter(
-        forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
-    )
     sent = 0
-    oldest = waiting.order_by("created_at").values_list("kind", "order_id", "fulfillment_id")
-    for kind, order_id, fulfillment_id in oldest[:limit]:
+    for kind, order_id, fulfillment_id in commerce_events_waiting(older_than=older_than, limit=limit):
         _emit(kind, order_id, fulfillment_id)
         sent += 1
     return sent
@@ -138,9 +134,7 @@ def event_forward(kind: str, order_id: int, fulfillment_id: int | None) -> Forwa
             done = Forwarded.EVALUATED_NEXT
         else:
             done = Forwarded.ALREADY_EVALUATED
-    CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
-        forwarded_at=timezone.now()
-    )
+    commerce_event_mark_forwarded(kind=kind, order_id=order_id, fulfillment_id=fulfillment_id)
     return done
 
 
@@ -166,15 +160,16 @@ def event_evaluate(event: dict[str, Any]) -> int:
                     context=event,
                 )
         except IntegrityError:
-            continue  # this contact had this automation's message for this event already
+            continue  # The contact has this automation's message for this event already.
         messages_enqueue([message.pk], at=due)
         made += 1
     return made
 
 
 def conditions_hold(conditions: dict[str, Any], event: dict[str, Any]) -> bool:
-    """`min_total` (the order's, or the abandoned checkout's, total at least this), `channel_ids`
-    (from these channels only)."""
+    """Whether the event meets an automation's conditions: `min_total` (the order's, or the
+    abandoned checkout's, total is at least this) and `channel_ids` (it comes from one of these
+    channels)."""
     if "min_total" in conditions:
         try:
             amount = (event.get("order") or event.get("checkout") or {})["total"]
@@ -189,7 +184,7 @@ def conditions_hold(conditions: dict[str, Any], event: dict[str, Any]) -> bool:
 
 @cache
 def _country_zones() -> dict[str, list[str]]:
-    """Country code → its IANA zones, from the system's zone.tab."""
+    """The IANA zones of each country, by ISO country code, read from the system's zone.tab."""
     zones: dict[str, list[str]] = {}
     for base in (Path("/usr/share/zoneinfo"), _tzdata_dir()):
         path = base / "zone.tab" if base else None
@@ -204,6 +199,7 @@ def _country_zones() -> dict[str, list[str]]:
 
 def _tzdata_dir() -> Path | None:
     try:
+        # Imported here, where its absence is handled: the tzdata package is optional.
         import tzdata  # type: ignore[import-not-found]
 
         return Path(tzdata.__file__).parent / "zoneinfo"

@@ -11,17 +11,18 @@ from django.utils import timezone
 
 from messaging.models import DailyReport, Message, MessageStatus
 from messaging.queueing import BATCH, messages_enqueue
-from orders.models import CommerceEvent
+from orders.events import commerce_events_purge
 
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
 
 
 def messages_purge() -> int:
-    """Delete messages older than MESSAGING_RETAIN_DAYS (their day's roll-up stays)."""
+    """Delete messages older than MESSAGING_RETAIN_DAYS (their day's roll-up stays), and the
+    commerce events handed on before then; how many messages."""
     before = timezone.now() - timedelta(days=settings.MESSAGING_RETAIN_DAYS)
     finished = [*SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED]
     deleted, _ = Message.objects.filter(created_at__lt=before, status__in=finished).delete()
-    CommerceEvent.objects.filter(created_at__lt=before, forwarded_at__isnull=False).delete()
+    commerce_events_purge(before=before)
     return deleted
 
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.outcomes import Outcome, ignored
-from messaging.consent import consent_record, keyword
+from messaging.consent import Keyword, consent_record, keyword
 from messaging.contacts import phone_region
 from messaging.models import ConsentState, Contact, Message, MessageStatus
 from messaging.phones import PhoneError, e164
@@ -70,10 +70,10 @@ def people_message(*, organization_id: int, sender: str, text: str, event_key: s
     except PhoneError as exc:
         return ignored(f"sender: {exc}")
     contact, _ = Contact.objects.get_or_create(organization_id=organization_id, phone=phone)
-    if word == "stop":
+    if word is Keyword.STOP:
         consent_record(contact, ConsentState.OPTED_OUT, source="inbound SMS", text=text)
         reply = STOP_REPLY
-    elif word == "start":
+    elif word is Keyword.START:
         consent_record(contact, ConsentState.OPTED_IN, source="inbound SMS", text=text)
         reply = START_REPLY
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import phonenumbers
+from phonenumbers import timezone
 
 
 class PhoneError(ValueError):
@@ -33,8 +34,6 @@ def digits(text: str) -> str:
 
 def zone_of(phone: str) -> str:
     """The number's time zone when its prefix has exactly one (a UK or French mobile), else ""."""
-    from phonenumbers import timezone
-
     try:
         zones = timezone.time_zones_for_number(phonenumbers.parse(phone))
     except phonenumbers.NumberParseException:

@@ -21,7 +21,7 @@ class TemplateError(Exception):
     permanent = True
 
 
-MAX_LENGTH = 1600  # characters: Twilio's limit for one message (10 segments)
+MAX_LENGTH = 1600  # Characters: Twilio's limit for one message (10 segments).
 # What the admin previews a template with, and estimates a campaign's segments from.
 SAMPLE = {
     "contact": {"name": "Wile E. Coyote", "phone": "+14155550123"},
@@ -44,7 +44,8 @@ def _engine() -> Engine:
 
 def render(template: str, context: dict[str, Any]) -> str:
     """The message text; TemplateError says what is wrong with the template."""
-    plain = json.loads(json.dumps(context, default=str))  # data only: no objects, no methods
+    # Data only, through JSON: a template reaches no object and calls no method.
+    plain = json.loads(json.dumps(context, default=str))
     try:
         compiled = _engine().from_string(template)
         text = compiled.render(budgeted(Context(plain, autoescape=False))).strip()
@@ -52,7 +53,7 @@ def render(template: str, context: dict[str, Any]) -> str:
         raise TemplateError(f"template error: {exc}") from None
     except TemplateDoesNotExist as exc:
         raise TemplateError(f"template error: no template {exc} (templates cannot include others)") from None
-    except Exception as exc:  # a filter given the wrong kind of value, ...
+    except Exception as exc:  # A filter given the wrong kind of value, for one: the merchant's to fix.
         raise TemplateError(f"template error: {type(exc).__name__}: {exc}") from None
     if len(text) > MAX_LENGTH:
         raise TemplateError(f"template error: the message is {len(text)} characters, over {MAX_LENGTH}")

@@ -109,7 +109,8 @@ class ContactResource(resources.ModelResource):
                 row[column] = getattr(instance, field)
 
     def after_save_instance(self, instance: Contact, row: dict[str, Any], **kwargs: Any) -> None:
-        contact_consent_import(instance, row["consent"])  # sets the instance's consent as stored
+        # Consent goes through the ledger, never the row's field: an opt-out a contact sent stands.
+        contact_consent_import(instance, row["consent"])
 
 
 class OrganizationImportForm(ImportForm):

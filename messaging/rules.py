@@ -152,7 +152,7 @@ def next_allowed(at: datetime, zone: ZoneInfo, start: time, end: time) -> dateti
         return at
     day = local.date()
     if start > end and local.time() >= start:
-        day += timedelta(days=1)  # the evening part of a window that ends tomorrow morning
+        day += timedelta(days=1)  # It is the evening part of a window that ends tomorrow morning.
     # A wall time that daylight saving skips (02:30 on a spring-forward night) is read with the
     # offset before the jump: it lands as far past the gap as it was into it (03:30).
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
@@ -172,7 +172,7 @@ def marketing_sent(contact_ids: Iterable[int], rules: MessagingSettings, now: da
             contact_id__in=contact_ids,
             transactional=False,
             status__in=CAPPED,
-            sent_at__gt=since,  # no upper bound: a send under way counts whatever its claim's time
+            sent_at__gt=since,  # No upper bound: a send under way counts, whatever its claim's time.
         )
         .values("contact_id")
         .annotate(n=Count("pk"))

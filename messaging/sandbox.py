@@ -89,7 +89,7 @@ def _bounded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function` (a filter), refusing a result past MAX_VALUE_LENGTH: `add` and `join` double a
     value at each step of a `with` chain, with no loop to charge."""
 
-    @functools.wraps(function)  # keeps Django's flags (is_safe, needs_autoescape, ...)
+    @functools.wraps(function)  # Keeps Django's flags on the filter (is_safe, needs_autoescape, ...).
     def filtered(*args: Any, **kwargs: Any) -> Any:
         value = function(*args, **kwargs)
         if isinstance(value, str | list | tuple) and len(value) > MAX_VALUE_LENGTH:

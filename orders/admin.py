@@ -1,14 +1,11 @@
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.http import HttpRequest
-from django.urls import reverse
 
 from channels_app.access import OrganizationScopedAdmin
-from config.ops.failed_jobs import Subject
 from inventory.models import Reservation, ReservationStatus
 from orders.fulfillments import fulfillment_enqueue_on_commit
 from orders.models import Fulfillment, Order, OrderItem
@@ -128,31 +125,3 @@ class OrderAdmin(OrganizationScopedAdmin):
                 self.message_user(
                     request, f"Fulfillment {obj.tracking_number} will be pushed to the channel."
                 )
-
-
-def fulfillment_job_subjects(fulfillment_ids: Iterable[object]) -> dict[object, Subject]:
-    """What fulfillment pushes were for, for the failed-jobs page: the order and its channel."""
-    fulfillments = Fulfillment.objects.filter(
-        pk__in=[pk for pk in fulfillment_ids if isinstance(pk, int)]
-    ).select_related("order__channel")
-    subjects: dict[object, Subject] = {}
-    for fulfillment in fulfillments:
-        order, channel = fulfillment.order, fulfillment.order.channel
-        subjects[fulfillment.pk] = Subject(
-            links=(
-                (
-                    f"order {order.number or order.external_id}",
-                    reverse("admin:orders_order_change", args=[order.pk]),
-                ),
-                (str(channel), reverse("admin:channels_app_channel_change", args=[channel.pk])),
-            ),
-            channel_id=channel.pk,
-            search_terms=(
-                channel.shop_identifier,
-                channel.name,
-                order.number,
-                order.external_id,
-                fulfillment.tracking_number,
-            ),
-        )
-    return subjects

@@ -1,14 +1,19 @@
 """Commerce events: what happened to an order, recorded for the apps that answer it.
 
 An event is a `CommerceEvent` row written in the order's own transaction, so it commits with the
-order or not at all (an outbox). The orders app only writes it and says so with
+order or not at all (an outbox). The orders app writes it and says so with
 `commerce_event_recorded`; messaging, which listens, enqueues it once that transaction commits,
-and its sweep sends any row still not handed on. Orders never imports messaging.
+and its sweep sends any row still not handed on. The table is the orders app's: messaging marks an
+event handed on, finds the ones still waiting and purges old ones through the functions below.
+Orders never imports messaging.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.dispatch import Signal
+from django.utils import timezone
 
 from orders.models import CommerceEvent, CommerceEventKind
 
@@ -19,7 +24,8 @@ commerce_event_recorded = Signal()
 
 def commerce_event_record(*, kind: str, order_id: int, fulfillment_id: int | None = None) -> CommerceEvent:
     """Record the event in the caller's transaction (said twice, it is one event)."""
-    kind = CommerceEventKind(kind).value  # plain text: it travels on as a job argument
+    # Plain text, not the enum member: the kind travels on as a job argument, stored as JSON.
+    kind = CommerceEventKind(kind).value
     event, created = CommerceEvent.objects.get_or_create(
         key=event_key(kind, order_id, fulfillment_id),
         defaults={"kind": kind, "order_id": order_id, "fulfillment_id": fulfillment_id},
@@ -32,3 +38,26 @@ def commerce_event_record(*, kind: str, order_id: int, fulfillment_id: int | Non
 def event_key(kind: str, order_id: int, fulfillment_id: int | None) -> str:
     """The event's identity: one message per contact and automation for it."""
     return f"{kind}:order-{order_id}" + (f":fulfillment-{fulfillment_id}" if fulfillment_id else "")
+
+
+def commerce_event_mark_forwarded(*, kind: str, order_id: int, fulfillment_id: int | None) -> None:
+    """Mark the event handed on, so that the sweep does not send it again."""
+    CommerceEvent.objects.filter(key=event_key(kind, order_id, fulfillment_id), forwarded_at=None).update(
+        forwarded_at=timezone.now()
+    )
+
+
+def commerce_events_waiting(*, older_than: int, limit: int) -> list[tuple[str, int, int | None]]:
+    """The oldest events not handed on `older_than` seconds after they were recorded, as
+    (kind, order id, fulfillment id); the partial index on waiting rows serves this query."""
+    waiting = CommerceEvent.objects.filter(
+        forwarded_at__isnull=True, created_at__lt=timezone.now() - timedelta(seconds=older_than)
+    )
+    return list(waiting.order_by("created_at").values_list("kind", "order_id", "fulfillment_id")[:limit])
+
+
+def commerce_events_purge(*, before: datetime) -> int:
+    """Delete the events recorded before `before` that were handed on; how many. One still
+    waiting is kept whatever its age: its sweep has not sent it yet."""
+    deleted, _ = CommerceEvent.objects.filter(created_at__lt=before, forwarded_at__isnull=False).delete()
+    return deleted

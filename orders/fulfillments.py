@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from enum import StrEnum
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from rq.job import Job
 
+from channels_app.clients import Shipment, client_for
 from config.jobs import enqueue_unique
+from config.queues import get_queue
 from config.workers import job_will_retry, running_as_job
 from orders.events import commerce_event_record
 from orders.models import CommerceEventKind, Fulfillment, Order, PushStatus
@@ -64,22 +68,19 @@ def _commerce_events(fulfillment: Fulfillment) -> None:
 
 
 def fulfillment_enqueue_on_commit(fulfillment: Fulfillment) -> None:
-    # robust: Redis down must not fail what committed; the sweep below enqueues it later.
+    # Robust, so that Redis being down cannot fail what committed; the sweep below enqueues the
+    # push later.
     transaction.on_commit(lambda: fulfillment_enqueue(fulfillment.pk), robust=True)
 
 
 def fulfillment_enqueue(fulfillment_id: int) -> bool:
-    """Whether its push was enqueued now (False: its job is there already)."""
+    """Enqueue the fulfillment's push; whether it was enqueued now (False: its job is there already)."""
     return enqueue_unique("fulfillment", PUSH_JOB, fulfillment_id, job_id=f"fulfillment-{fulfillment_id}")
 
 
 def fulfillments_sweep(*, older_than: int = 120) -> int:
     """Enqueue the push of every fulfillment still PENDING whose job is gone (Redis was down when
     it was created, or its job was lost); a queued, scheduled or running job is left alone."""
-    from rq.job import Job
-
-    from config.queues import get_queue
-
     connection = get_queue("fulfillment").connection
     stale = Fulfillment.objects.filter(
         push_status=PushStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=older_than)
@@ -92,8 +93,8 @@ def fulfillments_sweep(*, older_than: int = 120) -> int:
 
 
 def fulfillment_push(fulfillment_id: int) -> Fulfillment:
-    from channels_app.clients import Shipment, client_for
-
+    """Claim the fulfillment and push it to its order's channel; one already pushed, or held by
+    another job, is left as it is. A failure is recorded on it and raised, for rq to retry."""
     claimable = [PushStatus.PENDING]
     if running_as_job(f"fulfillment-{fulfillment_id}"):
         # Its own job run again: after a worker died mid-push, or retried by ops from the
@@ -138,15 +139,22 @@ def fulfillment_push(fulfillment_id: int) -> Fulfillment:
     return fulfillment
 
 
+class FulfillmentReported(StrEnum):
+    """What recording a fulfillment the platform reports did."""
+
+    RECORDED = "recorded"  # made on the platform: new to the hub, stored as already pushed
+    KNOWN = "known"  # the echo of the hub's own push, now marked pushed
+    NO_ORDER = "no order"  # its order is not in the hub (the reconciliation brings it)
+
+
 def fulfillment_from_platform(
     *, channel_id: int, order_external_id: str, external_id: str, tracking_number: str, carrier: str, url: str
-) -> str:
-    """A fulfillment the platform reports (made there, or the echo of one the hub pushed): recorded
-    once, as already on the platform. "recorded", "known" (the hub's own, now marked pushed) or
-    "no order"."""
+) -> FulfillmentReported:
+    """Record once a fulfillment the platform reports (made there, or the echo of one the hub
+    pushed), as already on the platform."""
     order = Order.objects.filter(channel_id=channel_id, external_id=order_external_id).first()
     if order is None:
-        return "no order"
+        return FulfillmentReported.NO_ORDER
     mine = (
         Q(external_id=external_id) | Q(external_id="", tracking_number=tracking_number)
         if tracking_number
@@ -160,15 +168,15 @@ def fulfillment_from_platform(
                 push_status=PushStatus.PUSHED,
                 pushed_at=existing.pushed_at or timezone.now(),
             )
-            return "known"
+            return FulfillmentReported.KNOWN
         recorded = Fulfillment.objects.create(
             order=order,
             external_id=external_id,
             tracking_number=tracking_number[:100],
             tracking_company=carrier[:100],
             tracking_url=url[:200],
-            push_status=PushStatus.PUSHED,  # made on the platform: nothing to push
+            push_status=PushStatus.PUSHED,  # It was made on the platform: there is nothing to push.
             pushed_at=timezone.now(),
         )
         _commerce_events(recorded)
-    return "recorded"
+    return FulfillmentReported.RECORDED

@@ -3,16 +3,14 @@ from the admin days after they were enqueued."""
 
 from __future__ import annotations
 
+from orders.fulfillments import fulfillment_push, fulfillments_sweep
+
 
 def push_fulfillment(fulfillment_id: int) -> str:
     """Push a fulfillment created in the hub to its order's channel (orders.fulfillments)."""
-    from orders.fulfillments import fulfillment_push
-
     return fulfillment_push(fulfillment_id).push_status
 
 
 def sweep_fulfillments() -> int:
     """Scheduled: enqueue the pushes whose job was lost (orders.fulfillments.fulfillments_sweep)."""
-    from orders.fulfillments import fulfillments_sweep
-
     return fulfillments_sweep()

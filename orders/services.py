@@ -182,11 +182,12 @@ def _copy_order_fields(order: Order, data: OrderData) -> None:
     order.platform_created_at = data.created_at
     order.platform_updated_at = data.updated_at
     if data.platform_status != "trash":
-        order.deleted_at = None  # restored on the platform
+        order.deleted_at = None  # The platform restored it from the trash.
 
 
 def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, SKU]:
-    """Line id -> SKU: by the channel's variant mapping, then by SKU code in the organization."""
+    """The SKU of each line, by line id: found by the channel's variant mapping first, then by
+    SKU code in the organization. A line neither resolves is left out."""
     variant_ids = {line.external_variant_id for line in lines if line.external_variant_id}
     by_variant = {
         v.external_variant_id: v.sku
@@ -229,7 +230,9 @@ def _upsert_items(
         item.save()
         items.append(item)
     dropped = list(existing.values())
-    for item in dropped:  # kept for the record, holding nothing
+    # A line the platform dropped is kept for the record, holding nothing: the stock rules release
+    # what it held.
+    for item in dropped:
         item.quantity = 0
         item.issue = LineIssue.NONE
         item.save(update_fields=["quantity", "issue"])

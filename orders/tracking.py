@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from django.db import transaction
 from django.db.models import Q
@@ -29,10 +30,19 @@ class TrackingUpdate:
     order_ref: str = ""  # the order the carrier was told of (AfterShip's order_id / order_number)
 
 
-def tracking_update(*, organization_id: int, update: TrackingUpdate) -> str:
-    """Apply one update: "updated", "stale", "created" (a new fulfillment, pushed) or "unknown"."""
+class TrackingApplied(StrEnum):
+    """What applying a carrier's tracking update did."""
+
+    UPDATED = "updated"
+    STALE = "stale"  # older than what every fulfillment of the number recorded: nothing changed
+    CREATED = "created"  # a new fulfillment of the order the carrier named, pushed to its channel
+    UNKNOWN = "unknown"  # no fulfillment carries the number, and the carrier names no one live order
+
+
+def tracking_update(*, organization_id: int, update: TrackingUpdate) -> TrackingApplied:
+    """Apply one update to the fulfillments carrying its tracking number."""
     if not update.tracking_number:
-        return "unknown"
+        return TrackingApplied.UNKNOWN
     with transaction.atomic():
         fulfillments = list(
             Fulfillment.objects.select_for_update()
@@ -60,10 +70,10 @@ def tracking_update(*, organization_id: int, update: TrackingUpdate) -> str:
                         "tracking_updated_at",
                     ]
                 )
-            return "updated" if fresh else "stale"
+            return TrackingApplied.UPDATED if fresh else TrackingApplied.STALE
         order = _order_named(organization_id, update.order_ref)
         if order is None:
-            return "unknown"
+            return TrackingApplied.UNKNOWN
         fulfillment = Fulfillment.objects.create(
             order=order,
             tracking_number=update.tracking_number[:100],
@@ -74,7 +84,7 @@ def tracking_update(*, organization_id: int, update: TrackingUpdate) -> str:
             tracking_updated_at=update.updated_at,
         )
         fulfillment_enqueue_on_commit(fulfillment)
-        return "created"
+        return TrackingApplied.CREATED
 
 
 def _order_named(organization_id: int, ref: str) -> Order | None:

@@ -25,7 +25,8 @@ def timestamp(value: Any) -> datetime | None:
             return datetime.combine(day, time(0), UTC) if day is not None else None
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
-        parsed.astimezone(UTC)  # what the database stores; past year 9999 it overflows here
+        # The database stores UTC: a time that overflows past year 9999 there fails here instead.
+        parsed.astimezone(UTC)
         return parsed
     except (ValueError, OverflowError, OSError):
         return None

@@ -46,7 +46,8 @@ Text255 = Annotated[str, Strict(), StringConstraints(max_length=255)]
 Text1000 = Annotated[str, Strict(), StringConstraints(max_length=1000)]
 Id = Annotated[int, Strict(), Field(ge=0, lt=2**63)]
 Quantity = Annotated[int, Strict(), Field(ge=0, le=MAX_QUANTITY)]
-StockLevel = Annotated[int, Strict(), Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]  # may go negative
+# A platform's stock level may go negative (sold past zero), unlike a line's quantity.
+StockLevel = Annotated[int, Strict(), Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
 Currency = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 _DECIMAL = re.compile(rf"-?\d{{1,{MAX_MONEY_DIGITS}}}(\.\d{{1,4}})?")

@@ -18,6 +18,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import ngettext
+from django_rq.models import Dashboard
+from django_rq.settings import get_api_token, get_queues_list
 
 # django-rq's own "Access admin page" permission, granted to ops only (never implied by is_staff).
 OPS_PERMISSION = "django_rq.admin"
@@ -41,10 +43,8 @@ def is_ops(request: HttpRequest) -> bool:
 
 def audit(request: HttpRequest, flag: int, what: str, *, obj: Model | None = None, target: str = "") -> None:
     """One admin log line for an ops action on a queue, a job or an event."""
-    from django_rq.models import Dashboard
-
     model: type[Model] = type(obj) if obj is not None else Dashboard
-    assert request.user.pk is not None  # only logged-in ops get here
+    assert request.user.pk is not None  # Only logged-in ops get here, so the user has an id.
     LogEntry.objects.create(
         user_id=request.user.pk,
         content_type=ContentType.objects.get_for_model(model, for_concrete_model=False),
@@ -70,8 +70,6 @@ def ops_or_api_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 
 def _api_token_given(request: HttpRequest, in_path: str) -> bool:
-    from django_rq.settings import get_api_token
-
     expected = get_api_token().encode()
     bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     return bool(expected) and any(
@@ -98,8 +96,6 @@ def ops_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 def _describe(request: HttpRequest, kwargs: dict[str, Any]) -> str:
-    from django_rq.settings import get_queues_list
-
     parts = []
     if "queue_index" in kwargs:
         queues = get_queues_list()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 
 from django.utils.module_loading import import_string
+from django_rq.settings import get_queues_map
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
@@ -25,10 +26,10 @@ WEBHOOK_JOB = "channels_app.jobs.process_webhook_event"
 SUBJECTS: dict[str, str] = {
     WEBHOOK_JOB: "channels_app.job_subjects.webhook_job_subjects",
     "channels_app.jobs.run_sync": "channels_app.job_subjects.sync_job_subjects",
-    "orders.jobs.push_fulfillment": "orders.admin.fulfillment_job_subjects",
-    "catalog_sync.jobs.sync_supplier": "catalog_sync.admin.run_job_subjects",
-    "catalog_sync.jobs.apply_family": "catalog_sync.admin.family_job_subjects",
-    "catalog_sync.jobs.fetch_image": "catalog_sync.admin.image_job_subjects",
+    "orders.jobs.push_fulfillment": "orders.job_subjects.fulfillment_job_subjects",
+    "catalog_sync.jobs.sync_supplier": "catalog_sync.job_subjects.run_job_subjects",
+    "catalog_sync.jobs.apply_family": "catalog_sync.job_subjects.family_job_subjects",
+    "catalog_sync.jobs.fetch_image": "catalog_sync.job_subjects.image_job_subjects",
 }
 
 
@@ -62,8 +63,6 @@ class FailedJob:
     @property
     def queue_index(self) -> int:
         """django-rq's index of the queue, for its job page."""
-        from django_rq.settings import get_queues_map
-
         return get_queues_map()[self.queue]
 
     @property
@@ -109,11 +108,11 @@ def _describe(queue: str, job: Job) -> FailedJob:
     exception_type, _, message = last.partition(": ")
     try:
         function, args = job.func_name or "", tuple(job.args)
-    except Exception:  # a job whose data cannot be read is still listed, and can be deleted
+    except Exception:  # A job whose data cannot be read is still listed, so that ops can delete it.
         function, args = "(unreadable job data)", ()
     failed_at = job.ended_at
     if failed_at is not None and failed_at.tzinfo is None:
-        failed_at = failed_at.replace(tzinfo=UTC)  # rq stores UTC
+        failed_at = failed_at.replace(tzinfo=UTC)  # rq stores its times in UTC, without saying so.
     return FailedJob(
         queue=queue,
         job_id=job.id,
@@ -170,7 +169,7 @@ def retry(queue: str, job_id: str) -> bool:
     q = get_queue(queue)
     try:
         q.failed_job_registry.requeue(job_id)
-    except (NoSuchJobError, InvalidJobOperation):  # gone, or no longer in the failed registry
+    except (NoSuchJobError, InvalidJobOperation):  # Gone, or no longer failed: ops acted on it meanwhile.
         return False
     return True
 

@@ -12,7 +12,8 @@ from catalog_sync.pipeline import run_direct, run_start
 from channels_app.models import SyncStatus
 
 FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
-WAITING_HINT_AFTER = 10  # seconds a queued run may wait before the command says why it might
+# Seconds a queued run may wait for a worker before the command says what it may be waiting for.
+WAITING_HINT_AFTER = 10
 
 
 class Command(BaseCommand):
@@ -76,7 +77,7 @@ class Command(BaseCommand):
         def work() -> None:
             try:
                 run_direct(run.pk)
-            except BaseException as exc:  # recorded on the run; shown below
+            except BaseException as exc:  # The run records it too; the command shows it below.
                 failure.append(exc)
             finally:
                 connection.close()

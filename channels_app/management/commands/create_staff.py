@@ -25,10 +25,10 @@ MERCHANT_PERMISSIONS = {
         "supplier": "view add change",
         "productfamily": "view",
         "familychange": "view",
-        "familyimage": "view change",  # change: retry failed images
+        "familyimage": "view change",  # Change, to retry failed images.
         "imageasset": "view",
         "catalogsyncrun": "view",
-        "productlisting": "view change",  # change: push again
+        "productlisting": "view change",  # Change, to push a product again.
     },
     "messaging": {
         "contact": "view add change",

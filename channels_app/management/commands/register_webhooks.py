@@ -25,7 +25,7 @@ class Command(BaseCommand):
             run = sync_start(
                 channel_id=channel.pk, kind=SyncKind.WEBHOOKS, requested_by="register_webhooks", queued=False
             )
-        if run.joined:  # one is under way on a worker: wait for it
+        if run.joined:  # A run is under way on a worker already: wait for it to end.
             while run.status not in (SyncStatus.SUCCEEDED, SyncStatus.FAILED):
                 time.sleep(0.5)
                 run.refresh_from_db()

@@ -50,7 +50,7 @@ class Command(BaseCommand):
                         logger.info("enqueued %s for period %s", task.name, period)
                 except RedisError as exc:
                     logger.warning("cannot enqueue %s, Redis unavailable: %s", task.name, exc)
-                    continue  # try again on the next tick
+                    continue  # The period is not marked done, so the next tick tries again.
                 last_period[task.name] = period
             if options["once"]:
                 break
@@ -58,7 +58,7 @@ class Command(BaseCommand):
         try:
             scheduler_stopped(connection)
         except RedisError:
-            pass  # its heartbeat expires by itself
+            pass  # Its heartbeat expires by itself, so the health check sees it gone anyway.
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.running = False

@@ -15,7 +15,7 @@ from orders.tracking import TrackingUpdate
 
 
 class _DeliveryDates(Shape):
-    """courier_, aftership_ and custom_estimated_delivery_date."""
+    """The shape of courier_, aftership_ and custom_estimated_delivery_date alike."""
 
     estimated_delivery_date: WhenOrBlank = None
     estimated_delivery_date_max: WhenOrBlank = None
@@ -25,7 +25,7 @@ class _DeliveryDates(Shape):
 
 
 class _Estimate(Shape):
-    """first_ and latest_estimated_delivery: a day, or a range of them."""
+    """The shape of first_ and latest_estimated_delivery: a day, or a range of days."""
 
     day: WhenOrBlank = Field(default=None, alias="datetime")
     day_max: WhenOrBlank = Field(default=None, alias="datetime_max")

@@ -62,7 +62,7 @@ def sign(partner_key: str, *parts: object) -> str:
 
 
 class ShopeeClient:
-    stock_locations = False  # the hub pushes one seller stock per model, with no location
+    stock_locations = False  # The hub pushes one seller stock per model, with no location.
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -151,7 +151,7 @@ class ShopeeClient:
             return token
         if not credentials.get("refresh_token"):
             if token:
-                return token  # no way to refresh: try it as it is
+                return token  # There is no way to refresh it, so it is tried as it is.
             raise http.PlatformError(f"Shopee channel {self.channel.pk} has no access token", permanent=True)
         return self.refresh_token(rejected=token)
 
@@ -164,7 +164,7 @@ class ShopeeClient:
             credentials = self.channel.credentials
             current = credentials.get("access_token", "")
             if current and current != rejected:
-                return current  # another worker refreshed it while we waited for the lock
+                return current  # Another worker refreshed it while this one waited for the lock.
             refresh = credentials.get("refresh_token", "")
             if not refresh:
                 raise http.PlatformError(
@@ -351,7 +351,7 @@ class ShopeeClient:
         if failures:
             reasons = "; ".join(str(f.get("failed_reason")) for f in failures)
             raise http.PlatformError(f"Shopee refused the stock of item {item_id}: {reasons}", permanent=True)
-        return None  # update_stock's answer says no time
+        return None  # update_stock's answer says no time, so there is none to compare reports with.
 
     def push_listing(self, listing: Listing) -> PushedListing:
         # add_item needs a Shopee category id, its mandatory attributes, a logistics channel, a

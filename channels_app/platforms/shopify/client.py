@@ -82,7 +82,7 @@ def topic_enum(topic: str) -> str:
 
 
 class ShopifyClient:
-    stock_locations = True  # inventory levels per location
+    stock_locations = True  # Shopify keeps inventory levels per location.
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -235,7 +235,7 @@ class ShopifyClient:
             return
         if start in locations:
             locations = locations[locations.index(start) :]
-        else:  # a location unmapped since: read them all again
+        else:  # The location was unmapped since the run stopped: read them all again.
             cursor = ""
         for location in locations:
             after, cursor = cursor or None, ""
@@ -391,7 +391,7 @@ class ShopifyClient:
         """productSet, synchronously: the product, its options and variants (with their ids once
         known, so Shopify keeps their inventory items), and its images only when they changed
         (Shopify fetches them from the supplier's URLs; sending them again would duplicate them)."""
-        if not listing.option_names:  # one variant: Shopify's own default option
+        if not listing.option_names:  # One variant: it takes Shopify's own default option.
             listing = dataclasses.replace(
                 listing,
                 option_names=("Title",),

@@ -6,8 +6,8 @@ from channels_app.models import ProcessedWebhookEvent
 from channels_app.outcomes import Outcome, ignored
 from channels_app.platforms.shopify import payloads
 from inventory.inbound import sku_for_variant, stock_report, warehouse_for_location
-from messaging.checkouts import checkout_converted, checkout_sync
-from orders.fulfillments import fulfillment_from_platform
+from messaging.checkouts import CheckoutSynced, checkout_converted, checkout_sync
+from orders.fulfillments import FulfillmentReported, fulfillment_from_platform
 from orders.services import order_sync
 
 
@@ -22,11 +22,11 @@ def order_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
 def checkout_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | None:
     """checkouts/create and checkouts/update: recorded, abandoned if nothing happens for a while."""
     done = checkout_sync(channel=event.channel, data=payloads.checkout(event.payload))
-    if done == "stale":
+    if done is CheckoutSynced.STALE:
         return ignored("stale update: older than the stored checkout")
-    if done == "no phone":
+    if done is CheckoutSynced.NO_PHONE:
         return ignored("the checkout has no usable phone number (recorded, no SMS)")
-    if done == "too old":
+    if done is CheckoutSynced.TOO_OLD:
         return ignored("the checkout was last touched over a day ago: too old to remind of (recorded)")
     return None
 
@@ -59,6 +59,6 @@ def fulfillment_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome | 
         carrier=shipped.carrier,
         url=shipped.url,
     )
-    if result == "no order":
+    if result is FulfillmentReported.NO_ORDER:
         return ignored(f"order {shipped.order_id} is not in the hub (the reconciliation brings it)")
     return None

@@ -10,7 +10,8 @@ from channels_app.clients import Polled
 
 
 def gid_id(gid: str | None) -> str:
-    """gid://shopify/ProductVariant/30322695 -> 30322695 (the id webhooks and REST use)."""
+    """The numeric id in a GraphQL global id (gid://shopify/ProductVariant/30322695 gives
+    30322695), which is the id webhooks and the REST shapes use."""
     return (gid or "").rsplit("/", 1)[-1].split("?", 1)[0]
 
 

@@ -33,7 +33,8 @@ def delivery(channel: Channel, topic: str) -> simulation.SimulatedDelivery:
             "X-Shopify-Shop-Domain": channel.shop_identifier,
             "X-Shopify-API-Version": settings.SHOPIFY_API_VERSION,
             "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),  # a new merchant action: a new event
+            # Each send is a new merchant action, so a new event rather than a duplicate.
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
             "X-Shopify-Triggered-At": sent_at.isoformat().replace("+00:00", "Z"),
         },
     )

@@ -22,7 +22,7 @@ UNSUBSCRIBED = 21610
 
 
 class TwilioBackend:
-    """POST /2010-04-01/Accounts/{sid}/Messages.json."""
+    """Sends through Twilio's Messages API (POST /2010-04-01/Accounts/{sid}/Messages.json)."""
 
     rolls_back = False
 
@@ -44,7 +44,8 @@ class TwilioBackend:
             channel_id=None,
             # Per sending number, as Twilio counts (organizations on the platform's number share it).
             bucket=ratelimit.Bucket(f"sms:{self.sid}:{self.sender}", rate=rate, capacity=max(1.0, rate)),
-            max_wait=10,  # longer, and the delivery job hands its batch over for later
+            # Past this wait the delivery job hands its batch over for later rather than sleep.
+            max_wait=10,
         )
         self.url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{self.sid}/Messages.json"
         # Status callbacks only where the account is a channel of the organization (its token
@@ -64,7 +65,7 @@ class TwilioBackend:
             self.url,
             data={"To": message.to, "From": self.sender, "Body": message.body, **self.callback},
             auth=(self.sid, self.token),
-            attempts=1,  # never sent twice blindly: the job's retry looks for it first (find)
+            attempts=1,  # Never sent twice blindly: the job's retry looks for it first (`find`).
             client_errors=True,
         )
         body = http.json_body(response, self.call)
@@ -88,7 +89,7 @@ class TwilioBackend:
             auth=(self.sid, self.token),
         )
         body = http.json_body(response, self.call)
-        since = message.sent_after - timedelta(minutes=5)  # clock skew between Twilio and us
+        since = message.sent_after - timedelta(minutes=5)  # Allows for clock skew between Twilio and us.
         for item in (body.get("messages") or []) if isinstance(body, dict) else []:
             created = _twilio_date(item.get("date_created"))
             if (
@@ -103,7 +104,7 @@ class TwilioBackend:
 
 
 def _twilio_date(value: object) -> datetime | None:
-    """Twilio's RFC 2822 dates ("Thu, 26 Nov 2026 12:00:00 +0000")."""
+    """A date as Twilio writes it, in RFC 2822 ("Thu, 26 Nov 2026 12:00:00 +0000"); None if it is not one."""
     try:
         return email.utils.parsedate_to_datetime(str(value)) if value else None
     except (TypeError, ValueError):

@@ -27,17 +27,19 @@ from channels_app.models import Channel
 from channels_app.platforms.parsing import timestamp
 from inventory.catalog import ProductData, VariantData
 
-DEFAULT_RATE = 5.0  # calls per second; a store's own server sets the real limit (Channel.api_rate_limit)
+# Calls per second. A store's own server sets the real limit, which Channel.api_rate_limit says.
+DEFAULT_RATE = 5.0
 PAGE_SIZE = 100
 _NOT_SHIPPABLE = {"cancelled", "refunded", "failed", "trash", "checkout-draft"}
 
 
-HUB_MARKER = "_hub_handle"  # product meta: the hub made this product (and which one)
+# Product meta saying that the hub made the product, and which one: the hub changes only those.
+HUB_MARKER = "_hub_handle"
 BATCH_LIMIT = 100
 
 
 class WooCommerceClient:
-    stock_locations = False  # one stock quantity per product or variation
+    stock_locations = False  # WooCommerce keeps one stock quantity per product or variation.
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -175,14 +177,14 @@ class WooCommerceClient:
                 attempts=1,
             )
             note = http.json_body(response, self.call)
-        self.request("PUT", path, json={"status": "completed"})  # idempotent
+        self.request("PUT", path, json={"status": "completed"})  # Setting a status again is harmless.
         return str(note.get("id", "")) if isinstance(note, dict) else ""
 
     def push_stock(self, update: StockUpdate) -> datetime | None:
         """The product's (or variation's) stock quantity, with WooCommerce managing its stock; when
         WooCommerce saved it (GMT)."""
         if update.variant_id == update.product_id or not update.product_id:
-            path = f"/products/{update.variant_id}"  # a simple product is its own variant
+            path = f"/products/{update.variant_id}"  # A simple product is its own variant.
         else:
             path = f"/products/{update.product_id}/variations/{update.variant_id}"
         body, _ = self.request("PUT", path, json={"manage_stock": True, "stock_quantity": update.available})

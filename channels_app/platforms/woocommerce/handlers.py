@@ -27,7 +27,7 @@ def product_stock_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcome 
     if stock.quantity is None:
         return ignored("WooCommerce does not manage this product's stock")
     channel = event.channel
-    warehouse = channel.warehouse_for()  # the same warehouse the store's orders reserve from
+    warehouse = channel.warehouse_for()  # The warehouse the store's orders reserve from, as they do.
     if warehouse is None:
         raise HandlerError(
             f"channel {channel.pk} has no warehouse for its stock: map one of its locations or set the "

@@ -24,7 +24,7 @@ _ORDER = Handler(apply="channels_app.platforms.woocommerce.handlers.order_apply"
 HANDLERS = {
     "order.created": _ORDER,
     "order.updated": _ORDER,
-    "order.restored": _ORDER,  # out of the trash: sent as the whole order
+    "order.restored": _ORDER,  # Out of the trash, sent as the whole order: applied as an update.
     "order.deleted": Handler(apply="channels_app.platforms.woocommerce.handlers.order_deleted_apply"),
     "product.updated": Handler(apply="channels_app.platforms.woocommerce.handlers.product_stock_apply"),
 }

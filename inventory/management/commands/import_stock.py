@@ -34,7 +34,8 @@ class Command(BaseCommand):
                     organization=organization, code=row["warehouse"], defaults={"name": row["warehouse"]}
                 )
                 if created and not has_default:
-                    warehouse.is_default = has_default = True  # an organization's first warehouse
+                    # An organization's first warehouse is its default: orders and reports fall back on it.
+                    warehouse.is_default = has_default = True
                     warehouse.save(update_fields=["is_default"])
                 sku, _ = SKU.objects.get_or_create(
                     organization=organization, code=row["sku"], defaults={"title": row.get("title") or ""}

@@ -1,0 +1,146 @@
+"""What platforms send the hub: every accepted webhook delivery, and the subscriptions that bring them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from channels_app.models.tenancy import Channel, Platform
+
+
+class ClaimLost(Exception):
+    """The event was taken back from this attempt; whatever it did must not commit."""
+
+
+class EventStatus(models.TextChoices):
+    ENQUEUED = "ENQUEUED", "Enqueued"
+    PROCESSING = "PROCESSING", "Processing"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed"
+    IGNORED = "IGNORED", "Ignored"
+
+
+class ProcessedWebhookEvent(models.Model):
+    """Every accepted webhook delivery, stored before it is acknowledged.
+
+    `event_key` is the platform's event identity within the channel (see each platform's
+    webhooks module); the unique constraint is what makes a re-delivery a duplicate.
+    """
+
+    source = models.CharField(max_length=20, choices=Platform.choices)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="webhook_events")
+    topic = models.CharField(max_length=100)
+    event_key = models.CharField(max_length=255)
+    delivery_id = models.CharField(max_length=255, blank=True)
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    api_version = models.CharField(
+        max_length=20, blank=True, help_text="The API version the payload is shaped in (Shopify's)."
+    )
+    status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.ENQUEUED)
+    payload = models.JSONField(null=True, blank=True)
+    raw_body = models.TextField(blank=True, help_text="Kept when the body was not valid JSON.")
+    headers = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    last_duplicate_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    ignored_reason = models.CharField(max_length=255, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "source", "event_key"], name="webhook_event_identity"),
+        ]
+        indexes = [
+            # The sweeper's and the retention cleanup's scans.
+            models.Index(fields=["status", "updated_at"], name="webhook_event_status_idx"),
+            models.Index(fields=["channel", "topic", "received_at"], name="webhook_event_topic_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.topic} #{self.pk}"
+
+    @property
+    def job_id(self) -> str:
+        return f"webhook-{self.pk}"
+
+    @classmethod
+    def claim(cls, pk: int) -> bool:
+        """ENQUEUED -> PROCESSING, for exactly one caller however many run at once.
+
+        A FAILED event is claimed too: its job runs again only when ops retry it from the
+        dead-letter queue (failed jobs are never retried otherwise).
+        """
+        claimable = [EventStatus.ENQUEUED, EventStatus.FAILED]
+        claimed = cls.objects.filter(pk=pk, status__in=claimable).update(
+            status=EventStatus.PROCESSING,
+            attempts=F("attempts") + 1,
+            started_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        return claimed == 1
+
+    def finish(self, status: str, *, error: str = "", ignored_reason: str = "") -> None:
+        """Record the outcome of the attempt that claimed this event (`self.attempts`, as read
+        right after the claim). Raises ClaimLost if the event is no longer that attempt's: the
+        sweeper took it back from a worker it thought dead, and the effects must roll back."""
+        now = timezone.now()
+        updated = ProcessedWebhookEvent.objects.filter(
+            pk=self.pk, status=EventStatus.PROCESSING, attempts=self.attempts
+        ).update(
+            status=status,
+            error_message=error,
+            ignored_reason=ignored_reason,
+            processed_at=now if status != EventStatus.ENQUEUED else None,
+            updated_at=now,
+        )
+        if updated != 1:
+            raise ClaimLost(f"event {self.pk} is no longer held by attempt {self.attempts}")
+
+    @classmethod
+    def stuck(cls, *, enqueued_before: object, processing_before: object) -> models.QuerySet:
+        return cls.objects.filter(
+            Q(status=EventStatus.ENQUEUED, updated_at__lt=enqueued_before)
+            | Q(status=EventStatus.PROCESSING, started_at__lt=processing_before)
+        )
+
+
+class SubscriptionState(models.TextChoices):
+    ACTIVE = "active"
+    MISSING = "missing", "Missing (deleted on the platform)"
+    DISABLED = "disabled", "Disabled by the platform"
+    CONSOLE = "console", "Configured in the platform's console"
+    ERROR = "error"
+
+
+class WebhookSubscription(models.Model):
+    """A webhook the hub asked a platform to send, as last seen on the platform."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="subscriptions")
+    topic = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=100, blank=True)
+    callback_url = models.URLField(max_length=500)
+    state = models.CharField(
+        max_length=20, choices=SubscriptionState.choices, default=SubscriptionState.ACTIVE
+    )
+    error = models.CharField(max_length=500, blank=True)
+    api_version = models.CharField(
+        max_length=20, blank=True, help_text="The API version the platform shapes its payloads in (Shopify)."
+    )
+    registered_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # Since when the platform may not have been sending: the reconciliation backfills from here.
+    gap_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "topic"], name="subscription_unique_topic"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.topic}: {self.state}"
