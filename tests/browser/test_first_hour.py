@@ -33,7 +33,8 @@ from orders.models import Order
 from tests.browser.conftest import ARTIFACTS
 from tests.e2e.conftest import BASE_DIR, Processes, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
+# Sequences from 1, as in a fresh clone: the README's output names event 1, channel 1 and order 1.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, reset_sequences=True)]
 
 README = BASE_DIR / "README.md"
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
@@ -251,3 +252,5 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     )
     assert refused.returncode != 0 and "known topics:" in refused.stderr and "orders/paid" in refused.stderr
     assert ProcessedWebhookEvent.objects.filter(status=EventStatus.COMPLETED).count() == 2
+    merchant.context.close()
+    ops.context.close()
