@@ -242,14 +242,13 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     assert (webhooks_health["workers"], webhooks_health["failed"]) == (1, 0), health
 
     # Send more: orders/cancelled cancels the order; an unknown topic is refused with the known ones.
-    [more] = re.findall(r"`(send_test_webhook \S+ orders/cancelled)`", section)
-    cancel = newcomer.run([".venv/bin/python", "manage.py", *more.split()])
+    [more] = re.findall(r"`(\.venv/bin/python manage\.py send_test_webhook \S+ orders/cancelled)`", section)
+    [cancel_argv] = commands(more)
+    cancel = newcomer.run(cancel_argv)
     assert "event 2: COMPLETED" in cancel.stdout, cancel.stdout
     order.refresh_from_db()
     assert order.cancelled_at is not None
-    refused = newcomer.run(
-        [".venv/bin/python", "manage.py", *more.split()[:2], "orders/unheard-of"], ok=False
-    )
+    refused = newcomer.run([*cancel_argv[:-1], "orders/unheard-of"], ok=False)
     assert refused.returncode != 0 and "known topics:" in refused.stderr and "orders/paid" in refused.stderr
     assert ProcessedWebhookEvent.objects.filter(status=EventStatus.COMPLETED).count() == 2
     merchant.context.close()
