@@ -33,12 +33,12 @@ from orders.models import Order
 from tests.browser.conftest import ARTIFACTS
 from tests.e2e.conftest import BASE_DIR, Processes, wait_for
 
-# Sequences from 1, as in a fresh clone: the README's output names event 1, channel 1 and order 1.
+# Sequences start from 1, as in a fresh clone: the README's output names event 1, channel 1, order 1.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, reset_sequences=True)]
 
 README = BASE_DIR / "README.md"
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
-# Where the README says the hub is: `make run` without PORT.
+# The README's addresses are those of `make run` without PORT; this test's server is elsewhere.
 README_BASE = "http://127.0.0.1:8000"
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -72,10 +72,11 @@ class Newcomer:
         self.port = port
 
     def popen(self, argv: list[str]) -> subprocess.Popen[str]:
-        # The README says `.venv/bin/python manage.py ...`; the .venv is this interpreter's.
+        # The README says `.venv/bin/python manage.py ...`, and that .venv is this interpreter's.
         assert argv[:2] == [".venv/bin/python", "manage.py"], argv
         env = self.processes.env(PORT=str(self.port))
-        env.pop("WEBHOOK_BASE_URL", None)  # derived from PORT, as the README says
+        # WEBHOOK_BASE_URL is left to follow PORT, as the README says it does.
+        env.pop("WEBHOOK_BASE_URL", None)
         return subprocess.Popen(
             [sys.executable, *argv[1:]],
             cwd=BASE_DIR,
@@ -151,7 +152,7 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     assert commands(start) == [["make", "run"]]
     newcomer = Newcomer(processes, urlsplit(base).port or 80)
 
-    # The second terminal: an organization, a merchant, an ops user and a Shopify channel.
+    # In the second terminal, an organization, a merchant, an ops user and a Shopify channel are made.
     setup_commands = commands(setup)
     users = {}
     for argv in setup_commands:
@@ -159,7 +160,7 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
         if "create_staff" in argv:
             users["ops" if "--ops" in argv else "merchant"] = (argv[3], option(argv, "--password"))
         if "create_channel" in argv:
-            # It prints the webhook URL to give Shopify: this hub's.
+            # It prints the webhook URL to give Shopify, which is this hub's.
             assert f'"webhook_url": "{base}/webhooks/shopify/' in done.stdout, done.stdout
     assert [argv[2] for argv in setup_commands] == [
         "create_org",
@@ -169,8 +170,8 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     ]
     assert set(users) == {"merchant", "ops"}
 
-    # The signed sample webhook, processed by the worker: exactly the output the README shows, on
-    # this hub's address.
+    # The signed sample webhook is processed by the worker, and the command prints exactly what the
+    # README shows, with this hub's address.
     [send_argv] = commands(send)
     assert send_argv[2:] == ["send_test_webhook", "acme.myshopify.com", "orders/paid"]
     printed = newcomer.run(send_argv).stdout
@@ -181,10 +182,10 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     event_url = links["event 1 (orders/paid)"]
     order_url = links["order #9999"]
 
-    # As the merchant: the event with its payload and headers, and the order it made, flagged.
+    # The merchant sees the event with its payload and headers, and the order it made, flagged.
     merchant = log_in(browser, base, *users["merchant"])
     merchant.click("#content-main .model-processedwebhookevent th a")
-    # The sidebar folded away (the admin keeps that choice), so lists show every column.
+    # The sidebar is folded away (the admin keeps that choice) so that lists show every column.
     merchant.click("#toggle-nav-sidebar")
     row = merchant.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
@@ -208,7 +209,7 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     assert merchant.url == order_url
     flag = merchant.locator(".field-needs_attention")
     expect(flag.locator("img")).to_have_attribute("alt", "True")
-    # Why: its lines name SKUs the hub does not stock yet.
+    # It needs attention because its lines name SKUs the hub does not stock yet.
     lines = merchant.locator("#items-group tbody td.field-issue")
     expect(lines).to_have_text(["SKU not found"] * order.items.count())
     save(
@@ -218,13 +219,13 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
         bottom=bottom_of(merchant.locator("#items-group")) + 10,
     )
 
-    # As ops: the admin's Django-RQ link, the dashboard with the worker, and the failed jobs.
+    # Ops follow the admin's Django-RQ link to the dashboard, and from there to the failed jobs.
     dashboard_path = "/admin/django_rq/dashboard/"
     assert f"{README_BASE}{dashboard_path}" in section
     ops = log_in(browser, base, *users["ops"])
     ops.click("a:has-text('Django-RQ')")
     assert ops.url == f"{base}{dashboard_path}"
-    # The webhooks queue: its one worker, and the one job it ran this hour.
+    # The webhooks queue has its one worker, and the one job it ran this hour.
     webhooks = ops.locator("#result_list tbody tr").filter(
         has=ops.locator("td:first-child", has_text=re.compile(r"^webhooks$"))
     )
@@ -234,14 +235,14 @@ def test_the_readme_first_hour_works_verbatim(hub, browser):
     ops.click("text=Failed jobs of every queue")
     expect(ops.locator("#result_list")).to_contain_text("No failed jobs")
 
-    # From a terminal, the queues' health in JSON.
+    # From a terminal, the queues' health is read in JSON.
     [curl] = re.findall(r"`curl (\S+)`", section)
     assert curl == f"{README_BASE}/queue/health"
     health = requests.get(curl.replace(README_BASE, base), timeout=10).json()
     webhooks_health = next(queue for queue in health["queues"] if queue["queue"] == "webhooks")
     assert (webhooks_health["workers"], webhooks_health["failed"]) == (1, 0), health
 
-    # Send more: orders/cancelled cancels the order; an unknown topic is refused with the known ones.
+    # Sending orders/cancelled cancels the order; an unknown topic is refused with the known ones.
     [more] = re.findall(r"`(\.venv/bin/python manage\.py send_test_webhook \S+ orders/cancelled)`", section)
     [cancel_argv] = commands(more)
     cancel = newcomer.run(cancel_argv)
