@@ -129,8 +129,8 @@ class StockFilesAdmin(OrganizationFilesAdmin):
             # Rolled back whole (above): say so, rather than django-import-export's "finished".
             messages.error(
                 request,
-                "Nothing was imported: some rows could not be taken when confirmed (the stock "
-                "changed since the preview). Upload the file again to see which.",
+                "Nothing was imported: some rows could not be taken when confirmed. "
+                "Upload the file again to see which.",
             )
             return redirect("admin:inventory_stocklevel_import")
         return super().process_result(result, request)

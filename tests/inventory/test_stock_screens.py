@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from import_export.tmp_storages import MediaStorage
 
 from channels_app.models import Organization
 from inventory.models import SKU, MovementReason, StockLevel, StockMovement, Warehouse
@@ -165,6 +166,18 @@ def test_an_import_is_previewed_then_confirmed_through_the_ledger(merchant, leve
     assert SKU.objects.get(code="B-2").title == "Beta"
     assert Warehouse.objects.get(code="store").organization == merchant.organization
     factories.assert_invariants()
+
+
+def test_a_row_gone_bad_between_preview_and_confirmation_undoes_the_whole_import(merchant, level):
+    preview = upload(merchant, "sku,warehouse,on_hand\nA-1,main,4\nB-2,main,1\n")
+    stored = MediaStorage(name=preview.context["confirm_form"]["import_file_name"].value())
+    stored.remove()
+    stored.save(b"sku,warehouse,on_hand\nA-1,main,4\nB-2,main,one\n")  # the file as it waits, changed
+
+    response = confirm(merchant, preview)
+
+    assert "Nothing was imported: some rows could not be taken when confirmed." in page(response)
+    assert StockLevel.objects.get(pk=level.pk).on_hand == 10 and StockMovement.objects.count() == 1
 
 
 def test_an_import_cannot_reach_another_organization(merchant, level):
