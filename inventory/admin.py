@@ -1,11 +1,10 @@
-from typing import Any
+from typing import Any, cast
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import models
 from django.db.models import F, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, QueryDict
 
 from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline
 from inventory.models import (
@@ -20,7 +19,7 @@ from inventory.models import (
     Warehouse,
 )
 from inventory.resources import StockFilesAdmin
-from inventory.services import StockChanged, stock_count, stock_move
+from inventory.services import stock_count, stock_move
 
 
 class StockStatus(models.TextChoices):
@@ -110,16 +109,21 @@ class StockLevelForm(forms.ModelForm):
             raise forms.ValidationError(
                 "Give either the on hand figure to set, or the units to change it by."
             )
-        if data.get("change_by") is not None and self.instance.on_hand + data["change_by"] < 0:
-            self.add_error("change_by", f"On hand is {self.instance.on_hand}: it cannot go below 0.")
+        # Locked until the admin's transaction ends (its change view is atomic), so the figure
+        # checked here is the one the movement starts from.
+        on_hand = StockLevel.objects.select_for_update().get(pk=self.instance.pk).on_hand
+        if data.get("change_by") is not None and on_hand + data["change_by"] < 0:
+            self.add_error("change_by", f"On hand is {on_hand}: it cannot go below 0.")
         seen = data.get("seen_on_hand")
-        if data.get("set_on_hand") is not None and seen is not None and seen != self.instance.on_hand:
-            raise forms.ValidationError(_moved(self.instance.on_hand))
+        if data.get("set_on_hand") is not None and seen is not None and seen != on_hand:
+            # The form shown again carries the figure now seen: saving it again, checked, goes through.
+            posted = cast(QueryDict, self.data).copy()  # A copy of a request's QueryDict is mutable.
+            posted["seen_on_hand"] = str(on_hand)
+            self.data = posted
+            raise forms.ValidationError(
+                f"On hand changed to {on_hand} meanwhile (see the ledger): check your figure and save again."
+            )
         return data
-
-
-def _moved(on_hand: int) -> str:
-    return f"On hand changed to {on_hand} meanwhile (see the ledger): check your figure and save again."
 
 
 @admin.register(StockLevel)
@@ -198,22 +202,11 @@ class StockLevelAdmin(StockFilesAdmin, OrganizationScopedAdmin):
             "reference": f"admin: {request.user.get_username()}",
             "note": data["note"],
         }
-        try:
-            if data.get("set_on_hand") is not None:
-                stock_count(on_hand=data["set_on_hand"], seen_on_hand=data["seen_on_hand"], **common)
-            else:
-                stock_move(quantity=data["change_by"], **common)
-        except StockChanged as exc:
-            # Moved between the form's check and the level's lock: nothing was written.
-            request._stock_refused = _moved(exc.on_hand)  # type: ignore[attr-defined]
+        if data.get("set_on_hand") is not None:
+            stock_count(on_hand=data["set_on_hand"], seen_on_hand=data["seen_on_hand"], **common)
+        else:
+            stock_move(quantity=data["change_by"], **common)
         obj.refresh_from_db()
-
-    def response_change(self, request: HttpRequest, obj: StockLevel) -> HttpResponse:
-        refused = getattr(request, "_stock_refused", None)
-        if refused:
-            self.message_user(request, refused, messages.ERROR)
-            return redirect(request.path)
-        return super().response_change(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A level comes with its first movement (an import, a channel's report, an order), never bare.

@@ -84,6 +84,9 @@ def test_a_figure_set_over_a_level_that_moved_meanwhile_is_refused_not_written(m
     assert "On hand changed to 8 meanwhile (see the ledger): check your figure and save again." in body
     assert StockLevel.objects.get(pk=level.pk).on_hand == 8
     assert StockMovement.objects.count() == 2  # the import and the fulfilment only
+    assert 'name="seen_on_hand" value="8"' in body  # saved again, having seen 8, it goes through
+    edit(merchant, StockLevel.objects.get(pk=level.pk), set_on_hand=12)
+    assert StockLevel.objects.get(pk=level.pk).on_hand == 12
 
 
 def test_the_service_refuses_a_count_over_a_level_that_moved_under_its_lock(level):
