@@ -52,6 +52,8 @@ class RetryPlan:
 
 @dataclass(frozen=True)
 class Retried:
+    """One retry's outcome: whether the job was taken from the failed registry, and its app's note."""
+
     done: bool
     note: str = ""
 
