@@ -171,6 +171,15 @@ def test_an_import_is_previewed_then_confirmed_through_the_ledger(merchant, leve
     factories.assert_invariants()
 
 
+def test_a_file_without_the_columns_says_which_are_missing(merchant, level):
+    body = page(upload(merchant, "sku,on_hand\nA-1,4\n"))
+
+    assert (
+        "line 1 lacks the column(s) warehouse (expected sku,warehouse,on_hand, and title if wanted)" in body
+    )
+    assert "Traceback" not in body and StockMovement.objects.count() == 1
+
+
 def test_a_row_gone_bad_between_preview_and_confirmation_undoes_the_whole_import(merchant, level):
     preview = upload(merchant, "sku,warehouse,on_hand\nA-1,main,4\nB-2,main,1\n")
     stored = MediaStorage(name=preview.context["confirm_form"]["import_file_name"].value())
