@@ -136,7 +136,7 @@ def _product_write(family: ProductFamily, variants: list[dict[str, Any]]) -> tup
             raise FamilyConflict(f"SKU {taken.code} belongs to the product of {owners[taken.product_id]}")
     # The merchant's own product of these SKUs (one no family writes) becomes the family's.
     product = family.product or next((s.product for s in skus.values() if s.product_id), None)
-    title = variants[0]["name"]
+    title = family_title(variants)
     description = next((v["description"] for v in variants if v["description"]), "")
     changes: dict[str, Any] = {}
     created = product is None
@@ -173,6 +173,32 @@ def _product_write(family: ProductFamily, variants: list[dict[str, Any]]) -> tup
     if sku_changes:
         changes["skus"] = sku_changes
     return created, changes
+
+
+# What may end a title's shared words without belonging to it: "Trail shirt -" of "Trail shirt - blue".
+TITLE_SEPARATORS = " -–—,;:/|·"
+
+
+def family_title(variants: list[dict[str, Any]]) -> str:
+    """The product's title, which the stores show: the feed's family name when a variant gives one,
+    else the words the variants' names begin with alike ("Trail shirt" of "Trail shirt blue" and
+    "Trail shirt green"), else (a single variant, or names with nothing in common) the first name."""
+    named = next((v["family_name"] for v in variants if v.get("family_name")), "")
+    if named:
+        return named
+    names = [v["name"].split() for v in variants]
+    shared: list[str] = []
+    for words in zip(*names, strict=False):
+        if any(word.casefold() != words[0].casefold() for word in words):
+            break
+        shared.append(words[0])
+    if len(variants) > 1:
+        # "Mug size" of "Mug size 0" and "Mug size 1": the name of what tells them apart goes too.
+        attributes = {name.casefold() for v in variants for name in v["attributes"]}
+        while shared and shared[-1].rstrip(TITLE_SEPARATORS).casefold() in attributes | {""}:
+            shared.pop()
+    title = " ".join(shared).rstrip(TITLE_SEPARATORS)
+    return title or variants[0]["name"]
 
 
 def _diff(instance: Any, wanted: dict[str, Any]) -> dict[str, list[Any]]:

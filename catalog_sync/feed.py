@@ -239,6 +239,11 @@ def record_parse(body: bytes) -> dict[str, Any]:
         "images": _images(record.get("images")),
         "attributes": _attributes(record.get("attributes")),
     }
+    family_name = _text(record, "family_name")[:255]
+    if family_name:
+        # Kept only when given: a key in every record would change every family's content hash,
+        # and so rewrite every product of every feed that never had a family name.
+        data["family_name"] = family_name
     return data
 
 

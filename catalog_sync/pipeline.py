@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -78,6 +79,38 @@ def run_start(*, supplier_id: int, mode: str = RunMode.QUEUED, requested_by: str
     if mode == RunMode.QUEUED:
         enqueue_on_commit("catalog-supplier", SUPPLIER_JOB, run.pk, run.job_id)
     return run
+
+
+class RunRestart(StrEnum):
+    """What a retry of a run's failed supplier job did to bring the sync back."""
+
+    REOPENED = "reopened"  # The closed run is queued again, and its own job retried.
+    STARTED = "started"  # A new run: the closed one had handed out its families already.
+    JOINED = "joined"  # Another run of the supplier was open, and is the one that syncs.
+    OPEN = "open"  # The run is still open: its job is retried as it is.
+
+
+def run_restart(*, run_id: int, requested_by: str = "") -> tuple[CatalogSyncRun, RunRestart]:
+    """Bring a closed run's sync back, for a retry of its failed supplier job (whose claim would
+    find the run closed and do nothing). A run that failed before handing out its families is
+    reopened, as rq's own retry would have left it; any other closed run is followed by a new one
+    (its counters tell what it did), or by the supplier's run already open."""
+    run = CatalogSyncRun.objects.get(pk=run_id)
+    if run.status in OPEN:
+        return run, RunRestart.OPEN
+    try:
+        with transaction.atomic():
+            reopened = CatalogSyncRun.objects.filter(
+                pk=run_id, status=SyncStatus.FAILED, enqueued_all=False, mode=RunMode.QUEUED
+            ).update(status=SyncStatus.QUEUED, finished_at=None, active_at=timezone.now())
+    except IntegrityError:  # Another run of the supplier is open: only one may be (catalog_run_one_open).
+        reopened = 0
+    if reopened:
+        logger.info("catalog run %s reopened for a retry by %s", run_id, requested_by or "?")
+        run.refresh_from_db()
+        return run, RunRestart.REOPENED
+    started = run_start(supplier_id=run.supplier_id, requested_by=requested_by)
+    return started, RunRestart.JOINED if started.joined else RunRestart.STARTED
 
 
 def _under_way(run: CatalogSyncRun) -> bool:

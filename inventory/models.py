@@ -53,6 +53,10 @@ class SKU(models.Model):
     attributes = models.JSONField(
         default=dict, blank=True, help_text="Colour, size, ... as the supplier names them."
     )
+    reorder_point = models.PositiveIntegerField(
+        default=0,
+        help_text="Low stock at or below this many units available in a warehouse; 0: no reorder point.",
+    )
 
     class Meta:
         verbose_name = "SKU"
@@ -116,6 +120,18 @@ class MovementReason(models.TextChoices):
     CHANNEL = "channel", "Channel stock update"
     ADJUSTMENT = "adjustment", "Adjustment"
     FULFILLMENT = "fulfillment", "Fulfillment"
+    COUNT = "count", "Stock count"
+    RECEIVED = "received", "Goods received"
+    DAMAGED = "damaged", "Damaged or lost"
+
+
+# What a merchant may give as the reason of a level changed by hand (the others are the hub's own).
+MANUAL_REASONS = (
+    MovementReason.COUNT,
+    MovementReason.RECEIVED,
+    MovementReason.DAMAGED,
+    MovementReason.ADJUSTMENT,
+)
 
 
 class StockMovement(models.Model):
@@ -129,6 +145,9 @@ class StockMovement(models.Model):
     reason = models.CharField(max_length=20, choices=MovementReason.choices)
     reference = models.CharField(
         max_length=255, blank=True, help_text="What caused it: event, order, import."
+    )
+    note = models.CharField(
+        max_length=500, blank=True, help_text="Why, in the words of who changed it by hand."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -48,7 +48,7 @@ def levels_for_update(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int],
 
 @transaction.atomic
 def stock_move(
-    *, sku_id: int, warehouse_id: int, quantity: int, reason: str, reference: str = ""
+    *, sku_id: int, warehouse_id: int, quantity: int, reason: str, reference: str = "", note: str = ""
 ) -> StockMovement | None:
     """Change on hand by `quantity` (negative: out), writing the ledger row. None if 0."""
     if quantity == 0:
@@ -64,12 +64,13 @@ def stock_move(
         on_hand_after=level.on_hand,
         reason=reason,
         reference=reference,
+        note=note[:500],
     )
 
 
 @transaction.atomic
 def stock_set(
-    *, sku_id: int, warehouse_id: int, on_hand: int, reason: str, reference: str = ""
+    *, sku_id: int, warehouse_id: int, on_hand: int, reason: str, reference: str = "", note: str = ""
 ) -> StockMovement | None:
     """Set on hand to a counted or reported figure, as the movement that gets it there."""
     level = level_for_update(sku_id=sku_id, warehouse_id=warehouse_id)
@@ -79,6 +80,42 @@ def stock_set(
         quantity=on_hand - level.on_hand,
         reason=reason,
         reference=reference,
+        note=note,
+    )
+
+
+class StockChanged(Exception):
+    """The level moved since a person read it; `on_hand` is what it holds now."""
+
+    def __init__(self, on_hand: int) -> None:
+        super().__init__(f"on hand is {on_hand} now")
+        self.on_hand = on_hand
+
+
+@transaction.atomic
+def stock_count(
+    *,
+    sku_id: int,
+    warehouse_id: int,
+    on_hand: int,
+    seen_on_hand: int,
+    reason: str,
+    reference: str = "",
+    note: str = "",
+) -> StockMovement | None:
+    """Set on hand to a figure a person gave having seen `seen_on_hand`. Refused (StockChanged)
+    when the level moved since: the figure would silently undo what happened meanwhile (an order
+    shipped, a channel's report)."""
+    level = level_for_update(sku_id=sku_id, warehouse_id=warehouse_id)
+    if level.on_hand != seen_on_hand:
+        raise StockChanged(level.on_hand)
+    return stock_set(
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        on_hand=on_hand,
+        reason=reason,
+        reference=reference,
+        note=note,
     )
 
 

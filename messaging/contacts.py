@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 
+from channels_app.spreadsheets import RowError, spreadsheet_unquoted
 from messaging.consent import consent_record
 from messaging.models import ConsentState, Contact, MessagingSettings
 from messaging.phones import PhoneError, digits, e164
@@ -33,9 +34,6 @@ CONSENT = {
     "": ConsentState.UNKNOWN,
     "unknown": ConsentState.UNKNOWN,
 }
-# A cell a spreadsheet would run as a formula: exports quote it (a customer's name comes from their
-# order, and the merchant opens the file in Excel), and imports take the quote off again.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # What a search must look like to be read as a number: digits and the marks people write them with.
 PHONE_LIKE = re.compile(r"[\d\s()+.\-/]+")
 MIN_SEARCH_DIGITS = 4
@@ -77,16 +75,6 @@ def phone_search(term: str, regions: Iterable[str]) -> Q | None:
     return Q(phone__in=numbers) | Q(phone__contains=found)
 
 
-def spreadsheet_safe(text: str) -> str:
-    """`text` for a cell of an exported file: a formula's start is quoted, so it shows as text."""
-    return f"'{text}" if text.startswith(FORMULA_START) else text
-
-
-def spreadsheet_unquoted(text: str) -> str:
-    """A cell as spreadsheet_safe wrote it, back to its text."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
-
-
 class ContactForm(forms.ModelForm):
     """A contact as the admin's form takes it: a number written any way is stored in E.164, read
     in the organization's country."""
@@ -103,14 +91,6 @@ class ContactForm(forms.ModelForm):
             return e164(self.cleaned_data["phone"], region)
         except PhoneError as exc:
             raise forms.ValidationError(str(exc)) from None
-
-
-class RowError(ValueError):
-    """A row of an import that cannot be taken; `column` names the cell at fault."""
-
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass(frozen=True)

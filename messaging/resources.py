@@ -10,25 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from import_export import fields, resources
-from import_export.admin import ImportExportMixin
-from import_export.formats.base_formats import CSV
-from import_export.forms import ConfirmImportForm, ImportForm
-from import_export.tmp_storages import MediaStorage
 
-from channels_app.access import organizations_of
-from channels_app.models import Organization
-from messaging.contacts import (
-    COLUMNS,
-    RowError,
-    contact_consent_import,
-    contact_row_read,
-    phone_region,
-    spreadsheet_safe,
-)
+from channels_app.spreadsheets import OrganizationFilesAdmin, RowError, spreadsheet_safe
+from messaging.contacts import COLUMNS, contact_consent_import, contact_row_read, phone_region
 from messaging.models import Contact
 
 # Each column of the file, and the contact's field it fills.
@@ -113,65 +99,8 @@ class ContactResource(resources.ModelResource):
         contact_consent_import(instance, row["consent"])
 
 
-class OrganizationImportForm(ImportForm):
-    """The file, and the organization its contacts belong to (among the user's own)."""
-
-    organization = forms.ModelChoiceField(queryset=Organization.objects.none())
-
-    def __init__(self, *args: Any, organizations: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = organizations
-        if len(organizations) == 1:
-            self.fields["organization"].initial = organizations[0]
-
-
-class OrganizationConfirmImportForm(ConfirmImportForm):
-    """The preview's confirmation; the organization is checked again against the user's own."""
-
-    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), widget=forms.HiddenInput)
-
-    def __init__(self, *args: Any, organizations: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = organizations
-
-
-class ContactFilesAdmin(ImportExportMixin):
+class ContactFilesAdmin(OrganizationFilesAdmin):
     """Import (a preview first, then the confirmation) and export of contacts, in CSV, for the
-    user's organizations only: exports list what the user's contact list shows, and an import's
-    organization is one of the user's, checked on the preview and again on the confirmation."""
+    user's organizations only (channels_app.spreadsheets)."""
 
     resource_classes = [ContactResource]
-    formats = [CSV]
-    import_form_class = OrganizationImportForm
-    confirm_form_class = OrganizationConfirmImportForm
-    import_template_name = "admin/messaging/contact/import.html"
-    # The upload waits for its confirmation in the default storage (under MEDIA_ROOT, never served),
-    # named by a random id: every web process finds it, and no one else's upload can be named.
-    tmp_storage_class = MediaStorage
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return self.has_add_permission(request) and self.has_change_permission(request)  # type: ignore[attr-defined]
-
-    def has_export_permission(self, request: HttpRequest) -> bool:
-        return bool(self.has_view_permission(request))  # type: ignore[attr-defined]
-
-    def get_import_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
-        return {**super().get_import_form_kwargs(request), "organizations": organizations_of(request)}
-
-    def get_confirm_form_kwargs(self, request: HttpRequest, import_form: Any = None) -> dict[str, Any]:
-        kwargs = super().get_confirm_form_kwargs(request, import_form)
-        return {**kwargs, "organizations": organizations_of(request)}
-
-    def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict[str, Any]:
-        initial = super().get_confirm_form_initial(request, import_form)
-        if import_form is not None:
-            initial["organization"] = import_form.cleaned_data["organization"].pk
-        return initial
-
-    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
-        form = kwargs.get("form")
-        organization = getattr(form, "cleaned_data", {}).get("organization")
-        return {"organization_id": organization.pk if organization else None}
-
-    def get_export_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
-        return {}

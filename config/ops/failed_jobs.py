@@ -4,6 +4,7 @@ Reads rq's failed registries (the dead-letter queue). What a job was for (its ev
 order, supplier, campaign) is told by the app that owns the job: `SUBJECTS` maps a job function
 to a function of that app which describes, in a few queries, the jobs' first arguments
 (healthchecks' TRANSPORTS pattern: dotted paths resolved when used, so config imports no app).
+How a retry brings back what the job works on is told the same way, by `RETRIES`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,30 @@ SUBJECTS: dict[str, str] = {
     "catalog_sync.jobs.apply_family": "catalog_sync.job_subjects.family_job_subjects",
     "catalog_sync.jobs.fetch_image": "catalog_sync.job_subjects.image_job_subjects",
 }
+
+# Job function -> its app's retry hook, `prepare(first_arg, *, requested_by) -> RetryPlan`, called
+# before the job is requeued: a job that ran for a row the app has closed since (a failed catalog
+# run) would finish without doing anything, and the row would stay closed.
+RETRIES: dict[str, str] = {
+    "catalog_sync.jobs.sync_supplier": "catalog_sync.job_retries.run_job_retry",
+}
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What an app's retry hook did: whether the failed job still has to run (False when the hook
+    started the work anew under another job), and what to tell ops ("reopened catalog run #5")."""
+
+    requeue: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Retried:
+    """One retry's outcome: whether the job was taken from the failed registry, and its app's note."""
+
+    done: bool
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,13 +190,29 @@ def counts_by_exception(jobs: list[FailedJob]) -> list[tuple[str, int]]:
     return Counter(job.exception_type for job in jobs).most_common()
 
 
-def retry(queue: str, job_id: str) -> bool:
+def retry(queue: str, job_id: str, *, requested_by: str = "") -> Retried:
+    """Run a failed job again, after its app's retry hook (RETRIES) has reopened what it works on."""
     q = get_queue(queue)
+    registry = q.failed_job_registry
+    if job_id not in registry:  # Gone, or no longer failed: ops acted on it meanwhile.
+        return Retried(done=False)
+    plan = RetryPlan()
     try:
-        q.failed_job_registry.requeue(job_id)
-    except (NoSuchJobError, InvalidJobOperation):  # Gone, or no longer failed: ops acted on it meanwhile.
-        return False
-    return True
+        job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
+        function, args = job.func_name or "", tuple(job.args)
+    except Exception:  # A job whose data cannot be read is requeued as it is; its app cannot help.
+        function, args = "", ()
+    if function in RETRIES and args:
+        prepare: Callable[..., RetryPlan] = import_string(RETRIES[function])
+        plan = prepare(args[0], requested_by=requested_by)
+    try:
+        if plan.requeue:
+            registry.requeue(job_id)
+        else:
+            registry.remove(job_id, delete_job=True)
+    except (NoSuchJobError, InvalidJobOperation):
+        return Retried(done=False, note=plan.note)
+    return Retried(done=True, note=plan.note)
 
 
 def delete(queue: str, job_id: str) -> bool:

@@ -131,8 +131,15 @@ def _act(request: HttpRequest, jobs: list[dlq.FailedJob]) -> HttpResponse:
             "scope": request.POST.get("scope", ""),
         }
         return render(request, "admin/ops/confirm_failed_jobs.html", context)
-    apply = dlq.retry if action == "retry" else dlq.delete
-    done = sum(apply(queue, job_id) for queue, job_id in chosen)
+    notes: list[str] = []
+    if action == "retry":
+        retried = [
+            dlq.retry(queue, job_id, requested_by=request.user.get_username()) for queue, job_id in chosen
+        ]
+        done = sum(r.done for r in retried)
+        notes = [r.note for r in retried if r.note]
+    else:
+        done = sum(dlq.delete(queue, job_id) for queue, job_id in chosen)
     verb = "retried" if action == "retry" else "deleted"
     audit(
         request,
@@ -140,11 +147,9 @@ def _act(request: HttpRequest, jobs: list[dlq.FailedJob]) -> HttpResponse:
         ngettext("%(verb)s %(n)d failed job", "%(verb)s %(n)d failed jobs", done) % {"verb": verb, "n": done},
         target=", ".join(job_id for _, job_id in chosen)[:180],
     )
-    messages.success(
-        request,
-        ngettext(
-            "%(verb)s %(done)d of %(n)d failed job.", "%(verb)s %(done)d of %(n)d failed jobs.", len(chosen)
-        )
-        % {"verb": verb.title(), "done": done, "n": len(chosen)},
-    )
+    said = ngettext(
+        "%(verb)s %(done)d of %(n)d failed job", "%(verb)s %(done)d of %(n)d failed jobs", len(chosen)
+    ) % {"verb": verb.title(), "done": done, "n": len(chosen)}
+    # What the retries reopened or started, so that ops know what now runs ("reopened catalog run #5").
+    messages.success(request, "; ".join([said, *notes]) + ".")
     return redirect(request.get_full_path())

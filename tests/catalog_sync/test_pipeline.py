@@ -74,7 +74,7 @@ def test_a_first_run_creates_every_product_sku_and_image(feed, supplier, sync):
     }
     assert run.percent == 100 and run.finished_at is not None
     product = Product.objects.get(families__family_key="ART-00001")
-    assert product.title == "Mug ART-00001 size 0"
+    assert product.title == "Mug ART-00001"  # the family's, not its first variant's name
     assert product.description == "A mug of family ART-00001."
     skus = {s.code: s for s in product.skus.all()}
     assert set(skus) == {"ART-00001-0", "ART-00001-1"}

@@ -97,7 +97,7 @@ def test_changed_products_go_to_a_shopify_store_that_takes_the_catalog_and_only_
     call = next(c for c in store.calls if c["variables"]["input"]["handle"] == f"hub-{product.pk}")
     assert call["variables"]["identifier"] == {"handle": f"hub-{product.pk}"}
     sent = call["variables"]["input"]
-    assert sent["title"] == "Mug ART-00001 size 0"
+    assert sent["title"] == "Mug ART-00001"  # the family's title, not its first variant's name
     assert sent["descriptionHtml"] == "<p>A mug of family ART-00001.</p>"
     assert sent["productOptions"] == [
         {"name": "size", "position": 1, "values": [{"name": "0"}, {"name": "1"}]}
@@ -190,7 +190,7 @@ def test_a_woocommerce_store_gets_a_variable_product_with_its_variations(httpser
     assert len(created) == 2
     product = Product.objects.get(families__family_key="ART-00000")
     sent = next(c for c in created if c["sku"] == f"hub-{product.pk}")
-    assert sent["type"] == "variable" and sent["name"] == "Mug ART-00000 size 0"
+    assert sent["type"] == "variable" and sent["name"] == "Mug ART-00000"  # the family's title
     assert sent["attributes"] == [{"name": "size", "visible": True, "variation": True, "options": ["0", "1"]}]
     assert sent["images"] == [{"src": feed.url("/images/1.png")}]
     listing = ProductListing.objects.get(channel=channel, product=product)

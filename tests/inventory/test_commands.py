@@ -46,3 +46,18 @@ def test_a_bad_row_reports_its_line_and_imports_nothing(org, tmp_path, content, 
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command("import_stock", "--org", "acme", str(csv_file))
     assert not SKU.objects.exists() and not StockMovement.objects.exists()
+
+
+def test_import_stock_reports_every_bad_row_not_only_the_first(org, tmp_path):
+    csv_file = tmp_path / "stock.csv"
+    csv_file.write_text("sku,warehouse,on_hand\nA,main,5\nB,main,x\n,main,1\nA,main,6\nC,main,-2\n")
+    with pytest.raises(CommandError) as raised:
+        call_command("import_stock", "--org", "acme", str(csv_file))
+    assert str(raised.value).splitlines() == [
+        f"{csv_file}:3: on_hand 'x' is not a whole number >= 0",
+        f"{csv_file}:4: sku is empty",
+        f"{csv_file}:5: A at main repeats line 2",
+        f"{csv_file}:6: on_hand '-2' is not a whole number >= 0",
+        "4 bad rows; nothing was imported",
+    ]
+    assert not SKU.objects.exists() and not StockMovement.objects.exists()

@@ -45,7 +45,7 @@ MERCHANT_PERMISSIONS = {
         "product": "view add change",
         "sku": "view add change",
         "channelvariant": "view add change delete",
-        "stocklevel": "view",
+        "stocklevel": "view change",  # Change: a level edited or imported, through the ledger.
         "stockmovement": "view",
         "reservation": "view",
     },

@@ -7,16 +7,13 @@ from django.db import transaction
 from django.utils.translation import ngettext
 
 from channels_app.cli import organization_named
-from inventory.models import SKU, MovementReason, Warehouse
-from inventory.services import stock_set
-
-REQUIRED = ("sku", "warehouse", "on_hand")
+from inventory.stock_files import COLUMNS, StockRow, stock_row_import, stock_rows_check
 
 
 class Command(BaseCommand):
     help = (
         "Set stock from a CSV with columns sku,warehouse,on_hand (and optionally title). Creates SKUs "
-        "and warehouses as needed. A bad row is reported with its line number and nothing is imported."
+        "and warehouses as needed. Every bad row is reported with its line number and nothing is imported."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,27 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = organization_named(options["org"])
-        rows = self._read(options["file"])
+        path: Path = options["file"]
+        rows = self._read(path)
         changed = 0
         with transaction.atomic():
-            has_default = Warehouse.objects.filter(organization=organization, is_default=True).exists()
             for line, row in rows:
-                warehouse, created = Warehouse.objects.get_or_create(
-                    organization=organization, code=row["warehouse"], defaults={"name": row["warehouse"]}
-                )
-                if created and not has_default:
-                    # An organization's first warehouse is its default: orders and reports fall back on it.
-                    warehouse.is_default = has_default = True
-                    warehouse.save(update_fields=["is_default"])
-                sku, _ = SKU.objects.get_or_create(
-                    organization=organization, code=row["sku"], defaults={"title": row.get("title") or ""}
-                )
-                if stock_set(
-                    sku_id=sku.pk,
-                    warehouse_id=warehouse.pk,
-                    on_hand=int(row["on_hand"]),
-                    reason=MovementReason.IMPORT,
-                    reference=f"{options['file'].name}:{line}",
+                if stock_row_import(
+                    organization_id=organization.pk, row=row, reference=f"{path.name}:{line}"
                 ):
                     changed += 1
         self.stdout.write(
@@ -54,36 +37,23 @@ class Command(BaseCommand):
             % {"n": changed}
         )
 
-    def _read(self, path: Path) -> list[tuple[int, dict[str, str]]]:
-        """Every row, validated before anything is written."""
+    def _read(self, path: Path) -> list[tuple[int, StockRow]]:
+        """Every row, checked before anything is written; every bad one is named, not the first only."""
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
-                missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+                missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
                 if missing:
                     raise CommandError(f"{path}: missing column(s) {', '.join(missing)}")
-                rows = [
-                    (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader
-                ]
+                cells = [(reader.line_num, {k: v for k, v in row.items() if k}) for row in reader]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise CommandError(f"{path}: {exc}") from exc
-        seen: dict[tuple[str, str], int] = {}
-        for line, row in rows:
-            for column in REQUIRED:
-                if not row.get(column):
-                    raise CommandError(f"{path}:{line}: {column} is empty; nothing was imported")
-            try:
-                if int(row["on_hand"]) < 0:
-                    raise ValueError
-            except ValueError:
-                raise CommandError(
-                    f"{path}:{line}: on_hand {row['on_hand']!r} is not a whole number >= 0; "
-                    "nothing was imported"
-                ) from None
-            key = (row["sku"], row["warehouse"])
-            if key in seen:
-                raise CommandError(
-                    f"{path}:{line}: {key[0]} at {key[1]} repeats line {seen[key]}; nothing was imported"
+        rows, problems = stock_rows_check(cells)
+        if problems:
+            bad = ngettext("%(n)d bad row", "%(n)d bad rows", len(problems)) % {"n": len(problems)}
+            raise CommandError(
+                "\n".join(
+                    [*(f"{path}:{p.line}: {p.message}" for p in problems), f"{bad}; nothing was imported"]
                 )
-            seen[key] = line
+            )
         return rows

@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from channels_app.cli import organization_named
-from messaging.contacts import COLUMNS, ContactRow, RowError, contact_import, contact_row_read, phone_region
+from channels_app.spreadsheets import RowError
+from messaging.contacts import COLUMNS, ContactRow, contact_import, contact_row_read, phone_region
 
 
 class Command(BaseCommand):
