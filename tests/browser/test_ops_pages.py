@@ -1,5 +1,6 @@
-"""The ops dashboard in a real browser: it updates in place, lists a busy worker's job once and
-fits a 1440-px screen."""
+"""The ops dashboard and the pages around it in a real browser: the dashboard updates in place,
+lists a busy worker's job once and fits a 1440-px screen; a merchant denied a queue page sees the
+admin's own page; no admin page asks for something that is not there."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from channels_app.models import Organization
 from config.queues import get_queue
 from tests.e2e.conftest import Processes, wait_for
 
@@ -55,3 +57,29 @@ def test_the_dashboard_updates_in_place_lists_a_busy_job_once_and_fits_1440_px(
     assert width <= 1440, f"the dashboard is {width} px wide"
     screenshot("dashboard-busy")
     processes.kill(worker)
+
+
+def test_a_merchant_denied_a_queue_page_sees_the_admins_page_saying_what_to_ask_for(
+    page, live_server, log_in, staff
+):
+    Organization.objects.create(name="Acme", slug="acme")
+    staff("wile", "--org", "acme")
+    log_in(page, "wile")
+    response = page.goto(f"{live_server.url}/admin/django_rq/dashboard/")
+    assert response is not None and response.status == 403
+    expect(page.locator("#site-name")).to_contain_text("Hub back office")
+    expect(page.locator(".errornote")).to_contain_text("Access admin page")
+    expect(page.locator("#content-main")).to_contain_text("Ask an administrator of the hub")
+
+
+def test_admin_pages_ask_for_nothing_that_is_missing(page, live_server, log_in, staff):
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    staff("ops", "--ops")
+    log_in(page, "ops")
+    for path in ("/favicon.ico", "/admin/django_rq/dashboard/", "/admin/messaging/campaign/", "/admin/"):
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+    assert missing == []
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert page.request.get(icon).status == 200
