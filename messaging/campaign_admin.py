@@ -45,7 +45,7 @@ class PreviewMixin:
             text = render(obj.template, TemplateForm.SAMPLE)
         except TemplateError as exc:
             return format_html("<span class='errornote'>{}</span>", exc)
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre> {}", text, segments_of(text))
+        return format_html("<pre class='template-preview'>{}</pre> {}", text, segments_of(text))
 
 
 @admin.register(Automation)
