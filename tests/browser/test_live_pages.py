@@ -87,3 +87,20 @@ def test_a_list_whose_campaign_is_only_scheduled_never_polls(page, live_server, 
     expect(page.locator("#result_list")).to_contain_text("Next week")
     page.wait_for_timeout(4_000)  # longer than one polling interval
     assert requests == []
+
+
+def test_a_sending_campaigns_own_page_updates_its_progress_in_place(page, live_server, log_in, staff, acme):
+    sending = Campaign.objects.create(
+        organization=acme, name="Spring sale", template="Hi", status=CampaignStatus.SENDING, audience_total=1
+    )
+    contact = Contact.objects.create(organization=acme, phone="+14155550100", consent=ConsentState.OPTED_IN)
+    message = Message.objects.create(organization=acme, contact=contact, campaign=sending)
+    staff("wile", "--org", "acme")
+    log_in(page, "wile")
+    page.goto(f"{live_server.url}/admin/messaging/campaign/{sending.pk}/change/")
+    page.fill("#id_name", "Spring sale, edited")
+    expect(page.locator(".field-progress .readonly")).to_contain_text("0 of 1 done")
+
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.SENT)
+    expect(page.locator(".field-progress .readonly")).to_contain_text("1 of 1 done", timeout=10_000)
+    assert page.input_value("#id_name") == "Spring sale, edited"  # the form as the user left it

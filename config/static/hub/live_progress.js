@@ -50,8 +50,8 @@
         headers: {Accept: "application/json"},
         credentials: "same-origin",
       });
-      if (!response.ok) {
-        return; // Logged out or no longer allowed: the page stays as it is.
+      if (!response.ok || response.redirected) {
+        return; // Logged out (sent to the login page) or no longer allowed: the page stays as it is.
       }
       answer = await response.json();
     } catch (error) {
