@@ -202,6 +202,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# The hub's own stylesheet, scripts and icon (the apps' static folders are found as well).
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 # Uploaded and fetched files (supplier catalog images), through Django's storage API: set
 # STORAGES' "default" to an object store's backend (django-storages) to keep them there instead.
 MEDIA_URL = "media/"

@@ -5,7 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from config import health
+from config import health, pages
 
 
 def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
@@ -18,12 +18,16 @@ def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> 
     return contenttype_views.shortcut(request, content_type_id, object_id)
 
 
+# Denied pages in the admin's own style (a bare "403 Forbidden" left merchants lost); JSON to JSON clients.
+handler403 = "config.pages.permission_denied"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index")),
     # Before the admin's own pattern for this path, which it replaces.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(view_on_site)),
     path("admin/", admin.site.urls),
     path("webhooks/", include("channels_app.urls")),
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("queue/health", health.queue_health, name="queue-health"),

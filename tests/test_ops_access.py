@@ -259,7 +259,7 @@ def test_the_dashboard_shows_each_queue_with_the_last_hours_throughput_and_failu
     run_worker("webhooks")  # one job finishes; the failed_job fixture's job failed
     client.force_login(ops)
     page = client.get(reverse("admin:django_rq_dashboard_changelist")).content.decode()
-    assert 'http-equiv="refresh"' in page
+    assert "hub/live_regions.js" in page and "data-live-region" in page  # updates in place
     for queue in ("webhooks", "catalog-images", "housekeeping"):
         assert f">{queue}</a>" in page
     assert "<td>2</td>\n        <td>50.0%</td>" in page  # webhooks: 2 jobs in the hour, 1 failed

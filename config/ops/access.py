@@ -23,6 +23,8 @@ from django_rq.settings import get_api_token, get_queues_list
 
 # django-rq's own "Access admin page" permission, granted to ops only (never implied by is_staff).
 OPS_PERMISSION = "django_rq.admin"
+# What a user without it is told, on the admin's styled 403 page.
+OPS_NEEDED = "queue and job pages need the ops permission (django_rq | Django-RQ | Access admin page)"
 
 # django-rq's views that change something when POSTed, and how the admin log names the change.
 AUDITED_VIEWS: dict[str, tuple[int, str]] = {
@@ -84,7 +86,7 @@ def ops_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not is_ops(request):
-            raise PermissionDenied("queue and job pages need the ops permission")
+            raise PermissionDenied(OPS_NEEDED)
         response = view(request, *args, **kwargs)
         if audited and request.method == "POST" and response.status_code < 400:
             flag, what = audited

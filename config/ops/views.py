@@ -33,7 +33,12 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         finished, failed = sum(counts["finished"]), sum(counts["failed"])
         per_minute = [a + b for a, b in zip(counts["finished"], counts["failed"], strict=True)]
         peak = max(per_minute) or 1
-        workers = live_workers(get_queue(row["queue"]))
+        queue = get_queue(row["queue"])
+        # A worker serving several queues is listed under each of them; its current job belongs
+        # under the one queue it came from, whose started registry holds it.
+        started = set(queue.started_job_registry.get_job_ids())
+        current = [(worker.name[:12], worker.get_current_job_id()) for worker in live_workers(queue)]
+        busy = [(name, job_id) for name, job_id in current if job_id in started]
         rows.append(
             {
                 **row,
@@ -43,7 +48,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
                 "failure_rate": f"{100 * failed / (finished + failed):.1f}%" if finished + failed else "-",
                 # A sparkline: one point per minute, 120 x 24 px, newest on the right.
                 "spark": " ".join(f"{i * 2},{24 - round(22 * n / peak)}" for i, n in enumerate(per_minute)),
-                "busy": [(w.name[:12], w.get_current_job_id()) for w in workers if w.get_current_job_id()],
+                "busy": busy,
             }
         )
     waiting = [(source, n, age) for source, (n, age) in sorted(events_waiting().items())]

@@ -171,10 +171,10 @@ def test_the_channel_admin_actions_queue_runs_whose_progress_the_admin_shows(
         )
     assert "Webhook registration queued for 1 channel:" in response.content.decode()
     runs = admin_client.get(reverse("admin:channels_app_syncrun_changelist")).content.decode()
-    assert 'http-equiv="refresh"' in runs  # refreshes while the run is queued
+    assert 'data-running="true"' in runs  # its cells update in place while the run is queued
     run_worker("channel-sync")
     runs = admin_client.get(reverse("admin:channels_app_syncrun_changelist")).content.decode()
-    assert "<progress max='100' value='100'" in runs and 'http-equiv="refresh"' not in runs
+    assert "<progress max='100' value='100'" in runs and 'data-running="false"' in runs
     page = admin_client.get(reverse("admin:channels_app_channel_change", args=[channel.pk])).content.decode()
     assert "orders/create" in page and "Webhook registration #" in page
 
