@@ -9,7 +9,6 @@ import io
 from datetime import time
 from html import unescape
 from io import StringIO
-from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
@@ -18,7 +17,6 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from channels_app.models import Organization
-from channels_app.platforms.twilio.webhooks import signature
 from messaging.consent import consent_record
 from messaging.models import (
     Automation,
@@ -31,7 +29,7 @@ from messaging.models import (
     MessagingSettings,
 )
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.platforms import fixture_json, post_twilio
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,13 +120,7 @@ def test_an_inbound_sms_from_a_number_written_locally_finds_its_contact(merchant
     consent_record(contact, ConsentState.OPTED_IN, source="checkout")
     params = fixture_json("twilio/inbound_sms_stop.json")["params"]
     form = {**params, "AccountSid": sid, "From": "(415) 555-0123", "Body": "STOP", "MessageSid": "SM9"}
-    path = "/webhooks/sms/twilio/inbound/"
-    response = merchant.post(
-        path,
-        urlencode(form),
-        content_type="application/x-www-form-urlencoded",
-        HTTP_X_TWILIO_SIGNATURE=signature(token, settings.WEBHOOK_BASE_URL + path, list(form.items())),
-    )
+    response = post_twilio(merchant, channel, "inbound", form)
     assert response.status_code == 200
     run_worker("messaging-events", "messaging-delivery")
 

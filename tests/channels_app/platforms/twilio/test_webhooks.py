@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import pytest
 
 from channels_app.models import EventStatus, ProcessedWebhookEvent
-from channels_app.platforms.twilio.webhooks import signature
 from messaging.models import (
     Campaign,
     ConsentState,
@@ -21,7 +20,7 @@ from messaging.models import (
     Suppression,
 )
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.platforms import fixture_json, post_twilio, twilio_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SID = "AC" + "1" * 32
@@ -40,14 +39,7 @@ def account(settings):
 
 
 def post(client, kind, form, *, token=TOKEN):
-    path = f"/webhooks/sms/twilio/{kind}/"
-    header = signature(token, BASE + path, list(form.items()))
-    return client.post(
-        path,
-        urlencode(form),
-        content_type="application/x-www-form-urlencoded",
-        HTTP_X_TWILIO_SIGNATURE=header,
-    )
+    return post_twilio(client, None, kind, form, auth_token=token)
 
 
 def inbound(body, sender="+14155550123", sid="SM1"):
@@ -163,7 +155,7 @@ def test_a_bad_signature_or_unknown_account_is_refused_and_nothing_is_stored(cli
     assert post(client, "inbound", {**inbound("STOP"), "AccountSid": "AC" + "9" * 32}).status_code == 401
     form = inbound("STOP")
     path = "/webhooks/sms/twilio/inbound/"
-    header = signature(TOKEN, BASE + path, list(form.items()))
+    header = twilio_signature(TOKEN, BASE + path, list(form.items()))
     tampered = {**form, "Body": "START"}
     response = client.post(
         path,
