@@ -13,8 +13,8 @@ from werkzeug import Response
 from config.queues import get_queue
 from orders.fulfillments import fulfillment_create, fulfillment_push
 from orders.models import Fulfillment, PushStatus
-from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
+from tests.orders import factories as orders
 from tests.platforms import fixture_json, post_shopify, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
@@ -24,10 +24,7 @@ COST = shopify_cost()
 
 
 def an_order(channel, external_id="450789469"):
-    data = OrderData(
-        external_id=external_id, number="#1001", financial_status="paid", lines=(LineData("1", 1, 10),)
-    )
-    return order_sync(channel=channel, data=data).order
+    return orders.order(channel, external_id, number="#1001", financial_status="paid")
 
 
 class FakeShopifyFulfillments:

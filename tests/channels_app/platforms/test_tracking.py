@@ -12,6 +12,7 @@ from config.queues import get_queue
 from orders.models import Fulfillment, PushStatus
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
+from tests.orders import factories as orders
 from tests.platforms import fixture_bytes, fixture_json, post_carrier
 
 pytestmark = pytest.mark.django_db
@@ -23,31 +24,17 @@ AFTERSHIP_SECRET = "aftership-secret"
 
 @pytest.fixture
 def order():
-    channel = factories.shopify_channel()
-    data = OrderData(
-        external_id="450789469", number="#1001", financial_status="paid", lines=(LineData("1", 1, 10),)
-    )
-    return order_sync(channel=channel, data=data).order
+    return orders.order(factories.shopify_channel(), "450789469", number="#1001", financial_status="paid")
 
 
 @pytest.fixture
 def easypost(order):
-    return channel_create(
-        organization_slug="acme",
-        platform=Platform.EASYPOST,
-        shop_identifier="easypost-acme",
-        webhook_secret=VECTOR["secret"],
-    )
+    return factories.easypost_channel(webhook_secret=VECTOR["secret"])
 
 
 @pytest.fixture
 def aftership(order):
-    return channel_create(
-        organization_slug="acme",
-        platform=Platform.AFTERSHIP,
-        shop_identifier="aftership-acme",
-        webhook_secret=AFTERSHIP_SECRET,
-    )
+    return factories.aftership_channel(webhook_secret=AFTERSHIP_SECRET)
 
 
 def post(client, carrier, body, **headers):

@@ -3,7 +3,6 @@ webhook events, processed on messaging-events; STOP opts out at once with one co
 
 from __future__ import annotations
 
-from datetime import time
 from urllib.parse import urlencode
 
 import pytest
@@ -15,11 +14,11 @@ from messaging.models import (
     Contact,
     Message,
     MessageStatus,
-    MessagingSettings,
     OutboxRecord,
     Suppression,
 )
 from tests.channels_app import factories
+from tests.messaging.factories import settings_without_quiet_hours
 from tests.platforms import fixture_json, post_twilio, twilio_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,10 +30,8 @@ BASE = "https://hub.example.com"
 @pytest.fixture
 def account(settings):
     settings.WEBHOOK_BASE_URL = BASE
-    channel = factories._create("twilio", {"shop_identifier": SID, "webhook_secret": TOKEN, "name": "Twilio"})
-    MessagingSettings.objects.create(
-        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
-    )
+    channel = factories.twilio_channel(shop_identifier=SID, webhook_secret=TOKEN)
+    settings_without_quiet_hours(channel.organization)
     return channel
 
 
