@@ -9,7 +9,6 @@ import pytest
 
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from messaging.models import (
-    Campaign,
     ConsentState,
     Contact,
     Message,
@@ -18,7 +17,7 @@ from messaging.models import (
     Suppression,
 )
 from tests.channels_app import factories
-from tests.messaging.factories import settings_without_quiet_hours
+from tests.messaging import factories as messaging
 from tests.platforms import fixture_json, post_twilio, twilio_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +30,7 @@ BASE = "https://hub.example.com"
 def account(settings):
     settings.WEBHOOK_BASE_URL = BASE
     channel = factories.twilio_channel(shop_identifier=SID, webhook_secret=TOKEN)
-    settings_without_quiet_hours(channel.organization)
+    messaging.settings_without_quiet_hours(channel.organization)
     return channel
 
 
@@ -48,7 +47,7 @@ def inbound(body, sender="+14155550123", sid="SM1"):
     "text", ["stop", " STOP ", "Unsubscribe", "cancel", "END", "quit", "revoke", "OPTOUT", "stopall"]
 )
 def test_a_stop_in_any_form_opts_out_at_once_and_gets_one_confirmation(client, account, run_worker, text):
-    contact = Contact.objects.create(organization=account.organization, phone="+14155550123")
+    contact = messaging.contact(account.organization)
     from messaging.consent import consent_record
 
     consent_record(contact, ConsentState.OPTED_IN, source="checkout")
@@ -76,9 +75,7 @@ def test_a_stop_in_any_form_opts_out_at_once_and_gets_one_confirmation(client, a
 def test_stop_then_a_campaign_is_suppressed_and_start_brings_them_back(client, account, run_worker):
     post(client, "inbound", inbound("STOP", sid="SM1"))
     run_worker("messaging-events", "messaging-delivery")
-    campaign = Campaign.objects.create(
-        organization=account.organization, name="Sale", template="Sale!", status="sending"
-    )
+    campaign = messaging.campaign(account.organization, status="sending")
     contact = Contact.objects.get()
     suppressed = Message.objects.create(organization=account.organization, contact=contact, campaign=campaign)
     from messaging.delivery import messages_deliver
@@ -101,7 +98,7 @@ def test_stop_then_a_campaign_is_suppressed_and_start_brings_them_back(client, a
 
 
 def test_status_callbacks_move_a_message_forward_only(client, account, run_worker):
-    contact = Contact.objects.create(organization=account.organization, phone="+14155550123")
+    contact = messaging.contact(account.organization)
     message = Message.objects.create(
         organization=account.organization,
         contact=contact,
@@ -132,7 +129,7 @@ def test_status_callbacks_move_a_message_forward_only(client, account, run_worke
 
 
 def test_an_undelivered_callback_keeps_twilios_error(client, account, run_worker):
-    contact = Contact.objects.create(organization=account.organization, phone="+14155550123")
+    contact = messaging.contact(account.organization)
     message = Message.objects.create(
         organization=account.organization,
         contact=contact,
