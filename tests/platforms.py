@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from django.conf import settings
+
 if TYPE_CHECKING:
     from django.http import HttpResponse
     from django.test import Client
@@ -73,8 +75,6 @@ def shopify_headers(
     webhook_id: str = "",
     api_version: str = "",
 ) -> dict[str, str]:
-    from django.conf import settings
-
     return {
         "HTTP_X_SHOPIFY_TOPIC": topic,
         "HTTP_X_SHOPIFY_HMAC_SHA256": b64_hmac(secret, body),
@@ -179,8 +179,6 @@ def post_shopee(
 ) -> HttpResponse:
     """Post `body` as Shopee pushes it: Authorization is signed over the callback URL registered
     in Shopee's console (the hub's WEBHOOK_BASE_URL, not the request's host) with the partner key."""
-    from django.conf import settings
-
     raw = _raw(body)
     key = channel.webhook_secret if partner_key is None else partner_key
     callback = settings.WEBHOOK_BASE_URL + "/webhooks/shopee/"
@@ -199,8 +197,6 @@ def post_twilio(
 ) -> HttpResponse:
     """Post `form` as Twilio posts a `kind` ("status" or "inbound") callback of `channel`'s
     account, signed over the public URL Twilio was given (WEBHOOK_BASE_URL) with its auth token."""
-    from django.conf import settings
-
     path = f"/webhooks/sms/twilio/{kind}/"
     token = channel.webhook_secret if auth_token is None else auth_token
     signature = twilio_signature(token, settings.WEBHOOK_BASE_URL + path, list(form.items()))
@@ -235,8 +231,6 @@ def as_http_headers(django_headers: dict[str, str]) -> dict[str, str]:
 
 def shopify_graphql_path() -> str:
     """Where the hub posts GraphQL for a channel whose api_base_url is a test server."""
-    from django.conf import settings
-
     return f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
 
 
