@@ -3,7 +3,7 @@
 from django.test import RequestFactory
 
 from channels_app.platforms.woocommerce import webhooks as woocommerce
-from tests.platforms import fixture_json
+from tests.platforms import b64_hmac, fixture_json
 
 WOO = fixture_json("woocommerce/webhooks/headers_and_signature.json")
 
@@ -30,12 +30,8 @@ def test_woocommerce_rejects_a_tampered_body():
 
 def test_woocommerce_decodes_html_entities_in_the_secret_as_wordpress_does():
     # WordPress stores `a&b"c` as `a&amp;b&quot;c` and signs with the decoded form.
-    import base64
-    import hashlib
-    import hmac
-
     body = b'{"id":1}'
-    signature = base64.b64encode(hmac.new(b"a&b\"c'd", body, hashlib.sha256).digest()).decode()
+    signature = b64_hmac("a&b\"c'd", body)
     assert woocommerce.signature_valid(woo_request(signature, body), body, ["a&amp;b&quot;c&#039;d"])
 
 
