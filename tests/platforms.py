@@ -9,10 +9,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from django.http import HttpResponse
+    from django.test import Client
+
+    from channels_app.models import Channel
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Where the platforms' stand-ins listen (pytest-httpserver, the catalog's feed server): networks the
@@ -65,8 +75,6 @@ def shopify_headers(
     webhook_id: str = "",
     api_version: str = "",
 ) -> dict[str, str]:
-    from django.conf import settings
-
     return {
         "HTTP_X_SHOPIFY_TOPIC": topic,
         "HTTP_X_SHOPIFY_HMAC_SHA256": b64_hmac(secret, body),
@@ -108,6 +116,112 @@ def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -
     return base64.b64encode(hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
 
 
+def _raw(body: bytes | Any) -> bytes:
+    """A recorded body as it came (bytes), else a payload serialised as the platforms send JSON."""
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def post_shopify(
+    client: Client,
+    channel: Channel | None,
+    topic: str,
+    body: bytes | Any,
+    *,
+    event_id: str = "ev-1",
+    api_version: str = "",
+    secret: str | None = None,
+    shop: str | None = None,
+    path: str = "/webhooks/shopify/",
+    **headers: str,
+) -> HttpResponse:
+    """Post `body` as Shopify delivers `topic` to `channel`'s shop, signed with its webhook secret.
+
+    `secret` and `shop` stand in for the channel's (a wrong secret, a shop the hub does not know);
+    `headers`, in Django's HTTP_* names, replace or add to the signed ones after signing."""
+    raw = _raw(body)
+    signed = shopify_headers(
+        secret=channel.webhook_secret if secret is None else secret,
+        body=raw,
+        shop=channel.shop_identifier if shop is None else shop,
+        topic=topic,
+        event_id=event_id,
+        api_version=api_version,
+    )
+    return client.post(path, raw, content_type="application/json", **(signed | headers))
+
+
+def post_woocommerce(
+    client: Client,
+    channel: Channel,
+    topic: str,
+    body: bytes | Any,
+    *,
+    secret: str | None = None,
+    **headers: str,
+) -> HttpResponse:
+    """Post `body` as WooCommerce delivers `topic` to `channel`'s URL. WordPress stores the secret
+    with HTML entities encoded and signs with the decoded form, so that is the default key."""
+    raw = _raw(body)
+    key = html.unescape(channel.webhook_secret) if secret is None else secret
+    signed = woocommerce_headers(secret=key, body=raw, topic=topic)
+    return client.post(
+        f"/webhooks/woocommerce/{channel.pk}/", raw, content_type="application/json", **(signed | headers)
+    )
+
+
+def post_shopee(
+    client: Client,
+    channel: Channel | None,
+    body: bytes | Any,
+    *,
+    partner_key: str | None = None,
+    **headers: str,
+) -> HttpResponse:
+    """Post `body` as Shopee pushes it: Authorization is signed over the callback URL registered
+    in Shopee's console (the hub's WEBHOOK_BASE_URL, not the request's host) with the partner key."""
+    raw = _raw(body)
+    key = channel.webhook_secret if partner_key is None else partner_key
+    callback = settings.WEBHOOK_BASE_URL + "/webhooks/shopee/"
+    signed = {"HTTP_AUTHORIZATION": shopee_authorization(partner_key=key, callback_url=callback, body=raw)}
+    return client.post("/webhooks/shopee/", raw, content_type="application/json", **(signed | headers))
+
+
+def post_twilio(
+    client: Client,
+    channel: Channel | None,
+    kind: str,
+    form: dict[str, str],
+    *,
+    auth_token: str | None = None,
+    **headers: str,
+) -> HttpResponse:
+    """Post `form` as Twilio posts a `kind` ("status" or "inbound") callback of `channel`'s
+    account, signed over the public URL Twilio was given (WEBHOOK_BASE_URL) with its auth token."""
+    path = f"/webhooks/sms/twilio/{kind}/"
+    token = channel.webhook_secret if auth_token is None else auth_token
+    signature = twilio_signature(token, settings.WEBHOOK_BASE_URL + path, list(form.items()))
+    signed = {"HTTP_X_TWILIO_SIGNATURE": signature}
+    return client.post(
+        path, urlencode(form), content_type="application/x-www-form-urlencoded", **(signed | headers)
+    )
+
+
+def post_carrier(
+    client: Client, channel: Channel, body: bytes | Any, *, secret: str | None = None, **headers: str
+) -> HttpResponse:
+    """Post `body` as `channel`'s carrier (EasyPost or AfterShip) posts a tracking webhook, signed
+    as that carrier documents it."""
+    raw = _raw(body)
+    key = channel.webhook_secret if secret is None else secret
+    if channel.platform == "easypost":
+        signed = {"HTTP_X_HMAC_SIGNATURE": easypost_signature(key, raw)}
+    else:
+        signed = {"HTTP_AFTERSHIP_HMAC_SHA256": b64_hmac(key, raw)}
+    return client.post(
+        f"/webhooks/carriers/{channel.platform}/", raw, content_type="application/json", **(signed | headers)
+    )
+
+
 def as_http_headers(django_headers: dict[str, str]) -> dict[str, str]:
     """HTTP_X_SHOPIFY_TOPIC -> X-Shopify-Topic, for requests over a real socket."""
     return {
@@ -117,8 +231,6 @@ def as_http_headers(django_headers: dict[str, str]) -> dict[str, str]:
 
 def shopify_graphql_path() -> str:
     """Where the hub posts GraphQL for a channel whose api_base_url is a test server."""
-    from django.conf import settings
-
     return f"/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json"
 
 

@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 
 from catalog_sync.feed import BATCH, IndexEntry, LineError, compare, index_parse
 from catalog_sync.models import FeedRecord, Supplier
-from channels_app.models import Organization
+from tests.catalog_sync import factories as catalog
+from tests.channels_app import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -40,10 +41,7 @@ def test_the_index_is_read_line_by_line_and_malformed_lines_are_reported_with_th
 
 @pytest.fixture
 def supplier():
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    return Supplier.objects.create(
-        organization=organization, code="A360", name="A360", feed_url="https://feed.example/index.txt"
-    )
+    return catalog.supplier(factories.organization(), "A360", feed_url="https://feed.example/index.txt")
 
 
 def test_only_new_or_changed_records_are_fetched_and_the_rest_counted(

@@ -19,6 +19,7 @@ from catalog_sync.pipeline import run_start
 from channels_app.models import SyncStatus
 from config.jobs import discard_job
 from config.queues import get_queue, rq_queues
+from tests.catalog_sync import factories as catalog
 from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,9 +35,9 @@ def test_the_scheduler_starts_each_supplier_when_its_interval_has_passed(feed):
     recent = make_supplier(feed, code="RECENT")
     Supplier.objects.filter(pk=make_supplier(feed, code="NEVER").pk).update(sync_interval_minutes=0)
     Supplier.objects.filter(pk=make_supplier(feed, code="OFF").pk).update(is_active=False)
-    old = CatalogSyncRun.objects.create(supplier=due, status=SyncStatus.SUCCEEDED)
+    old = catalog.run(due, status=SyncStatus.SUCCEEDED)
     CatalogSyncRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
-    CatalogSyncRun.objects.create(supplier=recent, status=SyncStatus.SUCCEEDED)
+    catalog.run(recent, status=SyncStatus.SUCCEEDED)
 
     assert suppliers_due() == 1
 
@@ -90,8 +91,8 @@ def test_a_family_job_redis_lost_is_enqueued_again_and_the_run_ends(feed, run_wo
 
 def test_a_run_nothing_works_on_is_closed_as_stalled_and_the_next_sync_starts_anew(feed, settings):
     supplier = make_supplier(feed)
-    stalled = CatalogSyncRun.objects.create(
-        supplier=supplier,
+    stalled = catalog.run(
+        supplier,
         status=SyncStatus.RUNNING,
         enqueued_all=True,
         active_at=timezone.now() - timedelta(seconds=settings.CATALOG_RUN_STALL_SECONDS + 1),
@@ -107,7 +108,7 @@ def test_a_run_nothing_works_on_is_closed_as_stalled_and_the_next_sync_starts_an
 
 def test_an_open_run_whose_job_is_gone_does_not_hold_back_a_new_sync(feed):
     supplier = make_supplier(feed)
-    abandoned = CatalogSyncRun.objects.create(supplier=supplier)  # QUEUED, no job anywhere
+    abandoned = catalog.run(supplier)  # QUEUED, no job anywhere
     CatalogSyncRun.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(minutes=2))
 
     with transaction.atomic():

@@ -22,10 +22,10 @@ from tests.platforms import (
     woocommerce_headers,
 )
 
-EASYPOST_SECRET = "easypost-secret"
-AFTERSHIP_SECRET = "aftership-secret"
-TWILIO_SID = "AC" + "1" * 32
-TWILIO_TOKEN = "twilio-auth-token"
+EASYPOST_SECRET = factories.EASYPOST_SECRET
+AFTERSHIP_SECRET = factories.AFTERSHIP_SECRET
+TWILIO_SID = factories.TWILIO_SID
+TWILIO_TOKEN = factories.TWILIO_TOKEN
 
 
 @dataclass(frozen=True)
@@ -85,29 +85,20 @@ ENDPOINTS = (
     Endpoint("shopee", factories.shopee_channel, lambda c: "/webhooks/shopee/", _shopee),
     Endpoint(
         "easypost",
-        lambda: factories._create(
-            Platform.EASYPOST, {"shop_identifier": "easypost-acme", "webhook_secret": EASYPOST_SECRET}
-        ),
+        factories.easypost_channel,
         lambda c: "/webhooks/carriers/easypost/",
         lambda c, body: {"HTTP_X_HMAC_SIGNATURE": easypost_signature(EASYPOST_SECRET, body)},
     ),
     Endpoint(
         "aftership",
-        lambda: factories._create(
-            Platform.AFTERSHIP, {"shop_identifier": "aftership-acme", "webhook_secret": AFTERSHIP_SECRET}
-        ),
+        factories.aftership_channel,
         lambda c: "/webhooks/carriers/aftership/",
         lambda c, body: {"HTTP_AFTERSHIP_HMAC_SHA256": b64_hmac(AFTERSHIP_SECRET, body)},
     ),
     *(
         Endpoint(
             f"twilio-{kind}",
-            lambda: (
-                Channel.objects.filter(platform=Platform.TWILIO).first()
-                or factories._create(
-                    Platform.TWILIO, {"shop_identifier": TWILIO_SID, "webhook_secret": TWILIO_TOKEN}
-                )
-            ),
+            lambda: Channel.objects.filter(platform=Platform.TWILIO).first() or factories.twilio_channel(),
             lambda c, kind=kind: f"/webhooks/sms/twilio/{kind}/",
             _twilio(kind),
             content_type="application/x-www-form-urlencoded",

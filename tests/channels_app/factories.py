@@ -1,8 +1,10 @@
+"""Valid organizations and channels, one function per platform, made as `create_channel` makes them."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from channels_app.models import Channel, Platform
+from channels_app.models import Channel, Organization, Platform
 from channels_app.services import channel_create
 
 SHOPIFY_SECRET = "test_secret_key"
@@ -10,9 +12,18 @@ WOO_SECRET = "woo-secret&amp;1"  # stored as WordPress stores it: entities encod
 SHOPEE_PARTNER_KEY = "PARTNER_KEY"
 SHOPIFY_SHOP = "snowdevil.myshopify.com"
 SHOPEE_SHOP_ID = "727720655"
+TWILIO_SID = "AC" + "1" * 32
+TWILIO_TOKEN = "twilio-auth-token"
+EASYPOST_SECRET = "easypost-secret"
+AFTERSHIP_SECRET = "aftership-secret"
 
 
 CREDENTIALS = ("access_token", "refresh_token", "consumer_key", "consumer_secret")
+
+
+def organization(slug: str = "acme", name: str = "") -> Organization:
+    """A merchant's company; its name is its slug in title case unless given ("acme" is "Acme")."""
+    return Organization.objects.create(slug=slug, name=name or slug.title())
 
 
 def _create(platform: str, values: dict[str, Any]) -> Channel:
@@ -44,3 +55,19 @@ def shopee_channel(**overrides: Any) -> Channel:
         **overrides,
     }
     return _create(Platform.SHOPEE, values)
+
+
+def twilio_channel(**overrides: Any) -> Channel:
+    """A Twilio account: its SID names it in every callback and its auth token signs them."""
+    values = {"shop_identifier": TWILIO_SID, "webhook_secret": TWILIO_TOKEN, "name": "Twilio", **overrides}
+    return _create(Platform.TWILIO, values)
+
+
+def easypost_channel(**overrides: Any) -> Channel:
+    values = {"shop_identifier": "easypost-acme", "webhook_secret": EASYPOST_SECRET, **overrides}
+    return _create(Platform.EASYPOST, values)
+
+
+def aftership_channel(**overrides: Any) -> Channel:
+    values = {"shop_identifier": "aftership-acme", "webhook_secret": AFTERSHIP_SECRET, **overrides}
+    return _create(Platform.AFTERSHIP, values)

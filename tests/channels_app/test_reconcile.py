@@ -26,7 +26,7 @@ from inventory.models import ChannelVariant, Reservation
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
-from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path, shopify_headers
+from tests.platforms import fixture_json, post_shopify, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
@@ -345,15 +345,8 @@ def test_a_polled_level_older_than_the_webhook_applied_changes_nothing(
             "updated_at": "2026-11-25T10:05:00Z",
         }
     ).encode()
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="inventory_levels/update",
-        event_id="e-8",
-    )
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+        post_shopify(client, channel, "inventory_levels/update", body, event_id="e-8")
     run_worker("webhooks")
     assert level(item, main).on_hand == 8
     # Read before that webhook's change, processed after it.

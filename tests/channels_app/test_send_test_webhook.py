@@ -35,14 +35,12 @@ def make_channel(platform: str):
         "shopify": lambda: factories.shopify_channel(),
         "woocommerce": lambda: factories.woocommerce_channel(),
         "shopee": lambda: factories.shopee_channel(),
-        "twilio": lambda: factories._create(
-            "twilio", {"shop_identifier": TWILIO_SID, "webhook_secret": TWILIO_TOKEN, "name": "Twilio"}
+        "twilio": lambda: factories.twilio_channel(shop_identifier=TWILIO_SID, webhook_secret=TWILIO_TOKEN),
+        "easypost": lambda: factories.easypost_channel(
+            shop_identifier="acme-easypost", webhook_secret=CARRIER_SECRET
         ),
-        "easypost": lambda: factories._create(
-            "easypost", {"shop_identifier": "acme-easypost", "webhook_secret": CARRIER_SECRET}
-        ),
-        "aftership": lambda: factories._create(
-            "aftership", {"shop_identifier": "acme-aftership", "webhook_secret": CARRIER_SECRET}
+        "aftership": lambda: factories.aftership_channel(
+            shop_identifier="acme-aftership", webhook_secret=CARRIER_SECRET
         ),
     }[platform]()
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from rq.job import Job
@@ -14,14 +13,9 @@ from channels_app.platforms.shopify import webhooks as shopify
 from channels_app.platforms.woocommerce import webhooks as woocommerce
 from channels_app.sweeper import events_sweep
 from config.queues import get_queue, rq_queues
+from tests import platforms
 from tests.channels_app import factories
-from tests.platforms import (
-    FIXTURES,
-    fixture_bytes,
-    shopee_authorization,
-    shopify_headers,
-    woocommerce_headers,
-)
+from tests.platforms import FIXTURES, fixture_bytes, shopify_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -31,15 +25,19 @@ ORDER = fixture_bytes("shopify/webhooks/orders_create.json")
 def post_shopify(
     client, body=ORDER, topic="orders/create", event_id="ev-1", path="/webhooks/shopify/", **extra
 ):
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic=topic,
+    """Shopify's delivery to the shop of factories.shopify_channel(), signed with its first secret
+    (whatever secret the channel has now: the rotation test signs with the previous one)."""
+    return platforms.post_shopify(
+        client,
+        None,
+        topic,
+        body,
         event_id=event_id,
+        secret=factories.SHOPIFY_SECRET,
+        shop=factories.SHOPIFY_SHOP,
+        path=path,
+        **extra,
     )
-    headers.update(extra)
-    return client.post(path, body, content_type="application/json", **headers)
 
 
 def test_every_handled_topic_has_a_recorded_payload():
@@ -192,11 +190,7 @@ def test_get_is_not_allowed(client):
 
 def post_woo(client, channel, fixture="order_created.json", topic="order.created", body=None, **extra):
     body = body if body is not None else fixture_bytes(f"woocommerce/webhooks/{fixture}")
-    headers = woocommerce_headers(secret="woo-secret&1", body=body, topic=topic)
-    headers.update(extra)
-    return client.post(
-        f"/webhooks/woocommerce/{channel.pk}/", body, content_type="application/json", **headers
-    )
+    return platforms.post_woocommerce(client, channel, topic, body, secret="woo-secret&1", **extra)
 
 
 def test_woocommerce_ping_gets_200_and_stores_nothing(client):
@@ -248,11 +242,7 @@ PUSH = fixture_bytes("shopee/push/order_status_push_code3.json")
 
 
 def post_shopee(client, body=PUSH, key=factories.SHOPEE_PARTNER_KEY):
-    callback = settings.WEBHOOK_BASE_URL + "/webhooks/shopee/"
-    signature = shopee_authorization(partner_key=key, callback_url=callback, body=body)
-    return client.post(
-        "/webhooks/shopee/", body, content_type="application/json", HTTP_AUTHORIZATION=signature
-    )
+    return platforms.post_shopee(client, None, body, partner_key=key)
 
 
 def test_shopee_push_is_answered_with_an_empty_2xx_and_stored(client):

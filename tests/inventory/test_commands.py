@@ -3,15 +3,15 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from channels_app.models import Organization
 from inventory.models import SKU, StockMovement, Warehouse
+from tests.channels_app import factories
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def org():
-    return Organization.objects.create(name="Acme", slug="acme")
+    return factories.organization()
 
 
 def test_import_stock_creates_skus_and_warehouses_and_writes_the_ledger(org, tmp_path, capsys):

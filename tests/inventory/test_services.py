@@ -3,7 +3,6 @@ import threading
 import pytest
 from django.db import connection
 
-from channels_app.models import Organization
 from inventory.models import Reservation, ReservationStatus, StockMovement
 from inventory.services import (
     ReservationRequest,
@@ -13,6 +12,7 @@ from inventory.services import (
     stock_reserve,
     stock_set,
 )
+from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def org():
-    return Organization.objects.create(name="Acme", slug="acme")
+    return factories.organization()
 
 
 def test_every_change_writes_the_level_and_its_ledger_row(org):

@@ -15,7 +15,7 @@ from inventory.models import ChannelStock, ChannelVariant
 from inventory.services import stock_move
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
-from tests.platforms import shopify_cost, shopify_graphql_path, shopify_headers
+from tests.platforms import post_shopify, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
@@ -76,8 +76,8 @@ def shop(httpserver):
     return channel, main, item, fake
 
 
-def level_report(*, available, event_id, updated_at="2030-01-01T00:00:00Z"):
-    """Shopify's inventory_levels/update for the shop's item at its mapped location, signed."""
+def level_report(client, channel, *, available, event_id, updated_at="2030-01-01T00:00:00Z"):
+    """Post Shopify's inventory_levels/update for the shop's item at its mapped location, signed."""
     body = json.dumps(
         {
             "inventory_item_id": 271878346596884015,
@@ -86,14 +86,7 @@ def level_report(*, available, event_id, updated_at="2030-01-01T00:00:00Z"):
             "updated_at": updated_at,
         }
     ).encode()
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="inventory_levels/update",
-        event_id=event_id,
-    )
-    return body, headers
+    return post_shopify(client, channel, "inventory_levels/update", body, event_id=event_id)
 
 
 def at_a_windows_start():
@@ -155,9 +148,8 @@ def test_the_echo_of_our_own_push_changes_nothing(
     channel, main, item, fake = shop
     stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
     stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
-    body, headers = level_report(available=7, event_id="echo")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+        level_report(client, channel, available=7, event_id="echo")
     run_worker("webhooks")
     event = ProcessedWebhookEvent.objects.get()
     assert (event.status, event.ignored_reason) == (EventStatus.IGNORED, "echo of the hub's own stock push")
@@ -175,9 +167,8 @@ def test_a_figure_read_before_our_push_does_not_bring_the_old_figure_back(
     stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
     reports = [(7, "echo", "2030-01-01T00:00:00Z"), (3, "old", "2029-12-31T23:59:59Z")]
     for available, event_id, updated_at in reports if echo_first else reports[::-1]:
-        body, headers = level_report(available=available, event_id=event_id, updated_at=updated_at)
         with django_capture_on_commit_callbacks(execute=True):
-            client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+            level_report(client, channel, available=available, event_id=event_id, updated_at=updated_at)
         run_worker("webhooks", "stock-push")
     old = ProcessedWebhookEvent.objects.get(delivery_id="wh-old")
     assert (old.status, old.ignored_reason) == (
@@ -194,9 +185,8 @@ def test_a_sale_on_the_channel_after_our_push_is_taken(
     channel, main, item, fake = shop
     stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=7, reason="adjustment")
     stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "24826418"))
-    body, headers = level_report(available=6, event_id="sale", updated_at="2030-01-01T00:00:05Z")
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+        level_report(client, channel, available=6, event_id="sale", updated_at="2030-01-01T00:00:05Z")
     run_worker("webhooks")
     assert ProcessedWebhookEvent.objects.get().status == EventStatus.COMPLETED
     assert level(item, main).on_hand == 6
@@ -273,9 +263,8 @@ def test_a_report_while_the_hubs_newer_figure_waits_to_be_pushed_changes_nothing
     channel, main, item, fake = shop
     stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=10, reason="adjustment")  # a receipt
     redis_connection.zadd(stock_push.PENDING, {f"{channel.pk}:{item.pk}:24826418": time.time()})
-    body, headers = level_report(available=3, event_id="r1")
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+        level_report(client, channel, available=3, event_id="r1")
     run_worker("webhooks")
     event = ProcessedWebhookEvent.objects.get()
     assert event.ignored_reason == "the hub's own newer figure is being pushed to the channel"

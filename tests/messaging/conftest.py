@@ -1,6 +1,7 @@
-from datetime import time
-
 import pytest
+
+from tests.channels_app import factories
+from tests.messaging.factories import settings_without_quiet_hours
 
 
 @pytest.fixture(autouse=True)
@@ -16,22 +17,14 @@ def fresh_rules():
 @pytest.fixture
 def organization():
     """Acme, with no quiet hours unless a test sets them (the suite runs at any hour)."""
-    from channels_app.models import Organization
-    from messaging.models import MessagingSettings
-
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
+    organization = factories.organization()
+    settings_without_quiet_hours(organization)
     return organization
 
 
 @pytest.fixture
 def channel():
     """A Shopify store of its own organization, with no quiet hours."""
-    from messaging.models import MessagingSettings
-    from tests.channels_app import factories
-
     channel = factories.shopify_channel()
-    MessagingSettings.objects.create(
-        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
-    )
+    settings_without_quiet_hours(channel.organization)
     return channel

@@ -3,15 +3,14 @@ and cancelled; settings with a write-only Twilio token."""
 
 from __future__ import annotations
 
-from datetime import time
-
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 
-from channels_app.models import Organization
 from messaging.models import Campaign, CampaignStatus, ConsentState, Contact, MessagingSettings, OutboxRecord
+from tests.channels_app import factories
+from tests.messaging.factories import settings_without_quiet_hours
 from tests.messaging.test_delivery import NESTED_LOOPS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,8 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def merchant(client):
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
+    organization = factories.organization()
+    settings_without_quiet_hours(organization)
     Contact.objects.bulk_create(
         [
             Contact(

@@ -3,7 +3,7 @@ preview's segments, and "Send now" only after a confirmation with recipients, se
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 from io import StringIO
@@ -15,10 +15,11 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from channels_app.models import Organization
 from config.queues import get_queue
 from messaging.campaigns import campaign_fan_out
 from messaging.models import Campaign, CampaignStatus, ConsentState, Contact, Message, MessagingSettings
+from tests.channels_app import factories
+from tests.messaging.factories import settings_without_quiet_hours
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGELIST = "admin:messaging_campaign_changelist"
@@ -27,8 +28,8 @@ CHANGELIST = "admin:messaging_campaign_changelist"
 @pytest.fixture
 def merchant(client):
     """Wile of Acme, whose contacts are three opted in, one opted out and one never asked."""
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
+    organization = factories.organization()
+    settings_without_quiet_hours(organization)
     states = [ConsentState.OPTED_IN] * 3 + [ConsentState.OPTED_OUT, ConsentState.UNKNOWN]
     Contact.objects.bulk_create(
         [
@@ -229,7 +230,7 @@ def test_the_confirmation_names_what_cannot_go_and_offers_the_rest(merchant):
 
 
 def test_another_organizations_campaign_is_not_on_the_confirmation(merchant):
-    globex = Organization.objects.create(name="Globex", slug="globex")
+    globex = factories.organization("globex")
     theirs = Campaign.objects.create(organization=globex, name="Globex secret sale", template="x")
 
     body = act(merchant, "send_now", theirs)

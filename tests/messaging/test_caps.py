@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from channels_app.models import Organization
 from messaging.models import Automation, Campaign, Contact, Message, MessageStatus, MessagingSettings
 from messaging.rules import marketing_sent
+from tests.channels_app import factories
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -17,7 +17,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def contact():
-    organization = Organization.objects.create(name="Acme", slug="acme")
+    organization = factories.organization()
     return Contact.objects.create(organization=organization, phone="+14155550123")
 
 

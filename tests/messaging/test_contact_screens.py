@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import time
 from html import unescape
 from io import StringIO
-from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
@@ -17,8 +15,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
-from channels_app.models import Organization
-from channels_app.platforms.twilio.webhooks import signature
 from messaging.consent import consent_record
 from messaging.models import (
     Automation,
@@ -31,7 +27,8 @@ from messaging.models import (
     MessagingSettings,
 )
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.messaging.factories import settings_without_quiet_hours
+from tests.platforms import fixture_json, post_twilio
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,9 +37,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def merchant(client, settings, tmp_path):
     """Wile of Acme (numbers read in the US unless a test says otherwise), with Globex beside."""
     settings.MEDIA_ROOT = tmp_path  # where an upload waits for its confirmation
-    organization = Organization.objects.create(name="Acme", slug="acme")
-    MessagingSettings.objects.create(organization=organization, quiet_start=time(0), quiet_end=time(0))
-    client.globex = Organization.objects.create(name="Globex", slug="globex")
+    organization = factories.organization()
+    settings_without_quiet_hours(organization)
+    client.globex = factories.organization("globex")
     call_command("create_staff", "wile", "--password", "pw-123-xyz", "--org", "acme", stdout=StringIO())
     client.force_login(User.objects.get(username="wile"))
     client.organization = organization
@@ -116,19 +113,13 @@ def test_the_csv_command_reads_numbers_in_the_organizations_region(merchant, tmp
 def test_an_inbound_sms_from_a_number_written_locally_finds_its_contact(merchant, settings, run_worker):
     settings.WEBHOOK_BASE_URL = "https://hub.example.com"
     sid, token = "AC" + "2" * 32, "twilio-token"
-    channel = factories._create("twilio", {"shop_identifier": sid, "webhook_secret": token, "name": "Twilio"})
+    channel = factories.twilio_channel(shop_identifier=sid, webhook_secret=token)
     assert channel.organization == merchant.organization  # Acme's Twilio account
     contact = Contact.objects.create(organization=channel.organization, phone="+14155550123")
     consent_record(contact, ConsentState.OPTED_IN, source="checkout")
     params = fixture_json("twilio/inbound_sms_stop.json")["params"]
     form = {**params, "AccountSid": sid, "From": "(415) 555-0123", "Body": "STOP", "MessageSid": "SM9"}
-    path = "/webhooks/sms/twilio/inbound/"
-    response = merchant.post(
-        path,
-        urlencode(form),
-        content_type="application/x-www-form-urlencoded",
-        HTTP_X_TWILIO_SIGNATURE=signature(token, settings.WEBHOOK_BASE_URL + path, list(form.items())),
-    )
+    response = post_twilio(merchant, channel, "inbound", form)
     assert response.status_code == 200
     run_worker("messaging-events", "messaging-delivery")
 

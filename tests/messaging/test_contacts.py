@@ -8,17 +8,17 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from channels_app.models import Organization
 from messaging.consent import consent_record, keyword
 from messaging.models import ConsentEvent, ConsentState, Contact
 from messaging.phones import PhoneError, e164
+from tests.channels_app import factories
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def organization():
-    return Organization.objects.create(name="Acme", slug="acme")
+    return factories.organization()
 
 
 def test_numbers_are_stored_in_e164_and_bad_ones_say_why():

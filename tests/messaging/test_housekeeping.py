@@ -7,9 +7,9 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from channels_app.models import Organization
 from messaging.housekeeping import failures_retry, messages_purge, reports_roll_up
 from messaging.models import ConsentState, Contact, DailyReport, Message, MessageStatus
+from tests.channels_app import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +57,7 @@ def test_transient_failures_are_retried_once_per_pass_and_permanent_ones_never(o
 
 
 def test_daily_reports_count_each_organizations_messages_by_status_and_reason(organization):
-    other = Organization.objects.create(name="Globex", slug="globex")
+    other = factories.organization("globex")
     make(organization, 3, MessageStatus.DELIVERED)
     make(organization, 1, MessageStatus.UNDELIVERED)
     make(organization, 2, MessageStatus.FAILED)

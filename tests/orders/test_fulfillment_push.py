@@ -13,9 +13,9 @@ from werkzeug import Response
 from config.queues import get_queue
 from orders.fulfillments import fulfillment_create, fulfillment_push
 from orders.models import Fulfillment, PushStatus
-from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
-from tests.platforms import fixture_json, shopify_cost, shopify_graphql_path
+from tests.orders import factories as orders
+from tests.platforms import fixture_json, post_shopify, shopify_cost, shopify_graphql_path
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +24,7 @@ COST = shopify_cost()
 
 
 def an_order(channel, external_id="450789469"):
-    data = OrderData(
-        external_id=external_id, number="#1001", financial_status="paid", lines=(LineData("1", 1, 10),)
-    )
-    return order_sync(channel=channel, data=data).order
+    return orders.order(channel, external_id, number="#1001", financial_status="paid")
 
 
 class FakeShopifyFulfillments:
@@ -240,16 +237,15 @@ def test_a_fulfillment_added_in_the_admin_is_pushed(admin_client, django_capture
 
 
 def post_fulfillment(client, body, event_id):
-    from tests.platforms import shopify_headers
-
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="fulfillments/create",
+    return post_shopify(
+        client,
+        None,
+        "fulfillments/create",
+        body,
         event_id=event_id,
+        secret=factories.SHOPIFY_SECRET,
+        shop=factories.SHOPIFY_SHOP,
     )
-    return client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
 
 
 def test_a_fulfillment_made_in_shopify_is_recorded_once_and_an_echo_of_ours_marks_it_pushed(

@@ -8,7 +8,6 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from werkzeug import Response
 
 from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
@@ -17,7 +16,7 @@ from inventory.models import StockMovement
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
-from tests.platforms import fixture_json, shopee_authorization
+from tests.platforms import fixture_json, post_shopee
 
 pytestmark = pytest.mark.django_db
 
@@ -53,15 +52,8 @@ def expected_sign(channel: Channel, timestamp: str) -> str:
 def push(client, django_capture_on_commit_callbacks, run_worker):
     def push(body=PUSH):
         raw = json.dumps(body).encode()
-        signature = shopee_authorization(
-            partner_key=factories.SHOPEE_PARTNER_KEY,
-            callback_url=settings.WEBHOOK_BASE_URL + "/webhooks/shopee/",
-            body=raw,
-        )
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                "/webhooks/shopee/", raw, content_type="application/json", HTTP_AUTHORIZATION=signature
-            )
+            response = post_shopee(client, None, raw, partner_key=factories.SHOPEE_PARTNER_KEY)
         assert response.status_code == 200
         run_worker("webhooks")
         return ProcessedWebhookEvent.objects.latest("pk")

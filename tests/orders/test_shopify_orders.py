@@ -11,7 +11,7 @@ from inventory.models import ChannelVariant, Reservation, ReservationStatus
 from orders.models import LineIssue, Order
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
-from tests.platforms import SHOPIFY_WEBHOOK_VERSIONS, fixture_json, shopify_headers, shopify_order_at
+from tests.platforms import SHOPIFY_WEBHOOK_VERSIONS, fixture_json, post_shopify, shopify_order_at
 
 pytestmark = pytest.mark.django_db
 
@@ -44,16 +44,17 @@ def deliver(request, client, django_capture_on_commit_callbacks, run_worker):
         if topic.startswith("orders/"):
             payload = shopify_order_at(version, payload)
         body = json.dumps(payload).encode()
-        headers = shopify_headers(
-            secret=factories.SHOPIFY_SECRET,
-            body=body,
-            shop=factories.SHOPIFY_SHOP,
-            topic=topic,
-            event_id=event_id or f"ev-{next(counter)}",
-            api_version=version,
-        )
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post("/webhooks/shopify/", body, content_type="application/json", **headers)
+            response = post_shopify(
+                client,
+                None,
+                topic,
+                body,
+                event_id=event_id or f"ev-{next(counter)}",
+                api_version=version,
+                secret=factories.SHOPIFY_SECRET,
+                shop=factories.SHOPIFY_SHOP,
+            )
         run_worker("webhooks")
         event = ProcessedWebhookEvent.objects.get(pk=response.json()["event"])
         return event

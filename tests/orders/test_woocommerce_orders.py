@@ -12,7 +12,7 @@ from inventory.services import stock_move
 from orders.models import Order
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
-from tests.platforms import fixture_json, woocommerce_headers
+from tests.platforms import fixture_json, post_woocommerce
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +40,8 @@ def deliver(client, django_capture_on_commit_callbacks, run_worker, store):
 
     def deliver(payload, topic):
         body = json.dumps(payload).encode()
-        headers = woocommerce_headers(secret="woo-secret&1", body=body, topic=topic)
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                f"/webhooks/woocommerce/{channel.pk}/", body, content_type="application/json", **headers
-            )
+            response = post_woocommerce(client, channel, topic, body, secret="woo-secret&1")
         run_worker("webhooks")
         return ProcessedWebhookEvent.objects.get(pk=response.json()["event"])
 

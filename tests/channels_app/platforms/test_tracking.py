@@ -12,7 +12,8 @@ from config.queues import get_queue
 from orders.models import Fulfillment, PushStatus
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
-from tests.platforms import b64_hmac, fixture_bytes, fixture_json
+from tests.orders import factories as orders
+from tests.platforms import fixture_bytes, fixture_json, post_carrier
 
 pytestmark = pytest.mark.django_db
 
@@ -23,31 +24,17 @@ AFTERSHIP_SECRET = "aftership-secret"
 
 @pytest.fixture
 def order():
-    channel = factories.shopify_channel()
-    data = OrderData(
-        external_id="450789469", number="#1001", financial_status="paid", lines=(LineData("1", 1, 10),)
-    )
-    return order_sync(channel=channel, data=data).order
+    return orders.order(factories.shopify_channel(), "450789469", number="#1001", financial_status="paid")
 
 
 @pytest.fixture
 def easypost(order):
-    return channel_create(
-        organization_slug="acme",
-        platform=Platform.EASYPOST,
-        shop_identifier="easypost-acme",
-        webhook_secret=VECTOR["secret"],
-    )
+    return factories.easypost_channel(webhook_secret=VECTOR["secret"])
 
 
 @pytest.fixture
 def aftership(order):
-    return channel_create(
-        organization_slug="acme",
-        platform=Platform.AFTERSHIP,
-        shop_identifier="aftership-acme",
-        webhook_secret=AFTERSHIP_SECRET,
-    )
+    return factories.aftership_channel(webhook_secret=AFTERSHIP_SECRET)
 
 
 def post(client, carrier, body, **headers):
@@ -120,9 +107,7 @@ def test_an_aftership_tracking_number_new_to_the_hub_becomes_a_fulfillment_pushe
 ):
     body = aftership_body(order_id="450789469")
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(
-            client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body)
-        )
+        response = post_carrier(client, aftership, body)
     assert response.status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         run_worker("shipment-tracking")
@@ -152,7 +137,7 @@ def test_an_older_tracking_update_changes_nothing(
         body["event_id"] = event_id
         raw = json.dumps(body).encode()
         with django_capture_on_commit_callbacks(execute=True):
-            post(client, "aftership", raw, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, raw))
+            post_carrier(client, aftership, raw)
         run_worker("shipment-tracking")
     fulfillment.refresh_from_db()
     assert fulfillment.shipment_status == "Delivered"
@@ -168,7 +153,7 @@ def test_a_tracking_number_of_no_order_is_kept_and_ignored_with_its_reason(
 ):
     body = aftership_body()
     with django_capture_on_commit_callbacks(execute=True):
-        post(client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body))
+        post_carrier(client, aftership, body)
     run_worker("shipment-tracking")
     event = ProcessedWebhookEvent.objects.get()
     assert event.status == EventStatus.IGNORED and "1Z9999W99999999999" in event.ignored_reason
@@ -190,7 +175,7 @@ def test_an_order_number_two_stores_share_attaches_the_shipment_to_neither(
     order_sync(channel=woo, data=OrderData(external_id="1001", number="1001", lines=(LineData("1", 1, 1),)))
     body = aftership_body(order_id="1001")  # Shopify's #1001 and WooCommerce's 1001
     with django_capture_on_commit_callbacks(execute=True):
-        post(client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body))
+        post_carrier(client, aftership, body)
     run_worker("shipment-tracking")
     assert not Fulfillment.objects.exists()
     assert ProcessedWebhookEvent.objects.get().status == EventStatus.IGNORED
@@ -221,11 +206,9 @@ def test_two_carrier_accounts_sharing_a_secret_get_nothing_at_the_shared_url_and
     assert ProcessedWebhookEvent.objects.get().channel == other
 
 
-def post_aftership(client, body: bytes, django_capture_on_commit_callbacks, run_worker):
+def post_aftership(client, aftership, body: bytes, django_capture_on_commit_callbacks, run_worker):
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(
-            client, "aftership", body, HTTP_AFTERSHIP_HMAC_SHA256=b64_hmac(AFTERSHIP_SECRET, body)
-        )
+        response = post_carrier(client, aftership, body)
     assert response.status_code == 200
     run_worker("shipment-tracking")
     return ProcessedWebhookEvent.objects.latest("pk")
@@ -238,7 +221,7 @@ def test_aftership_delivery_estimates_are_read_from_the_documented_fields_and_re
     is `latest_estimated_delivery` (a day or a range), then the courier's, and so on."""
     for name, day in (("tracking_update", "2026-11-29"), ("edd_revise", "2026-12-01")):
         body = fixture_bytes(f"carrier/aftership/{name}.json")
-        event = post_aftership(client, body, django_capture_on_commit_callbacks, run_worker)
+        event = post_aftership(client, aftership, body, django_capture_on_commit_callbacks, run_worker)
         assert event.status == EventStatus.COMPLETED, event.error_message
         fulfillment = Fulfillment.objects.get(order=order)
         assert fulfillment.estimated_delivery.isoformat() == f"{day}T00:00:00+00:00", name
@@ -248,9 +231,10 @@ def test_an_older_aftership_webhook_still_gives_its_expected_delivery(
     client, aftership, order, run_worker, django_capture_on_commit_callbacks
 ):
     body = aftership_body(order_id="450789469", expected_delivery="2026-11-28")
-    post_aftership(client, body, django_capture_on_commit_callbacks, run_worker)
+    post_aftership(client, aftership, body, django_capture_on_commit_callbacks, run_worker)
     assert Fulfillment.objects.get(order=order).estimated_delivery.isoformat() == "2026-11-28T00:00:00+00:00"
     blank = aftership_body(order_id="450789469", expected_delivery="", updated_at="2026-11-26T00:00:00+00:00")
-    assert post_aftership(client, blank, django_capture_on_commit_callbacks, run_worker).status == (
-        EventStatus.COMPLETED
+    assert (
+        post_aftership(client, aftership, blank, django_capture_on_commit_callbacks, run_worker).status
+        == EventStatus.COMPLETED
     )

@@ -197,7 +197,7 @@ def test_every_admin_url_sends_anonymous_users_to_log_in(client, two_shops):
     urls = [reverse("admin:index")]
     for model in admin.site._registry:
         if model._meta.app_label == "django_rq":
-            continue  # tests/test_ops_access.py walks django-rq's pages
+            continue  # tests/config/ops/test_access.py walks django-rq's pages
         urls += list_urls(model)
         instance = model._default_manager.first()
         if instance is not None:

@@ -3,25 +3,22 @@ webhook events, processed on messaging-events; STOP opts out at once with one co
 
 from __future__ import annotations
 
-from datetime import time
 from urllib.parse import urlencode
 
 import pytest
 
 from channels_app.models import EventStatus, ProcessedWebhookEvent
-from channels_app.platforms.twilio.webhooks import signature
 from messaging.models import (
-    Campaign,
     ConsentState,
     Contact,
     Message,
     MessageStatus,
-    MessagingSettings,
     OutboxRecord,
     Suppression,
 )
 from tests.channels_app import factories
-from tests.platforms import fixture_json
+from tests.messaging import factories as messaging
+from tests.platforms import fixture_json, post_twilio, twilio_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SID = "AC" + "1" * 32
@@ -32,22 +29,13 @@ BASE = "https://hub.example.com"
 @pytest.fixture
 def account(settings):
     settings.WEBHOOK_BASE_URL = BASE
-    channel = factories._create("twilio", {"shop_identifier": SID, "webhook_secret": TOKEN, "name": "Twilio"})
-    MessagingSettings.objects.create(
-        organization=channel.organization, quiet_start=time(0), quiet_end=time(0)
-    )
+    channel = factories.twilio_channel(shop_identifier=SID, webhook_secret=TOKEN)
+    messaging.settings_without_quiet_hours(channel.organization)
     return channel
 
 
 def post(client, kind, form, *, token=TOKEN):
-    path = f"/webhooks/sms/twilio/{kind}/"
-    header = signature(token, BASE + path, list(form.items()))
-    return client.post(
-        path,
-        urlencode(form),
-        content_type="application/x-www-form-urlencoded",
-        HTTP_X_TWILIO_SIGNATURE=header,
-    )
+    return post_twilio(client, None, kind, form, auth_token=token)
 
 
 def inbound(body, sender="+14155550123", sid="SM1"):
@@ -59,7 +47,7 @@ def inbound(body, sender="+14155550123", sid="SM1"):
     "text", ["stop", " STOP ", "Unsubscribe", "cancel", "END", "quit", "revoke", "OPTOUT", "stopall"]
 )
 def test_a_stop_in_any_form_opts_out_at_once_and_gets_one_confirmation(client, account, run_worker, text):
-    contact = Contact.objects.create(organization=account.organization, phone="+14155550123")
+    contact = messaging.contact(account.organization)
     from messaging.consent import consent_record
 
     consent_record(contact, ConsentState.OPTED_IN, source="checkout")
@@ -87,9 +75,7 @@ def test_a_stop_in_any_form_opts_out_at_once_and_gets_one_confirmation(client, a
 def test_stop_then_a_campaign_is_suppressed_and_start_brings_them_back(client, account, run_worker):
     post(client, "inbound", inbound("STOP", sid="SM1"))
     run_worker("messaging-events", "messaging-delivery")
-    campaign = Campaign.objects.create(
-        organization=account.organization, name="Sale", template="Sale!", status="sending"
-    )
+    campaign = messaging.campaign(account.organization, status="sending")
     contact = Contact.objects.get()
     suppressed = Message.objects.create(organization=account.organization, contact=contact, campaign=campaign)
     from messaging.delivery import messages_deliver
@@ -112,7 +98,7 @@ def test_stop_then_a_campaign_is_suppressed_and_start_brings_them_back(client, a
 
 
 def test_status_callbacks_move_a_message_forward_only(client, account, run_worker):
-    contact = Contact.objects.create(organization=account.organization, phone="+14155550123")
+    contact = messaging.contact(account.organization)
     message = Message.objects.create(
         organization=account.organization,
         contact=contact,
@@ -143,7 +129,7 @@ def test_status_callbacks_move_a_message_forward_only(client, account, run_worke
 
 
 def test_an_undelivered_callback_keeps_twilios_error(client, account, run_worker):
-    contact = Contact.objects.create(organization=account.organization, phone="+14155550123")
+    contact = messaging.contact(account.organization)
     message = Message.objects.create(
         organization=account.organization,
         contact=contact,
@@ -163,7 +149,7 @@ def test_a_bad_signature_or_unknown_account_is_refused_and_nothing_is_stored(cli
     assert post(client, "inbound", {**inbound("STOP"), "AccountSid": "AC" + "9" * 32}).status_code == 401
     form = inbound("STOP")
     path = "/webhooks/sms/twilio/inbound/"
-    header = signature(TOKEN, BASE + path, list(form.items()))
+    header = twilio_signature(TOKEN, BASE + path, list(form.items()))
     tampered = {**form, "Body": "START"}
     response = client.post(
         path,
