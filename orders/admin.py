@@ -146,10 +146,10 @@ class OrderAdmin(OrganizationScopedAdmin):
     date_hierarchy = "platform_created_at"
     inlines = [OrderItemInline, FulfillmentInline]
     actions = ["export_csv"]
-    # Shown as addresses (the display methods below) instead of their stored JSON, which is
-    # then no field of the form at all.
-    ADDRESSES = {"shipping_address": "shipping", "billing_address": "billing"}
-    exclude = tuple(ADDRESSES)
+    # Shown by the display methods below instead (addresses as addresses, the flag as the problem
+    # it flags, never a green tick), and then no field of the form at all.
+    SHOWN_AS = {"shipping_address": "shipping", "billing_address": "billing", "needs_attention": "problem"}
+    exclude = tuple(SHOWN_AS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         # Subqueries, not Count over a join: a search on line titles joins the lines again, and
@@ -168,7 +168,7 @@ class OrderAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
         # What the platform says, and the stock it holds, change through webhooks, not by hand:
         # every field is read-only. "Change" here is adding a fulfillment.
-        return [self.ADDRESSES.get(field.name, field.name) for field in Order._meta.fields]
+        return [self.SHOWN_AS.get(field.name, field.name) for field in Order._meta.fields]
 
     @admin.display(description="Problem", ordering="-needs_attention")
     def problem(self, order: Order) -> str:

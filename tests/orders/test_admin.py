@@ -92,8 +92,9 @@ def test_a_problem_shows_as_a_problem_not_a_green_tick(merchant, orders):
     assert "icon-alert.svg" in rows["#9999"] and "5 lines: SKU not found" in rows["#9999"]
     assert "icon-yes" not in rows["#9999"] and "icon-no" not in rows["#9999"]
     assert "icon-alert.svg" not in rows["#9"]
-    detail = merchant.get(reverse("admin:orders_order_change", args=[recorded.pk])).content.decode()
-    assert "icon-alert.svg" in content(detail) and "SKU not found" in content(detail)
+    detail = content(merchant.get(reverse("admin:orders_order_change", args=[recorded.pk])).content.decode())
+    assert "icon-alert.svg" in detail and "5 lines: SKU not found" in detail
+    assert "icon-yes" not in detail  # the needs-attention flag was a green tick here too
 
 
 def test_orders_are_found_by_a_lines_title_or_sku(merchant, orders):
