@@ -56,9 +56,16 @@ class ProcessedWebhookEvent(models.Model):
     last_duplicate_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     ignored_reason = models.CharField(max_length=255, blank=True)
-    mapping_kind = models.CharField(max_length=20, choices=MappingKind.choices, blank=True)
+    # db_default: rows inserted by code that predates these columns (a rolling deploy) still fit.
+    mapping_kind = models.CharField(
+        max_length=20, choices=MappingKind.choices, blank=True, default="", db_default=""
+    )
     mapping_ref = models.CharField(
-        max_length=100, blank=True, help_text="The platform's id of what needs mapping."
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The platform's id of what needs mapping.",
     )
     request_id = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
