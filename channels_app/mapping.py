@@ -38,6 +38,7 @@ def waiting_for_mapping(channels: QuerySet[Channel]) -> list[Waiting]:
     """Per channel (of the `channels` queryset) and unmapped thing, the events waiting for it."""
     rows = (
         ProcessedWebhookEvent.objects.filter(status=EventStatus.NEEDS_MAPPING, channel__in=channels)
+        .exclude(mapping_kind="")  # Only handlers set the status, always with a kind: never shown blank.
         .values("channel_id", "mapping_kind", "mapping_ref")
         .annotate(n=Count("pk"), since=Min("received_at"))
         .order_by("channel_id", "mapping_kind", "mapping_ref")
