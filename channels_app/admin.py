@@ -227,7 +227,8 @@ class ChannelAdmin(MappingViews, WriteOnlySecretsAdmin, OrganizationScopedAdmin)
     @admin.display(description="Events in 24 h")
     def events_24h(self, channel: Channel) -> str:
         counts = [(status, getattr(channel, f"n_{status.lower()}", 0)) for status in EventStatus.values]
-        return ", ".join(f"{n} {status.lower()}" for status, n in counts if n) or "none"
+        said = (f"{n} {EventStatus(status).label.lower()}" for status, n in counts if n)
+        return ", ".join(said) or "none"
 
 
 @admin.register(ProcessedWebhookEvent)
