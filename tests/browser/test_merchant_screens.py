@@ -97,3 +97,20 @@ def test_a_merchant_reads_an_order_with_its_address_and_problems_and_finds_it_by
     expect(page.locator("#content-main")).to_contain_text("SKU not found")
     screenshot("merchant-order")
     assert f"/admin/orders/order/{order.pk}/change/" in page.url
+
+
+def test_a_new_channel_shows_the_fields_of_the_platform_chosen(page, live_server, log_in, staff):
+    factories.shopify_channel()  # makes the organization the merchant belongs to
+    staff("wile", "--org", "acme")
+    log_in(page, "wile")
+    page.goto(f"{live_server.url}/admin/channels_app/channel/add/")
+    expect(page.locator("#id_shop_identifier")).to_have_count(0)  # the platform first
+    page.fill("#id_name", "Acme on Shopee")
+    page.select_option("#id_platform", "shopee")
+    expect(page.locator("#id_partner_id")).to_be_visible()
+    expect(page.locator("label[for=id_webhook_secret]")).to_contain_text("Partner key")
+    expect(page.locator("#id_consumer_key")).to_have_count(0)
+    expect(page.locator("#id_name")).to_have_value("Acme on Shopee")  # what was typed is kept
+    page.select_option("#id_platform", "twilio")
+    expect(page.locator("label[for=id_webhook_secret]")).to_contain_text("Auth token")
+    expect(page.locator("#id_partner_id")).to_have_count(0)
