@@ -120,7 +120,8 @@ class MappingViews(admin.ModelAdmin):
     def variant_picker_view(self, request: HttpRequest, channel_id: int) -> HttpResponse:
         channel = self._channel(request, channel_id)
         skus = SKU.objects.filter(organization_id=channel.organization_id).order_by("code")
-        sku = skus.filter(pk=request.POST.get("sku") or request.GET.get("sku") or 0).first()
+        chosen_sku = request.POST.get("sku") or request.GET.get("sku") or ""
+        sku = skus.filter(pk=chosen_sku).first() if chosen_sku.isdigit() else None
         search = request.GET.get("q", "").strip()[:100]
         variants: list[RemoteVariant] = []
         try:

@@ -135,3 +135,4 @@ def test_a_channel_without_credentials_says_so_on_the_picker(merchant):
     url = reverse("admin:channels_app_channel_variants", args=[channel.pk])
     page = merchant.get(url).content.decode()
     assert "Could not list variants" in page and "has no access token" in page
+    assert merchant.get(url, {"sku": "x'1"}).status_code == 200  # a SKU id typed by hand: none chosen
