@@ -14,6 +14,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from channels_app.access import OrganizationScopedAdmin, OrganizationScopedInline, WriteOnlySecretsAdmin
+from channels_app.channel_form import (
+    CREDENTIAL_FIELDS,
+    STORE_PLATFORMS,
+    ChannelForm,
+    fields_for,
+    platform_of,
+)
+from channels_app.mapping_views import MappingViews
 from channels_app.models import (
     Channel,
     ChannelLocation,
@@ -69,71 +77,8 @@ class WebhookSubscriptionInline(admin.TabularInline):
         return False
 
 
-SECRET_HELP = "Write-only: leave blank to keep the stored value."
-CREDENTIAL_FIELDS = ("access_token", "refresh_token", "consumer_key", "consumer_secret")
-
-
-class ChannelForm(forms.ModelForm):
-    """Secrets are written, never shown back: a blank field keeps what is stored."""
-
-    webhook_secret = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
-    previous_webhook_secret = forms.CharField(
-        required=False, widget=forms.PasswordInput, help_text=SECRET_HELP
-    )
-    access_token = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
-    refresh_token = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
-    consumer_key = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
-    consumer_secret = forms.CharField(required=False, widget=forms.PasswordInput, help_text=SECRET_HELP)
-
-    class Meta:
-        model = Channel
-        fields = (
-            "organization",
-            "name",
-            "platform",
-            "shop_identifier",
-            "partner_id",
-            "api_base_url",
-            "webhook_secret",
-            "previous_webhook_secret",
-            "allow_backorders",
-            "push_catalog",
-            "api_rate_limit",
-            "is_active",
-        )
-
-    def clean_webhook_secret(self) -> str:
-        return self.cleaned_data["webhook_secret"] or (
-            self.instance.webhook_secret if self.instance.pk else ""
-        )
-
-    def clean_previous_webhook_secret(self) -> str:
-        stored = self.instance.previous_webhook_secret if self.instance.pk else ""
-        return self.cleaned_data["previous_webhook_secret"] or stored
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        instance = self.instance
-        self.stored_secrets = (
-            instance.webhook_secret,
-            instance.previous_webhook_secret,
-            instance.credentials,
-        )
-
-    def save(self, commit: bool = True) -> Channel:
-        channel = super().save(commit=False)
-        given = {name: self.cleaned_data[name] for name in CREDENTIAL_FIELDS if self.cleaned_data.get(name)}
-        credentials = {**channel.credentials, **given}
-        if (channel.webhook_secret, channel.previous_webhook_secret, credentials) != self.stored_secrets:
-            channel.secrets_changed_at = timezone.now()
-        channel.credentials = credentials
-        if commit:
-            channel.save()
-        return channel
-
-
 @admin.register(Channel)
-class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
+class ChannelAdmin(MappingViews, WriteOnlySecretsAdmin, OrganizationScopedAdmin):
     form = ChannelForm
     secret_fields = ("webhook_secret", "previous_webhook_secret", *CREDENTIAL_FIELDS)
     list_display = (
@@ -154,6 +99,7 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
         "connection",
         "api_versions",
         "recent_runs",
+        "mapping_links",
         "created_at",
         "updated_at",
     )
@@ -173,6 +119,12 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
         if lookup.split("__", 1)[0] in self.SECRET_FIELDS:
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    def get_fields(self, request: HttpRequest, obj: Channel | None = None) -> Any:
+        return fields_for(platform_of(request, obj), list(super().get_fields(request, obj)))
+
+    def get_inlines(self, request: HttpRequest, obj: Channel | None) -> Any:
+        return self.inlines if platform_of(request, obj) in STORE_PLATFORMS else []
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))
@@ -275,7 +227,8 @@ class ChannelAdmin(WriteOnlySecretsAdmin, OrganizationScopedAdmin):
     @admin.display(description="Events in 24 h")
     def events_24h(self, channel: Channel) -> str:
         counts = [(status, getattr(channel, f"n_{status.lower()}", 0)) for status in EventStatus.values]
-        return ", ".join(f"{n} {status.lower()}" for status, n in counts if n) or "none"
+        said = (f"{n} {EventStatus(status).label.lower()}" for status, n in counts if n)
+        return ", ".join(said) or "none"
 
 
 @admin.register(ProcessedWebhookEvent)
@@ -293,6 +246,7 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
     )
     list_filter = (
         "status",
+        "mapping_kind",
         "source",
         ("channel", admin.RelatedOnlyFieldListFilter),
         "topic",
@@ -307,6 +261,7 @@ class ProcessedWebhookEventAdmin(OrganizationScopedAdmin):
         "delivery_id",
         "channel__shop_identifier",
         "request_id",
+        "mapping_ref",
         "payload__id",
         "payload__data__ordersn",
     )

@@ -111,6 +111,21 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class RemoteVariant:
+    """A variant as the channel lists it, for a merchant to pick when mapping a SKU to it."""
+
+    variant_id: str
+    product_id: str
+    title: str  # the product's title, and the variant's own where it has one
+    sku: str
+    inventory_item_id: str = ""  # where the platform keeps stock by inventory item (Shopify)
+
+
+# At most this many variants are offered for one search: the merchant narrows it down further.
+VARIANT_CHOICES = 50
+
+
+@dataclass(frozen=True)
 class PushedListing:
     external_id: str
     variants: dict[str, tuple[str, str]]  # sku -> (variant id, inventory item id)
@@ -135,6 +150,11 @@ class PlatformClient(Protocol):
 
     def fetch_products(self, resume: str = "") -> Iterator[ProductPage]:
         """Every product with its variants, a page at a time (from `resume`, a page's own)."""
+        ...
+
+    def fetch_variants(self, search: str = "", *, inventory_item: str = "") -> list[RemoteVariant]:
+        """Up to VARIANT_CHOICES variants whose title or SKU matches `search` (any, when blank);
+        with `inventory_item`, the variant of that inventory item (none where the platform has none)."""
         ...
 
     def fetch_changes(self, since: datetime, *, stock: bool, resume: str = "") -> Iterator[ChangesPage]:

@@ -9,7 +9,8 @@ platform packages import no domain app at start-up:
 - `apply(event, fetched)`: writes the effects. It runs in one transaction with the event's move
   to its final status, so a worker killed mid-job leaves no half-applied event: the effects and
   COMPLETED commit together or not at all. It returns None when done, or an `Outcome` to end the
-  event another way (IGNORED with a reason: stale update, nothing to do).
+  event another way (IGNORED with a reason: stale update, nothing to do). Raising `NeedsMapping`
+  rolls its writes back and leaves the event waiting for a mapping (NEEDS_MAPPING).
 
 Both raise `HandlerError(permanent=True)` for input that will never work; anything else is
 retried with backoff. Handlers must still be idempotent: a redelivered event runs them again.
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from channels_app.outcomes import COMPLETED, Handler, HandlerError, Outcome, ignored
+from channels_app.models import EventStatus
+from channels_app.outcomes import COMPLETED, Handler, HandlerError, NeedsMapping, Outcome, ignored
 from channels_app.platforms.aftership import webhooks as aftership
 from channels_app.platforms.easypost import webhooks as easypost
 from channels_app.platforms.shopee import webhooks as shopee
@@ -79,9 +81,16 @@ def dispatch(event: ProcessedWebhookEvent) -> Outcome:
     else:
         fetch, apply = handler
         fetched = fetch(event) if fetch else None
-        with transaction.atomic():
-            outcome = apply(event, fetched) or COMPLETED
-            event.finish(outcome.status, ignored_reason=outcome.reason)
+        try:
+            with transaction.atomic():
+                outcome = apply(event, fetched) or COMPLETED
+                event.finish(outcome.status, ignored_reason=outcome.reason)
+        except NeedsMapping as waiting:
+            # Whatever the handler wrote is rolled back: the replay after mapping applies it whole.
+            outcome = Outcome(EventStatus.NEEDS_MAPPING, str(waiting))
+            event.finish(
+                outcome.status, error=str(waiting), mapping_kind=waiting.kind, mapping_ref=waiting.ref
+            )
         return outcome
     event.finish(outcome.status, ignored_reason=outcome.reason)
     return outcome

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 def process_webhook_event(event_id: int) -> str:
-    """Run the event's handler once: ENQUEUED -> PROCESSING -> COMPLETED | FAILED | IGNORED."""
+    """Run the event's handler once: ENQUEUED -> PROCESSING -> COMPLETED | FAILED | IGNORED |
+    NEEDS_MAPPING."""
     started = time.monotonic()
     if not ProcessedWebhookEvent.claim(event_id):
         status = ProcessedWebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()

@@ -9,13 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from channels_app.models import EventStatus
+from channels_app.models import EventStatus, MappingKind
 
 
 class HandlerError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class NeedsMapping(HandlerError):
+    """The event names something the merchant has not mapped yet (`kind`, `ref`): it waits, as
+    NEEDS_MAPPING, for the mapping screen to map it and replay it. Permanent, so that a caller
+    that does not know this outcome fails the event rather than retrying it."""
+
+    def __init__(self, message: str, *, kind: MappingKind, ref: str) -> None:
+        super().__init__(message, permanent=True)
+        self.kind = kind
+        self.ref = ref
 
 
 @dataclass(frozen=True)

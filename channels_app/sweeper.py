@@ -114,13 +114,14 @@ def events_waiting() -> dict[str, tuple[int, float]]:
 
 
 def events_purge() -> dict[str, int]:
-    """Delete COMPLETED and IGNORED events past their retention, and FAILED ones past theirs."""
+    """Delete COMPLETED and IGNORED events past their retention, and FAILED ones (and those still
+    waiting for a mapping) past theirs."""
     now = timezone.now()
     done_before = now - timedelta(seconds=settings.HUB_RETAIN_COMPLETED_EVENTS)
     failed_before = now - timedelta(seconds=settings.HUB_RETAIN_FAILED_EVENTS)
     deleted, _ = ProcessedWebhookEvent.objects.filter(
         Q(status__in=[EventStatus.COMPLETED, EventStatus.IGNORED], updated_at__lt=done_before)
-        | Q(status=EventStatus.FAILED, updated_at__lt=failed_before)
+        | Q(status__in=[EventStatus.FAILED, EventStatus.NEEDS_MAPPING], updated_at__lt=failed_before)
     ).delete()
     if deleted:
         logger.info("purged %s old webhook events", deleted)

@@ -106,3 +106,20 @@ def _code(platform: str, variant: VariantData, counts: Counter[str]) -> str:
         counts["sku_codes_too_long"] += 1
         code = ""
     return code or f"{platform}-{variant.external_id}"
+
+
+def variant_map(
+    *, channel_id: int, sku_id: int, variant_id: str, product_id: str = "", inventory_item_id: str = ""
+) -> ChannelVariant:
+    """Map the channel's variant to the SKU a merchant chose (the variant picker, the needs-mapping
+    screen): a variant maps to one SKU, so choosing again moves it."""
+    variant, _ = ChannelVariant.objects.update_or_create(
+        channel_id=channel_id,
+        external_variant_id=variant_id,
+        defaults={
+            "sku_id": sku_id,
+            "external_product_id": product_id,
+            "external_inventory_item_id": inventory_item_id,
+        },
+    )
+    return variant

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from django.db.models import Sum
 
-from channels_app.models import Channel, ChannelLocation, ProcessedWebhookEvent
-from channels_app.outcomes import HandlerError, Outcome, ignored
+from channels_app.models import Channel, ChannelLocation, MappingKind, ProcessedWebhookEvent
+from channels_app.outcomes import NeedsMapping, Outcome, ignored
 from inventory.models import SKU, ChannelVariant, MovementReason, Reservation, ReservationStatus, Warehouse
 from inventory.services import level_for_update, stock_set
 from inventory.stock_push import channel_reported, push_pending, read_before_push
@@ -28,18 +28,19 @@ def sku_for_variant(
 
 
 def warehouse_for_location(channel: Channel, location_id: str) -> Warehouse:
-    """The warehouse a channel location is mapped to; an unmapped location is refused, not guessed."""
+    """The warehouse a channel location is mapped to; an unmapped location is not guessed: the
+    event waits for the merchant to map it (NEEDS_MAPPING), then the mapping screen replays it."""
     location = (
         ChannelLocation.objects.select_related("warehouse")
         .filter(channel=channel, external_id=location_id)
         .first()
     )
     if location is None or location.warehouse is None:
-        # The event fails with this message (kept 7 days, retryable from the dead-letter queue).
-        raise HandlerError(
-            f"location {location_id} of channel {channel.pk} is not mapped to a warehouse: map it in the "
-            "channel's locations, then retry this event",
-            permanent=True,
+        raise NeedsMapping(
+            f"location {location_id} of channel {channel.pk} is not mapped to a warehouse: map it on the "
+            "needs-mapping screen, and the events waiting for it run again",
+            kind=MappingKind.LOCATION,
+            ref=location_id,
         )
     return location.warehouse
 
@@ -67,8 +68,20 @@ def stock_report(
     reported_at: datetime | None,
     describe: str,
     location: str = "",
+    inventory_item: str = "",
 ) -> Outcome | None:
-    """Set the level so that its availability for this channel matches what the channel reports."""
+    """Set the level so that its availability for this channel matches what the channel reports.
+
+    A report for an `inventory_item` no SKU maps waits for the merchant to map it (NEEDS_MAPPING);
+    without one (a platform that names variants, not items) it is ignored.
+    """
+    if sku is None and inventory_item:
+        raise NeedsMapping(
+            f"no SKU maps {describe}: map it on the needs-mapping screen, and the events waiting for it "
+            "run again",
+            kind=MappingKind.INVENTORY_ITEM,
+            ref=inventory_item,
+        )
     if sku is None:
         return ignored(f"no SKU maps {describe}")
     level = level_for_update(sku_id=sku.pk, warehouse_id=warehouse.pk)

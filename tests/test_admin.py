@@ -112,9 +112,10 @@ def test_events_are_found_by_the_platforms_order_id_and_show_their_payload(admin
 
 def test_the_channel_list_shows_the_last_webhook_and_events_per_status_in_24_hours(admin_client):
     channel = factories.shopify_channel()
-    for n, status in enumerate(["COMPLETED", "COMPLETED", "FAILED"]):
+    for n, status in enumerate(["COMPLETED", "COMPLETED", "FAILED", "NEEDS_MAPPING"]):
         ProcessedWebhookEvent.objects.create(
             source="shopify", channel=channel, topic="t", event_key=f"k{n}", status=status
         )
     page = admin_client.get(reverse("admin:channels_app_channel_changelist")).content.decode()
     assert "2 completed, 1 failed" in page
+    assert "1 needs mapping" in page  # in words, not the status's NEEDS_MAPPING

@@ -8,6 +8,7 @@
 from channels_app.models.events import (
     ClaimLost,
     EventStatus,
+    MappingKind,
     ProcessedWebhookEvent,
     SubscriptionState,
     WebhookSubscription,
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelLocation",
     "ClaimLost",
     "EventStatus",
+    "MappingKind",
     "Organization",
     "Platform",
     "ProcessedWebhookEvent",

@@ -19,6 +19,16 @@ class EventStatus(models.TextChoices):
     COMPLETED = "COMPLETED", "Completed"
     FAILED = "FAILED", "Failed"
     IGNORED = "IGNORED", "Ignored"
+    # Waiting for a merchant to map what it names (an inventory item, a location): the mapping
+    # screen replays it once mapped. Not FAILED, since retrying before the mapping changes nothing.
+    NEEDS_MAPPING = "NEEDS_MAPPING", "Needs mapping"
+
+
+class MappingKind(models.TextChoices):
+    """What a NEEDS_MAPPING event names that the hub cannot resolve yet."""
+
+    INVENTORY_ITEM = "inventory_item", "Inventory item"
+    LOCATION = "location", "Location"
 
 
 class ProcessedWebhookEvent(models.Model):
@@ -46,6 +56,17 @@ class ProcessedWebhookEvent(models.Model):
     last_duplicate_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     ignored_reason = models.CharField(max_length=255, blank=True)
+    # db_default: rows inserted by code that predates these columns (a rolling deploy) still fit.
+    mapping_kind = models.CharField(
+        max_length=20, choices=MappingKind.choices, blank=True, default="", db_default=""
+    )
+    mapping_ref = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The platform's id of what needs mapping.",
+    )
     request_id = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -60,6 +81,12 @@ class ProcessedWebhookEvent(models.Model):
             # The sweeper's and the retention cleanup's scans.
             models.Index(fields=["status", "updated_at"], name="webhook_event_status_idx"),
             models.Index(fields=["channel", "topic", "received_at"], name="webhook_event_topic_idx"),
+            # The mapping screen's replay: the waiting events of one channel and ref.
+            models.Index(
+                fields=["channel", "mapping_kind", "mapping_ref"],
+                condition=Q(status="NEEDS_MAPPING"),
+                name="webhook_event_mapping_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,7 +112,15 @@ class ProcessedWebhookEvent(models.Model):
         )
         return claimed == 1
 
-    def finish(self, status: str, *, error: str = "", ignored_reason: str = "") -> None:
+    def finish(
+        self,
+        status: str,
+        *,
+        error: str = "",
+        ignored_reason: str = "",
+        mapping_kind: str = "",
+        mapping_ref: str = "",
+    ) -> None:
         """Record the outcome of the attempt that claimed this event (`self.attempts`, as read
         right after the claim). Raises ClaimLost if the event is no longer that attempt's: the
         sweeper took it back from a worker it thought dead, and the effects must roll back."""
@@ -96,6 +131,8 @@ class ProcessedWebhookEvent(models.Model):
             status=status,
             error_message=error,
             ignored_reason=ignored_reason,
+            mapping_kind=mapping_kind,
+            mapping_ref=mapping_ref,
             processed_at=now if status != EventStatus.ENQUEUED else None,
             updated_at=now,
         )

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import ngettext
 from django_rq.settings import get_queues_map
 
-from channels_app.models import Channel
+from channels_app.models import Channel, EventStatus, ProcessedWebhookEvent
 from channels_app.sweeper import events_waiting
 from config import throughput
 from config.health import live_workers, queue_stats
@@ -81,6 +81,8 @@ def failed_jobs_view(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "query": request.GET.urlencode(),
         "without_exception": _query_without(request, "exception", "page"),
+        # Not failed jobs, but the same kind of trouble: events waiting for a merchant's mapping.
+        "needs_mapping": ProcessedWebhookEvent.objects.filter(status=EventStatus.NEEDS_MAPPING).count(),
     }
     return render(request, "admin/ops/failed_jobs.html", context)
 

@@ -14,24 +14,22 @@ from inventory.models import ChannelVariant
 from orders.services import LineData, OrderData, order_sync
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
-from tests.platforms import as_http_headers, fixture_json, shopify_headers
+from tests.platforms import as_http_headers, fixture_json, woocommerce_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LEVEL = fixture_json("shopify/webhooks/inventory_levels_update.json")  # item 271878346596884015 @ 24826418
+PRODUCT = fixture_json("woocommerce/webhooks/product_updated.json")  # product 794
+PRODUCT.update(manage_stock=True, stock_quantity=12, date_modified_gmt="2017-03-24T00:00:00")
 
 
-def post_inventory_level(live_server, event_id: str) -> int:
-    body = json.dumps(LEVEL).encode()
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="inventory_levels/update",
-        event_id=event_id,
-    )
+def post_product_update(live_server, channel) -> int:
+    body = json.dumps(PRODUCT).encode()
+    headers = woocommerce_headers(secret="woo-secret&1", body=body, topic="product.updated")
     response = requests.post(
-        f"{live_server.url}/webhooks/shopify/", data=body, headers=as_http_headers(headers), timeout=10
+        f"{live_server.url}/webhooks/woocommerce/{channel.pk}/",
+        data=body,
+        headers=as_http_headers(headers),
+        timeout=10,
     )
     assert response.status_code == 200, response.text
     return response.json()["event"]
@@ -40,14 +38,12 @@ def post_inventory_level(live_server, event_id: str) -> int:
 def test_ops_see_a_failed_job_fix_its_cause_retry_it_and_it_succeeds(
     page, context, live_server, log_in, staff, run_worker, screenshot
 ):
-    channel = factories.shopify_channel()
-    main = warehouse(channel.organization, "main")
-    item = sku(channel.organization, "AVIATOR", on_hand=3, at=main)
-    ChannelVariant.objects.create(
-        channel=channel, sku=item, external_variant_id="1", external_inventory_item_id="271878346596884015"
-    )
-    # A real signed webhook for a location nobody mapped yet: its job fails, permanently.
-    event_id = post_inventory_level(live_server, "browser-1")
+    channel = factories.woocommerce_channel()
+    main = warehouse(channel.organization, "main", default=False)
+    item = sku(channel.organization, "PREMIUM", on_hand=3, at=main)
+    ChannelVariant.objects.create(channel=channel, sku=item, external_variant_id="794")
+    # A real signed webhook for a store whose stock is in no warehouse yet: its job fails, permanently.
+    event_id = post_product_update(live_server, channel)
     run_worker("webhooks")
     job_id = f"webhook-{event_id}"
     assert get_queue("webhooks").failed_job_registry.get_job_ids() == [job_id]
@@ -57,18 +53,18 @@ def test_ops_see_a_failed_job_fix_its_cause_retry_it_and_it_succeeds(
     page.goto(f"{live_server.url}/admin/django_rq/dashboard/failed/")
     row = page.locator("#result_list tbody tr", has_text=job_id)
     expect(row).to_contain_text("HandlerError")
-    expect(row).to_contain_text("is not mapped to a warehouse")
-    expect(row).to_contain_text(f"event {event_id} (inventory_levels/update)")
+    expect(row).to_contain_text("has no warehouse for its stock")
+    expect(row).to_contain_text(f"event {event_id} (product.updated)")
     expect(page.locator("#exception_groups")).to_contain_text("HandlerError")
     screenshot("failed-jobs")
 
-    # The cause, fixed by the merchant (ops only read channels): the location mapped to a warehouse.
+    # The cause, fixed by the merchant (ops only read channels): the store's stock mapped to a warehouse.
     staff("wile", "--org", "acme")
     merchant = context.browser.new_page()
     log_in(merchant, "wile")
     merchant.goto(f"{live_server.url}/admin/channels_app/channel/{channel.pk}/change/")
     merchant.click(".add-row a")
-    merchant.fill("#id_locations-0-external_id", "24826418")
+    merchant.fill("#id_locations-0-external_id", "store")
     merchant.select_option("#id_locations-0-warehouse", label=str(main))
     merchant.click("input[name=_save]")
     expect(merchant.locator(".messagelist")).to_contain_text("was changed successfully")
@@ -87,7 +83,7 @@ def test_ops_see_a_failed_job_fix_its_cause_retry_it_and_it_succeeds(
     page.goto(f"{live_server.url}/admin/channels_app/processedwebhookevent/{event_id}/change/")
     expect(page.locator(".field-status")).to_contain_text("Completed")
     assert ProcessedWebhookEvent.objects.get(pk=event_id).status == EventStatus.COMPLETED
-    assert level(item, main).on_hand == 10  # the level the webhook reported
+    assert level(item, main).on_hand == 12  # the level the webhook reported
 
     page.goto(f"{live_server.url}/admin/django_rq/dashboard/")
     webhooks = page.locator("tr", has_text="webhooks").first

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from channels_app.models import ChannelLocation, EventStatus, ProcessedWebhookEvent
+from channels_app.models import ChannelLocation, EventStatus, MappingKind, ProcessedWebhookEvent
 from inventory.models import ChannelVariant, StockMovement
 from tests.channels_app import factories
 from tests.inventory.factories import assert_invariants, level, sku, warehouse
@@ -60,7 +60,7 @@ def test_a_shopify_inventory_level_sets_the_mapped_warehouse_through_the_ledger(
     assert_invariants()
 
 
-def test_an_unmapped_location_is_refused_and_recorded_not_guessed(post):
+def test_an_unmapped_location_waits_for_its_mapping_not_guessed(post):
     channel = factories.shopify_channel()
     main = warehouse(channel.organization)
     item = sku(channel.organization, "AVIATOR", on_hand=3, at=main)
@@ -68,20 +68,27 @@ def test_an_unmapped_location_is_refused_and_recorded_not_guessed(post):
         channel=channel, sku=item, external_variant_id="1", external_inventory_item_id="271878346596884015"
     )
     event = shopify_level(post, LEVEL, "e1")
-    assert event.status == EventStatus.FAILED
+    assert (event.status, event.mapping_kind, event.mapping_ref) == (
+        EventStatus.NEEDS_MAPPING,
+        MappingKind.LOCATION,
+        "24826418",
+    )
     assert "location 24826418" in event.error_message and "not mapped" in event.error_message
     assert level(item, main).on_hand == 3
 
 
-def test_an_unknown_inventory_item_is_ignored_with_its_reason(post):
+def test_an_unknown_inventory_item_waits_for_its_mapping_with_its_reason(post):
     channel = factories.shopify_channel()
     main = warehouse(channel.organization)
     ChannelLocation.objects.create(channel=channel, external_id="24826418", warehouse=main)
     event = shopify_level(post, LEVEL, "e1")
-    assert (event.status, event.ignored_reason) == (
-        EventStatus.IGNORED,
-        "no SKU maps Shopify inventory item 271878346596884015",
+    assert (event.status, event.mapping_kind, event.mapping_ref) == (
+        EventStatus.NEEDS_MAPPING,
+        MappingKind.INVENTORY_ITEM,
+        "271878346596884015",
     )
+    assert event.error_message.startswith("no SKU maps Shopify inventory item 271878346596884015")
+    assert not StockMovement.objects.exists()
 
 
 def test_a_woocommerce_product_update_sets_its_stock(post):

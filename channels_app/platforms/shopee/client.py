@@ -24,12 +24,14 @@ from django.db import transaction
 
 from channels_app import http, ratelimit
 from channels_app.clients import (
+    VARIANT_CHOICES,
     ChangesPage,
     ConsoleOnly,
     Listing,
     Polled,
     ProductPage,
     PushedListing,
+    RemoteVariant,
     RemoteWebhook,
     Shipment,
     StockUpdate,
@@ -409,6 +411,26 @@ class ShopeeClient:
             yield ProductPage(
                 products=products, total=int(total) if total is not None else None, resume=following
             )
+
+    def fetch_variants(self, search: str = "", *, inventory_item: str = "") -> list[RemoteVariant]:
+        """The models of the shop's first items whose name or SKU contains `search`: the hub reads
+        one batch of the item list and filters it here (Shopee has no inventory items)."""
+        if inventory_item:
+            return []
+        wanted = search.casefold()
+        first = next(iter(self.fetch_products()), None)
+        variants = [
+            RemoteVariant(
+                variant_id=variant.external_id,
+                product_id=product.external_id,
+                title=f"{product.title} / {variant.title}" if variant.title else product.title,
+                sku=variant.sku,
+            )
+            for product in (first.products if first else [])
+            for variant in product.variants
+            if wanted in f"{product.title} {variant.title} {variant.sku}".casefold()
+        ]
+        return variants[:VARIANT_CHOICES]
 
     def _product(self, info: dict[str, Any]) -> ProductData:
         item_id = str(info.get("item_id", ""))

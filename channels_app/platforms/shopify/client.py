@@ -22,11 +22,13 @@ from django.utils.html import escape, linebreaks
 
 from channels_app import http, ratelimit
 from channels_app.clients import (
+    VARIANT_CHOICES,
     ChangesPage,
     Listing,
     Polled,
     ProductPage,
     PushedListing,
+    RemoteVariant,
     RemoteWebhook,
     Shipment,
     StockUpdate,
@@ -36,6 +38,7 @@ from channels_app.platforms.parsing import timestamp
 from channels_app.platforms.shopify.queries import (
     FULFILLMENT_CREATE,
     FULFILLMENT_STATE_QUERY,
+    INVENTORY_ITEM_VARIANT_QUERY,
     INVENTORY_LEVEL_QUERY,
     INVENTORY_SET,
     LEVELS_COST,
@@ -48,6 +51,7 @@ from channels_app.platforms.shopify.queries import (
     PAGE_SIZE,
     PRODUCT_SET,
     SHOP_QUERY,
+    VARIANT_SEARCH_QUERY,
     VARIANTS_QUERY,
     WEBHOOK_CREATE,
     WEBHOOKS_QUERY,
@@ -522,6 +526,34 @@ class ShopifyClient:
             if not following:
                 return
             after = following
+
+    def fetch_variants(self, search: str = "", *, inventory_item: str = "") -> list[RemoteVariant]:
+        if inventory_item:
+            gid = f"gid://shopify/InventoryItem/{inventory_item}"
+            item = self.graphql(INVENTORY_ITEM_VARIANT_QUERY, {"id": gid}, cost=4).get("inventoryItem") or {}
+            # An inventory item belongs to one variant (the connection is for bundles to come).
+            nodes = (item.get("variants") or {}).get("nodes") or []
+            return [_remote_variant(node | {"inventoryItem": {"id": gid}}) for node in nodes[:1]]
+        # Quotes and backslashes would end the search term early: the words alone are searched.
+        words = " ".join(search.replace('"', " ").replace("\\", " ").split())
+        variables = {"first": VARIANT_CHOICES, "query": words or None}
+        connection = self.graphql(VARIANT_SEARCH_QUERY, variables, cost=2 + 3 * VARIANT_CHOICES)
+        nodes = (connection.get("productVariants") or {}).get("nodes") or []
+        return [_remote_variant(node) for node in nodes]
+
+
+def _remote_variant(node: dict[str, Any]) -> RemoteVariant:
+    product = node.get("product") or {}
+    own = node.get("title") or ""
+    title = product.get("title") or ""
+    return RemoteVariant(
+        variant_id=gid_id(node.get("id")),
+        product_id=gid_id(product.get("id")),
+        # "Default Title" is Shopify's name for the one variant of a product without options.
+        title=f"{title} / {own}" if own and own != "Default Title" else title,
+        sku=node.get("sku") or "",
+        inventory_item_id=gid_id((node.get("inventoryItem") or {}).get("id")),
+    )
 
 
 def _group_by_product(nodes: list[dict[str, Any]]) -> list[ProductData]:

@@ -45,6 +45,7 @@ def inventory_level_apply(event: ProcessedWebhookEvent, fetched: None) -> Outcom
         reported_at=level.updated_at,
         describe=f"Shopify inventory item {level.inventory_item_id}",
         location=level.location_id,
+        inventory_item=level.inventory_item_id,
     )
 
 

@@ -20,6 +20,35 @@ query Variants($first: Int!, $after: String) {
   }
 }
 """
+# The picker's search: Shopify's search syntax matches the words against title, SKU and more.
+VARIANT_SEARCH_QUERY = """
+query VariantSearch($first: Int!, $query: String) {
+  productVariants(first: $first, query: $query, sortKey: TITLE) {
+    nodes {
+      id
+      sku
+      title
+      inventoryItem { id }
+      product { id title }
+    }
+  }
+}
+"""
+INVENTORY_ITEM_VARIANT_QUERY = """
+query InventoryItemVariant($id: ID!) {
+  inventoryItem(id: $id) {
+    id
+    variants(first: 1) {
+      nodes {
+        id
+        sku
+        title
+        product { id title }
+      }
+    }
+  }
+}
+"""
 SHOP_QUERY = "query { shop { name myshopifyDomain } }"
 WEBHOOKS_QUERY = """
 query Webhooks($after: String) {

@@ -14,11 +14,13 @@ from django.utils.translation import ngettext
 
 from channels_app import http, ratelimit
 from channels_app.clients import (
+    VARIANT_CHOICES,
     ChangesPage,
     Listing,
     Polled,
     ProductPage,
     PushedListing,
+    RemoteVariant,
     RemoteWebhook,
     Shipment,
     StockUpdate,
@@ -326,6 +328,25 @@ class WooCommerceClient:
         for number, (items, total) in enumerate(self.pages("/products", start=start), start=start):
             following = str(number + 1) if len(items) == PAGE_SIZE else ""
             yield ProductPage(products=[self._product(item) for item in items], total=total, resume=following)
+
+    def fetch_variants(self, search: str = "", *, inventory_item: str = "") -> list[RemoteVariant]:
+        """Products whose words match (WooCommerce's `search` filter), each with its variations;
+        WooCommerce has no inventory items."""
+        if inventory_item:
+            return []
+        params = {"per_page": 20, "_fields": "id,name,type,sku,variations"}
+        found, _ = self.request("GET", "/products", params={**params, "search": search} if search else params)
+        variants = [
+            RemoteVariant(
+                variant_id=variant.external_id,
+                product_id=product.external_id,
+                title=f"{product.title} / {variant.title}" if variant.title else product.title,
+                sku=variant.sku,
+            )
+            for product in (self._product(item) for item in found if isinstance(item, dict))
+            for variant in product.variants
+        ]
+        return variants[:VARIANT_CHOICES]
 
     def _product(self, item: dict[str, Any]) -> ProductData:
         product_id = str(item.get("id", ""))

@@ -86,6 +86,9 @@ def every_admin_url(job_id: str) -> dict[str, str]:
         "pk": 1,
         "id": 1,
         "url": "nowhere/",
+        "channel_id": 1,
+        "kind": "location",
+        "ref": "24826418",
     }
     found = {}
     for name, route, pattern in admin_routes(admin.site.get_urls()):
