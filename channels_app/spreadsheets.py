@@ -43,6 +43,29 @@ class RowError(ValueError):
         self.column = column
 
 
+def refuse_unreadable_file(
+    dataset: Any,
+    organization_id: int | None,
+    columns: tuple[str, ...],
+    *,
+    optional: str,
+    no_organization: str,
+) -> None:
+    """Refuse a file before its rows are read: one without the columns it needs says which it
+    lacks, and one sent without an organization is refused with `no_organization`."""
+    missing = [column for column in columns if column not in (dataset.headers or [])]
+    if organization_id is not None and not missing:
+        return
+    # django-import-export goes on to the rows after this error: leave it none to read.
+    dataset.wipe()
+    if missing:
+        raise ValueError(
+            f"line 1 lacks the column(s) {', '.join(missing)} "
+            f"(expected {','.join(columns)}, and {optional} if wanted)"
+        )
+    raise ValueError(no_organization)
+
+
 class OrganizationImportForm(ImportForm):
     """The file, and the organization its rows belong to (among the user's own)."""
 

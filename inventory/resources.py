@@ -17,7 +17,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from import_export import fields, resources, widgets
 
-from channels_app.spreadsheets import OrganizationFilesAdmin, RowError, spreadsheet_safe
+from channels_app.spreadsheets import (
+    OrganizationFilesAdmin,
+    RowError,
+    refuse_unreadable_file,
+    spreadsheet_safe,
+)
 from inventory.models import SKU, MovementReason, StockLevel, Warehouse
 from inventory.services import stock_set
 from inventory.stock_files import COLUMNS, RowsSeen, stock_row_place, stock_row_read
@@ -66,16 +71,13 @@ class StockLevelResource(resources.ModelResource):
         return StockLevel.objects.filter(sku__organization_id=self.organization_id or 0)
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        missing = [column for column in COLUMNS if column not in (dataset.headers or [])]
-        if self.organization_id is None or missing:
-            # django-import-export goes on to the rows after this error: leave it none to read.
-            dataset.wipe()
-            if missing:
-                raise ValueError(
-                    f"line 1 lacks the column(s) {', '.join(missing)} "
-                    f"(expected {','.join(COLUMNS)}, and title if wanted)"
-                )
-            raise ValueError("choose the organization the stock belongs to")
+        refuse_unreadable_file(
+            dataset,
+            self.organization_id,
+            COLUMNS,
+            optional="title",
+            no_organization="choose the organization the stock belongs to",
+        )
         self.seen = RowsSeen()
 
     def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:

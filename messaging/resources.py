@@ -13,7 +13,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from import_export import fields, resources
 
-from channels_app.spreadsheets import OrganizationFilesAdmin, RowError, spreadsheet_safe
+from channels_app.spreadsheets import (
+    OrganizationFilesAdmin,
+    RowError,
+    refuse_unreadable_file,
+    spreadsheet_safe,
+)
 from messaging.contacts import COLUMNS, contact_consent_import, contact_row_read, phone_region
 from messaging.models import Contact
 
@@ -55,16 +60,13 @@ class ContactResource(resources.ModelResource):
         return Contact(organization_id=self.organization_id or 0)
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        missing = [column for column in COLUMNS if column not in (dataset.headers or [])]
-        if self.organization_id is None or missing:
-            # django-import-export goes on to the rows after this error: leave it none to read.
-            dataset.wipe()
-            if missing:
-                raise ValueError(
-                    f"line 1 lacks the column(s) {', '.join(missing)} "
-                    f"(expected {','.join(COLUMNS)}, and email if wanted)"
-                )
-            raise ValueError("choose the organization the contacts belong to")
+        refuse_unreadable_file(
+            dataset,
+            self.organization_id,
+            COLUMNS,
+            optional="email",
+            no_organization="choose the organization the contacts belong to",
+        )
         self.region = phone_region(self.organization_id)
         self.lines.clear()
 
