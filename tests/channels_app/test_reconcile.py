@@ -25,6 +25,7 @@ from config.queues import get_queue
 from inventory.models import ChannelVariant, Reservation
 from orders.models import Order
 from tests.channels_app import factories
+from tests.channels_app.conftest import run_sync
 from tests.inventory.factories import level, sku, warehouse
 from tests.platforms import fixture_json, post_shopify, shopify_cost, shopify_graphql_path
 
@@ -89,16 +90,6 @@ def shopify(httpserver):
     item = sku(channel.organization, "IPOD2008GREEN", on_hand=5, at=main)
     ChannelVariant.objects.create(channel=channel, sku=item, external_variant_id="39072856")
     return channel, main, item
-
-
-def run_sync(run_worker, django_capture_on_commit_callbacks, **start):
-    with django_capture_on_commit_callbacks(execute=True):
-        run = sync_start(**start)
-    with django_capture_on_commit_callbacks(execute=True):  # the events it records, enqueued
-        run_worker("channel-sync")
-    run_worker("webhooks")
-    run.refresh_from_db()
-    return run
 
 
 def test_a_shopify_order_whose_webhook_never_came_is_healed_by_reconciliation(
