@@ -171,3 +171,22 @@ def test_the_private_helper_check_sees_one():
         ("messaging.queueing", "orders.services._total"),
         ("messaging.rules", "orders.services._total"),
     ]
+
+
+def test_no_test_module_imports_another():
+    """Helpers two test modules share live in a conftest.py, a factories.py or tests/platforms.py."""
+    found = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found += [
+                (str(path.relative_to(ROOT)), name)
+                for name in names
+                if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_")
+            ]
+    assert found == []
