@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from bench.feedgen import Feed, png
 from catalog_sync.models import CatalogSyncRun, Supplier
 from channels_app.models import Organization, SyncStatus
-from tests.catalog_sync.test_pipeline import QUEUES
+from tests.catalog_sync.conftest import QUEUES
 
 
 def test_a_merchant_syncs_a_supplier_and_sees_the_run_its_counters_and_a_familys_history(

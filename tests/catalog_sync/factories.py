@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.feedgen import Feed
 from catalog_sync.models import CatalogSyncRun, ProductFamily, Supplier
 from channels_app.models import Organization
 
@@ -30,3 +31,9 @@ def run(supplier: Supplier, **fields: Any) -> CatalogSyncRun:
 
 def family(supplier: Supplier, family_key: str = "F1", **fields: Any) -> ProductFamily:
     return ProductFamily.objects.create(supplier=supplier, family_key=family_key, **fields)
+
+
+def make_supplier(feed: Feed, slug: str = "acme", code: str = "A360") -> Supplier:
+    """A supplier of `feed`, of the organization `slug` (made if it does not exist yet)."""
+    organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
+    return Supplier.objects.create(organization=organization, code=code, name=code, feed_url=feed.index_url)

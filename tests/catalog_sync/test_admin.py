@@ -11,7 +11,8 @@ from django.urls import reverse
 from catalog_sync.models import CatalogSyncRun, FamilyImage, ImageAsset, ImageStatus, ProductFamily
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
-from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
+from tests.catalog_sync.conftest import QUEUES
+from tests.catalog_sync.factories import make_supplier
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,7 +20,8 @@ from channels_app.models import SyncStatus
 from config.jobs import discard_job
 from config.queues import get_queue, rq_queues
 from tests.catalog_sync import factories as catalog
-from tests.catalog_sync.test_pipeline import QUEUES, make_supplier
+from tests.catalog_sync.conftest import QUEUES
+from tests.catalog_sync.factories import make_supplier
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

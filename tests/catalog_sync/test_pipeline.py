@@ -24,15 +24,15 @@ from catalog_sync.models import (
     ImageStatus,
     ProductFamily,
     RunMode,
-    Supplier,
 )
 from catalog_sync.pipeline import run_start
-from channels_app.models import Organization, SyncStatus
+from channels_app.models import SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product
+from tests.catalog_sync.conftest import QUEUES
+from tests.catalog_sync.factories import make_supplier
 
 pytestmark = pytest.mark.django_db(transaction=True)
-QUEUES = ("catalog-supplier", "catalog-family", "catalog-images")
 
 
 @pytest.fixture
@@ -40,11 +40,6 @@ def feed(httpserver):
     feed = Feed(httpserver.url_for("/"))
     httpserver.expect_request(re.compile(".*")).respond_with_handler(feed.respond)
     return feed
-
-
-def make_supplier(feed: Feed, slug: str = "acme", code: str = "A360") -> Supplier:
-    organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
-    return Supplier.objects.create(organization=organization, code=code, name=code, feed_url=feed.index_url)
 
 
 @pytest.fixture

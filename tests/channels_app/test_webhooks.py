@@ -15,29 +15,10 @@ from channels_app.sweeper import events_sweep
 from config.queues import get_queue, rq_queues
 from tests import platforms
 from tests.channels_app import factories
+from tests.channels_app.conftest import ORDER, post_shopify
 from tests.platforms import FIXTURES, fixture_bytes, shopify_headers
 
 pytestmark = pytest.mark.django_db
-
-ORDER = fixture_bytes("shopify/webhooks/orders_create.json")
-
-
-def post_shopify(
-    client, body=ORDER, topic="orders/create", event_id="ev-1", path="/webhooks/shopify/", **extra
-):
-    """Shopify's delivery to the shop of factories.shopify_channel(), signed with its first secret
-    (whatever secret the channel has now: the rotation test signs with the previous one)."""
-    return platforms.post_shopify(
-        client,
-        None,
-        topic,
-        body,
-        event_id=event_id,
-        secret=factories.SHOPIFY_SECRET,
-        shop=factories.SHOPIFY_SHOP,
-        path=path,
-        **extra,
-    )
 
 
 def test_every_handled_topic_has_a_recorded_payload():

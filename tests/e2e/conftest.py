@@ -1,23 +1,29 @@
-"""Real processes: gunicorn serving the hub and rq workers, against the test database and Redis."""
+"""Real processes: gunicorn serving the hub and rq workers, against the test database and Redis;
+posting to them over HTTP, and holding a worker inside its job."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from django.conf import settings
 from django.db import connection
+from rq.job import Job, JobStatus
 
 from bench.environment import descendants
-from tests.platforms import LOOPBACK
+from config.queues import get_queue
+from tests.channels_app import factories
+from tests.platforms import LOOPBACK, as_http_headers, fixture_bytes, shopify_headers
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -57,6 +63,73 @@ def database_url_for_processes() -> str:
         return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child nobody reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def post(url: str, body: bytes, django_headers: dict[str, str]) -> requests.Response:
+    headers = {"Content-Type": "application/json", **as_http_headers(django_headers)}
+    return requests.post(url, data=body, headers=headers, timeout=10)
+
+
+def post_uninstall(base: str, event_id: str = "uninstall-1") -> requests.Response:
+    body = fixture_bytes("shopify/webhooks/app_uninstalled.json")
+    headers = shopify_headers(
+        secret=factories.SHOPIFY_SECRET,
+        body=body,
+        shop=factories.SHOPIFY_SHOP,
+        topic="app/uninstalled",
+        event_id=event_id,
+    )
+    return post(f"{base}/webhooks/shopify/", body, headers)
+
+
+@contextmanager
+def worker_blocked_mid_job(table: str = "channels_app_channel", *, lock: str = "") -> Iterator[None]:
+    """Hold a lock the job needs, so a worker stops inside it.
+
+    PostgreSQL: the rows of `table` (the channel row app/uninstalled updates, the stock levels an
+    order reserves), or what the `lock` statement takes. SQLite: the whole database (the worker
+    then waits at its first write, the claim).
+    """
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        writer = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(
+            host=db["HOST"] or "127.0.0.1",
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            dbname=db["NAME"],
+            password=db["PASSWORD"] or None,
+        ) as holder:
+            holder.execute(lock or f"SELECT id FROM {table} FOR UPDATE")
+            yield
+            holder.rollback()
+
+
+def job_started(job_id: str) -> bool:
+    try:
+        return (
+            Job.fetch(job_id, connection=get_queue("webhooks").connection).get_status() == JobStatus.STARTED
+        )
+    except Exception:
+        return False
 
 
 class Processes:

@@ -17,8 +17,7 @@ from channels_app.models import Organization
 from config.queues import get_queue
 from messaging.models import ConsentState, Contact, Message, MessageStatus, MessagingSettings, OutboxRecord
 from messaging.queueing import messages_sweep
-from tests.e2e.conftest import wait_for, waiting_for_locks
-from tests.e2e.test_processes import worker_blocked_mid_job
+from tests.e2e.conftest import wait_for, waiting_for_locks, worker_blocked_mid_job
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,7 @@ from catalog_sync.pipeline import run_start
 from channels_app.models import Organization, SyncStatus
 from config.queues import get_queue
 from inventory.models import SKU, Product
-from tests.e2e.conftest import wait_for, waiting_for_locks
-from tests.e2e.test_processes import job_started, worker_blocked_mid_job
+from tests.e2e.conftest import job_started, wait_for, waiting_for_locks, worker_blocked_mid_job
 
 pytestmark = pytest.mark.e2e
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-import requests
-from django.conf import settings
 from django.db import connection
-from rq.job import Job, JobStatus
 from rq.worker import Worker
 
 from bench.environment import descendants
@@ -27,9 +20,16 @@ from channels_app.platforms.woocommerce import webhooks as woocommerce
 from channels_app.sweeper import events_sweep
 from config.queues import get_queue
 from tests.channels_app import factories
-from tests.e2e.conftest import BASE_DIR, wait_for
+from tests.e2e.conftest import (
+    BASE_DIR,
+    job_started,
+    post,
+    post_uninstall,
+    running,
+    wait_for,
+    worker_blocked_mid_job,
+)
 from tests.platforms import (
-    as_http_headers,
     fixture_bytes,
     fixture_json,
     shopee_authorization,
@@ -48,23 +48,6 @@ PAID = fixture_json("shopify/webhooks/orders_paid.json") | {
 
 # Every recorded Shopify payload: the handled topics, and one the hub does not handle (kept, ignored).
 SHOPIFY_POSTED = [*shopify.HANDLERS, "products/update"]
-
-
-def post(url: str, body: bytes, django_headers: dict[str, str]) -> requests.Response:
-    headers = {"Content-Type": "application/json", **as_http_headers(django_headers)}
-    return requests.post(url, data=body, headers=headers, timeout=10)
-
-
-def post_uninstall(base: str, event_id: str = "uninstall-1") -> requests.Response:
-    body = fixture_bytes("shopify/webhooks/app_uninstalled.json")
-    headers = shopify_headers(
-        secret=factories.SHOPIFY_SECRET,
-        body=body,
-        shop=factories.SHOPIFY_SHOP,
-        topic="app/uninstalled",
-        event_id=event_id,
-    )
-    return post(f"{base}/webhooks/shopify/", body, headers)
 
 
 def statuses() -> dict[str, str]:
@@ -137,47 +120,6 @@ def test_recorded_payloads_posted_over_http_all_reach_their_final_status(process
     assert factories.SHOPIFY_SECRET not in processes.log("worker") + processes.log("web")
 
 
-@contextmanager
-def worker_blocked_mid_job(table: str = "channels_app_channel", *, lock: str = "") -> Iterator[None]:
-    """Hold a lock the job needs, so a worker stops inside it.
-
-    PostgreSQL: the rows of `table` (the channel row app/uninstalled updates, the stock levels an
-    order reserves), or what the `lock` statement takes. SQLite: the whole database (the worker
-    then waits at its first write, the claim).
-    """
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        writer = sqlite3.connect(db["NAME"], timeout=30, isolation_level=None)
-        writer.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            writer.execute("ROLLBACK")
-            writer.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(
-            host=db["HOST"] or "127.0.0.1",
-            port=db["PORT"] or 5432,
-            user=db["USER"],
-            dbname=db["NAME"],
-            password=db["PASSWORD"] or None,
-        ) as holder:
-            holder.execute(lock or f"SELECT id FROM {table} FOR UPDATE")
-            yield
-            holder.rollback()
-
-
-def job_started(job_id: str) -> bool:
-    try:
-        return (
-            Job.fetch(job_id, connection=get_queue("webhooks").connection).get_status() == JobStatus.STARTED
-        )
-    except Exception:
-        return False
-
-
 def test_a_worker_killed_mid_job_is_processed_exactly_once_afterwards(processes):
     base = processes.web()
     channel = factories.shopify_channel()
@@ -204,15 +146,6 @@ def test_a_worker_killed_mid_job_is_processed_exactly_once_afterwards(processes)
     assert not channel.is_active
     assert get_queue("webhooks").failed_job_registry.count == 0
     assert get_queue("webhooks").count == 0
-
-
-def running(pid: int) -> bool:
-    """The process exists and is not a zombie (a dead child nobody reaped yet)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def test_a_worker_killed_alone_takes_its_scheduler_with_it_and_strands_nothing(processes):

@@ -10,7 +10,7 @@ import pytest
 
 from channels_app.models import ProcessedWebhookEvent
 from tests.channels_app import factories
-from tests.e2e.test_processes import post_uninstall
+from tests.e2e.conftest import post_uninstall
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,7 @@ from channels_app.models import EventStatus, ProcessedWebhookEvent
 from config.embedded import EmbeddedValkey
 from config.queues import get_queue
 from tests.channels_app import factories
-from tests.e2e.conftest import BASE_DIR, wait_for
-from tests.e2e.test_processes import running, worker_blocked_mid_job
+from tests.e2e.conftest import BASE_DIR, running, wait_for, worker_blocked_mid_job
 
 pytestmark = pytest.mark.e2e
 

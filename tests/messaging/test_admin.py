@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from messaging.models import Campaign, CampaignStatus, ConsentState, Contact, MessagingSettings, OutboxRecord
 from tests.channels_app import factories
+from tests.messaging.conftest import NESTED_LOOPS
 from tests.messaging.factories import settings_without_quiet_hours
-from tests.messaging.test_delivery import NESTED_LOOPS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

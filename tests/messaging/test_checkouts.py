@@ -21,7 +21,7 @@ from messaging.models import (
     OutboxRecord,
     Suppression,
 )
-from tests.channels_app.test_webhooks import post_shopify
+from tests.channels_app.conftest import post_shopify
 from tests.platforms import SHOPIFY_WEBHOOK_VERSIONS, shopify_fixture_at
 
 pytestmark = pytest.mark.django_db(transaction=True)

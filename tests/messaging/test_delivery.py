@@ -1,17 +1,13 @@
-"""Delivering messages on real burst workers: every rule, with the local backend and with Twilio's
-REST API served by a local server speaking its request and response shapes."""
+"""Delivering messages on real burst workers: every rule at send time (consent, quiet hours, caps,
+templates and their sandbox, a cancelled campaign, a delay), with the local backend."""
 
 from __future__ import annotations
 
-import base64
-import time
-from datetime import datetime, timedelta
-from urllib.parse import parse_qs
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
-from werkzeug.wrappers import Request, Response
 
 from config.queues import get_queue
 from messaging.consent import consent_record
@@ -24,40 +20,11 @@ from messaging.models import (
     Message,
     MessageStatus,
     MessagingSettings,
-    OutboxRecord,
     Suppression,
 )
-from messaging.queueing import messages_enqueue
+from tests.messaging.conftest import DOUBLING, NESTED_LOOPS, contact, deliver, message
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def contact(organization, phone="+14155550123", consent=ConsentState.OPTED_IN, **fields):
-    person = Contact.objects.create(organization=organization, phone=phone, name="Wile", **fields)
-    if consent != ConsentState.UNKNOWN:
-        consent_record(person, consent, source="test")
-    return person
-
-
-def message(organization, to, *, template="Hi {{ contact.name }}, {{ order.number }} shipped", **fields):
-    automation = Automation.objects.create(
-        organization=organization, name="Shipped", trigger="fulfillment_shipped", template=template
-    )
-    return Message.objects.create(
-        organization=organization,
-        contact=to,
-        automation=automation,
-        event_key=f"order-{Message.objects.count()}",
-        context={"order": {"number": "#1001"}},
-        **fields,
-    )
-
-
-def deliver(run_worker, *messages):
-    for item in messages:
-        messages_enqueue([item.pk])
-    run_worker("messaging-delivery")
-    return [Message.objects.get(pk=item.pk) for item in messages]
 
 
 def test_a_message_with_consent_is_rendered_and_sent(organization, run_worker):
@@ -126,174 +93,6 @@ def test_a_template_error_fails_the_message_readably_and_the_worker_goes_on(orga
     assert get_queue("messaging-delivery").failed_job_registry.count == 0
 
 
-def test_a_second_job_for_a_sent_message_sends_nothing(organization, run_worker):
-    (sent,) = deliver(run_worker, message(organization, contact(organization)))
-    assert messages_deliver([sent.pk]) == {"done before": 1}
-    assert Message.objects.get(pk=sent.pk).provider_id == sent.provider_id
-
-
-class TwilioServer:
-    """Messages.json as Twilio answers it: 201 with the message resource, or its error object."""
-
-    SID = "AC" + "0" * 32
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, list[str]]] = []
-        self.auth: list[str] = []
-        self.error: dict | None = None
-        self.troubles: dict[int, tuple[int, dict[str, str]]] = {}  # post number: status, headers
-        self.on_post = lambda number: None  # what else happens as Twilio receives post `number`
-        self.lookups_down = 0  # how many lookups (GET) answer 500 first
-
-    def respond(self, request: Request) -> Response:
-        import json
-
-        self.auth.append(request.headers.get("Authorization", ""))
-        if request.method == "GET" and self.lookups_down:
-            self.lookups_down -= 1
-            return Response(
-                json.dumps({"code": 20500, "status": 500}), status=500, content_type="application/json"
-            )
-        if request.method == "GET":
-            return Response(
-                json.dumps({"messages": [], "next_page_uri": None}), content_type="application/json"
-            )
-        form = parse_qs(request.get_data(as_text=True))
-        self.posts.append(form)
-        self.on_post(len(self.posts))
-        if len(self.posts) in self.troubles:
-            status, headers = self.troubles[len(self.posts)]
-            code, text = {429: (20429, "Too Many Requests"), 500: (20500, "Internal Server Error")}[status]
-            more = f"https://www.twilio.com/docs/errors/{code}"
-            error = {"code": code, "message": text, "more_info": more, "status": status}
-            return Response(
-                json.dumps(error), status=status, headers=headers, content_type="application/json"
-            )
-        if self.error:
-            return Response(
-                json.dumps(self.error), status=self.error["status"], content_type="application/json"
-            )
-        resource = {
-            "account_sid": self.SID,
-            "sid": f"SM{len(self.posts):032d}",
-            "to": form["To"][0],
-            "from": form["From"][0],
-            "body": form["Body"][0],
-            "status": "queued",
-            "direction": "outbound-api",
-            "num_segments": "1",
-            "error_code": None,
-            "error_message": None,
-            "api_version": "2010-04-01",
-            "date_created": "Thu, 26 Nov 2026 12:00:00 +0000",
-            "uri": f"/2010-04-01/Accounts/{self.SID}/Messages/SM{len(self.posts):032d}.json",
-        }
-        return Response(json.dumps(resource), status=201, content_type="application/json")
-
-
-@pytest.fixture
-def twilio(httpserver, settings):
-    server = TwilioServer()
-    settings.SMS_BACKEND = "twilio"
-    settings.TWILIO_API_BASE_URL = httpserver.url_for("").rstrip("/")
-    settings.TWILIO_ACCOUNT_SID = TwilioServer.SID
-    settings.TWILIO_AUTH_TOKEN = "secret-token"
-    settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.WEBHOOK_BASE_URL = "https://hub.example.com"
-    httpserver.expect_request(f"/2010-04-01/Accounts/{TwilioServer.SID}/Messages.json").respond_with_handler(
-        server.respond
-    )
-    return server
-
-
-def test_twilio_receives_the_message_as_its_api_expects(organization, run_worker, twilio):
-    (sent,) = deliver(run_worker, message(organization, contact(organization)))
-
-    assert sent.status == MessageStatus.SENT and sent.provider_id == "SM" + "1".zfill(32)
-    assert twilio.posts == [
-        {
-            "To": ["+14155550123"],
-            "From": ["+15005550006"],
-            "Body": ["Hi Wile, #1001 shipped"],
-        }
-    ]
-    expected = base64.b64encode(f"{TwilioServer.SID}:secret-token".encode()).decode()
-    assert twilio.auth == [f"Basic {expected}"]
-
-
-def test_an_organizations_own_twilio_account_wins_only_when_whole(organization, run_worker, twilio):
-    # A number of its own on the platform's account would let a merchant send as anyone's number.
-    MessagingSettings.objects.filter(organization=organization).update(twilio_from_number="+15005550001")
-    deliver(run_worker, message(organization, contact(organization)))
-    assert twilio.posts[0]["From"] == ["+15005550006"]
-
-    rules = MessagingSettings.objects.get(organization=organization)
-    rules.twilio_account_sid, rules.twilio_auth_token = TwilioServer.SID, "own-token"
-    rules.save()
-    from messaging import rules as delivery
-
-    delivery._rules.clear()
-    deliver(run_worker, message(organization, contact(organization, "+14155550199")))
-    assert twilio.posts[1]["From"] == ["+15005550001"]
-    own = base64.b64encode(f"{TwilioServer.SID}:own-token".encode()).decode()
-    assert twilio.auth[-1] == f"Basic {own}"
-
-
-def test_twilio_refusing_a_number_fails_the_message_with_its_reason(organization, run_worker, twilio):
-    twilio.error = {
-        "code": 21211,
-        "message": "The 'To' number +14155550123 is not a valid phone number.",
-        "more_info": "https://www.twilio.com/docs/errors/21211",
-        "status": 400,
-    }
-    (failed,) = deliver(run_worker, message(organization, contact(organization)))
-    assert failed.status == MessageStatus.FAILED
-    assert (
-        failed.error
-        == "Twilio refused the message (21211): The 'To' number +14155550123 is not a valid phone number."
-    )
-
-
-def test_a_recipient_who_stopped_with_the_carrier_is_opted_out_here_too(organization, run_worker, twilio):
-    twilio.error = {
-        "code": 21610,
-        "message": "Attempt to send to unsubscribed recipient",
-        "more_info": "https://www.twilio.com/docs/errors/21610",
-        "status": 400,
-    }
-    person = contact(organization)
-    (stopped,) = deliver(run_worker, message(organization, person))
-    assert (stopped.status, stopped.suppression_reason) == (MessageStatus.SUPPRESSED, Suppression.OPTED_OUT)
-    person.refresh_from_db()
-    assert person.consent == ConsentState.OPTED_OUT
-    assert person.consent_events.first().source == "carrier"
-
-
-def test_a_message_left_sending_by_a_dead_job_is_looked_for_before_it_is_sent_again(
-    organization, run_worker, twilio
-):
-    sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi again")
-    long_ago = datetime.now(tz=ZoneInfo("UTC")) - timedelta(minutes=5)  # past the job's timeout
-    Message.objects.filter(pk=sending.pk).update(sent_at=long_ago, job_id="sms-gone")
-
-    (sent,) = deliver(run_worker, sending)
-
-    assert sent.status == MessageStatus.SENT
-    assert len(twilio.posts) == 1  # Twilio had nothing from the lost attempt: sent once now
-    assert len(twilio.auth) == 2  # the lookup, then the send
-
-
-def test_a_message_another_job_is_sending_is_left_to_it(organization, run_worker, twilio):
-    sending = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
-    other = get_queue("messaging-delivery").enqueue(
-        "messaging.jobs.deliver_messages", [sending.pk], job_id="sms-other"
-    )
-    Message.objects.filter(pk=sending.pk).update(sent_at=datetime.now(tz=ZoneInfo("UTC")), job_id=other.id)
-
-    assert messages_deliver([sending.pk]) == {"in progress": 1}
-    assert twilio.posts == [] and twilio.auth == []
-
-
 def test_a_delayed_automation_waits_for_its_delay_even_when_swept(organization, run_worker):
     from messaging.events import event_evaluate
     from messaging.queueing import messages_sweep
@@ -316,17 +115,6 @@ def test_a_delayed_automation_waits_for_its_delay_even_when_swept(organization, 
     assert messages_sweep()["requeued"] == 0  # its scheduled job is live
     run_worker("messaging-delivery")
     assert Message.objects.get().status == MessageStatus.QUEUED
-
-
-# Five nested loops over 50-character strings, 671 characters: 312 million iterations. Two saves
-# of it at once once held both web workers for 31 s.
-NESTED_LOOPS = "".join("{% for x" + str(n) + ' in "' + "x" * 50 + '" %}' for n in range(5)) + (
-    "{{ contact.name }}" + "{% endfor %}" * 5
-)
-
-
-# No loop at all: each `with` doubles the last; 35 deep would be 32 GB.
-DOUBLING = "{% with a=contact.name %}" + "{% with a=a|add:a %}" * 35 + "{{ a }}" + "{% endwith %}" * 36
 
 
 def test_a_cancelled_campaigns_message_is_suppressed_at_delivery(organization, run_worker):
@@ -357,225 +145,9 @@ def test_the_sandbox_refuses_what_could_exhaust_a_worker_or_leak(organization, r
     assert failed.status == MessageStatus.FAILED and error in failed.error
 
 
-def test_the_status_callback_is_given_where_the_account_is_a_channel(organization, run_worker, twilio):
-    from channels_app.services import channel_create
-
-    channel_create(
-        organization_slug=organization.slug, platform="twilio", shop_identifier=TwilioServer.SID,
-        webhook_secret="secret-token",
-    )  # fmt: skip
-    deliver(run_worker, message(organization, contact(organization)))
-    assert twilio.posts[0]["StatusCallback"] == ["https://hub.example.com/webhooks/sms/twilio/status/"]
-
-
-def three(organization):
-    return [message(organization, contact(organization, phone=f"+1415555012{n}")) for n in range(3)]
-
-
-def test_a_provider_failing_midway_keeps_what_went_and_looks_for_the_one_that_may_have(
-    organization, run_worker, twilio, settings
-):
-    settings.HUB_JOB_RETRY_INTERVALS = [0]
-    twilio.troubles = {2: (500, {})}
-    first, second, third = three(organization)
-    messages_enqueue([first.pk, second.pk, third.pk])
-
-    run_worker("messaging-delivery")
-    states = [Message.objects.get(pk=m.pk).status for m in (first, second, third)]
-    # The second may have reached Twilio: SENDING, to be looked for; the third was never tried.
-    assert states == [MessageStatus.SENT, MessageStatus.SENDING, MessageStatus.QUEUED]
-    (later,) = get_queue("messaging-delivery").scheduled_job_registry.get_job_ids()
-    assert later.startswith(f"sms-{second.pk}_2-")
-
-    run_worker("messaging-delivery")  # the hand-over, due now (interval 0)
-    assert {m.status for m in Message.objects.all()} == {MessageStatus.SENT}
-    assert len(twilio.posts) == 4  # the first, the refused second, the second again, the third
-    assert len(twilio.auth) - len(twilio.posts) == 1  # one lookup: for the second only
-    assert get_queue("messaging-delivery").failed_job_registry.count == 0
-
-
-def test_a_rate_limited_send_hands_the_rest_over_for_later_without_a_lookup(organization, run_worker, twilio):
-    twilio.troubles = {2: (429, {"Retry-After": "1"})}
-    first, second, third = three(organization)
-    messages_enqueue([first.pk, second.pk, third.pk])
-
-    started = time.time()
-    run_worker("messaging-delivery")
-    states = [Message.objects.get(pk=m.pk).status for m in (first, second, third)]
-    assert states == [MessageStatus.SENT, MessageStatus.QUEUED, MessageStatus.QUEUED]  # a 429 sent nothing
-    (later,) = get_queue("messaging-delivery").scheduled_job_registry.get_job_ids()
-    due = int(later.rsplit("-", 1)[1])
-    # Retry-After: 1, counted from the answer (a loaded machine may take a while to get here).
-    assert later == f"sms-{second.pk}_2-{due}" and started < due <= time.time() + 2
-
-    time.sleep(max(0.0, due - time.time()) + 0.1)
-    run_worker("messaging-delivery")
-    assert {m.status for m in Message.objects.all()} == {MessageStatus.SENT}
-    assert len(twilio.auth) == len(twilio.posts) == 4  # no lookup
-
-
-def test_a_provider_down_past_the_retries_fails_them_and_the_hourly_retry_sends_each_once(
-    organization, run_worker, twilio, settings
-):
-    from messaging.housekeeping import failures_retry
-
-    settings.HUB_JOB_RETRY_INTERVALS = []
-    twilio.troubles = {1: (500, {})}
-    first, second, _ = three(organization)
-    messages_enqueue([m.pk for m in Message.objects.all()])
-
-    run_worker("messaging-delivery")
-    failed = Message.objects.order_by("pk")
-    assert [(m.status, m.retryable, m.sent_at is not None) for m in failed] == [
-        (MessageStatus.FAILED, True, True),  # may have gone
-        (MessageStatus.FAILED, True, False),  # never tried
-        (MessageStatus.FAILED, True, False),
-    ]
-    # The hourly retry, a while later (the one that may have gone is past its claim's lease).
-    Message.objects.exclude(sent_at=None).update(sent_at=timezone.now() - timedelta(minutes=10))
-    assert failures_retry(older_than=0) == 3
-    assert Message.objects.get(pk=first.pk).status == MessageStatus.SENDING  # looked for first
-    assert Message.objects.get(pk=second.pk).status == MessageStatus.QUEUED
-
-    run_worker("messaging-delivery")
-    assert {m.status for m in Message.objects.all()} == {MessageStatus.SENT}
-    assert len(twilio.posts) == 4 and len(twilio.auth) == 5  # the refused one, one lookup, three sends
-
-
-def test_a_job_out_of_time_hands_the_rest_to_a_new_job_after_sending_at_least_one(
-    organization, run_worker, monkeypatch
-):
-    from messaging import delivery
-
-    monkeypatch.setattr(delivery, "BUDGET", 0)
-    messages = three(organization)
-    messages_enqueue([m.pk for m in messages])
-    for sent in range(1, 4):
-        run_worker("messaging-delivery")
-        assert Message.objects.filter(status=MessageStatus.SENT).count() == sent
-        assert not Message.objects.filter(status=MessageStatus.SENDING).exists()
-    assert OutboxRecord.objects.count() == 3
-
-
-def test_the_sweep_asks_once_per_job_and_requeues_a_dead_batch_in_batches(organization):
-    from messaging.queueing import messages_sweep
-
-    campaign = Campaign.objects.create(organization=organization, name="Sale", template="Sale!")
-    people = Contact.objects.bulk_create(
-        Contact(organization=organization, phone=f"+1415555{n:04d}", consent=ConsentState.OPTED_IN)
-        for n in range(150)
-    )
-    Message.objects.bulk_create(
-        Message(organization=organization, contact=person, campaign=campaign, job_id="sms-1_150")
-        for person in people
-    )
-    Message.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
-
-    assert messages_sweep() == {"requeued": 150, "live": 0}
-    ids = sorted(Message.objects.values_list("pk", flat=True))
-    assert sorted(get_queue("messaging-bulk").get_job_ids()) == sorted(
-        [f"sms-{ids[0]}_100", f"sms-{ids[100]}_50"]
-    )
-    assert messages_sweep(older_than=0) == {"requeued": 0, "live": 150}  # their jobs are queued
-
-
-def test_a_cancel_during_a_batchs_sends_withdraws_what_it_has_not_sent(
-    organization, run_worker, twilio, monkeypatch
-):
-    from messaging import delivery
-
-    monkeypatch.setattr(delivery, "RECHECK", 0)  # look before every send
-    campaign = Campaign.objects.create(
-        organization=organization, name="Sale", template="Sale!", status="sending"
-    )
-    people = [contact(organization, phone=f"+1415555012{n}") for n in range(3)]
-    batch = [Message.objects.create(organization=organization, contact=p, campaign=campaign) for p in people]
-
-    def cancel(number):  # the merchant cancels while Twilio takes the first message
-        from django.db import connection
-
-        Campaign.objects.filter(pk=campaign.pk).update(status="cancelled")
-        connection.close()  # the server thread's own
-
-    twilio.on_post = cancel
-    messages_enqueue([m.pk for m in batch], bulk=True)
-
-    run_worker("messaging-bulk")
-
-    assert len(twilio.posts) == 1
-    assert [(m.status, m.suppression_reason) for m in Message.objects.order_by("pk")] == [
-        (MessageStatus.SENT, ""),
-        (MessageStatus.SUPPRESSED, Suppression.CAMPAIGN_CANCELLED),
-        (MessageStatus.SUPPRESSED, Suppression.CAMPAIGN_CANCELLED),
-    ]
-
-
-def test_a_job_that_lost_its_claim_to_another_sends_nothing(organization, run_worker):
-    from messaging.backends import LocalBackend
-    from messaging.claims import message_send as _send
-    from messaging.rules import rules_for
-
-    claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
-    first_claim = timezone.now() - timedelta(minutes=5)
-    Message.objects.filter(pk=claimed.pk).update(sent_at=first_claim, job_id="sms-dead")
-    # Its job looked dead: another took the message over and sent it ...
-    assert messages_deliver([claimed.pk]) == {"sent": 1}
-    # ... and the first, alive after all (the same job run twice), comes to its send.
-    claimed.sent_at = first_claim
-    assert _send(claimed, LocalBackend(rules_for(organization.pk))) == "taken by another job"
-    assert OutboxRecord.objects.count() == 1
-
-
-def test_no_twilio_account_fails_the_batch_for_good(organization, run_worker, settings):
-    settings.SMS_BACKEND = "twilio"
-    settings.TWILIO_ACCOUNT_SID = ""
-    messages = three(organization)
-    messages_enqueue([m.pk for m in messages])
-
-    run_worker("messaging-delivery")
-
-    failed = Message.objects.all()
-    assert {(m.status, m.retryable) for m in failed} == {(MessageStatus.FAILED, False)}
-    assert "Twilio needs an account SID" in failed[0].error
-
-
-def test_a_twilio_send_whose_claim_was_taken_over_is_not_made(organization, run_worker, twilio):
-    from channels_app.platforms.twilio.client import TwilioBackend
-    from messaging.claims import message_send as _send
-    from messaging.rules import rules_for
-
-    claimed = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
-    first_claim = timezone.now() - timedelta(minutes=5)
-    Message.objects.filter(pk=claimed.pk).update(sent_at=first_claim, job_id="sms-dead")
-    assert messages_deliver([claimed.pk]) == {"sent": 1}  # looked for, then taken over and sent
-
-    claimed.sent_at = first_claim  # the first claimer, alive after all
-    assert _send(claimed, TwilioBackend(rules_for(organization.pk))) == "taken by another job"
-    assert len(twilio.posts) == 1
-
-
 def test_a_deferred_job_started_a_moment_early_sends_instead_of_deferring_again(organization, run_worker):
     # rq schedules by the whole second and looks every second: the job of a message due at
     # 12:00:00.7 may start at 11:59:59.9. Deferred again to the same time, it would name itself.
     due = message(organization, contact(organization), send_after=timezone.now() + timedelta(seconds=1))
 
     assert messages_deliver([due.pk]) == {"sent": 1}
-
-
-def test_a_lookup_that_fails_hands_the_message_over_still_searching_from_its_lost_attempt(
-    organization, run_worker, twilio, settings
-):
-    settings.HUB_JOB_RETRY_INTERVALS = [0]
-    lost = message(organization, contact(organization), status=MessageStatus.SENDING, body="Hi")
-    attempted = timezone.now() - timedelta(minutes=10)
-    Message.objects.filter(pk=lost.pk).update(sent_at=attempted, job_id="sms-dead")
-    twilio.lookups_down = 4  # every try of the first lookup
-    messages_enqueue([lost.pk])  # as the sweep does for a dead job's message
-
-    run_worker("messaging-delivery")
-    lost.refresh_from_db()
-    assert (lost.status, lost.sent_at) == (MessageStatus.SENDING, attempted)
-    assert twilio.posts == [] and len(twilio.auth) == 4  # the lookup, tried 4 times
-
-    run_worker("messaging-delivery")  # the hand-over: looks again, from the lost attempt, then sends
-    assert Message.objects.get().status == MessageStatus.SENT and len(twilio.posts) == 1

@@ -14,7 +14,7 @@ from django.urls import reverse
 from channels_app.models import EventStatus, ProcessedWebhookEvent, WebhookSubscription
 from channels_app.platforms.shopify.versions import support_ends, version_warnings
 from tests.channels_app import factories
-from tests.channels_app.test_webhooks import post_shopify
+from tests.channels_app.conftest import post_shopify
 from tests.platforms import fixture_bytes
 
 pytestmark = pytest.mark.django_db
