@@ -50,12 +50,13 @@ def refuse_unreadable_file(
     *,
     optional: str,
     no_organization: str,
-) -> None:
+) -> int:
     """Refuse a file before its rows are read: one without the columns it needs says which it
-    lacks, and one sent without an organization is refused with `no_organization`."""
+    lacks, and one sent without an organization is refused with `no_organization`. Returns the
+    organization's id."""
     missing = [column for column in columns if column not in (dataset.headers or [])]
     if organization_id is not None and not missing:
-        return
+        return organization_id
     # django-import-export goes on to the rows after this error: leave it none to read.
     dataset.wipe()
     if missing:

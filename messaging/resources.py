@@ -60,14 +60,14 @@ class ContactResource(resources.ModelResource):
         return Contact(organization_id=self.organization_id or 0)
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        refuse_unreadable_file(
+        organization_id = refuse_unreadable_file(
             dataset,
             self.organization_id,
             COLUMNS,
             optional="email",
             no_organization="choose the organization the contacts belong to",
         )
-        self.region = phone_region(self.organization_id)
+        self.region = phone_region(organization_id)
         self.lines.clear()
 
     def before_import_row(self, row: dict[str, Any], **kwargs: Any) -> None:
