@@ -7,6 +7,7 @@ Knobs (flag, or environment variable for `make bench`):
   --web-workers     / BENCH_WEB_WORKERS      gunicorn worker processes (default 2)
   --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 2000)
   --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
+  --drain-workers   / BENCH_DRAIN_WORKERS    worker processes of the drain's second run (default: CPUs)
   --orders          / BENCH_ORDERS           paid-order webhooks per orders run (default 1000)
   --orders-warmup   / BENCH_ORDERS_WARMUP    untimed webhooks before each orders run (default 50)
   --catalog-families / BENCH_CATALOG_FAMILIES  families in the catalog's generated feed (default 5000)
@@ -48,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 2))
     parser.add_argument("--drain-events", type=int, default=env_int("BENCH_DRAIN_EVENTS", 2000))
     parser.add_argument("--startup-runs", type=int, default=env_int("BENCH_DRAIN_STARTUP_RUNS", 3))
+    parser.add_argument(
+        "--drain-workers", type=int, default=env_int("BENCH_DRAIN_WORKERS", os.cpu_count() or 2)
+    )
     parser.add_argument("--orders", type=int, default=env_int("BENCH_ORDERS", 1000))
     parser.add_argument("--orders-warmup", type=int, default=env_int("BENCH_ORDERS_WARMUP", 50))
     parser.add_argument("--catalog-families", type=int, default=env_int("BENCH_CATALOG_FAMILIES", 5000))
@@ -90,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         if "drain" in args.which:
             from bench import drain
 
-            results.append(drain.run(env, events=args.drain_events, startup_runs=args.startup_runs))
+            results.append(
+                drain.run(
+                    env,
+                    events=args.drain_events,
+                    startup_runs=args.startup_runs,
+                    processes=args.drain_workers,
+                )
+            )
             sys.stdout.flush()
         if "orders" in args.which:
             from bench import orders

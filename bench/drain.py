@@ -1,8 +1,10 @@
-"""Drain: webhook events processed per second by one worker, beside rq's no-op job rate.
+"""Drain: webhook events processed per second by one worker process and by N, beside rq's no-op jobs.
 
 Both run the same command (`manage.py rqworker webhooks --burst`, so the hub's worker class) on the
-same Redis in the same run. The events' topic, customers/create, has no handler: each job claims the
-event, dispatches it, and finishes it IGNORED, the shortest real path through process_webhook_event.
+same Redis in the same run, first as one process, then as N at once (the machine's cores by
+default): the figure to set beside BullMQ's one Node process, and what more processes add. The
+events' topic, customers/create, has no handler: each job claims the event, dispatches it, and
+finishes it IGNORED, the shortest real path through process_webhook_event.
 """
 
 from __future__ import annotations
@@ -26,25 +28,28 @@ WORKER_ARGS = [sys.executable, "manage.py", "rqworker", "webhooks", "--burst"]
 class Drain:
     name: str
     jobs: int
-    seconds: float  # wall time of the worker process, start to exit
+    seconds: float  # wall time of the worker processes, start to the last one's exit
     startup: float  # the same for an empty queue, subtracted from `seconds`
+    processes: int = 1
 
     @property
     def rate(self) -> float:
         return self.jobs / (self.seconds - self.startup)
 
 
-def time_worker(env: BenchEnv) -> float:
-    """Wall time of one burst worker from start to exit; it exits once the queue is empty."""
+def time_worker(env: BenchEnv, processes: int = 1) -> float:
+    """Wall time of `processes` burst workers started at once, until the last exits (each exits
+    once the queue is empty)."""
     started = time.perf_counter()
-    process = env.start("worker", WORKER_ARGS)
+    workers = [env.start(f"worker-{i}", WORKER_ARGS) for i in range(processes)]
     try:
-        returncode = process.wait()
+        returncodes = [worker.wait() for worker in workers]
         seconds = time.perf_counter() - started
     finally:
-        stop(process)  # nothing to do once it exited; on Ctrl-C it would not get the signal (own session)
-    if returncode != 0:
-        raise RuntimeError(f"the worker exited with {returncode}; see var/bench-logs/worker.log")
+        for worker in workers:
+            stop(worker)  # nothing to do once it exited; on Ctrl-C it would not get the signal (own session)
+    if any(returncodes):
+        raise RuntimeError(f"a worker exited with {max(returncodes)}; see var/bench-logs/worker-*.log")
     return seconds
 
 
@@ -147,40 +152,63 @@ def check_jobs(name: str, expected: int) -> bool:
     return ok
 
 
-def measure_startup(env: BenchEnv, runs: int) -> float:
-    times = [time_worker(env) for _ in range(runs)]
+def measure_startup(env: BenchEnv, runs: int, processes: int) -> float:
+    times = [time_worker(env, processes) for _ in range(runs)]
     startup = statistics.median(times)
     shown = ", ".join(f"{t:.2f}" for t in times)
-    print(f"  worker startup (burst worker over an empty queue, median of {runs}): {startup:.2f} s [{shown}]")
+    print(
+        f"  worker startup ({processes} burst worker(s) over an empty queue, median of {runs}): "
+        f"{startup:.2f} s [{shown}]"
+    )
     return startup
 
 
-def print_figures(events: Drain, noops: Drain) -> None:
-    for d in (events, noops):
-        print(
-            f"  {d.name:<18} {d.jobs} in {d.seconds:.2f} s wall, {d.seconds - d.startup:.2f} s after "
-            f"startup: {d.rate:8.1f}/s"
-        )
-    print(f"  events/no-op jobs: {events.rate / noops.rate:.2f}x the rate (startup subtracted from both)")
+def print_figures(pairs: list[tuple[Drain, Drain]]) -> None:
+    for events, noops in pairs:
+        for d in (events, noops):
+            print(
+                f"  {d.processes} process(es), {d.name:<15} {d.jobs} in {d.seconds:.2f} s wall, "
+                f"{d.seconds - d.startup:.2f} s after startup: {d.rate:8.1f}/s"
+            )
+    print(f"  {'worker processes':<17} {'events/s':>9} {'no-op jobs/s':>13} {'events/no-op':>13}")
+    for events, noops in pairs:
+        ratio = f"{events.rate / noops.rate:.2f}x"
+        print(f"  {events.processes:<17} {events.rate:9.1f} {noops.rate:13.1f} {ratio:>13}")
+    print("  (startup subtracted from both; BullMQ's figure is one Node process's no-op jobs/s)")
 
 
-def run(env: BenchEnv, *, events: int, startup_runs: int) -> bool:
-    print(f"Drain: {events} events, then {events} no-op jobs, one burst worker on the webhooks queue")
-    print(f"  worker: {worker_description()}")
-    create_channel(env)
+def drain_with(env: BenchEnv, *, events: int, startup_runs: int, processes: int) -> tuple[Drain, Drain, bool]:
+    """Events, then as many no-op jobs, drained by `processes` burst workers at once."""
     flush_redis()
-    startup = measure_startup(env, startup_runs)
+    startup = measure_startup(env, startup_runs, processes)
 
     event_ids = create_events(events)
     enqueue_events(event_ids)
-    event_drain = Drain("webhook events", events, time_worker(env), startup)
+    event_drain = Drain("webhook events", events, time_worker(env, processes), startup, processes)
     ok = all([check_events(event_ids), check_jobs("events", events)])  # print both
 
     flush_redis()
     enqueue_noops(events)
-    noop_drain = Drain("no-op jobs", events, time_worker(env), startup)
+    noop_drain = Drain("no-op jobs", events, time_worker(env, processes), startup, processes)
     ok = check_jobs("no-ops", events) and ok
     flush_redis()
+    return event_drain, noop_drain, ok
 
-    print_figures(event_drain, noop_drain)
+
+def run(env: BenchEnv, *, events: int, startup_runs: int, processes: int) -> bool:
+    counts = sorted({1, processes})
+    print(
+        f"Drain: {events} events, then {events} no-op jobs, by burst workers on the webhooks queue: "
+        f"{' and '.join(str(n) for n in counts)} process(es) at once"
+    )
+    print(f"  worker: {worker_description()}")
+    create_channel(env)
+    pairs, ok = [], True
+    for n in counts:
+        event_drain, noop_drain, passed = drain_with(
+            env, events=events, startup_runs=startup_runs, processes=n
+        )
+        pairs.append((event_drain, noop_drain))
+        ok = passed and ok
+    print_figures(pairs)
     return ok

@@ -3,6 +3,7 @@
 The benchmarks never touch the developer's data: PostgreSQL gets a `hub_bench` database (dropped and
 recreated each run), SQLite a var/bench.sqlite3 file, and Redis its database 14 (on the user's Redis,
 or on the embedded Valkey server when REDIS_URL is unset), flushed before and after.
+BENCH_DATABASE and BENCH_REDIS_DB name others, so two benchmarks can share one server.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 BIN = Path(sys.executable).parent
-BENCH_DB_NAME = "hub_bench"
+# Never the user's own database: it is dropped and recreated on every run.
+BENCH_DB_NAME = os.environ.get("BENCH_DATABASE") or "hub_bench"
 BENCH_SQLITE = VAR_DIR / "bench.sqlite3"
-BENCH_REDIS_DB = 14
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB") or 14)
 LOG_DIR = VAR_DIR / "bench-logs"
 SETTINGS_MODULE = "bench.settings"
 

@@ -136,8 +136,8 @@ def start_gunicorn(env: BenchEnv, workers: int) -> tuple[subprocess.Popen[bytes]
         try:
             if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return process, base_url
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # Not listening yet, or still loading the app on a busy machine: ask again.
         time.sleep(0.1)
     stop(process)
     raise RuntimeError("gunicorn did not answer /healthz within 30 s; see var/bench-logs/gunicorn.log")

@@ -35,8 +35,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from redis.exceptions import RedisError
 
-from channels_app import boundedjson
+from channels_app import boundedjson, channel_cache
 from channels_app.models import CARRIERS, SMS_PROVIDERS, Channel, EventStatus, ProcessedWebhookEvent
+from channels_app.webhook_channels import WebhookChannel
 from config.jobs import enqueue_unique
 from config.logs import current_request_id
 
@@ -184,7 +185,9 @@ def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return wrapper
 
 
-def accept(channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str) -> HttpResponse:
+def accept(
+    channel: Channel | WebhookChannel, delivery: Delivery, body: bytes, payload: Any, json_error: str
+) -> HttpResponse:
     """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED."""
     recorded = event_record(channel, delivery, body, payload, json_error)
     event = recorded.event
@@ -260,14 +263,18 @@ class Recorded:
 
 
 def event_record(
-    channel: Channel, delivery: Delivery, body: bytes, payload: Any, json_error: str
+    channel: Channel | WebhookChannel, delivery: Delivery, body: bytes, payload: Any, json_error: str
 ) -> Recorded:
     """Insert the event, or count a duplicate delivery of one already stored.
 
     The unique constraint decides what is a duplicate; enqueueing waits for the commit.
     """
     json_error = json_error or _oversized(delivery)
-    identity = {"channel": channel, "source": channel.platform, "event_key": identity_key(delivery.event_key)}
+    identity = {
+        "channel_id": channel.pk,
+        "source": channel.platform,
+        "event_key": identity_key(delivery.event_key),
+    }
     fields = {
         **identity,
         "topic": storable(delivery.topic)[: _field_length["topic"]],
@@ -286,32 +293,48 @@ def event_record(
             "error_message": why,
         }
 
-    with transaction.atomic():
+    try:
         try:
-            try:
-                with transaction.atomic():
-                    if json_error:
-                        event = ProcessedWebhookEvent.objects.create(**fields, **failed(json_error))
-                    else:
-                        event = ProcessedWebhookEvent.objects.create(**fields, payload=payload)
-            except DataError as exc:
-                # Valid JSON the database cannot hold (PostgreSQL jsonb refuses \u0000 and lone
-                # surrogates). It is kept as raw text for ops; no retry of the platform would help.
-                json_error = f"payload cannot be stored as JSON ({exc.__class__.__name__}); kept as raw body"
-                with transaction.atomic():
-                    event = ProcessedWebhookEvent.objects.create(**fields, **failed(json_error))
-        except IntegrityError:
-            ProcessedWebhookEvent.objects.filter(**identity).update(
-                duplicate_count=F("duplicate_count") + 1, last_duplicate_at=timezone.now()
-            )
-            existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
-            why = existing.error_message if existing.status == EventStatus.FAILED else ""
-            return Recorded(existing, created=False, failed_because=why)
-        if not json_error:
-            transaction.on_commit(
-                functools.partial(_enqueue_accepted, event.pk, event.request_id, queue_for(event.source))
-            )
+            event = _insert(**fields, **(failed(json_error) if json_error else {"payload": payload}))
+        except DataError as exc:
+            # Valid JSON the database cannot hold (PostgreSQL jsonb refuses \u0000 and lone
+            # surrogates). It is kept as raw text for ops; no retry of the platform would help.
+            json_error = f"payload cannot be stored as JSON ({exc.__class__.__name__}); kept as raw body"
+            event = _insert(**fields, **failed(json_error))
+    except IntegrityError:
+        return _duplicate(identity)
+    if not json_error:
+        # Outside a transaction (a webhook request) the row is committed already and this runs now.
+        transaction.on_commit(
+            functools.partial(_enqueue_accepted, event.pk, event.request_id, queue_for(event.source))
+        )
     return Recorded(event, created=True, failed_because=json_error)
+
+
+def _insert(**fields: Any) -> ProcessedWebhookEvent:
+    """One INSERT. In a webhook request (autocommit) it commits by itself: one round trip, where a
+    transaction and a savepoint around it cost four more. Inside a caller's transaction a savepoint
+    keeps that transaction usable after a duplicate."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            return ProcessedWebhookEvent.objects.create(**fields)
+    return ProcessedWebhookEvent.objects.create(**fields)
+
+
+def _duplicate(identity: dict[str, Any]) -> Recorded:
+    """Count a duplicate delivery on the event stored before it."""
+    with transaction.atomic():
+        counted = ProcessedWebhookEvent.objects.filter(**identity).update(
+            duplicate_count=F("duplicate_count") + 1, last_duplicate_at=timezone.now()
+        )
+        if not counted:
+            # No event of that identity: the row refused was not a duplicate but an event of a
+            # channel deleted since this process cached it (channels_app.channel_cache).
+            channel_cache.forget_all()
+            raise Rejected(401, "channel deleted")
+        existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
+    why = existing.error_message if existing.status == EventStatus.FAILED else ""
+    return Recorded(existing, created=False, failed_because=why)
 
 
 # After Redis fails to answer, the web process stops trying for a while: each attempt could cost a

@@ -24,6 +24,7 @@ from channels_app.platforms.shopee import webhooks as shopee
 from channels_app.platforms.shopify import webhooks as shopify
 from channels_app.platforms.twilio import webhooks as twilio
 from channels_app.platforms.woocommerce import webhooks as woocommerce
+from channels_app.webhook_channels import verified, webhook_channel
 
 
 @csrf_exempt
@@ -31,12 +32,11 @@ from channels_app.platforms.woocommerce import webhooks as woocommerce
 @webhook_endpoint
 def shopify_webhook(request: HttpRequest, topic: str = "") -> HttpResponse:
     body = read_body(request)
-    channel = Channel.objects.filter(
-        platform=Platform.SHOPIFY, shop_identifier=shopify.shop_domain(request)
-    ).first()
-    if channel is None:
+    known = webhook_channel(Platform.SHOPIFY, shop_identifier=shopify.shop_domain(request))
+    if known is None:
         raise Rejected(401, "unknown shop")
-    if not shopify.signature_valid(request, body, channel.webhook_secrets()):
+    channel = verified(known, lambda secrets: shopify.signature_valid(request, body, secrets))
+    if channel is None:
         raise Rejected(401, "invalid signature")
     payload, json_error = parse_json(body)
     return accept(channel, shopify.delivery(request, body, topic.strip("/")), body, payload, json_error)
@@ -47,13 +47,14 @@ def shopify_webhook(request: HttpRequest, topic: str = "") -> HttpResponse:
 @webhook_endpoint
 def woocommerce_webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
     body = read_body(request)
-    channel = Channel.objects.filter(platform=Platform.WOOCOMMERCE, pk=channel_id).first()
-    if channel is None:
+    known = webhook_channel(Platform.WOOCOMMERCE, pk=channel_id)
+    if known is None:
         raise Rejected(401, "unknown channel")
     if woocommerce.is_ping(request, body):
         # WooCommerce sends this ping unsigned when the webhook is created, and wants a 200 for it.
         return HttpResponse("ok")
-    if not woocommerce.signature_valid(request, body, channel.webhook_secrets()):
+    channel = verified(known, lambda secrets: woocommerce.signature_valid(request, body, secrets))
+    if channel is None:
         raise Rejected(401, "invalid signature")
     payload, json_error = parse_json(body)
     return accept(channel, woocommerce.delivery(request, body, payload), body, payload, json_error)

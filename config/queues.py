@@ -155,6 +155,24 @@ def enqueue(
             **options,
         )
         return queue.schedule_job(job, at, unique=True)
-    return queue.enqueue(
+    if queue_name in _named_in_redis:
+        # rq names the queue in its set of queues (rq:queues, read only by listings such as
+        # `rq info`) on every enqueue: a round trip of its own before the job's. Once per process
+        # is enough, and the job is then one round trip (rq's atomic unique-enqueue script).
+        job = queue.create_job(
+            func,
+            args=args,
+            job_id=job_id,
+            timeout=SPECS[queue_name].timeout,
+            status=JobStatus.QUEUED,
+            **options,
+        )
+        return queue._enqueue_job(job, unique=True)
+    job = queue.enqueue(
         func, *args, job_id=job_id, unique=True, job_timeout=SPECS[queue_name].timeout, **options
     )
+    _named_in_redis.add(queue_name)
+    return job
+
+
+_named_in_redis: set[str] = set()  # the queues this process has enqueued to through rq's enqueue()

@@ -139,6 +139,9 @@ WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
 # Seconds a request's body may take to arrive (config/slowclients.py): a slow client must not hold
 # a web thread; platforms send a webhook's body in milliseconds.
 HUB_REQUEST_BODY_TIMEOUT = env.float("HUB_REQUEST_BODY_TIMEOUT", default=10.0)
+# Seconds a web process reuses a channel's webhook secrets (channels_app/channel_cache.py): a change
+# made in another process (a secret removed, a channel deleted) takes effect within this time.
+HUB_WEBHOOK_CHANNEL_CACHE_SECONDS = env.float("HUB_WEBHOOK_CHANNEL_CACHE_SECONDS", default=5.0)
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2026-10")
 SMS_BACKEND = env.str("SMS_BACKEND", default="local")  # local (recorded, nothing sent) | twilio
 # Twilio's account, unless an organization has its own (Messaging settings in the admin).

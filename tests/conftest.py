@@ -95,6 +95,15 @@ def no_redis_backoff():
 
 
 @pytest.fixture(autouse=True)
+def no_cached_channels():
+    """Each test starts with a web process that has kept no channel: a test's rolled-back rows
+    must not be found by the next one (channels_app.channel_cache)."""
+    from channels_app import channel_cache
+
+    channel_cache.forget_all()
+
+
+@pytest.fixture(autouse=True)
 def shopify_documents_valid(request: pytest.FixtureRequest) -> Iterator[None]:
     """Whatever GraphQL a test's Shopify stand-in received must be valid against Shopify's published
     schema of the hub's API version, without a deprecated field (tests/shopify_schema.py): the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,7 +12,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from channels_app import egress
+from channels_app import channel_cache, egress
 from channels_app.secrets import EncryptedJSONField, EncryptedTextField
 from inventory.models import Warehouse
 
@@ -95,6 +96,15 @@ class Channel(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        channel_cache.forget_all()  # Its secrets may have changed: this process's webhooks see it at once.
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        channel_cache.forget_all()
+        return deleted
+
     def clean(self) -> None:
         """Where the hub will connect for this channel, checked when a merchant saves it: a Shopify
         shop is its myshopify.com domain, and a WooCommerce site (or any API base URL) an http(s)
@@ -160,6 +170,7 @@ class Channel(models.Model):
     def deactivate(self) -> None:
         Channel.objects.filter(pk=self.pk).update(is_active=False, updated_at=timezone.now())
         self.is_active = False
+        channel_cache.forget_all()
 
 
 class ChannelLocation(models.Model):
