@@ -19,11 +19,11 @@ def process_webhook_event(event_id: int) -> str:
     """Run the event's handler once: ENQUEUED -> PROCESSING -> COMPLETED | FAILED | IGNORED |
     NEEDS_MAPPING."""
     started = time.monotonic()
-    if not ProcessedWebhookEvent.claim(event_id):
+    event = ProcessedWebhookEvent.claim_read(event_id)
+    if event is None:
         status = ProcessedWebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
         logger.info("event %s not claimed (status %s): nothing to do", event_id, status)
         return f"skipped: {status or 'missing'}"
-    event = ProcessedWebhookEvent.objects.select_related("channel").get(pk=event_id)
     try:
         outcome = dispatch(event)
     except ClaimLost as exc:
