@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from channels_app.models.claims import claim_read
+from channels_app.models.claims import claim_mates, claim_read
 from channels_app.models.tenancy import Channel, Platform
 
 
@@ -121,7 +121,21 @@ class ProcessedWebhookEvent(models.Model):
     def claim_read(cls, pk: int) -> ProcessedWebhookEvent | None:
         """`claim`, and the claimed event with its channel read by the same statement: a job's
         first round trip to the database is its only one before the handler runs."""
-        return claim_read(cls, pk, timezone.now(), CLAIMABLE)
+        return claim_read(cls, pk, timezone.now(), CLAIMABLE, EventStatus.PROCESSING)
+
+    @classmethod
+    def claim_mates(cls, *, exclude: int, sources: list[str], limit: int) -> list[ProcessedWebhookEvent]:
+        """Fresh ENQUEUED events of `sources` for a job's batch, claimed (PROCESSING) at once;
+        without their channels (the batch reads those once for all)."""
+        return claim_mates(
+            cls,
+            timezone.now(),
+            exclude=exclude,
+            sources=sources,
+            limit=limit,
+            enqueued=EventStatus.ENQUEUED,
+            processing=EventStatus.PROCESSING,
+        )
 
     def finish(
         self,
