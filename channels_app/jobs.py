@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from channels_app import sweeper
+from channels_app import drain, sweeper
 from channels_app.handlers import dispatch
 from channels_app.models import ClaimLost, EventStatus, ProcessedWebhookEvent
 from channels_app.sync import reconcile_due, subscriptions_check, sync_run
@@ -17,13 +17,35 @@ logger = logging.getLogger(__name__)
 
 def process_webhook_event(event_id: int) -> str:
     """Run the event's handler once: ENQUEUED -> PROCESSING -> COMPLETED | FAILED | IGNORED |
-    NEEDS_MAPPING."""
+    NEEDS_MAPPING; then those of the fresh events queued behind it (channels_app.drain). Its own
+    event's failure is the job's, raised once the batch-mates are done: it is retried, or lands
+    in the dead-letter queue, as when the job ran it alone."""
     started = time.monotonic()
-    if not ProcessedWebhookEvent.claim(event_id):
+    event = ProcessedWebhookEvent.claim_read(event_id)
+    if event is None:
         status = ProcessedWebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
         logger.info("event %s not claimed (status %s): nothing to do", event_id, status)
         return f"skipped: {status or 'missing'}"
-    event = ProcessedWebhookEvent.objects.select_related("channel").get(pk=event_id)
+    mates = drain.mates_claim(event)
+    try:
+        status = _event_run(event, started)
+    except Exception:
+        drain.mates_run(mates, claimed_at=started)
+        raise
+    except BaseException:
+        # A job timeout or a stop: no time for the mates, which their own jobs run again.
+        for mate in mates:
+            drain.mate_give_back(mate, "its batch's job was stopped")
+        raise
+    if mates:
+        counts = drain.mates_run(mates, claimed_at=started)
+        shown = ", ".join(f"{run.value} {n}" for run, n in counts.items() if n)
+        logger.info("event %s's job ran %s batch-mates: %s", event_id, len(mates), shown)
+    return status
+
+
+def _event_run(event: ProcessedWebhookEvent, started: float) -> str:
+    event_id = event.pk
     try:
         outcome = dispatch(event)
     except ClaimLost as exc:

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from channels_app.models.claims import claim_mates, claim_read
 from channels_app.models.tenancy import Channel, Platform
 
 
@@ -22,6 +23,11 @@ class EventStatus(models.TextChoices):
     # Waiting for a merchant to map what it names (an inventory item, a location): the mapping
     # screen replays it once mapped. Not FAILED, since retrying before the mapping changes nothing.
     NEEDS_MAPPING = "NEEDS_MAPPING", "Needs mapping"
+
+
+# A FAILED event is claimed too: its job runs again only when ops retry it from the dead-letter
+# queue (failed jobs are never retried otherwise).
+CLAIMABLE = (EventStatus.ENQUEUED, EventStatus.FAILED)
 
 
 class MappingKind(models.TextChoices):
@@ -103,14 +109,33 @@ class ProcessedWebhookEvent(models.Model):
         A FAILED event is claimed too: its job runs again only when ops retry it from the
         dead-letter queue (failed jobs are never retried otherwise).
         """
-        claimable = [EventStatus.ENQUEUED, EventStatus.FAILED]
-        claimed = cls.objects.filter(pk=pk, status__in=claimable).update(
+        claimed = cls.objects.filter(pk=pk, status__in=CLAIMABLE).update(
             status=EventStatus.PROCESSING,
             attempts=F("attempts") + 1,
             started_at=timezone.now(),
             updated_at=timezone.now(),
         )
         return claimed == 1
+
+    @classmethod
+    def claim_read(cls, pk: int) -> ProcessedWebhookEvent | None:
+        """`claim`, and the claimed event with its channel read by the same statement: a job's
+        first round trip to the database is its only one before the handler runs."""
+        return claim_read(cls, pk, timezone.now(), CLAIMABLE, EventStatus.PROCESSING)
+
+    @classmethod
+    def claim_mates(cls, *, exclude: int, sources: list[str], limit: int) -> list[ProcessedWebhookEvent]:
+        """Fresh ENQUEUED events of `sources` for a job's batch, claimed (PROCESSING) at once;
+        without their channels (the batch reads those once for all)."""
+        return claim_mates(
+            cls,
+            timezone.now(),
+            exclude=exclude,
+            sources=sources,
+            limit=limit,
+            enqueued=EventStatus.ENQUEUED,
+            processing=EventStatus.PROCESSING,
+        )
 
     def finish(
         self,

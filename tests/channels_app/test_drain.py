@@ -1,0 +1,188 @@
+"""A webhook job runs the fresh events queued behind its own: batches, on SQLite and PostgreSQL."""
+
+import copy
+
+import pytest
+
+from channels_app import drain, handlers
+from channels_app.intake import event_enqueue
+from channels_app.jobs import process_webhook_event
+from channels_app.models import EventStatus, ProcessedWebhookEvent
+from channels_app.outcomes import HandlerError
+from config.queues import get_queue
+from orders.models import Order
+from tests.channels_app import factories
+from tests.inventory.factories import sku, warehouse
+from tests.platforms import fixture_json
+
+pytestmark = pytest.mark.django_db
+
+CALLS: list[int] = []
+
+
+def recording_handler(event, fetched):
+    CALLS.append(event.pk)
+
+
+def poisoned_handler(event, fetched):
+    """Fails for the events whose payload says so, and only for them."""
+    CALLS.append(event.pk)
+    if event.payload.get("poison"):
+        raise HandlerError("poisoned payload", permanent=True)
+
+
+@pytest.fixture
+def handler(monkeypatch):
+    CALLS.clear()
+
+    def register(func):
+        monkeypatch.setitem(
+            handlers.HANDLERS,
+            ("shopify", "test/topic"),
+            handlers.Handler(apply=f"{__name__}.{func.__name__}"),
+        )
+        handlers.handler_for.cache_clear()
+
+    yield register
+    handlers.handler_for.cache_clear()
+
+
+def queued(channel, topic="test/topic", payload=None, **fields):
+    event = ProcessedWebhookEvent.objects.create(
+        source=channel.platform,
+        channel=channel,
+        topic=topic,
+        event_key=f"{topic}:{ProcessedWebhookEvent.objects.count()}",
+        payload={"id": 1} if payload is None else payload,
+        request_id=f"req-{ProcessedWebhookEvent.objects.count()}",
+        **fields,
+    )
+    assert event_enqueue(
+        event.pk, event.request_id, "shipment-tracking" if channel.platform == "easypost" else "webhooks"
+    )
+    return event
+
+
+def statuses(events):
+    return [ProcessedWebhookEvent.objects.get(pk=event.pk).status for event in events]
+
+
+def test_a_job_runs_the_fresh_events_behind_its_own_and_takes_their_jobs_off_the_queue(handler, run_worker):
+    handler(recording_handler)
+    channel = factories.shopify_channel()
+    events = [queued(channel) for _ in range(5)]
+
+    assert process_webhook_event(events[0].pk) == EventStatus.COMPLETED
+
+    assert CALLS == [event.pk for event in events]  # each once, in the order they came
+    assert statuses(events) == [EventStatus.COMPLETED] * 5
+    assert get_queue("webhooks").count == 1  # the first one's own job; the mates' were withdrawn
+    assert all(e.attempts == 1 for e in ProcessedWebhookEvent.objects.all())
+    run_worker("webhooks")
+    assert CALLS == [event.pk for event in events]  # nothing ran twice
+
+
+def test_a_batch_takes_at_most_its_size_and_the_next_job_the_next_batch(handler, monkeypatch):
+    handler(recording_handler)
+    monkeypatch.setattr(drain, "BATCH", 3)
+    channel = factories.shopify_channel()
+    events = [queued(channel) for _ in range(7)]
+
+    process_webhook_event(events[0].pk)
+    assert statuses(events) == [EventStatus.COMPLETED] * 3 + [EventStatus.ENQUEUED] * 4
+    process_webhook_event(events[3].pk)
+    assert statuses(events) == [EventStatus.COMPLETED] * 6 + [EventStatus.ENQUEUED]
+    assert get_queue("webhooks").job_ids == [events[0].job_id, events[3].job_id, events[6].job_id]
+
+
+def test_a_poisoned_batch_mate_fails_alone_with_its_own_failed_job(handler, run_worker):
+    handler(poisoned_handler)
+    channel = factories.shopify_channel()
+    first, poisoned, last = queued(channel), queued(channel, payload={"poison": True}), queued(channel)
+
+    process_webhook_event(first.pk)
+
+    assert statuses([first, poisoned, last]) == [
+        EventStatus.COMPLETED,
+        EventStatus.ENQUEUED,
+        EventStatus.COMPLETED,
+    ]
+    poisoned.refresh_from_db()
+    assert poisoned.error_message == "HandlerError: poisoned payload"
+    assert poisoned.job_id in get_queue("webhooks").job_ids  # its own job, to run it alone
+    run_worker("webhooks")
+    poisoned.refresh_from_db()
+    assert (poisoned.status, poisoned.error_message) == (EventStatus.FAILED, "HandlerError: poisoned payload")
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [poisoned.job_id]  # ops retry it
+    assert CALLS == [first.pk, poisoned.pk, last.pk, poisoned.pk]
+
+
+def test_a_poisoned_event_fails_its_own_job_after_running_its_batch_mates(handler, run_worker):
+    handler(poisoned_handler)
+    channel = factories.shopify_channel()
+    poisoned, *mates = queued(channel, payload={"poison": True}), queued(channel), queued(channel)
+
+    run_worker("webhooks")
+
+    assert statuses([poisoned, *mates]) == [EventStatus.FAILED, EventStatus.COMPLETED, EventStatus.COMPLETED]
+    assert get_queue("webhooks").failed_job_registry.get_job_ids() == [poisoned.job_id]
+    assert CALLS == [poisoned.pk, *(mate.pk for mate in mates)]
+
+
+def test_an_event_that_ran_before_or_of_another_queue_is_no_batch_mate(handler):
+    handler(recording_handler)
+    channel = factories.shopify_channel()
+    first = queued(channel)
+    retried = queued(channel, attempts=1)  # waits for its backoff, its own job runs it
+    tracking = queued(factories.easypost_channel(), topic="tracker.updated")
+
+    process_webhook_event(first.pk)
+
+    assert statuses([first, retried, tracking]) == [
+        EventStatus.COMPLETED,
+        EventStatus.ENQUEUED,
+        EventStatus.ENQUEUED,
+    ]
+    assert CALLS == [first.pk]
+
+
+def test_mates_left_when_the_batch_runs_out_of_time_go_back_to_their_own_jobs(
+    handler, run_worker, monkeypatch
+):
+    handler(recording_handler)
+    monkeypatch.setattr(drain, "BUDGET_SECONDS", -1.0)
+    channel = factories.shopify_channel()
+    first, *mates = [queued(channel) for _ in range(3)]
+
+    process_webhook_event(first.pk)
+
+    assert statuses(mates) == [EventStatus.ENQUEUED] * 2
+    assert set(get_queue("webhooks").job_ids) >= {mate.job_id for mate in mates}
+    run_worker("webhooks")
+    assert statuses([first, *mates]) == [EventStatus.COMPLETED] * 3
+    assert CALLS == [first.pk, *(mate.pk for mate in mates)]
+
+
+def test_within_a_batch_an_older_update_after_a_newer_one_is_stale(run_worker):
+    channel = factories.shopify_channel()
+    sample = fixture_json("shopify/webhooks/orders_create.json")
+    main = warehouse(channel.organization)
+    for line in sample["line_items"]:
+        sku(channel.organization, line["sku"], on_hand=10, at=main)
+
+    def order(updated_at, financial_status):
+        changes = {"updated_at": updated_at, "financial_status": financial_status, "cancelled_at": None}
+        return copy.deepcopy(sample) | changes
+
+    newer = queued(channel, topic="orders/updated", payload=order("2022-01-02T00:00:00Z", "paid"))
+    older = queued(channel, topic="orders/updated", payload=order("2022-01-01T00:00:00Z", "pending"))
+
+    process_webhook_event(newer.pk)  # the batch: newer first, then older
+
+    older.refresh_from_db()
+    assert statuses([newer]) == [EventStatus.COMPLETED]
+    assert (older.status, older.ignored_reason) == (
+        EventStatus.IGNORED,
+        "stale update: older than the stored order",
+    )
+    assert Order.objects.get().financial_status == "paid"
