@@ -5,7 +5,7 @@ Knobs (flag, or environment variable for `make bench`):
   --ingest-warmup   / BENCH_INGEST_WARMUP    untimed requests per endpoint first (default 100)
   --clients         / BENCH_INGEST_CLIENTS   concurrent client threads (default 8)
   --web-workers     / BENCH_WEB_WORKERS      gunicorn worker processes (default 2)
-  --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 2000)
+  --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 5000)
   --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
   --drain-workers   / BENCH_DRAIN_WORKERS    worker processes of the drain's second run (default: CPUs)
   --orders          / BENCH_ORDERS           paid-order webhooks per orders run (default 1000)
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ingest-warmup", type=int, default=env_int("BENCH_INGEST_WARMUP", 100))
     parser.add_argument("--clients", type=int, default=env_int("BENCH_INGEST_CLIENTS", 8))
     parser.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 2))
-    parser.add_argument("--drain-events", type=int, default=env_int("BENCH_DRAIN_EVENTS", 2000))
+    parser.add_argument("--drain-events", type=int, default=env_int("BENCH_DRAIN_EVENTS", 5000))
     parser.add_argument("--startup-runs", type=int, default=env_int("BENCH_DRAIN_STARTUP_RUNS", 3))
     parser.add_argument(
         "--drain-workers", type=int, default=env_int("BENCH_DRAIN_WORKERS", os.cpu_count() or 2)

@@ -33,6 +33,12 @@ class Drain:
     processes: int = 1
 
     @property
+    def measurable(self) -> bool:
+        """Whether the drain outlasted the workers' startup: a shorter one is mostly the noise of
+        that subtraction (a batched drain of a few thousand events can take less)."""
+        return self.seconds - self.startup >= self.startup
+
+    @property
     def rate(self) -> float:
         return self.jobs / (self.seconds - self.startup)
 
@@ -141,10 +147,13 @@ def check_events(event_ids: list[int]) -> bool:
     return ok
 
 
-def check_jobs(name: str, expected: int) -> bool:
+def check_jobs(name: str, expected: int, *, drained: bool = False) -> bool:
+    """Every job finished, none failed, none left. Webhook jobs are `drained`: one runs the events
+    queued behind its own and takes their jobs off the queue, so fewer jobs than events finish."""
     finished, failed = jobs_finished()
     left = queued()
-    ok = finished == expected and failed == 0 and left == 0
+    count_ok = 0 < finished <= expected if drained else finished == expected
+    ok = count_ok and failed == 0 and left == 0
     print(
         f"  check: {name}: {finished} jobs finished, {failed} failed, {left} left queued: "
         f"{'OK' if ok else 'MISMATCH'}"
@@ -173,6 +182,8 @@ def print_figures(pairs: list[tuple[Drain, Drain]]) -> None:
     print(f"  {'worker processes':<17} {'events/s':>9} {'no-op jobs/s':>13} {'events/no-op':>13}")
     for events, noops in pairs:
         ratio = f"{events.rate / noops.rate:.2f}x"
+        if not (events.measurable and noops.measurable):
+            ratio += "  (drain shorter than startup: not measured, raise --drain-events)"
         print(f"  {events.processes:<17} {events.rate:9.1f} {noops.rate:13.1f} {ratio:>13}")
     print("  (startup subtracted from both; BullMQ's figure is one Node process's no-op jobs/s)")
 
@@ -185,7 +196,7 @@ def drain_with(env: BenchEnv, *, events: int, startup_runs: int, processes: int)
     event_ids = create_events(events)
     enqueue_events(event_ids)
     event_drain = Drain("webhook events", events, time_worker(env, processes), startup, processes)
-    ok = all([check_events(event_ids), check_jobs("events", events)])  # print both
+    ok = all([check_events(event_ids), check_jobs("events", events, drained=True)])  # print both
 
     flush_redis()
     enqueue_noops(events)

@@ -247,7 +247,7 @@ def measure(env: BenchEnv, run: Run, *, count: int, warmup: int, clients: int, b
 
 
 def check_run(run: Run) -> bool:
-    """Every POST answered 200, every event in the run's final status, every job finished once;
+    """Every POST answered 200, every event in the run's final status, no job failed;
     for orders, each order stored once with one OPEN reservation per line and no flagged line."""
     from django.db.models import Count
 
@@ -263,7 +263,9 @@ def check_run(run: Run) -> bool:
     )
     by_status = {row["status"]: row["n"] for row in rows}
     finished, failed = run.jobs
-    events_ok = by_status == {run.final_status: sent} and (finished, failed) == (sent, 0)
+    # A job drains the events queued behind its own (and takes their jobs off the queue), so as
+    # many jobs as events finish at most, and none fails.
+    events_ok = by_status == {run.final_status: sent} and 0 < finished <= sent and failed == 0
     statuses = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
     answers = " ".join(f"{code or 'error'}x{n}" for code, n in sorted(answered.items()))
     print(
