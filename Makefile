@@ -24,9 +24,10 @@ $(DEV_STAMP): $(RUNTIME_STAMP)
 run: $(RUNTIME_STAMP)
 	$(BIN)/python -m config.run
 
-# Tests run in parallel, one process per core (at most 4), each with its own test database and Redis
-# database (tests/conftest.py); PYTEST_PARALLEL= runs them in one process.
-PYTEST_PARALLEL ?= -n auto --maxprocesses 4
+# Tests run in four processes, each with its own test database and Redis database
+# (tests/conftest.py): most of a test's time is spent waiting on servers, workers and the database,
+# so four keep even two cores busy. PYTEST_PARALLEL= runs them in one process.
+PYTEST_PARALLEL ?= -n 4
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
