@@ -109,10 +109,11 @@ def stock_count(
     level = level_for_update(sku_id=sku_id, warehouse_id=warehouse_id)
     if level.on_hand != seen_on_hand:
         raise StockChanged(level.on_hand)
-    return stock_set(
+    # The level is read and locked already: the movement is the difference, as stock_set makes it.
+    return stock_move(
         sku_id=sku_id,
         warehouse_id=warehouse_id,
-        on_hand=on_hand,
+        quantity=on_hand - level.on_hand,
         reason=reason,
         reference=reference,
         note=note,

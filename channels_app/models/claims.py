@@ -41,17 +41,22 @@ def instance_from_row(model: type[M], row: Sequence[Any]) -> M:
     return model.from_db(connection.alias, [field.attname for field in fields], values)
 
 
+def _to_processing() -> str:
+    """The SET of a claim, for its parameters (status, started_at, updated_at): one more attempt."""
+    qn = connection.ops.quote_name
+    return (
+        f"{qn('status')} = %s, {qn('attempts')} = {qn('attempts')} + 1, "
+        f"{qn('started_at')} = %s, {qn('updated_at')} = %s"
+    )
+
+
 def claim_sql(
     model: type[models.Model], now: datetime, pk: int, claimable: Sequence[str], processing: str
 ) -> tuple[str, list[Any]]:
     qn = connection.ops.quote_name
     table = model._meta.db_table
     stamp = connection.ops.adapt_datetimefield_value(now)
-    update = (
-        f"UPDATE {qn(table)} SET {qn('status')} = %s, {qn('attempts')} = {qn('attempts')} + 1, "
-        f"{qn('started_at')} = %s, {qn('updated_at')} = %s "
-        f"WHERE {qn('id')} = %s AND {qn('status')} IN (%s, %s)"
-    )
+    update = f"UPDATE {qn(table)} SET {_to_processing()} WHERE {qn('id')} = %s AND {qn('status')} IN (%s, %s)"
     return update, [processing, stamp, stamp, pk, *claimable]
 
 
@@ -112,10 +117,7 @@ def claim_mates(
         f"AND {qn('id')} <> %s ORDER BY {qn('id')} LIMIT %s"
     )
     pick_params: list[Any] = [enqueued, *sources, exclude, limit]
-    update = (
-        f"UPDATE {table} SET {qn('status')} = %s, {qn('attempts')} = {qn('attempts')} + 1, "
-        f"{qn('started_at')} = %s, {qn('updated_at')} = %s WHERE {ready} AND {qn('id')} IN "
-    )
+    update = f"UPDATE {table} SET {_to_processing()} WHERE {ready} AND {qn('id')} IN "
     update_params: list[Any] = [processing, stamp, stamp, enqueued]
     returning = f" RETURNING {_columns(model, table)}"
     if connection.vendor == "postgresql":
