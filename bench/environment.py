@@ -9,6 +9,7 @@ BENCH_DATABASE and BENCH_REDIS_DB name others, so two benchmarks can share one s
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Production's settings, not development's: DEBUG=True keeps every query in memory, which slows
+# the many-query paths more than their baselines. The secrets are new each run, and the bench's own.
+PRODUCTION = {"DEBUG": "False", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
 VAR_DIR = BASE_DIR / "var"
 BIN = Path(sys.executable).parent
 # Never the user's own database: it is dropped and recreated on every run.
@@ -154,6 +158,7 @@ def prepare() -> BenchEnv:
     Sets the environment before Django reads its settings, so `bench.settings` sees the bench URLs.
     """
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # as config.settings does
+    os.environ.update(production_secrets())
     database_url = bench_database_url(os.environ.get("DATABASE_URL", ""))
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
@@ -183,6 +188,17 @@ def prepare() -> BenchEnv:
     create_insert_table()
     flush_redis()
     return env
+
+
+def production_secrets() -> dict[str, str]:
+    """DEBUG off, with a secret key and an encryption key of this run (config.settings refuses
+    to start without them)."""
+    from cryptography.fernet import Fernet
+
+    return PRODUCTION | {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "HUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
 
 
 def embedded_redis(settings: object) -> tuple[str, str]:
