@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -74,33 +75,45 @@ class Target:
         return cls(int(channel_id), int(sku_id), location)
 
 
-def available_changed(*, sku_id: int, warehouse_id: int) -> None:
-    """Called inside the transaction that changed a level: ask for a push once it commits."""
-    transaction.on_commit(lambda: stock_push_request(sku_id=sku_id, warehouse_id=warehouse_id), robust=True)
+def available_changed(levels: list[tuple[int, int]]) -> None:
+    """Called inside the transaction that changed these (sku, warehouse) levels: ask for their
+    push once it commits."""
+    transaction.on_commit(lambda: stock_push_request(levels), robust=True)
 
 
-def targets_for(*, sku_id: int, warehouse_id: int) -> list[Target]:
-    """Every (channel, location) that shows this SKU from this warehouse."""
-    targets = []
+def targets_for(levels: Iterable[tuple[int, int]]) -> list[Target]:
+    """Every (channel, location) that shows one of these (sku, warehouse) levels. One query when
+    no channel lists their SKUs (the common case of a shop that pushes no stock)."""
+    levels = set(levels)
     # Every platform with an API client takes stock pushes; carriers and SMS accounts have none.
     variants = ChannelVariant.objects.filter(
-        sku_id=sku_id, channel__is_active=True, channel__platform__in=CLIENTS
+        sku_id__in={sku_id for sku_id, _ in levels}, channel__is_active=True, channel__platform__in=CLIENTS
     ).select_related("channel")
-    for channel in {variant.channel for variant in variants}:
-        locations = ChannelLocation.objects.filter(channel=channel, warehouse_id=warehouse_id)
-        external = [location.external_id for location in locations]
+    listed: dict[Channel, set[int]] = {}
+    for variant in variants.order_by("channel_id", "sku_id"):
+        listed.setdefault(variant.channel, set()).add(variant.sku_id)
+    targets: dict[Target, None] = {}  # in order, once each
+    for channel, sku_ids in listed.items():
+        shown = sorted((sku_id, warehouse_id) for sku_id, warehouse_id in levels if sku_id in sku_ids)
         if client_class(channel.platform).stock_locations:
-            targets += [Target(channel.pk, sku_id, location) for location in external]
+            locations = ChannelLocation.objects.filter(
+                channel=channel, warehouse_id__in={warehouse_id for _, warehouse_id in shown}
+            ).order_by("pk")
+            for location in locations:
+                for sku_id, warehouse_id in shown:
+                    if warehouse_id == location.warehouse_id:
+                        targets[Target(channel.pk, sku_id, location.external_id)] = None
         else:
             # The channel shows one stock: that of the warehouse its orders ship from.
             warehouse = channel.warehouse_for("")
-            if warehouse is not None and warehouse.pk == warehouse_id:
-                targets.append(Target(channel.pk, sku_id, ""))
-    return targets
+            for sku_id, warehouse_id in shown:
+                if warehouse is not None and warehouse.pk == warehouse_id:
+                    targets[Target(channel.pk, sku_id, "")] = None
+    return list(targets)
 
 
-def stock_push_request(*, sku_id: int, warehouse_id: int) -> None:
-    targets = targets_for(sku_id=sku_id, warehouse_id=warehouse_id)
+def stock_push_request(levels: list[tuple[int, int]]) -> None:
+    targets = targets_for(levels)
     if not targets:
         return
     now = time.time()
@@ -108,8 +121,8 @@ def stock_push_request(*, sku_id: int, warehouse_id: int) -> None:
         get_queue("stock-push").connection.zadd(PENDING, {target.key: now for target in targets})
         _ask_for_flush(now)
     except RedisError as exc:
-        # The ledger is not affected; the SKU's next change pushes its figure (then the latest).
-        logger.warning("stock push for SKU %s not requested, Redis unavailable: %s", sku_id, exc)
+        # The ledger is not affected; the SKUs' next change pushes their figure (then the latest).
+        logger.warning("stock push of %s levels not requested, Redis unavailable: %s", len(levels), exc)
 
 
 def _ask_for_flush(at: float) -> None:

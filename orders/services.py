@@ -27,18 +27,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel
-from inventory.models import SKU, ChannelVariant, Reservation, ReservationStatus
-from inventory.services import (
-    ReservationRequest,
-    levels_for_update,
-    reservation_release,
-    stock_fulfil,
-    stock_reserve,
-)
+from inventory.models import SKU, ChannelVariant
+from inventory.services import ReservationRequest, stock_locked
 from orders.events import commerce_event_record
 from orders.models import (
     RELEASING_STATUSES,
@@ -105,42 +99,69 @@ def order_sync(*, channel: Channel, data: OrderData, event_id: int | None = None
     `event_id`, the webhook event carrying `data`, orders two updates stamped with the same
     second (WooCommerce's resolution): the one received later wins, whichever worker is faster.
     """
-    with transaction.atomic():
-        # get_or_create, then lock: two first deliveries of one order (create and paid) race here.
-        Order.objects.get_or_create(
-            channel=channel,
-            external_id=data.external_id,
-            defaults={"organization_id": channel.organization_id},
-        )
-        order = Order.objects.select_for_update().get(channel=channel, external_id=data.external_id)
-        if order.platform_updated_at and data.updated_at:
-            same_second_earlier = (
-                data.updated_at == order.platform_updated_at
-                and event_id is not None
-                and order.last_event_id is not None
-                and event_id < order.last_event_id
-            )
-            if data.updated_at < order.platform_updated_at or same_second_earlier:
+    # In the caller's transaction when there is one (a handler's): no savepoint to pay for.
+    with transaction.atomic(savepoint=False):
+        order, created = _order_for_update(channel, data, event_id)
+        if created:
+            was_paid = was_cancelled = False
+        else:
+            if _stale(order, data, event_id):
                 return SyncResult(order, stale=True)
-        if event_id is not None:
-            order.last_event_id = max(event_id, order.last_event_id or 0)
-        was_paid, was_cancelled = order.financial_status == "paid", order.cancelled_at is not None
-        _copy_order_fields(order, data)
+            was_paid, was_cancelled = order.financial_status == "paid", order.cancelled_at is not None
+            _order_fill(order, channel, data, event_id)
+            order.save()
         _commerce_events(order, was_paid=was_paid, was_cancelled=was_cancelled)
-        if order.warehouse_id is None:
-            # Chosen once: moving held units because a mapping changed later would be a surprise.
-            order.warehouse = channel.warehouse_for(data.location_id)
-        order.save()
-        items, dropped = _upsert_items(order, channel, data.lines)
+        items, dropped = _upsert_items(order, channel, data.lines, created=created)
         result = _apply_stock_rules(order, items, dropped, allow_backorder=channel.allow_backorders)
-        order.needs_attention = any(item.issue for item in items)
-        order.save(update_fields=["needs_attention", "updated_at"])
+        needs_attention = any(item.issue for item in items)
+        if needs_attention != order.needs_attention:
+            order.needs_attention = needs_attention
+            order.save(update_fields=["needs_attention", "updated_at"])
     return result
+
+
+def _order_for_update(channel: Channel, data: OrderData, event_id: int | None) -> tuple[Order, bool]:
+    """The order, locked; or, the first time it is heard of, created from `data` (True)."""
+    stored = Order.objects.select_for_update().filter(channel=channel, external_id=data.external_id).first()
+    if stored is not None:
+        return stored, False
+    order = Order(channel=channel, organization_id=channel.organization_id, external_id=data.external_id)
+    _order_fill(order, channel, data, event_id)
+    try:
+        with transaction.atomic():
+            order.save(force_insert=True)
+    except IntegrityError:
+        # Two first deliveries of one order (create and paid) raced: the other's row is committed
+        # now, and this one is an update of it.
+        return Order.objects.select_for_update().get(channel=channel, external_id=data.external_id), False
+    return order, True
+
+
+def _stale(order: Order, data: OrderData, event_id: int | None) -> bool:
+    """Whether `data` is older than what the order holds (by the platform's updated_at)."""
+    if not (order.platform_updated_at and data.updated_at):
+        return False
+    same_second_earlier = (
+        data.updated_at == order.platform_updated_at
+        and event_id is not None
+        and order.last_event_id is not None
+        and event_id < order.last_event_id
+    )
+    return data.updated_at < order.platform_updated_at or same_second_earlier
+
+
+def _order_fill(order: Order, channel: Channel, data: OrderData, event_id: int | None) -> None:
+    if event_id is not None:
+        order.last_event_id = max(event_id, order.last_event_id or 0)
+    _copy_order_fields(order, data)
+    if order.warehouse_id is None:
+        # Chosen once: moving held units because a mapping changed later would be a surprise.
+        order.warehouse = channel.warehouse_for(data.location_id)
 
 
 def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
     """The platform deleted the order: keep it, marked deleted, and release its stock."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         order = Order.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
         if order is None:
             return SyncResult(None)
@@ -206,41 +227,57 @@ def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, SK
 
 
 def _upsert_items(
-    order: Order, channel: Channel, lines: tuple[LineData, ...]
+    order: Order, channel: Channel, lines: tuple[LineData, ...], *, created: bool
 ) -> tuple[list[OrderItem], list[OrderItem]]:
-    """The order's lines as the platform sent them, and its stored lines the platform dropped."""
+    """The order's lines as the platform sent them, and its stored lines the platform dropped.
+    Only what changed is written: the lines of a new order in one statement, a stored line when
+    the platform changed it."""
     skus = _resolve_skus(channel, lines)
-    existing = {item.external_line_id: item for item in order.items.all()}
+    existing = {} if created else {item.external_line_id: item for item in order.items.all()}
     sent = {line.external_line_id for line in lines}
-    items = []
+    items, new = [], []
     for line in lines:
-        item = (
-            existing.pop(line.external_line_id, None)
-            or _renamed(existing, line, sent)
-            or OrderItem(order=order, external_line_id=line.external_line_id)
-        )
-        item.external_variant_id = line.external_variant_id
-        item.sku = skus.get(line.external_line_id)
-        item.sku_code = line.sku_code
-        item.title = line.title[:255]
-        item.quantity = line.quantity
-        item.unit_price = line.unit_price
-        item.fulfilled = line.fulfilled
-        item.issue = LineIssue.NONE if item.sku else LineIssue.UNRESOLVED_SKU
-        item.save()
+        item = existing.pop(line.external_line_id, None) or _renamed(existing, line, sent)
+        sku = skus.get(line.external_line_id)
+        values = {
+            "external_line_id": line.external_line_id,
+            "external_variant_id": line.external_variant_id,
+            "sku_id": sku.pk if sku else None,
+            "sku_code": line.sku_code,
+            "title": line.title[:255],
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "fulfilled": line.fulfilled,
+            "issue": LineIssue.NONE if sku else LineIssue.UNRESOLVED_SKU,
+        }
+        if item is None:
+            item = OrderItem(order=order, **values)
+            new.append(item)
+        elif _item_change(item, values):
+            item.save()
         items.append(item)
+    OrderItem.objects.bulk_create(new)
     dropped = list(existing.values())
     # A line the platform dropped is kept for the record, holding nothing: the stock rules release
     # what it held.
     for item in dropped:
-        item.quantity = 0
-        item.issue = LineIssue.NONE
-        item.save(update_fields=["quantity", "issue"])
+        if _item_change(item, {"quantity": 0, "issue": LineIssue.NONE}):
+            item.save(update_fields=["quantity", "issue"])
     return items, dropped
 
 
+def _item_change(item: OrderItem, values: dict[str, Any]) -> bool:
+    """Set the values on the stored line; whether any differed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(item, name) != value:
+            setattr(item, name, value)
+            changed = True
+    return changed
+
+
 def _renamed(existing: dict[str, OrderItem], line: LineData, sent: set[str]) -> OrderItem | None:
-    """The row stored under one of the line's former ids, given the line's id now.
+    """The row stored under one of the line's former ids (the caller gives it the line's id now).
 
     The row, and so its reservation, carries over: a new row would hold the units again, or take
     them a second time once shipped. A former id that another line of this payload has now is
@@ -248,9 +285,7 @@ def _renamed(existing: dict[str, OrderItem], line: LineData, sent: set[str]) -> 
     """
     for former in line.former_line_ids:
         if former in existing and former not in sent:
-            item = existing.pop(former)
-            item.external_line_id = line.external_line_id
-            return item
+            return existing.pop(former)
     return None
 
 
@@ -278,25 +313,20 @@ def _apply_stock_rules(
         if item.sku_id is not None and order.warehouse_id is not None
     }
     references = [item.reservation_reference for item in items + dropped]
-    open_held = Reservation.objects.filter(reference__in=references, status=ReservationStatus.OPEN)
-    levels_for_update(
-        [(r.sku_id, r.warehouse_id) for r in open_held]
-        + [(r.sku_id, r.warehouse_id) for r in requests.values()]
-    )
-    released = sum(
-        reservation_release(reference=reference)
-        for reference in sorted(references)
-        if reference not in requests
-    )
-    reserved = consumed = 0
-    for item in taking:
-        request = requests[item.reservation_reference]
-        if item.fulfilled:
-            consumed += stock_fulfil(request, movement_reference=f"order:{order.pk}")
-        elif stock_reserve(request, allow_backorder=allow_backorder) is None:
-            _set_issue(item, LineIssue.BACKORDERED)
-        else:
-            reserved += 1
+    pairs = [(request.sku_id, request.warehouse_id) for request in requests.values()]
+    with stock_locked(pairs, references) as stock:
+        released = sum(
+            stock.release(reference) for reference in sorted(references) if reference not in requests
+        )
+        reserved = consumed = 0
+        for item in taking:
+            request = requests[item.reservation_reference]
+            if item.fulfilled:
+                consumed += stock.fulfil(request, movement_reference=f"order:{order.pk}")
+            elif stock.reserve(request, allow_backorder=allow_backorder) is None:
+                _set_issue(item, LineIssue.BACKORDERED)
+            else:
+                reserved += 1
     return SyncResult(order, reserved=reserved, released=released, consumed=consumed)
 
 

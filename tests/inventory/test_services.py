@@ -1,7 +1,8 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 
 from inventory.models import Reservation, ReservationStatus, StockMovement
 from inventory.services import (
@@ -10,6 +11,7 @@ from inventory.services import (
     reservation_release,
     stock_move,
     stock_reserve,
+    stock_locked,
     stock_set,
 )
 from tests.channels_app import factories
@@ -121,4 +123,31 @@ def test_a_released_line_can_be_held_again_but_consumed_units_are_not(org):
     consumed = stock_reserve(ReservationRequest("order-item:1", item.pk, main.pk, 1))
     assert consumed.status == ReservationStatus.CONSUMED
     assert (level(item, main).on_hand, level(item, main).reserved) == (4, 0)
+    assert_invariants()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locked_stock_changes_only_levels_it_locked_and_only_in_a_transaction(org):
+    main = warehouse(org)
+    held, other = sku(org, "A", on_hand=5, at=main), sku(org, "B", on_hand=5, at=main)
+    with pytest.raises(TransactionManagementError), stock_locked([(held.pk, main.pk)]):
+        pass
+    with transaction.atomic(), stock_locked([(held.pk, main.pk)]) as stock:
+        stock.move(sku_id=held.pk, warehouse_id=main.pk, quantity=-1, reason="adjustment")
+        with pytest.raises(LookupError, match="not locked"):
+            stock.move(sku_id=other.pk, warehouse_id=main.pk, quantity=-1, reason="adjustment")
+    assert (level(held, main).on_hand, level(other, main).on_hand) == (4, 5)
+    assert_invariants()
+
+
+def test_a_reservation_made_and_released_in_one_block_is_written_released(org):
+    main = warehouse(org)
+    item = sku(org, "A", on_hand=5, at=main)
+    request = ReservationRequest("order-item:7", item.pk, main.pk, 2)
+    with transaction.atomic(), stock_locked([(item.pk, main.pk)], [request.reference]) as stock:
+        stock.reserve(request)
+        assert stock.release(request.reference)
+        assert not stock.release(request.reference)
+    assert list(Reservation.objects.values_list("reference", "status")) == [("order-item:7", "released")]
+    assert level(item, main).reserved == 0
     assert_invariants()

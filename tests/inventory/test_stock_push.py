@@ -205,9 +205,7 @@ def test_woocommerce_stock_is_set_on_the_variation(httpserver):
     httpserver.expect_request("/wp-json/wc/v3/products/799/variations/801", method="PUT").respond_with_json(
         {"id": 801, "stock_quantity": 6, "manage_stock": True}
     )
-    assert stock_push.targets_for(sku_id=item.pk, warehouse_id=main.pk) == [
-        stock_push.Target(channel.pk, item.pk, "")
-    ]
+    assert stock_push.targets_for([(item.pk, main.pk)]) == [stock_push.Target(channel.pk, item.pk, "")]
     assert stock_push.stock_push(stock_push.Target(channel.pk, item.pk, "")) == "pushed"
     ((request, _),) = httpserver.log
     assert request.get_json() == {"manage_stock": True, "stock_quantity": 6}
