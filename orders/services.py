@@ -112,7 +112,9 @@ def order_sync(*, channel: Channel, data: OrderData, event_id: int | None = None
             order.save()
         _commerce_events(order, was_paid=was_paid, was_cancelled=was_cancelled)
         items, dropped = _upsert_items(order, channel, data.lines, created=created)
-        result = _apply_stock_rules(order, items, dropped, allow_backorder=channel.allow_backorders)
+        result = _apply_stock_rules(
+            order, items, dropped, allow_backorder=channel.allow_backorders, holding_nothing=created
+        )
         needs_attention = any(item.issue for item in items)
         if needs_attention != order.needs_attention:
             order.needs_attention = needs_attention
@@ -290,8 +292,15 @@ def _renamed(existing: dict[str, OrderItem], line: LineData, sent: set[str]) -> 
 
 
 def _apply_stock_rules(
-    order: Order, items: list[OrderItem], dropped: list[OrderItem], *, allow_backorder: bool
+    order: Order,
+    items: list[OrderItem],
+    dropped: list[OrderItem],
+    *,
+    allow_backorder: bool,
+    holding_nothing: bool = False,
 ) -> SyncResult:
+    """`holding_nothing`: the lines are new (a new order's), so no reservation names them yet and
+    none is read."""
     ending = order.is_cancelled or order.financial_status in RELEASING_STATUSES
     holding = not ending and order.financial_status in RESERVING_STATUSES
     resolved = [item for item in items if item.sku_id and item.quantity > 0]
@@ -314,7 +323,7 @@ def _apply_stock_rules(
     }
     references = [item.reservation_reference for item in items + dropped]
     pairs = [(request.sku_id, request.warehouse_id) for request in requests.values()]
-    with stock_locked(pairs, references) as stock:
+    with stock_locked(pairs, () if holding_nothing else references) as stock:
         released = sum(
             stock.release(reference) for reference in sorted(references) if reference not in requests
         )

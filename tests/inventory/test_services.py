@@ -9,9 +9,9 @@ from inventory.services import (
     ReservationRequest,
     reservation_consume,
     reservation_release,
+    stock_locked,
     stock_move,
     stock_reserve,
-    stock_locked,
     stock_set,
 )
 from tests.channels_app import factories
