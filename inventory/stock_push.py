@@ -88,12 +88,16 @@ def targets_for(levels: Iterable[tuple[int, int]]) -> list[Target]:
     # Every platform with an API client takes stock pushes; carriers and SMS accounts have none.
     variants = ChannelVariant.objects.filter(
         sku_id__in={sku_id for sku_id, _ in levels}, channel__is_active=True, channel__platform__in=CLIENTS
-    ).select_related("channel")
-    listed: dict[Channel, set[int]] = {}
-    for variant in variants.order_by("channel_id", "sku_id"):
-        listed.setdefault(variant.channel, set()).add(variant.sku_id)
+    ).order_by("channel_id", "sku_id")
+    listed: dict[int, set[int]] = {}
+    for channel_id, sku_id in variants.values_list("channel_id", "sku_id"):
+        listed.setdefault(channel_id, set()).add(sku_id)
+    if not listed:
+        return []
+    channels = Channel.objects.in_bulk(listed)
     targets: dict[Target, None] = {}  # in order, once each
-    for channel, sku_ids in listed.items():
+    for channel_id, sku_ids in listed.items():
+        channel = channels[channel_id]
         shown = sorted((sku_id, warehouse_id) for sku_id, warehouse_id in levels if sku_id in sku_ids)
         if client_class(channel.platform).stock_locations:
             locations = ChannelLocation.objects.filter(

@@ -208,23 +208,24 @@ def _copy_order_fields(order: Order, data: OrderData) -> None:
         order.deleted_at = None  # The platform restored it from the trash.
 
 
-def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, SKU]:
-    """The SKU of each line, by line id: found by the channel's variant mapping first, then by
+def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, int]:
+    """The SKU id of each line, by line id: found by the channel's variant mapping first, then by
     SKU code in the organization. A line neither resolves is left out."""
     variant_ids = {line.external_variant_id for line in lines if line.external_variant_id}
-    by_variant = {
-        v.external_variant_id: v.sku
-        for v in ChannelVariant.objects.select_related("sku").filter(
-            channel=channel, external_variant_id__in=variant_ids
+    by_variant = dict(
+        ChannelVariant.objects.filter(channel=channel, external_variant_id__in=variant_ids).values_list(
+            "external_variant_id", "sku_id"
         )
-    }
+    )
     codes = {line.sku_code for line in lines if line.sku_code}
-    by_code = {s.code: s for s in SKU.objects.filter(organization_id=channel.organization_id, code__in=codes)}
+    by_code = dict(
+        SKU.objects.filter(organization_id=channel.organization_id, code__in=codes).values_list("code", "pk")
+    )
     resolved = {}
     for line in lines:
-        sku = by_variant.get(line.external_variant_id) or by_code.get(line.sku_code)
-        if sku is not None:
-            resolved[line.external_line_id] = sku
+        sku_id = by_variant.get(line.external_variant_id) or by_code.get(line.sku_code)
+        if sku_id is not None:
+            resolved[line.external_line_id] = sku_id
     return resolved
 
 
@@ -240,17 +241,17 @@ def _upsert_items(
     items, new = [], []
     for line in lines:
         item = existing.pop(line.external_line_id, None) or _renamed(existing, line, sent)
-        sku = skus.get(line.external_line_id)
+        sku_id = skus.get(line.external_line_id)
         values = {
             "external_line_id": line.external_line_id,
             "external_variant_id": line.external_variant_id,
-            "sku_id": sku.pk if sku else None,
+            "sku_id": sku_id,
             "sku_code": line.sku_code,
             "title": line.title[:255],
             "quantity": line.quantity,
             "unit_price": line.unit_price,
             "fulfilled": line.fulfilled,
-            "issue": LineIssue.NONE if sku else LineIssue.UNRESOLVED_SKU,
+            "issue": LineIssue.NONE if sku_id else LineIssue.UNRESOLVED_SKU,
         }
         if item is None:
             item = OrderItem(order=order, **values)
