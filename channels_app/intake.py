@@ -33,6 +33,7 @@ from django.db.models import CharField, F
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from psycopg.pq import TransactionStatus
 from redis.exceptions import RedisError
 
 from channels_app import boundedjson, channel_cache
@@ -120,39 +121,67 @@ INTAKE_LOCK_TIMEOUT_MS = 2000
 INTAKE_STATEMENT_TIMEOUT_MS = 3000
 
 
+# Sent ahead of each statement of a webhook request, in the statement's own round trip: settings
+# local to its transaction (an autocommit statement's implicit one) end with it, so they need no
+# restoring and never reach the next request on this persistent connection. This needs parameters
+# bound client-side (Django's default for psycopg), which lets one execute carry two statements.
+_POSTGRESQL_BOUND = (
+    f"SELECT set_config('lock_timeout', '{INTAKE_LOCK_TIMEOUT_MS}', true), "
+    f"set_config('statement_timeout', '{INTAKE_STATEMENT_TIMEOUT_MS}', true); "
+)
+_POSTGRESQL_LIFT = (
+    "SELECT set_config(name, reset_val, true) FROM pg_settings "
+    "WHERE name IN ('lock_timeout', 'statement_timeout')"
+)
+
+
+def _postgresql_bounded(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """A connection.execute_wrapper: the statement runs with the intake's bounds."""
+    cursor = context["cursor"].cursor  # psycopg's own: the bound is not a statement of the view's
+    if cursor.connection.info.transaction_status == TransactionStatus.INERROR:
+        return execute(sql, params, many, context)  # A rollback (to a savepoint): nothing else runs.
+    if many:
+        # executemany takes one statement: the transaction around it carries the bound instead.
+        with transaction.atomic(using=context["connection"].alias):
+            cursor.execute(_POSTGRESQL_BOUND)
+            return execute(sql, params, many, context)
+    result = execute(_POSTGRESQL_BOUND + sql, params, many, context)
+    cursor.nextset()  # The statement's own result (rows, rowcount), not the bound's.
+    return result
+
+
 @contextlib.contextmanager
 def database_wait_bounded() -> Iterator[None]:
-    """For the duration of a webhook request, a statement waits for a lock at most
-    INTAKE_LOCK_TIMEOUT_MS and runs at most INTAKE_STATEMENT_TIMEOUT_MS (PostgreSQL), or waits
-    for SQLite's write lock at most INTAKE_STATEMENT_TIMEOUT_MS; either raises OperationalError.
-
-    Session settings, restored afterwards: the connection goes on to serve admin pages."""
+    """Within it, a statement waits for a lock at most INTAKE_LOCK_TIMEOUT_MS and runs at most
+    INTAKE_STATEMENT_TIMEOUT_MS (PostgreSQL), or waits for SQLite's write lock at most
+    INTAKE_STATEMENT_TIMEOUT_MS; either raises OperationalError. Nothing of it outlives the block:
+    the connection goes on to serve admin pages."""
     vendor = connection.vendor
     if vendor == "postgresql":
-        bound = (
-            "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
-            [str(INTAKE_LOCK_TIMEOUT_MS), str(INTAKE_STATEMENT_TIMEOUT_MS)],
-        )
-        restore: tuple[str, list[str]] = (
-            "SELECT set_config(name, reset_val, false) FROM pg_settings "
-            "WHERE name IN ('lock_timeout', 'statement_timeout')",
-            [],
-        )
-    elif vendor == "sqlite":
-        busy_ms = int(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5) * 1000)
-        bound = (f"PRAGMA busy_timeout = {INTAKE_STATEMENT_TIMEOUT_MS}", [])
-        restore = (f"PRAGMA busy_timeout = {busy_ms}", [])
-    else:
+        try:
+            with connection.execute_wrapper(_postgresql_bounded):
+                yield
+        finally:
+            if connection.in_atomic_block and not connection.needs_rollback:
+                # In a caller's transaction (never a webhook request's, which autocommits) the
+                # bound would last until that transaction ends.
+                with connection.cursor() as cursor:
+                    cursor.execute(_POSTGRESQL_LIFT)
+        return
+    if vendor != "sqlite":
         yield
         return
+    busy_ms = int(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5) * 1000)
     with connection.cursor() as cursor:
-        cursor.execute(*bound)
+        cursor.execute(f"PRAGMA busy_timeout = {INTAKE_STATEMENT_TIMEOUT_MS}")
     try:
         yield
     finally:
         try:
             with connection.cursor() as cursor:
-                cursor.execute(*restore)
+                cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         except DatabaseError:
             connection.close()  # A new connection starts with the defaults: no bound outlives this.
 
