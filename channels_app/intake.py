@@ -29,7 +29,7 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import CharField, F
+from django.db.models import CharField, F, Field
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -215,20 +215,27 @@ def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 
 def accept(
-    channel: Channel | WebhookChannel, delivery: Delivery, body: bytes, payload: Any, json_error: str
+    channel: Channel | WebhookChannel,
+    delivery: Delivery,
+    body: bytes,
+    payload: Any,
+    json_error: str,
+    *,
+    payload_is_body: bool = False,
 ) -> HttpResponse:
-    """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED."""
-    recorded = event_record(channel, delivery, body, payload, json_error)
-    event = recorded.event
-    extra = {"event_id": event.pk, "channel_id": channel.pk, "topic": delivery.topic}
+    """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED.
+    `payload_is_body`: the payload is the body parsed as JSON (parse_json), not a form."""
+    recorded = event_record(channel, delivery, body, payload, json_error, payload_is_body=payload_is_body)
+    event_id = recorded.event_id
+    extra = {"event_id": event_id, "channel_id": channel.pk, "topic": delivery.topic}
     if recorded.failed_because:
         logger.warning("webhook body kept as FAILED event: %s", recorded.failed_because, extra=extra)
-        return JsonResponse({"error": recorded.failed_because, "event": event.pk}, status=400)
+        return JsonResponse({"error": recorded.failed_because, "event": event_id}, status=400)
     if not recorded.created:
         logger.info("duplicate webhook delivery", extra=extra)
-        return JsonResponse({"status": "duplicate", "event": event.pk, "event_status": event.status})
+        return JsonResponse({"status": "duplicate", "event": event_id, "event_status": recorded.event_status})
     logger.info("webhook accepted", extra=extra)
-    return JsonResponse({"status": "enqueued", "event": event.pk})
+    return JsonResponse({"status": "enqueued", "event": event_id})
 
 
 def _raw_text(body: bytes) -> str:
@@ -286,19 +293,28 @@ def _oversized(delivery: Delivery) -> str:
 class Recorded:
     """What recording a delivery did."""
 
-    event: ProcessedWebhookEvent
+    event_id: int
+    event_status: str
     created: bool  # False: a duplicate delivery, counted on the event already stored
     failed_because: str = ""  # why the event is kept as FAILED, for ops to see; "" when it is not
 
 
 def event_record(
-    channel: Channel | WebhookChannel, delivery: Delivery, body: bytes, payload: Any, json_error: str
+    channel: Channel | WebhookChannel,
+    delivery: Delivery,
+    body: bytes,
+    payload: Any,
+    json_error: str,
+    *,
+    payload_is_body: bool = False,
 ) -> Recorded:
     """Insert the event, or count a duplicate delivery of one already stored.
 
-    The unique constraint decides what is a duplicate; enqueueing waits for the commit.
+    The unique constraint decides what is a duplicate; enqueueing waits for the commit. A payload
+    parsed from the body (`payload_is_body`) is stored as the body's own text where it can be.
     """
     json_error = json_error or _oversized(delivery)
+    request_id = current_request_id()
     identity = {
         "channel_id": channel.pk,
         "source": channel.platform,
@@ -311,7 +327,7 @@ def event_record(
         "triggered_at": delivery.triggered_at,
         "api_version": storable(delivery.api_version)[: _field_length["api_version"]],
         "headers": {name: storable(value) for name, value in delivery.headers.items()},
-        "request_id": current_request_id(),
+        "request_id": request_id,
     }
 
     def failed(why: str) -> dict[str, Any]:
@@ -322,32 +338,79 @@ def event_record(
             "error_message": why,
         }
 
+    text = _json_text(body) if payload_is_body and not json_error else None
     try:
         try:
-            event = _insert(**fields, **(failed(json_error) if json_error else {"payload": payload}))
+            event_id = _insert(
+                **fields,
+                **(failed(json_error) if json_error else {"payload": payload if text is None else text}),
+            )
         except DataError as exc:
             # Valid JSON the database cannot hold (PostgreSQL jsonb refuses \u0000 and lone
             # surrogates). It is kept as raw text for ops; no retry of the platform would help.
             json_error = f"payload cannot be stored as JSON ({exc.__class__.__name__}); kept as raw body"
-            event = _insert(**fields, **failed(json_error))
+            event_id = _insert(**fields, **failed(json_error))
     except IntegrityError:
         return _duplicate(identity)
     if not json_error:
         # Outside a transaction (a webhook request) the row is committed already and this runs now.
         transaction.on_commit(
-            functools.partial(_enqueue_accepted, event.pk, event.request_id, queue_for(event.source))
+            functools.partial(_enqueue_accepted, event_id, request_id, queue_for(channel.platform))
         )
-    return Recorded(event, created=True, failed_because=json_error)
+    status = EventStatus.FAILED if json_error else EventStatus.ENQUEUED
+    return Recorded(event_id, status, created=True, failed_because=json_error)
 
 
-def _insert(**fields: Any) -> ProcessedWebhookEvent:
-    """One INSERT. In a webhook request (autocommit) it commits by itself: one round trip, where a
-    transaction and a savepoint around it cost four more. Inside a caller's transaction a savepoint
-    keeps that transaction usable after a duplicate."""
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            return ProcessedWebhookEvent.objects.create(**fields)
-    return ProcessedWebhookEvent.objects.create(**fields)
+class JSONText(str):
+    """A payload already in JSON (the verified body): stored as it is, not serialized again."""
+
+
+def _json_text(body: bytes) -> JSONText | None:
+    """The text of a body that parsed as JSON, for the database to store as it is (re-serializing
+    a 15 kB order costs more than the rest of the request). None when Python read it as another
+    encoding than UTF-8 (a BOM, or UTF-16's NUL bytes): its parsed value is stored then."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if text.startswith("\ufeff") or "\x00" in text else JSONText(text)
+
+
+@functools.cache
+def _insert_statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
+    """The event's INSERT, built once per database vendor: create() builds it anew each time."""
+    meta = ProcessedWebhookEvent._meta
+    columns = tuple(field for field in meta.concrete_fields if not field.primary_key)
+    quote = connection.ops.quote_name
+    assert meta.pk is not None and all(field.column for field in columns)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(field.column)) for field in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote(str(meta.pk.column))}"
+    )
+    return sql, columns
+
+
+def _column_value(field: Field[Any, Any], values: dict[str, Any], now: datetime) -> Any:
+    if field.attname in values:
+        value = values[field.attname]
+    elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        value = now
+    else:
+        value = field.get_default()
+    return value if isinstance(value, JSONText) else field.get_db_prep_save(value, connection)
+
+
+def _insert(**values: Any) -> int:
+    """One INSERT, and the new event's id. In a webhook request (autocommit) it commits by itself:
+    one round trip, where a transaction and a savepoint around it cost four more. Inside a caller's
+    transaction a savepoint keeps that transaction usable after a duplicate."""
+    sql, columns = _insert_statement(connection.vendor)
+    now = timezone.now()
+    params = [_column_value(field, values, now) for field in columns]
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
 
 
 def _duplicate(identity: dict[str, Any]) -> Recorded:
@@ -363,7 +426,7 @@ def _duplicate(identity: dict[str, Any]) -> Recorded:
             raise Rejected(401, "channel deleted")
         existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
     why = existing.error_message if existing.status == EventStatus.FAILED else ""
-    return Recorded(existing, created=False, failed_because=why)
+    return Recorded(existing.pk, existing.status, created=False, failed_because=why)
 
 
 # After Redis fails to answer, the web process stops trying for a while: each attempt could cost a
