@@ -33,6 +33,7 @@ from django.db.models import CharField, F, Field
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
 from redis.exceptions import RedisError
 
@@ -123,8 +124,8 @@ INTAKE_STATEMENT_TIMEOUT_MS = 3000
 
 # Sent ahead of each statement of a webhook request, in the statement's own round trip: settings
 # local to its transaction (an autocommit statement's implicit one) end with it, so they need no
-# restoring and never reach the next request on this persistent connection. This needs parameters
-# bound client-side (Django's default for psycopg), which lets one execute carry two statements.
+# restoring and never reach the next request on this persistent connection. Parameters bound
+# client-side (Django's default for psycopg) let one execute carry the two statements.
 _POSTGRESQL_BOUND = (
     f"SELECT set_config('lock_timeout', '{INTAKE_LOCK_TIMEOUT_MS}', true), "
     f"set_config('statement_timeout', '{INTAKE_STATEMENT_TIMEOUT_MS}', true); "
@@ -142,10 +143,11 @@ def _postgresql_bounded(
     cursor = context["cursor"].cursor  # psycopg's own: the bound is not a statement of the view's
     if cursor.connection.info.transaction_status == TransactionStatus.INERROR:
         return execute(sql, params, many, context)  # A rollback (to a savepoint): nothing else runs.
-    if many:
-        # executemany takes one statement: the transaction around it carries the bound instead.
+    if many or not isinstance(cursor, ClientCursor):
+        # One statement only (executemany, a server-side cursor or binding): the transaction
+        # around it carries the bound instead.
         with transaction.atomic(using=context["connection"].alias):
-            cursor.execute(_POSTGRESQL_BOUND)
+            cursor.connection.execute(_POSTGRESQL_BOUND)
             return execute(sql, params, many, context)
     result = execute(_POSTGRESQL_BOUND + sql, params, many, context)
     cursor.nextset()  # The statement's own result (rows, rowcount), not the bound's.

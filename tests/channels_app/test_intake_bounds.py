@@ -253,3 +253,10 @@ def test_the_database_bound_is_lifted_after_an_autocommit_request_too(client):
     headers = {"HTTP_X_SHOPIFY_TOPIC": "orders/create", "HTTP_X_SHOPIFY_EVENT_ID": "e1"}
     assert endpoint.post(client, channel, body, signed=True, headers=headers).status_code == 200
     assert _timeouts() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_side_cursor_runs_bounded_too():
+    channel = BY_NAME["shopify"].create()
+    with database_wait_bounded():
+        assert [c.pk for c in type(channel).objects.only("pk").iterator(chunk_size=10)] == [channel.pk]
