@@ -29,10 +29,12 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import CharField, F
+from django.db.models import CharField, F, Field
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from psycopg import ClientCursor
+from psycopg.pq import TransactionStatus
 from redis.exceptions import RedisError
 
 from channels_app import boundedjson, channel_cache
@@ -120,39 +122,68 @@ INTAKE_LOCK_TIMEOUT_MS = 2000
 INTAKE_STATEMENT_TIMEOUT_MS = 3000
 
 
+# Sent ahead of each statement of a webhook request, in the statement's own round trip: settings
+# local to its transaction (an autocommit statement's implicit one) end with it, so they need no
+# restoring and never reach the next request on this persistent connection. Parameters bound
+# client-side (Django's default for psycopg) let one execute carry the two statements.
+_POSTGRESQL_BOUND = (
+    f"SELECT set_config('lock_timeout', '{INTAKE_LOCK_TIMEOUT_MS}', true), "
+    f"set_config('statement_timeout', '{INTAKE_STATEMENT_TIMEOUT_MS}', true); "
+)
+_POSTGRESQL_LIFT = (
+    "SELECT set_config(name, reset_val, true) FROM pg_settings "
+    "WHERE name IN ('lock_timeout', 'statement_timeout')"
+)
+
+
+def _postgresql_bounded(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """A connection.execute_wrapper: the statement runs with the intake's bounds."""
+    cursor = context["cursor"].cursor  # psycopg's own: the bound is not a statement of the view's
+    if cursor.connection.info.transaction_status == TransactionStatus.INERROR:
+        return execute(sql, params, many, context)  # A rollback (to a savepoint): nothing else runs.
+    if many or not isinstance(cursor, ClientCursor):
+        # One statement only (executemany, a server-side cursor or binding): the transaction
+        # around it carries the bound instead.
+        with transaction.atomic(using=context["connection"].alias):
+            cursor.connection.execute(_POSTGRESQL_BOUND)
+            return execute(sql, params, many, context)
+    result = execute(_POSTGRESQL_BOUND + sql, params, many, context)
+    cursor.nextset()  # The statement's own result (rows, rowcount), not the bound's.
+    return result
+
+
 @contextlib.contextmanager
 def database_wait_bounded() -> Iterator[None]:
-    """For the duration of a webhook request, a statement waits for a lock at most
-    INTAKE_LOCK_TIMEOUT_MS and runs at most INTAKE_STATEMENT_TIMEOUT_MS (PostgreSQL), or waits
-    for SQLite's write lock at most INTAKE_STATEMENT_TIMEOUT_MS; either raises OperationalError.
-
-    Session settings, restored afterwards: the connection goes on to serve admin pages."""
+    """Within it, a statement waits for a lock at most INTAKE_LOCK_TIMEOUT_MS and runs at most
+    INTAKE_STATEMENT_TIMEOUT_MS (PostgreSQL), or waits for SQLite's write lock at most
+    INTAKE_STATEMENT_TIMEOUT_MS; either raises OperationalError. Nothing of it outlives the block:
+    the connection goes on to serve admin pages."""
     vendor = connection.vendor
     if vendor == "postgresql":
-        bound = (
-            "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
-            [str(INTAKE_LOCK_TIMEOUT_MS), str(INTAKE_STATEMENT_TIMEOUT_MS)],
-        )
-        restore: tuple[str, list[str]] = (
-            "SELECT set_config(name, reset_val, false) FROM pg_settings "
-            "WHERE name IN ('lock_timeout', 'statement_timeout')",
-            [],
-        )
-    elif vendor == "sqlite":
-        busy_ms = int(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5) * 1000)
-        bound = (f"PRAGMA busy_timeout = {INTAKE_STATEMENT_TIMEOUT_MS}", [])
-        restore = (f"PRAGMA busy_timeout = {busy_ms}", [])
-    else:
+        try:
+            with connection.execute_wrapper(_postgresql_bounded):
+                yield
+        finally:
+            if connection.in_atomic_block and not connection.needs_rollback:
+                # In a caller's transaction (never a webhook request's, which autocommits) the
+                # bound would last until that transaction ends.
+                with connection.cursor() as cursor:
+                    cursor.execute(_POSTGRESQL_LIFT)
+        return
+    if vendor != "sqlite":
         yield
         return
+    busy_ms = int(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5) * 1000)
     with connection.cursor() as cursor:
-        cursor.execute(*bound)
+        cursor.execute(f"PRAGMA busy_timeout = {INTAKE_STATEMENT_TIMEOUT_MS}")
     try:
         yield
     finally:
         try:
             with connection.cursor() as cursor:
-                cursor.execute(*restore)
+                cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         except DatabaseError:
             connection.close()  # A new connection starts with the defaults: no bound outlives this.
 
@@ -186,20 +217,27 @@ def webhook_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 
 def accept(
-    channel: Channel | WebhookChannel, delivery: Delivery, body: bytes, payload: Any, json_error: str
+    channel: Channel | WebhookChannel,
+    delivery: Delivery,
+    body: bytes,
+    payload: Any,
+    json_error: str,
+    *,
+    payload_is_body: bool = False,
 ) -> HttpResponse:
-    """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED."""
-    recorded = event_record(channel, delivery, body, payload, json_error)
-    event = recorded.event
-    extra = {"event_id": event.pk, "channel_id": channel.pk, "topic": delivery.topic}
+    """Record a verified delivery and answer: 200 enqueued, 200 duplicate, or 400 kept as FAILED.
+    `payload_is_body`: the payload is the body parsed as JSON (parse_json), not a form."""
+    recorded = event_record(channel, delivery, body, payload, json_error, payload_is_body=payload_is_body)
+    event_id = recorded.event_id
+    extra = {"event_id": event_id, "channel_id": channel.pk, "topic": delivery.topic}
     if recorded.failed_because:
         logger.warning("webhook body kept as FAILED event: %s", recorded.failed_because, extra=extra)
-        return JsonResponse({"error": recorded.failed_because, "event": event.pk}, status=400)
+        return JsonResponse({"error": recorded.failed_because, "event": event_id}, status=400)
     if not recorded.created:
         logger.info("duplicate webhook delivery", extra=extra)
-        return JsonResponse({"status": "duplicate", "event": event.pk, "event_status": event.status})
+        return JsonResponse({"status": "duplicate", "event": event_id, "event_status": recorded.event_status})
     logger.info("webhook accepted", extra=extra)
-    return JsonResponse({"status": "enqueued", "event": event.pk})
+    return JsonResponse({"status": "enqueued", "event": event_id})
 
 
 def _raw_text(body: bytes) -> str:
@@ -257,19 +295,28 @@ def _oversized(delivery: Delivery) -> str:
 class Recorded:
     """What recording a delivery did."""
 
-    event: ProcessedWebhookEvent
+    event_id: int
+    event_status: str
     created: bool  # False: a duplicate delivery, counted on the event already stored
     failed_because: str = ""  # why the event is kept as FAILED, for ops to see; "" when it is not
 
 
 def event_record(
-    channel: Channel | WebhookChannel, delivery: Delivery, body: bytes, payload: Any, json_error: str
+    channel: Channel | WebhookChannel,
+    delivery: Delivery,
+    body: bytes,
+    payload: Any,
+    json_error: str,
+    *,
+    payload_is_body: bool = False,
 ) -> Recorded:
     """Insert the event, or count a duplicate delivery of one already stored.
 
-    The unique constraint decides what is a duplicate; enqueueing waits for the commit.
+    The unique constraint decides what is a duplicate; enqueueing waits for the commit. A payload
+    parsed from the body (`payload_is_body`) is stored as the body's own text where it can be.
     """
     json_error = json_error or _oversized(delivery)
+    request_id = current_request_id()
     identity = {
         "channel_id": channel.pk,
         "source": channel.platform,
@@ -282,7 +329,7 @@ def event_record(
         "triggered_at": delivery.triggered_at,
         "api_version": storable(delivery.api_version)[: _field_length["api_version"]],
         "headers": {name: storable(value) for name, value in delivery.headers.items()},
-        "request_id": current_request_id(),
+        "request_id": request_id,
     }
 
     def failed(why: str) -> dict[str, Any]:
@@ -293,32 +340,79 @@ def event_record(
             "error_message": why,
         }
 
+    text = _json_text(body) if payload_is_body and not json_error else None
     try:
         try:
-            event = _insert(**fields, **(failed(json_error) if json_error else {"payload": payload}))
+            event_id = _insert(
+                **fields,
+                **(failed(json_error) if json_error else {"payload": payload if text is None else text}),
+            )
         except DataError as exc:
             # Valid JSON the database cannot hold (PostgreSQL jsonb refuses \u0000 and lone
             # surrogates). It is kept as raw text for ops; no retry of the platform would help.
             json_error = f"payload cannot be stored as JSON ({exc.__class__.__name__}); kept as raw body"
-            event = _insert(**fields, **failed(json_error))
+            event_id = _insert(**fields, **failed(json_error))
     except IntegrityError:
         return _duplicate(identity)
     if not json_error:
         # Outside a transaction (a webhook request) the row is committed already and this runs now.
         transaction.on_commit(
-            functools.partial(_enqueue_accepted, event.pk, event.request_id, queue_for(event.source))
+            functools.partial(_enqueue_accepted, event_id, request_id, queue_for(channel.platform))
         )
-    return Recorded(event, created=True, failed_because=json_error)
+    status = EventStatus.FAILED if json_error else EventStatus.ENQUEUED
+    return Recorded(event_id, status, created=True, failed_because=json_error)
 
 
-def _insert(**fields: Any) -> ProcessedWebhookEvent:
-    """One INSERT. In a webhook request (autocommit) it commits by itself: one round trip, where a
-    transaction and a savepoint around it cost four more. Inside a caller's transaction a savepoint
-    keeps that transaction usable after a duplicate."""
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            return ProcessedWebhookEvent.objects.create(**fields)
-    return ProcessedWebhookEvent.objects.create(**fields)
+class JSONText(str):
+    """A payload already in JSON (the verified body): stored as it is, not serialized again."""
+
+
+def _json_text(body: bytes) -> JSONText | None:
+    """The text of a body that parsed as JSON, for the database to store as it is (re-serializing
+    a 15 kB order costs more than the rest of the request). None when Python read it as another
+    encoding than UTF-8 (a BOM, or UTF-16's NUL bytes): its parsed value is stored then."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if text.startswith("\ufeff") or "\x00" in text else JSONText(text)
+
+
+@functools.cache
+def _insert_statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
+    """The event's INSERT, built once per database vendor: create() builds it anew each time."""
+    meta = ProcessedWebhookEvent._meta
+    columns = tuple(field for field in meta.concrete_fields if not field.primary_key)
+    quote = connection.ops.quote_name
+    assert meta.pk is not None and all(field.column for field in columns)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(field.column)) for field in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote(str(meta.pk.column))}"
+    )
+    return sql, columns
+
+
+def _column_value(field: Field[Any, Any], values: dict[str, Any], now: datetime) -> Any:
+    if field.attname in values:
+        value = values[field.attname]
+    elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        value = now
+    else:
+        value = field.get_default()
+    return value if isinstance(value, JSONText) else field.get_db_prep_save(value, connection)
+
+
+def _insert(**values: Any) -> int:
+    """One INSERT, and the new event's id. In a webhook request (autocommit) it commits by itself:
+    one round trip, where a transaction and a savepoint around it cost four more. Inside a caller's
+    transaction a savepoint keeps that transaction usable after a duplicate."""
+    sql, columns = _insert_statement(connection.vendor)
+    now = timezone.now()
+    params = [_column_value(field, values, now) for field in columns]
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
 
 
 def _duplicate(identity: dict[str, Any]) -> Recorded:
@@ -334,7 +428,7 @@ def _duplicate(identity: dict[str, Any]) -> Recorded:
             raise Rejected(401, "channel deleted")
         existing = ProcessedWebhookEvent.objects.only("pk", "status", "error_message").get(**identity)
     why = existing.error_message if existing.status == EventStatus.FAILED else ""
-    return Recorded(existing, created=False, failed_because=why)
+    return Recorded(existing.pk, existing.status, created=False, failed_because=why)
 
 
 # After Redis fails to answer, the web process stops trying for a while: each attempt could cost a

@@ -39,7 +39,8 @@ def shopify_webhook(request: HttpRequest, topic: str = "") -> HttpResponse:
     if channel is None:
         raise Rejected(401, "invalid signature")
     payload, json_error = parse_json(body)
-    return accept(channel, shopify.delivery(request, body, topic.strip("/")), body, payload, json_error)
+    delivery = shopify.delivery(request, body, topic.strip("/"))
+    return accept(channel, delivery, body, payload, json_error, payload_is_body=True)
 
 
 @csrf_exempt
@@ -57,7 +58,8 @@ def woocommerce_webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
     if channel is None:
         raise Rejected(401, "invalid signature")
     payload, json_error = parse_json(body)
-    return accept(channel, woocommerce.delivery(request, body, payload), body, payload, json_error)
+    delivery = woocommerce.delivery(request, body, payload)
+    return accept(channel, delivery, body, payload, json_error, payload_is_body=True)
 
 
 @csrf_exempt
@@ -72,7 +74,9 @@ def shopee_webhook(request: HttpRequest) -> HttpResponse:
     channel = shopee.channel_for(signer, request, body, payload)
     if channel is None:
         raise Rejected(401, "unknown shop")
-    response = accept(channel, shopee.delivery(body, payload), body, payload, json_error)
+    response = accept(
+        channel, shopee.delivery(body, payload), body, payload, json_error, payload_is_body=True
+    )
     # Shopee wants an empty 2xx body; the status code alone tells it what happened.
     return HttpResponse(status=response.status_code) if response.status_code == 200 else response
 
@@ -99,7 +103,8 @@ def carrier_webhook(request: HttpRequest, carrier: str, channel_id: int | None =
     if len(verified) > 1:
         raise Rejected(401, f"carrier channels {[c.pk for c in verified]} share a secret: use their own URLs")
     payload, json_error = parse_json(body)
-    return accept(verified[0], module.delivery(body, payload), body, payload, json_error)
+    delivery = module.delivery(body, payload)
+    return accept(verified[0], delivery, body, payload, json_error, payload_is_body=True)
 
 
 @csrf_exempt

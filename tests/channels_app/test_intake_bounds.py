@@ -235,3 +235,28 @@ def _timeouts() -> tuple:
             return tuple(cursor.fetchone())
         cursor.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
         return tuple(cursor.fetchone())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_bound_is_lifted_after_an_autocommit_request_too(client):
+    # A webhook request autocommits: the bound ends with each statement's own transaction.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    before = _timeouts()
+    with database_wait_bounded():
+        assert _timeouts() != before
+        assert _timeouts() != before  # every statement carries it, not only the first
+    assert _timeouts() == before
+    endpoint = BY_NAME["shopify"]
+    channel = endpoint.create()
+    body = fixture_bytes("shopify/webhooks/orders_create.json")
+    headers = {"HTTP_X_SHOPIFY_TOPIC": "orders/create", "HTTP_X_SHOPIFY_EVENT_ID": "e1"}
+    assert endpoint.post(client, channel, body, signed=True, headers=headers).status_code == 200
+    assert _timeouts() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_side_cursor_runs_bounded_too():
+    channel = BY_NAME["shopify"].create()
+    with database_wait_bounded():
+        assert [c.pk for c in type(channel).objects.only("pk").iterator(chunk_size=10)] == [channel.pk]

@@ -53,6 +53,19 @@ def test_a_first_shopify_delivery_is_stored_and_enqueued(client, django_capture_
     assert job.meta["request_id"] == event.request_id
 
 
+def test_the_payload_stored_is_the_body_read_back_whole(client):
+    factories.shopify_channel()
+    assert post_shopify(client).status_code == 200
+    assert ProcessedWebhookEvent.objects.get().payload == json.loads(ORDER)
+
+
+def test_a_body_with_a_byte_order_mark_is_stored_as_its_parsed_value(client):
+    # Python reads JSON with a UTF-8 BOM; a database's JSON type refuses the BOM in the text.
+    factories.shopify_channel()
+    assert post_shopify(client, body=b"\xef\xbb\xbf" + ORDER).status_code == 200
+    assert ProcessedWebhookEvent.objects.get().payload == json.loads(ORDER)
+
+
 def test_a_redelivery_is_a_duplicate_and_counted(client, django_capture_on_commit_callbacks):
     factories.shopify_channel()
     with django_capture_on_commit_callbacks(execute=True):
