@@ -1,4 +1,5 @@
-"""A 10,000-contact campaign on real worker processes, one delivery worker killed midway."""
+"""A 4,000-contact campaign on real worker processes, one delivery worker killed midway (the
+benchmark sends 100,000; this checks what a kill leaves, which needs only many batches)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from tests.e2e.conftest import wait_for, waiting_for_locks, worker_blocked_mid_j
 
 pytestmark = pytest.mark.e2e
 
-OPTED_IN, OPTED_OUT, UNKNOWN = 9_000, 600, 400
+OPTED_IN, OPTED_OUT, UNKNOWN = 3_600, 240, 160
+CONTACTS = OPTED_IN + OPTED_OUT + UNKNOWN  # 36 delivery batches of 100
 
 
 def audience(organization: Organization) -> None:
@@ -36,7 +38,7 @@ def audience(organization: Organization) -> None:
     )
 
 
-def test_a_campaign_to_10000_contacts_sends_exactly_one_message_each_with_a_delivery_worker_killed(
+def test_a_campaign_to_4000_contacts_sends_exactly_one_message_each_with_a_delivery_worker_killed(
     processes,
 ):
     organization = Organization.objects.create(name="Acme", slug="acme")
@@ -52,7 +54,7 @@ def test_a_campaign_to_10000_contacts_sends_exactly_one_message_each_with_a_deli
     processes.worker("messaging-campaigns", name="campaigns", burst=True)
     doomed = processes.worker("messaging-delivery", "messaging-bulk", name="doomed")
     processes.worker("messaging-delivery", "messaging-bulk", name="steady")
-    wait_for(lambda: OutboxRecord.objects.count() >= 3_000, timeout=120)
+    wait_for(lambda: OutboxRecord.objects.count() >= 1_200, timeout=120)
     # PostgreSQL: the outbox table held (claims still commit; each worker waits at a send inside
     # a batch it claimed). SQLite: the whole database (a worker waits at its next write).
     with worker_blocked_mid_job(lock="LOCK TABLE messaging_outboxrecord IN SHARE MODE"):
@@ -68,7 +70,7 @@ def test_a_campaign_to_10000_contacts_sends_exactly_one_message_each_with_a_deli
     unfinished = Message.objects.filter(status__in=[MessageStatus.QUEUED, MessageStatus.SENDING])
 
     def only_the_killed_batch_left() -> bool:
-        idle = get_queue("messaging-bulk").count == 0 and Message.objects.count() == 10_000
+        idle = get_queue("messaging-bulk").count == 0 and Message.objects.count() == CONTACTS
         return idle and len(set(unfinished.values_list("job_id", flat=True))) <= 1
 
     wait_for(only_the_killed_batch_left, timeout=240, interval=0.5)
