@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.dispatch import Signal
 from django.utils import timezone
 
+from config.statements import insert_new
 from orders.models import CommerceEvent, CommerceEventKind
 
 # Sent with `event` (the new CommerceEvent) inside the writer's transaction, once per event.
@@ -34,27 +34,10 @@ def commerce_event_record(*, kind: str, order_id: int, fulfillment_id: int | Non
         fulfillment_id=fulfillment_id,
         created_at=timezone.now(),
     )
-    if _insert_new(event):
+    # Said twice, it is one event: one statement, where get_or_create costs a SELECT, an INSERT
+    # and a savepoint around it.
+    if insert_new(event, unique=["key"]):
         commerce_event_recorded.send(sender=CommerceEvent, event=event)
-
-
-def _insert_new(event: CommerceEvent) -> bool:
-    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: whether the row is new, in one
-    statement, where get_or_create costs a SELECT, an INSERT and a savepoint around it."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(name) for name in ("kind", "key", "order_id", "fulfillment_id", "created_at"))
-    sql = (
-        f"INSERT INTO {quote(CommerceEvent._meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s) "
-        f"ON CONFLICT ({quote('key')}) DO NOTHING RETURNING {quote('id')}"
-    )
-    created_at = connection.ops.adapt_datetimefield_value(event.created_at)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [event.kind, event.key, event.order_id, event.fulfillment_id, created_at])
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    event.pk = row[0]
-    return True
 
 
 def event_key(kind: str, order_id: int, fulfillment_id: int | None) -> str:

@@ -27,10 +27,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel
+from config.statements import insert_new, placeholders
 from inventory.models import SKU, ChannelVariant
 from inventory.services import ReservationRequest, stock_locked
 from orders.events import commerce_event_record
@@ -124,19 +125,28 @@ def order_sync(*, channel: Channel, data: OrderData, event_id: int | None = None
 
 def _order_for_update(channel: Channel, data: OrderData, event_id: int | None) -> tuple[Order, bool]:
     """The order, locked; or, the first time it is heard of, created from `data` (True)."""
-    stored = Order.objects.select_for_update().filter(channel=channel, external_id=data.external_id).first()
+    stored = _order_locked(channel, data.external_id)
     if stored is not None:
         return stored, False
     order = Order(channel=channel, organization_id=channel.organization_id, external_id=data.external_id)
     _order_fill(order, channel, data, event_id)
-    try:
-        with transaction.atomic():
-            order.save(force_insert=True)
-    except IntegrityError:
-        # Two first deliveries of one order (create and paid) raced: the other's row is committed
-        # now, and this one is an update of it.
-        return Order.objects.select_for_update().get(channel=channel, external_id=data.external_id), False
-    return order, True
+    if insert_new(order, unique=["channel", "external_id"]):
+        return order, True
+    # Two first deliveries of one order (create and paid) raced: the other's row is committed
+    # now, and this one is an update of it.
+    stored = _order_locked(channel, data.external_id)
+    if stored is None:
+        raise Order.DoesNotExist(f"order {data.external_id} was stored by another event and deleted since")
+    return stored, False
+
+
+def _order_locked(channel: Channel, external_id: str) -> Order | None:
+    """The stored order, locked until the transaction ends. Written by hand: every order event
+    asks, and the ORM's query costs several times its database time to build."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    table = connection.ops.quote_name(Order._meta.db_table)
+    statement = f"SELECT * FROM {table} WHERE channel_id = %s AND external_id = %s{lock}"
+    return next(iter(Order.objects.raw(statement, [channel.pk, external_id])), None)
 
 
 def _stale(order: Order, data: OrderData, event_id: int | None) -> bool:
@@ -164,7 +174,7 @@ def _order_fill(order: Order, channel: Channel, data: OrderData, event_id: int |
 def order_delete(*, channel: Channel, external_id: str) -> SyncResult:
     """The platform deleted the order: keep it, marked deleted, and release its stock."""
     with transaction.atomic(savepoint=False):
-        order = Order.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
+        order = _order_locked(channel, external_id)
         if order is None:
             return SyncResult(None)
         if order.deleted_at is None:
@@ -210,20 +220,33 @@ def _copy_order_fields(order: Order, data: OrderData) -> None:
 
 def _resolve_skus(channel: Channel, lines: tuple[LineData, ...]) -> dict[str, int]:
     """The SKU id of each line, by line id: found by the channel's variant mapping first, then by
-    SKU code in the organization. A line neither resolves is left out."""
-    variant_ids = {line.external_variant_id for line in lines if line.external_variant_id}
-    by_variant = dict(
-        ChannelVariant.objects.filter(channel=channel, external_variant_id__in=variant_ids).values_list(
-            "external_variant_id", "sku_id"
+    SKU code in the organization. A line neither resolves is left out.
+
+    Both lookups in one statement, written by hand: every order event asks."""
+    variant_ids = sorted({line.external_variant_id for line in lines if line.external_variant_id})
+    codes = sorted({line.sku_code for line in lines if line.sku_code})
+    parts: list[str] = []
+    params: list[int | str] = []
+    if variant_ids:
+        parts.append(
+            f"SELECT 'variant', external_variant_id, sku_id FROM {ChannelVariant._meta.db_table} "
+            f"WHERE channel_id = %s AND external_variant_id IN ({placeholders(variant_ids)})"
         )
-    )
-    codes = {line.sku_code for line in lines if line.sku_code}
-    by_code = dict(
-        SKU.objects.filter(organization_id=channel.organization_id, code__in=codes).values_list("code", "pk")
-    )
+        params += [channel.pk, *variant_ids]
+    if codes:
+        parts.append(
+            f"SELECT 'code', code, id FROM {SKU._meta.db_table} "
+            f"WHERE organization_id = %s AND code IN ({placeholders(codes)})"
+        )
+        params += [channel.organization_id, *codes]
+    found: dict[tuple[str, str], int] = {}
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            found = {(kind, key): sku_id for kind, key, sku_id in cursor.fetchall()}
     resolved = {}
     for line in lines:
-        sku_id = by_variant.get(line.external_variant_id) or by_code.get(line.sku_code)
+        sku_id = found.get(("variant", line.external_variant_id)) or found.get(("code", line.sku_code))
         if sku_id is not None:
             resolved[line.external_line_id] = sku_id
     return resolved

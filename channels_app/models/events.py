@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -149,18 +149,28 @@ class ProcessedWebhookEvent(models.Model):
         """Record the outcome of the attempt that claimed this event (`self.attempts`, as read
         right after the claim). Raises ClaimLost if the event is no longer that attempt's: the
         sweeper took it back from a worker it thought dead, and the effects must roll back."""
-        now = timezone.now()
-        updated = ProcessedWebhookEvent.objects.filter(
-            pk=self.pk, status=EventStatus.PROCESSING, attempts=self.attempts
-        ).update(
-            status=status,
-            error_message=error,
-            ignored_reason=ignored_reason,
-            mapping_kind=mapping_kind,
-            mapping_ref=mapping_ref,
-            processed_at=now if status != EventStatus.ENQUEUED else None,
-            updated_at=now,
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        values = {
+            "status": status,
+            "error_message": error,
+            "ignored_reason": ignored_reason,
+            "mapping_kind": mapping_kind,
+            "mapping_ref": mapping_ref,
+            "processed_at": now if status != EventStatus.ENQUEUED else None,
+            "updated_at": now,
+        }
+        # Written by hand, as every event's last statement (config.statements says why).
+        quote = connection.ops.quote_name
+        statement = (
+            f"UPDATE {quote(self._meta.db_table)} "
+            f"SET {', '.join(f'{quote(name)} = %s' for name in values)} "
+            f"WHERE {quote('id')} = %s AND {quote('status')} = %s AND {quote('attempts')} = %s"
         )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                statement, [*values.values(), self.pk, EventStatus.PROCESSING.value, self.attempts]
+            )
+            updated = cursor.rowcount
         if updated != 1:
             raise ClaimLost(f"event {self.pk} is no longer held by attempt {self.attempts}")
 
