@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
+from config.statements import insert_all, select
 from inventory.models import MovementReason, Reservation, ReservationStatus, StockLevel, StockMovement
 from inventory.stock_push import available_changed
 
@@ -48,14 +49,16 @@ def levels_for_update(pairs: Iterable[Pair]) -> dict[Pair, StockLevel]:
 
 
 def _locked(pairs: list[Pair]) -> dict[Pair, StockLevel]:
-    """The levels of `pairs` there are, locked. Written by hand: every order takes it, and the
-    ORM built its OR of pairs anew each time, at several times the statement's database time."""
+    """The levels of `pairs` there are, locked. By hand (config.statements): every order takes
+    it, and the ORM built its OR of pairs anew each time."""
     match = " OR ".join(["(sku_id = %s AND warehouse_id = %s)"] * len(pairs))
     # PostgreSQL locks the rows in the ORDER BY's order (the lock is taken above the sort).
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    table = connection.ops.quote_name(StockLevel._meta.db_table)
-    statement = f"SELECT * FROM {table} WHERE {match} ORDER BY sku_id, warehouse_id{lock}"
-    levels = StockLevel.objects.raw(statement, [value for pair in pairs for value in pair])
+    levels = select(
+        StockLevel,
+        f"WHERE {match} ORDER BY sku_id, warehouse_id",
+        [value for pair in pairs for value in pair],
+        for_update=True,
+    )
     return {(level.sku_id, level.warehouse_id): level for level in levels}
 
 
@@ -229,12 +232,12 @@ class LockedStock:
         for status in {reservation.status for reservation in self._closed}:
             closed = [reservation.pk for reservation in self._closed if reservation.status == status]
             Reservation.objects.filter(pk__in=closed).update(status=status, updated_at=now)
-        Reservation.objects.bulk_create(self._created)
+        insert_all(self._created)
         changed = [self.levels[pair] for pair in sorted(self._changed)]
         for level in changed:
             level.updated_at = now
         _levels_write(changed)
-        StockMovement.objects.bulk_create(self._movements)
+        insert_all(self._movements)
         if self._changed:
             available_changed(sorted(self._changed))
         self._created, self._closed, self._movements, self._changed = [], [], [], set()

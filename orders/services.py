@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel
-from config.statements import insert_new, placeholders
+from config.statements import insert_all, insert_new, placeholders, select
 from inventory.models import SKU, ChannelVariant
 from inventory.services import ReservationRequest, stock_locked
 from orders.events import commerce_event_record
@@ -141,12 +141,10 @@ def _order_for_update(channel: Channel, data: OrderData, event_id: int | None) -
 
 
 def _order_locked(channel: Channel, external_id: str) -> Order | None:
-    """The stored order, locked until the transaction ends. Written by hand: every order event
-    asks, and the ORM's query costs several times its database time to build."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    table = connection.ops.quote_name(Order._meta.db_table)
-    statement = f"SELECT * FROM {table} WHERE channel_id = %s AND external_id = %s{lock}"
-    return next(iter(Order.objects.raw(statement, [channel.pk, external_id])), None)
+    """The stored order, locked until the transaction ends (by hand: config.statements)."""
+    where = "WHERE channel_id = %s AND external_id = %s"
+    found = select(Order, where, [channel.pk, external_id], for_update=True)
+    return found[0] if found else None
 
 
 def _stale(order: Order, data: OrderData, event_id: int | None) -> bool:
@@ -282,7 +280,7 @@ def _upsert_items(
         elif _item_change(item, values):
             item.save()
         items.append(item)
-    OrderItem.objects.bulk_create(new)
+    insert_all(new)
     dropped = list(existing.values())
     # A line the platform dropped is kept for the record, holding nothing: the stock rules release
     # what it held.

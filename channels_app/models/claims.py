@@ -16,29 +16,9 @@ from typing import Any, TypeVar
 from django.db import connection, models
 
 from channels_app.models.tenancy import Channel
+from config.statements import columns, instance_from_row
 
 M = TypeVar("M", bound=models.Model)
-
-
-def _columns(model: type[models.Model], table: str, prefix: str = "") -> str:
-    """The model's concrete columns, in their order, of `table` (quoted already, or an alias)."""
-    qn = connection.ops.quote_name
-    columns = [field.column for field in model._meta.concrete_fields if field.column]
-    return ", ".join(f"{table}.{qn(c)}" + (f" AS {qn(prefix + c)}" if prefix else "") for c in columns)
-
-
-def instance_from_row(model: type[M], row: Sequence[Any]) -> M:
-    """A model instance from a raw row of its concrete columns, in their order, converted as the
-    ORM converts what it reads (JSON text on SQLite, encrypted fields, datetimes)."""
-    fields = model._meta.concrete_fields
-    values = []
-    for field, value in zip(fields, row, strict=True):
-        column = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        for converter in converters:
-            value = converter(value, column, connection)
-        values.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], values)
 
 
 def _to_processing() -> str:
@@ -72,7 +52,7 @@ def claim_read(model: type[M], pk: int, now: datetime, claimable: Sequence[str],
             channels = qn(Channel._meta.db_table)
             cursor.execute(
                 f"WITH claimed AS ({update} RETURNING *) "
-                f"SELECT {_columns(model, 'claimed')}, {_columns(Channel, channels, 'channel__')} "
+                f"SELECT {columns(model, 'claimed')}, {columns(Channel, channels, 'channel__')} "
                 f"FROM claimed JOIN {channels} ON {channels}.{qn('id')} = claimed.{qn('channel_id')}",
                 params,
             )
@@ -82,7 +62,7 @@ def claim_read(model: type[M], pk: int, now: datetime, claimable: Sequence[str],
             event = instance_from_row(model, row[:width])
             event.channel = instance_from_row(Channel, row[width:])  # type: ignore[attr-defined]
             return event
-        cursor.execute(f"{update} RETURNING {_columns(model, connection.ops.quote_name(table))}", params)
+        cursor.execute(f"{update} RETURNING {columns(model, connection.ops.quote_name(table))}", params)
         rows = cursor.fetchall()  # Read to the end: SQLite finishes the UPDATE only then.
     if not rows:
         return None
@@ -119,7 +99,7 @@ def claim_mates(
     pick_params: list[Any] = [enqueued, *sources, exclude, limit]
     update = f"UPDATE {table} SET {_to_processing()} WHERE {ready} AND {qn('id')} IN "
     update_params: list[Any] = [processing, stamp, stamp, enqueued]
-    returning = f" RETURNING {_columns(model, table)}"
+    returning = f" RETURNING {columns(model, table)}"
     if connection.vendor == "postgresql":
         # Materialized, so the LIMIT holds: a plain `id IN (SELECT ... LIMIT n FOR UPDATE SKIP
         # LOCKED)` claimed 119 of 120 rows for a limit of 49 on PostgreSQL 15 (its plan ran the
