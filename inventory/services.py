@@ -274,7 +274,7 @@ def stock_locked(pairs: Iterable[Pair] = (), references: Iterable[str] = ()) -> 
         .filter(reference__in=references, status__in=_HOLDING)
         .order_by("pk")
         if references
-        else Reservation.objects.none()
+        else []  # a new order's: not even an empty queryset's cost
     )
     held: dict[str, Reservation] = {}
     for reservation in reservations:
