@@ -307,11 +307,21 @@ def stock_move(
 
 @transaction.atomic
 def stock_set(
-    *, sku_id: int, warehouse_id: int, on_hand: int, reason: str, reference: str = "", note: str = ""
+    *,
+    sku_id: int,
+    warehouse_id: int,
+    on_hand: int,
+    reason: str,
+    reference: str = "",
+    note: str = "",
+    seen_on_hand: int | None = None,
 ) -> StockMovement | None:
-    """Set on hand to a counted or reported figure, as the movement that gets it there."""
+    """Set on hand to a counted or reported figure, as the movement that gets it there; with
+    `seen_on_hand`, refused (StockChanged) when the level no longer holds it (`stock_count`)."""
     with stock_locked([(sku_id, warehouse_id)]) as stock:
         level = stock.level(sku_id, warehouse_id)
+        if seen_on_hand is not None and level.on_hand != seen_on_hand:
+            raise StockChanged(level.on_hand)
         return stock.move(
             sku_id=sku_id,
             warehouse_id=warehouse_id,
@@ -330,7 +340,6 @@ class StockChanged(Exception):
         self.on_hand = on_hand
 
 
-@transaction.atomic
 def stock_count(
     *,
     sku_id: int,
@@ -344,18 +353,15 @@ def stock_count(
     """Set on hand to a figure a person gave having seen `seen_on_hand`. Refused (StockChanged)
     when the level moved since: the figure would silently undo what happened meanwhile (an order
     shipped, a channel's report)."""
-    with stock_locked([(sku_id, warehouse_id)]) as stock:
-        level = stock.level(sku_id, warehouse_id)
-        if level.on_hand != seen_on_hand:
-            raise StockChanged(level.on_hand)
-        return stock.move(
-            sku_id=sku_id,
-            warehouse_id=warehouse_id,
-            quantity=on_hand - level.on_hand,
-            reason=reason,
-            reference=reference,
-            note=note,
-        )
+    return stock_set(
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        on_hand=on_hand,
+        seen_on_hand=seen_on_hand,
+        reason=reason,
+        reference=reference,
+        note=note,
+    )
 
 
 @transaction.atomic
