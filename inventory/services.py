@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from config.statements import insert_all, select
+from config.statements import insert_all, placeholders, select
 from inventory.models import MovementReason, Reservation, ReservationStatus, StockLevel, StockMovement
 from inventory.stock_push import available_changed
 
@@ -270,11 +270,15 @@ def stock_locked(pairs: Iterable[Pair] = (), references: Iterable[str] = ()) -> 
         raise TransactionManagementError("stock_locked runs inside transaction.atomic")
     references = set(references)
     reservations = (
-        Reservation.objects.select_for_update()
-        .filter(reference__in=references, status__in=_HOLDING)
-        .order_by("pk")
+        select(
+            Reservation,
+            f"WHERE reference IN ({placeholders(sorted(references))}) "
+            f"AND status IN ({placeholders(_HOLDING)}) ORDER BY id",
+            [*sorted(references), *(status.value for status in _HOLDING)],
+            for_update=True,
+        )
         if references
-        else []  # a new order's: not even an empty queryset's cost
+        else []  # a new order's lines: none to read
     )
     held: dict[str, Reservation] = {}
     for reservation in reservations:

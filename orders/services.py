@@ -257,7 +257,10 @@ def _upsert_items(
     Only what changed is written: the lines of a new order in one statement, a stored line when
     the platform changed it."""
     skus = _resolve_skus(channel, lines)
-    existing = {} if created else {item.external_line_id: item for item in order.items.all()}
+    stored = [] if created else select(OrderItem, "WHERE order_id = %s ORDER BY id", [order.pk])
+    for row in stored:
+        row.order = order  # as order.items.all() would: no query to reach it
+    existing = {row.external_line_id: row for row in stored}
     sent = {line.external_line_id for line in lines}
     items, new = [], []
     for line in lines:
