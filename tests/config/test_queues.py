@@ -28,6 +28,9 @@ def test_the_second_job_is_stored_as_the_first_and_unique_too(redis_connection):
     assert queue.job_ids == ["first", "second"]
 
 
+# A worker checks the process's database connections around every job, as in production: a test
+# that ran before this one in the same process may have left one open.
+@pytest.mark.django_db
 def test_the_second_job_runs(run_worker, redis_connection):
     enqueue("housekeeping", "bench.jobs.noop", 1, job_id="first")
     enqueue("housekeeping", "bench.jobs.noop", 2, job_id="second")
