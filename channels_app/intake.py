@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import functools
 import hashlib
 import hmac
@@ -136,6 +137,10 @@ _POSTGRESQL_LIFT = (
 )
 
 
+# Set while the bound runs a statement in its own transaction (the fallback below).
+_bounding_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("bounding", default=False)
+
+
 def _postgresql_bounded(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
@@ -143,12 +148,19 @@ def _postgresql_bounded(
     cursor = context["cursor"].cursor  # psycopg's own: the bound is not a statement of the view's
     if cursor.connection.info.transaction_status == TransactionStatus.INERROR:
         return execute(sql, params, many, context)  # A rollback (to a savepoint): nothing else runs.
+    if _bounding_transaction.get():
+        return execute(sql, params, many, context)  # The savepoint of the transaction below.
     if many or not isinstance(cursor, ClientCursor):
         # One statement only (executemany, a server-side cursor or binding): the transaction
-        # around it carries the bound instead.
-        with transaction.atomic(using=context["connection"].alias):
-            cursor.connection.execute(_POSTGRESQL_BOUND)
-            return execute(sql, params, many, context)
+        # around it carries the bound instead. In a caller's transaction that is a savepoint,
+        # whose own statements come through this wrapper too and pass as they are.
+        token = _bounding_transaction.set(True)
+        try:
+            with transaction.atomic(using=context["connection"].alias):
+                cursor.connection.execute(_POSTGRESQL_BOUND)
+                return execute(sql, params, many, context)
+        finally:
+            _bounding_transaction.reset(token)
     result = execute(_POSTGRESQL_BOUND + sql, params, many, context)
     cursor.nextset()  # The statement's own result (rows, rowcount), not the bound's.
     return result

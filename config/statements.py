@@ -7,12 +7,25 @@ paths keep the ORM everywhere else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
+
+# What a model's statements need that does not change while the process runs (column lists,
+# converters, quoted names), worked out on first use per model and database vendor. Worked out
+# anew per statement they cost more CPU than the statement's round trip.
+_READS: dict[tuple[type[models.Model], str], _Read] = {}
+_INSERTS: dict[tuple[type[models.Model], str], _Insert] = {}
+
+
+def _connection() -> BaseDatabaseWrapper:
+    """The thread's connection itself: `django.db.connection` is a proxy that looks the thread's
+    connection up again on every attribute read, which the ORM's field methods do many times."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def placeholders(values: Sequence[Any]) -> str:
@@ -22,33 +35,37 @@ def placeholders(values: Sequence[Any]) -> str:
 
 def columns(model: type[models.Model], table: str, prefix: str = "") -> str:
     """The model's concrete columns, in their order, of `table` (quoted already, or an alias)."""
-    qn = connection.ops.quote_name
-    names = [field.column for field in model._meta.concrete_fields if field.column]
-    return ", ".join(f"{table}.{qn(c)}" + (f" AS {qn(prefix + c)}" if prefix else "") for c in names)
+    qn = _connection().ops.quote_name
+    return ", ".join(
+        f"{table}.{qn(c)}" + (f" AS {qn(prefix + c)}" if prefix else "") for c in _read(model).columns
+    )
 
 
 def instance_from_row(model: type[M], row: Sequence[Any]) -> M:
     """A model instance from a raw row of its concrete columns, in their order, converted as the
     ORM converts what it reads (JSON text on SQLite, encrypted fields, datetimes)."""
-    fields = model._meta.concrete_fields
-    values = []
-    for field, value in zip(fields, row, strict=True):
-        column = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    connection = _connection()
+    read = _read(model, connection)
+    values = list(row)
+    if len(values) != len(read.attnames):
+        raise ValueError(f"{model.__name__}: a row of {len(values)} columns, not {len(read.attnames)}")
+    for i, column, converters in read.converted:
+        value = values[i]
         for converter in converters:
             value = converter(value, column, connection)
-        values.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], values)
+        values[i] = value
+    return model.from_db(connection.alias, read.attnames, values)
 
 
 def select(model: type[M], where: str, params: Sequence[Any], *, for_update: bool = False) -> list[M]:
     """`SELECT <the model's columns> FROM <its table> <where>`, as instances; `for_update` locks
     the rows where the database can (SQLite serializes writers anyway). Cheaper than `raw()`,
     which works out the columns of every result anew."""
-    table = connection.ops.quote_name(model._meta.db_table)
+    connection = _connection()
+    read = _read(model, connection)
     lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns(model, table)} FROM {table} {where}{lock}", params)
+        cursor.execute(f"{read.select} {where}{lock}", params)
         return [instance_from_row(model, row) for row in cursor.fetchall()]
 
 
@@ -57,17 +74,18 @@ def insert_new(instance: models.Model, *, unique: Sequence[str]) -> bool:
     constraint) is there: `INSERT ... ON CONFLICT DO NOTHING RETURNING id`, on PostgreSQL and
     SQLite 3.35+. Whether it was inserted (then its pk is set). One statement, where a
     savepoint around a plain INSERT, caught IntegrityError, costs three round trips."""
-    insert = _Insert(type(instance))
+    connection = _connection()
+    insert = _insert(type(instance), connection)
     statement = (
         f"{insert.into} VALUES {insert.row} "
         f"ON CONFLICT ({', '.join(insert.columns[name] for name in unique)}) DO NOTHING {insert.returning}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, insert.values(instance))
+        cursor.execute(statement, insert.values(instance, connection))
         row = cursor.fetchone()
     if row is None:
         return False
-    _saved(instance, row[0])
+    _saved(instance, row[0], connection)
     return True
 
 
@@ -76,7 +94,8 @@ def insert_all(instances: Sequence[models.Model]) -> None:
     set their pks: what `bulk_create` does, without building the statement through the ORM."""
     if not instances:
         return
-    insert = _Insert(type(instances[0]))
+    connection = _connection()
+    insert = _insert(type(instances[0]), connection)
     size = max(1, connection.ops.bulk_batch_size(insert.fields, instances))
     with connection.cursor() as cursor:
         for start in range(0, len(instances), size):
@@ -84,18 +103,47 @@ def insert_all(instances: Sequence[models.Model]) -> None:
             rows = ", ".join([insert.row] * len(batch))
             cursor.execute(
                 f"{insert.into} VALUES {rows} {insert.returning}",
-                [value for instance in batch for value in insert.values(instance)],
+                [value for instance in batch for value in insert.values(instance, connection)],
             )
             # Rows come back in the order of VALUES (what the ORM's bulk_create relies on too).
             for instance, (pk,) in zip(batch, cursor.fetchall(), strict=True):
-                _saved(instance, pk)
+                _saved(instance, pk, connection)
+
+
+class _Read:
+    """How a model's rows are read: its concrete columns in order, the SELECT of them, and the
+    converters of the columns that have any (most have none)."""
+
+    def __init__(self, model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
+        meta = model._meta
+        table = connection.ops.quote_name(meta.db_table)
+        fields = meta.concrete_fields
+        self.columns = [field.column for field in fields if field.column]
+        self.attnames = [field.attname for field in fields]
+        listed = ", ".join(f"{table}.{connection.ops.quote_name(c)}" for c in self.columns)
+        self.select = f"SELECT {listed} FROM {table}"
+        self.converted: list[tuple[int, Any, list[Callable[..., Any]]]] = []
+        for i, field in enumerate(fields):
+            column = field.get_col(meta.db_table)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                self.converted.append((i, column, converters))
+
+
+def _read(model: type[models.Model], connection: BaseDatabaseWrapper | None = None) -> _Read:
+    connection = connection or _connection()
+    key = (model, connection.vendor)
+    read = _READS.get(key)
+    if read is None:
+        read = _READS[key] = _Read(model, connection)
+    return read
 
 
 class _Insert:
     """A model's INSERT, its columns but the primary key's, and each instance's values prepared
     as the ORM's `save()` prepares them (`auto_now` stamps, JSON, decimals, datetimes)."""
 
-    def __init__(self, model: type[models.Model]) -> None:
+    def __init__(self, model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
         meta = model._meta
         quote = connection.ops.quote_name
         self.fields = [field for field in meta.concrete_fields if not field.primary_key]
@@ -105,12 +153,21 @@ class _Insert:
         self.row = f"({placeholders(self.fields)})"
         self.returning = f"RETURNING {quote(meta.pk.column or meta.pk.attname)}"
 
-    def values(self, instance: models.Model) -> list[Any]:
-        fields = self.fields
-        return [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
+    def values(self, instance: models.Model, connection: BaseDatabaseWrapper) -> list[Any]:
+        return [
+            field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in self.fields
+        ]
 
 
-def _saved(instance: models.Model, pk: Any) -> None:
+def _insert(model: type[models.Model], connection: BaseDatabaseWrapper) -> _Insert:
+    key = (model, connection.vendor)
+    insert = _INSERTS.get(key)
+    if insert is None:
+        insert = _INSERTS[key] = _Insert(model, connection)
+    return insert
+
+
+def _saved(instance: models.Model, pk: Any, connection: BaseDatabaseWrapper) -> None:
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias

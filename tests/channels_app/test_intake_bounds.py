@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from channels_app.intake import database_wait_bounded
 from channels_app.models import EventStatus, ProcessedWebhookEvent
@@ -260,3 +260,29 @@ def test_a_server_side_cursor_runs_bounded_too():
     channel = BY_NAME["shopify"].create()
     with database_wait_bounded():
         assert [c.pk for c in type(channel).objects.only("pk").iterator(chunk_size=10)] == [channel.pk]
+
+
+@pytest.fixture
+def server_side_binding():
+    """The default connection binds parameters server-side (as a worker's does, config.settings),
+    for this test only."""
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side binding is psycopg's")
+    options = connection.settings_dict["OPTIONS"]
+    before = dict(options)
+    connection.close()
+    options["server_side_binding"] = True
+    yield
+    connection.close()
+    options.clear()
+    options.update(before)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_bound_server_side_in_a_callers_transaction_runs_bounded(server_side_binding):
+    # Its bound's transaction is a savepoint here, whose own statements (bound server-side too)
+    # come through the bound's wrapper: they once wrapped themselves again, to a RecursionError.
+    channel = BY_NAME["shopify"].create()
+    with transaction.atomic(), database_wait_bounded():
+        assert type(channel).objects.filter(pk=channel.pk).count() == 1
+        assert _timeouts() != ("0", "0")
