@@ -22,14 +22,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import (
+    DEFAULT_DB_ALIAS,
     DatabaseError,
     DataError,
     IntegrityError,
     InterfaceError,
     OperationalError,
     connection,
+    connections,
     transaction,
 )
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import CharField, F, Field
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
@@ -404,14 +407,16 @@ def _insert_statement(vendor: str) -> tuple[str, tuple[Field[Any, Any], ...]]:
     return sql, columns
 
 
-def _column_value(field: Field[Any, Any], values: dict[str, Any], now: datetime) -> Any:
+def _column_value(
+    field: Field[Any, Any], values: dict[str, Any], now: datetime, db: BaseDatabaseWrapper
+) -> Any:
     if field.attname in values:
         value = values[field.attname]
     elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         value = now
     else:
         value = field.get_default()
-    return value if isinstance(value, JSONText) else field.get_db_prep_save(value, connection)
+    return value if isinstance(value, JSONText) else field.get_db_prep_save(value, db)
 
 
 def _insert(**values: Any) -> int:
@@ -420,7 +425,10 @@ def _insert(**values: Any) -> int:
     transaction a savepoint keeps that transaction usable after a duplicate."""
     sql, columns = _insert_statement(connection.vendor)
     now = timezone.now()
-    params = [_column_value(field, values, now) for field in columns]
+    # The connection itself, not django.db.connection's proxy, which looks it up again on every
+    # attribute the field methods read.
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [_column_value(field, values, now, db) for field in columns]
     with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
