@@ -8,6 +8,13 @@ webhooks`, not burst), three runs on the same database and Redis:
 - baseline, 1 worker: as many webhooks of a topic with no handler (customers/create, same bodies),
   which end IGNORED: the spine's drain path through the same HTTP front end.
 
+Then the workers alone: as many paid-order events stored first (as the intake stores them) and
+drained by 1, then 2, burst workers (`manage.py rqworker webhooks --burst`), timed from the first
+event's claim to the last one's outcome as the events record them; twice each, alternating, the
+faster of each kept (the first drain after the end-to-end runs was the slowest in trials). End
+to end, two workers cannot finish before the last POST arrives, and gunicorn shares the cores with
+them: the backlog shows what a second worker adds.
+
 Each run is timed from its first POST until every one of its events has reached a final status
 (one COUNT every 50 ms), after an untimed warmup batch that loads the workers' code. The client
 threads, gunicorn, the workers and the database share the machine, as they would on one box.
@@ -28,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.drain import jobs_finished
+from bench.drain import enqueue_events, jobs_finished, time_worker
 from bench.environment import BenchEnv, flush_redis, stop
 from bench.ingest import SECRET, SHOP, Figures, Prepared, create_channel, drive, start_gunicorn
 
@@ -53,6 +60,20 @@ class Batch:
     prepared: list[Prepared]
     order_ids: list[str]
     lines: int  # order lines over all orders: the reservations they should make
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Paid-order events stored first, then drained by `workers` burst workers at once."""
+
+    workers: int
+    batch: Batch
+    event_ids: list[int]
+    seconds: float  # the first event's claim to the last one's outcome, as the events record them
+
+    @property
+    def rate(self) -> float:
+        return len(self.event_ids) / self.seconds
 
 
 @dataclass
@@ -274,16 +295,16 @@ def check_run(run: Run) -> bool:
     )
     ok = events_ok and set(answered) == {200}
     if run.topic == ORDER_TOPIC:
-        ok = check_orders(run) and ok
+        ok = check_orders(run.name, run.batches) and ok
     return ok
 
 
-def check_orders(run: Run) -> bool:
+def check_orders(name: str, batches: list[Batch]) -> bool:
     from inventory.models import Reservation, ReservationStatus
     from orders.models import LineIssue, Order, OrderItem
 
-    order_ids = [order_id for batch in run.batches for order_id in batch.order_ids]
-    lines = sum(batch.lines for batch in run.batches)
+    order_ids = [order_id for batch in batches for order_id in batch.order_ids]
+    lines = sum(batch.lines for batch in batches)
     orders = Order.objects.filter(channel__shop_identifier=SHOP, external_id__in=order_ids).count()
     items = list(
         OrderItem.objects.filter(
@@ -297,11 +318,88 @@ def check_orders(run: Run) -> bool:
     ).count()
     ok = (orders, len(items), open_reservations, flagged) == (len(order_ids), lines, lines, 0)
     print(
-        f"  check: {run.name}: {orders}/{len(order_ids)} orders, {len(items)}/{lines} lines, "
+        f"  check: {name}: {orders}/{len(order_ids)} orders, {len(items)}/{lines} lines, "
         f"{open_reservations}/{lines} OPEN reservations, {flagged} lines flagged: "
         f"{'OK' if ok else 'MISMATCH'}"
     )
     return ok
+
+
+def store_events(batch: Batch) -> list[int]:
+    """The batch's webhooks stored as the intake stores them (ENQUEUED), their ids in order."""
+    from channels_app.models import Channel, EventStatus, Platform, ProcessedWebhookEvent
+
+    channel = Channel.objects.get(platform=Platform.SHOPIFY, shop_identifier=SHOP)
+    events = [
+        ProcessedWebhookEvent(
+            source=Platform.SHOPIFY,
+            channel=channel,
+            topic=ORDER_TOPIC,
+            event_key=f"{ORDER_TOPIC}:event:{prepared.headers['X-Shopify-Event-Id']}",
+            delivery_id=prepared.headers["X-Shopify-Webhook-Id"],
+            headers={"Topic": ORDER_TOPIC, "Shop-Domain": SHOP},
+            payload=json.loads(prepared.body),
+            status=EventStatus.ENQUEUED,
+            request_id=uuid.uuid4().hex,
+        )
+        for prepared in batch.prepared
+    ]
+    ProcessedWebhookEvent.objects.bulk_create(events, batch_size=500)
+    deliveries = [event.delivery_id for event in events]
+    return list(
+        ProcessedWebhookEvent.objects.filter(delivery_id__in=deliveries)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def drain_backlog(env: BenchEnv, *, workers: int, count: int) -> Backlog:
+    """Timed by the events' own stamps (claimed at, processed at), so the workers' start-up, which
+    two processes do not finish at the same moment, is no part of it."""
+    from django.db.models import Max, Min
+
+    from channels_app.models import ProcessedWebhookEvent
+
+    flush_redis()
+    batch = build_batch(ORDER_TOPIC, count, "http://stored")
+    event_ids = store_events(batch)
+    enqueue_events(event_ids)
+    time_worker(env, workers)
+    span = ProcessedWebhookEvent.objects.filter(pk__in=event_ids).aggregate(
+        first=Min("started_at"), last=Max("processed_at")
+    )
+    if span["first"] is None or span["last"] is None:
+        raise RuntimeError(f"stored backlog, {workers} worker(s): the events were not processed")
+    return Backlog(workers, batch, event_ids, (span["last"] - span["first"]).total_seconds())
+
+
+def check_backlog(backlog: Backlog) -> bool:
+    from django.db.models import Count
+
+    from channels_app.models import EventStatus, ProcessedWebhookEvent
+
+    name = f"stored backlog, {backlog.workers} worker(s)"
+    rows = (
+        ProcessedWebhookEvent.objects.filter(pk__in=backlog.event_ids)
+        .values("status")
+        .annotate(n=Count("pk"))
+    )
+    by_status = {row["status"]: row["n"] for row in rows}
+    _, failed = jobs_finished()
+    ok = by_status == {EventStatus.COMPLETED: len(backlog.event_ids)} and failed == 0
+    statuses = ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
+    print(f"  check: {name}: events: {statuses}; {failed} jobs failed: {'OK' if ok else 'MISMATCH'}")
+    return check_orders(name, [backlog.batch]) and ok
+
+
+def print_backlog(backlogs: list[Backlog]) -> None:
+    one, two = backlogs
+    for backlog in backlogs:
+        print(
+            f"  stored backlog, {backlog.workers} worker(s): {len(backlog.event_ids)} orders in "
+            f"{backlog.seconds:.2f} s (first claim to last outcome): {backlog.rate:7.1f} orders/s"
+        )
+    print(f"  stored backlog, 2 workers / 1 worker: {two.rate / one.rate:.2f}x")
 
 
 def check_stock() -> bool:
@@ -372,5 +470,11 @@ def run(env: BenchEnv, *, orders: int, warmup: int, clients: int, web_workers: i
         flush_redis()
     print_figures(runs)
     results = [check_run(r) for r in runs]  # print every check
+    drains: dict[int, list[Backlog]] = {1: [], 2: []}
+    for workers in (1, 2, 1, 2):  # twice each, alternating: the faster of each is kept
+        drains[workers].append(drain_backlog(env, workers=workers, count=orders))
+        results.append(check_backlog(drains[workers][-1]))  # before the next flush clears the job counters
+    flush_redis()
+    print_backlog([max(drains[workers], key=lambda backlog: backlog.rate) for workers in (1, 2)])
     results.append(check_stock())
     return all(results)
