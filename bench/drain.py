@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from bench.environment import BenchEnv, flush_redis, stop
 from bench.ingest import PAYLOAD, SHOP, create_channel
@@ -73,32 +74,40 @@ def worker_description() -> str:
 
 
 def create_events(count: int) -> list[int]:
-    from channels_app.models import Channel, EventStatus, Platform, ProcessedWebhookEvent
+    from channels_app.models import EventStatus, ProcessedWebhookEvent
 
     waiting = ProcessedWebhookEvent.objects.filter(status__in=(EventStatus.ENQUEUED, EventStatus.PROCESSING))
     if waiting.exists():
         # The workers would take them as batch-mates of these events and time them too.
         raise RuntimeError(f"{waiting.count()} events of an earlier benchmark wait to be processed")
-    channel = Channel.objects.get(platform=Platform.SHOPIFY, shop_identifier=SHOP)
     payload = json.loads(PAYLOAD.read_bytes())
     run = uuid.uuid4().hex[:8]  # event keys unique even if the same database is drained twice
+    return store_events(TOPIC, {f"drain-{run}-{i}": payload for i in range(count)})
+
+
+def store_events(topic: str, payloads: dict[str, Any]) -> list[int]:
+    """Events of the bench shop as the intake stores them (ENQUEUED), one per delivery id and its
+    payload; their ids, in order."""
+    from channels_app.models import Channel, EventStatus, Platform, ProcessedWebhookEvent
+
+    channel = Channel.objects.get(platform=Platform.SHOPIFY, shop_identifier=SHOP)
     events = [
         ProcessedWebhookEvent(
             source=Platform.SHOPIFY,
             channel=channel,
-            topic=TOPIC,
-            event_key=f"{TOPIC}:event:drain-{run}-{i}",
-            delivery_id=f"drain-{run}-{i}",
-            headers={"Topic": TOPIC, "Shop-Domain": SHOP},
+            topic=topic,
+            event_key=f"{topic}:event:{delivery}",
+            delivery_id=delivery,
+            headers={"Topic": topic, "Shop-Domain": SHOP},
             payload=payload,
             status=EventStatus.ENQUEUED,
             request_id=uuid.uuid4().hex,
         )
-        for i in range(count)
+        for delivery, payload in payloads.items()
     ]
     ProcessedWebhookEvent.objects.bulk_create(events, batch_size=500)
     return list(
-        ProcessedWebhookEvent.objects.filter(event_key__startswith=f"{TOPIC}:event:drain-{run}-")
+        ProcessedWebhookEvent.objects.filter(delivery_id__in=list(payloads))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

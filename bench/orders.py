@@ -35,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.drain import enqueue_events, jobs_finished, time_worker
+from bench.drain import enqueue_events, jobs_finished, store_events, time_worker
 from bench.environment import BenchEnv, flush_redis, stop
 from bench.ingest import SECRET, SHOP, Figures, Prepared, create_channel, drive, start_gunicorn
 
@@ -325,34 +325,6 @@ def check_orders(name: str, batches: list[Batch]) -> bool:
     return ok
 
 
-def store_events(batch: Batch) -> list[int]:
-    """The batch's webhooks stored as the intake stores them (ENQUEUED), their ids in order."""
-    from channels_app.models import Channel, EventStatus, Platform, ProcessedWebhookEvent
-
-    channel = Channel.objects.get(platform=Platform.SHOPIFY, shop_identifier=SHOP)
-    events = [
-        ProcessedWebhookEvent(
-            source=Platform.SHOPIFY,
-            channel=channel,
-            topic=ORDER_TOPIC,
-            event_key=f"{ORDER_TOPIC}:event:{prepared.headers['X-Shopify-Event-Id']}",
-            delivery_id=prepared.headers["X-Shopify-Webhook-Id"],
-            headers={"Topic": ORDER_TOPIC, "Shop-Domain": SHOP},
-            payload=json.loads(prepared.body),
-            status=EventStatus.ENQUEUED,
-            request_id=uuid.uuid4().hex,
-        )
-        for prepared in batch.prepared
-    ]
-    ProcessedWebhookEvent.objects.bulk_create(events, batch_size=500)
-    deliveries = [event.delivery_id for event in events]
-    return list(
-        ProcessedWebhookEvent.objects.filter(delivery_id__in=deliveries)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
 def drain_backlog(env: BenchEnv, *, workers: int, count: int) -> Backlog:
     """Timed by the events' own stamps (claimed at, processed at), so the workers' start-up, which
     two processes do not finish at the same moment, is no part of it."""
@@ -362,7 +334,11 @@ def drain_backlog(env: BenchEnv, *, workers: int, count: int) -> Backlog:
 
     flush_redis()
     batch = build_batch(ORDER_TOPIC, count, "http://stored")
-    event_ids = store_events(batch)
+    # As the intake stores them: their deliveries' event ids, their bodies.
+    event_ids = store_events(
+        ORDER_TOPIC,
+        {prepared.headers["X-Shopify-Event-Id"]: json.loads(prepared.body) for prepared in batch.prepared},
+    )
     enqueue_events(event_ids)
     time_worker(env, workers)
     span = ProcessedWebhookEvent.objects.filter(pk__in=event_ids).aggregate(
