@@ -65,12 +65,13 @@ def worker_description() -> str:
     from django.conf import settings
     from django.utils.module_loading import import_string
 
+    from channels_app.drain import threads
     from config.queues import get_queue
 
     queue = get_queue("webhooks")
     worker = import_string(settings.RQ["WORKER_CLASS"])([queue], connection=queue.connection)
     how = "in-process (SimpleWorker behaviour)" if worker.in_process else "in a forked child (Worker)"
-    return f"{settings.RQ['WORKER_CLASS']}, runs webhooks jobs {how}"
+    return f"{settings.RQ['WORKER_CLASS']}, runs webhooks jobs {how}, a batch on {threads()} thread(s)"
 
 
 def create_events(count: int) -> list[int]:

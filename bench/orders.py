@@ -423,12 +423,14 @@ def print_figures(runs: list[Run]) -> None:
 
 
 def run(env: BenchEnv, *, orders: int, warmup: int, clients: int, web_workers: int) -> bool:
+    from channels_app.drain import threads
     from channels_app.models import EventStatus
 
     print(
         f"Orders: {orders} webhooks per run after {warmup} warmup, end to end (first POST to last event "
         f"final), {clients} concurrent clients, gunicorn --workers {web_workers} (threads), "
-        f"`rqworker webhooks` workers; paid orders of 2-3 lines over {len(SKUS)} SKUs"
+        f"`rqworker webhooks` workers (a batch on {threads()} thread(s)); paid orders of 2-3 lines "
+        f"over {len(SKUS)} SKUs"
     )
     create_channel(env)
     create_stock()

@@ -8,6 +8,7 @@ from django.db.models.fields.json import KT
 from django.urls import reverse
 
 from channels_app.models import ProcessedWebhookEvent, SyncRun
+from channels_app.models.events import order_reference_path
 from config.ops.failed_jobs import Subject
 from orders.models import Order
 
@@ -78,13 +79,11 @@ def sync_job_subjects(run_ids: Iterable[object]) -> dict[object, Subject]:
 
 def _order_reference(event: Any) -> str:
     """The platform's order id an event is about, or "" (a product or stock event)."""
-    if event.source == "shopee":
-        ref = event.ordersn
-    elif event.topic.startswith(("orders/", "order.")):
-        ref = event.payload_id
-    elif event.topic.startswith("fulfillments/"):
-        ref = event.payload_order_id
-    else:
-        ref = None
+    read = {
+        ("data", "ordersn"): event.ordersn,
+        ("id",): event.payload_id,
+        ("order_id",): event.payload_order_id,
+    }
+    ref = read.get(order_reference_path(event.source, event.topic) or ())
     # Some databases give the id as a JSON number, others as text: it is shown as text.
     return "" if ref is None else str(ref)

@@ -130,6 +130,9 @@ HUB_JOB_RESULT_TTL = env.int("HUB_JOB_RESULT_TTL", default=24 * 3600)
 HUB_JOB_FAILURE_TTL = env.int("HUB_JOB_FAILURE_TTL", default=7 * 24 * 3600)
 HUB_JOB_RETRY_INTERVALS = env.list("HUB_JOB_RETRY_INTERVALS", cast=int, default=[2, 4, 8, 16, 32])
 HUB_WORKER_SHUTDOWN_GRACE = env.int("HUB_WORKER_SHUTDOWN_GRACE", default=30)
+# Threads (each with a database connection) a webhook worker runs a batch's events on: one waits on
+# PostgreSQL while another runs Python (channels_app.drain). One on SQLite, whatever this says.
+HUB_WEBHOOK_BATCH_THREADS = env.int("HUB_WEBHOOK_BATCH_THREADS", default=2)
 
 RQ_QUEUES = rq_queues(REDIS_URL, sentinels=REDIS_SENTINELS, sentinel_master=REDIS_SENTINEL_MASTER)
 RQ = {

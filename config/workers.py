@@ -315,14 +315,14 @@ class HubWorker(Worker):
         started = time.monotonic()
         # A long-lived worker is not a request: Django would never drop a connection the database
         # closed (a restart, a failover) or one past CONN_MAX_AGE. Do it around every job.
-        _drop_stale_connections()
+        drop_stale_connections()
         try:
             with request_id_context(job.meta.get("request_id")):
                 succeeded = super().perform_job(job, queue)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()  # The job ended within the grace period.
-            _drop_stale_connections()
+            drop_stale_connections()
         try:
             throughput.record(
                 self.connection, queue.name, succeeded=succeeded, seconds=time.monotonic() - started
@@ -352,8 +352,21 @@ class HubWorker(Worker):
         super()._install_signal_handlers()
         signal.signal(signal.SIGUSR1, _raise_shutdown_timeout)
 
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        global _forked_child
+        _forked_child = True  # This is the job's forked child, which exits after the job.
+        super().main_work_horse(job, queue)
 
-def _drop_stale_connections() -> None:
+
+_forked_child = False
+
+
+def in_forked_child() -> bool:
+    """Whether this process is a forked worker's child, made for one job."""
+    return _forked_child
+
+
+def drop_stale_connections() -> None:
     """Django's close_old_connections, except for a connection inside a transaction (a test's)."""
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:

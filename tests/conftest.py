@@ -60,6 +60,16 @@ def clean_redis() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def batch_helpers_stopped(django_db_setup: None) -> Iterator[None]:
+    """The threads that run batch-mates (channels_app.drain) keep a database connection each: they
+    end, and their connections close, before the test database is dropped."""
+    yield
+    from channels_app import drain
+
+    drain.helpers_stop()
+
+
 @pytest.fixture
 def redis_connection():
     return get_queue("webhooks").connection

@@ -37,6 +37,18 @@ class MappingKind(models.TextChoices):
     LOCATION = "location", "Location"
 
 
+def order_reference_path(source: str, topic: str) -> tuple[str, ...] | None:
+    """Where an event's payload names the platform's order it is about; None for an event about
+    no order (a product, a stock level, a checkout)."""
+    if source == Platform.SHOPEE:
+        return ("data", "ordersn")
+    if topic.startswith(("orders/", "order.")):
+        return ("id",)
+    if topic.startswith("fulfillments/"):
+        return ("order_id",)
+    return None
+
+
 class ProcessedWebhookEvent(models.Model):
     """Every accepted webhook delivery, stored before it is acknowledged.
 
@@ -101,6 +113,14 @@ class ProcessedWebhookEvent(models.Model):
     @property
     def job_id(self) -> str:
         return f"webhook-{self.pk}"
+
+    def order_reference(self) -> str:
+        """The platform's id of the order this event is about (as text), or ""."""
+        path = order_reference_path(self.source, self.topic)
+        value = self.payload
+        for key in path or ():
+            value = value.get(key) if isinstance(value, dict) else None
+        return "" if path is None or value is None or isinstance(value, dict | list) else str(value)
 
     @classmethod
     def claim(cls, pk: int) -> bool:

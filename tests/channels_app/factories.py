@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_app.models import Channel, Organization, Platform
+from channels_app.intake import event_enqueue, queue_for
+from channels_app.models import Channel, Organization, Platform, ProcessedWebhookEvent
 from channels_app.services import channel_create
 
 SHOPIFY_SECRET = "test_secret_key"
@@ -71,3 +72,29 @@ def easypost_channel(**overrides: Any) -> Channel:
 def aftership_channel(**overrides: Any) -> Channel:
     values = {"shop_identifier": "aftership-acme", "webhook_secret": AFTERSHIP_SECRET, **overrides}
     return _create(Platform.AFTERSHIP, values)
+
+
+def queued_event(
+    channel: Channel, topic: str = "test/topic", payload: Any = None, **fields: Any
+) -> ProcessedWebhookEvent:
+    """An event stored as the intake stores it, its job on its queue."""
+    count = ProcessedWebhookEvent.objects.count()
+    event = ProcessedWebhookEvent.objects.create(
+        source=channel.platform,
+        channel=channel,
+        topic=topic,
+        event_key=f"{topic}:{count}",
+        payload={"id": 1} if payload is None else payload,
+        request_id=f"req-{count}",
+        **fields,
+    )
+    assert event_enqueue(event.pk, event.request_id, queue_for(channel.platform))
+    return event
+
+
+def event_statuses(events: list[ProcessedWebhookEvent]) -> list[str]:
+    """Each event's status as stored now."""
+    stored = dict(
+        ProcessedWebhookEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("pk", "status")
+    )
+    return [stored[event.pk] for event in events]

@@ -3,15 +3,16 @@
 import copy
 
 import pytest
+from django.db import connection
 
 from channels_app import drain, handlers
-from channels_app.intake import event_enqueue
 from channels_app.jobs import process_webhook_event
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from channels_app.outcomes import HandlerError
 from config.queues import get_queue
 from orders.models import Order
 from tests.channels_app import factories
+from tests.channels_app.factories import event_statuses, queued_event
 from tests.inventory.factories import sku, warehouse
 from tests.platforms import fixture_json
 
@@ -47,35 +48,15 @@ def handler(monkeypatch):
     handlers.handler_for.cache_clear()
 
 
-def queued(channel, topic="test/topic", payload=None, **fields):
-    event = ProcessedWebhookEvent.objects.create(
-        source=channel.platform,
-        channel=channel,
-        topic=topic,
-        event_key=f"{topic}:{ProcessedWebhookEvent.objects.count()}",
-        payload={"id": 1} if payload is None else payload,
-        request_id=f"req-{ProcessedWebhookEvent.objects.count()}",
-        **fields,
-    )
-    assert event_enqueue(
-        event.pk, event.request_id, "shipment-tracking" if channel.platform == "easypost" else "webhooks"
-    )
-    return event
-
-
-def statuses(events):
-    return [ProcessedWebhookEvent.objects.get(pk=event.pk).status for event in events]
-
-
 def test_a_job_runs_the_fresh_events_behind_its_own_and_takes_their_jobs_off_the_queue(handler, run_worker):
     handler(recording_handler)
     channel = factories.shopify_channel()
-    events = [queued(channel) for _ in range(5)]
+    events = [queued_event(channel) for _ in range(5)]
 
     assert process_webhook_event(events[0].pk) == EventStatus.COMPLETED
 
     assert CALLS == [event.pk for event in events]  # each once, in the order they came
-    assert statuses(events) == [EventStatus.COMPLETED] * 5
+    assert event_statuses(events) == [EventStatus.COMPLETED] * 5
     assert get_queue("webhooks").count == 1  # the first one's own job; the mates' were withdrawn
     assert all(e.attempts == 1 for e in ProcessedWebhookEvent.objects.all())
     run_worker("webhooks")
@@ -86,23 +67,27 @@ def test_a_batch_takes_at_most_its_size_and_the_next_job_the_next_batch(handler,
     handler(recording_handler)
     monkeypatch.setattr(drain, "BATCH", 3)
     channel = factories.shopify_channel()
-    events = [queued(channel) for _ in range(7)]
+    events = [queued_event(channel) for _ in range(7)]
 
     process_webhook_event(events[0].pk)
-    assert statuses(events) == [EventStatus.COMPLETED] * 3 + [EventStatus.ENQUEUED] * 4
+    assert event_statuses(events) == [EventStatus.COMPLETED] * 3 + [EventStatus.ENQUEUED] * 4
     process_webhook_event(events[3].pk)
-    assert statuses(events) == [EventStatus.COMPLETED] * 6 + [EventStatus.ENQUEUED]
+    assert event_statuses(events) == [EventStatus.COMPLETED] * 6 + [EventStatus.ENQUEUED]
     assert get_queue("webhooks").job_ids == [events[0].job_id, events[3].job_id, events[6].job_id]
 
 
 def test_a_poisoned_batch_mate_fails_alone_with_its_own_failed_job(handler, run_worker):
     handler(poisoned_handler)
     channel = factories.shopify_channel()
-    first, poisoned, last = queued(channel), queued(channel, payload={"poison": True}), queued(channel)
+    first, poisoned, last = (
+        queued_event(channel),
+        queued_event(channel, payload={"poison": True}),
+        queued_event(channel),
+    )
 
     process_webhook_event(first.pk)
 
-    assert statuses([first, poisoned, last]) == [
+    assert event_statuses([first, poisoned, last]) == [
         EventStatus.COMPLETED,
         EventStatus.ENQUEUED,
         EventStatus.COMPLETED,
@@ -120,11 +105,19 @@ def test_a_poisoned_batch_mate_fails_alone_with_its_own_failed_job(handler, run_
 def test_a_poisoned_event_fails_its_own_job_after_running_its_batch_mates(handler, run_worker):
     handler(poisoned_handler)
     channel = factories.shopify_channel()
-    poisoned, *mates = queued(channel, payload={"poison": True}), queued(channel), queued(channel)
+    poisoned, *mates = (
+        queued_event(channel, payload={"poison": True}),
+        queued_event(channel),
+        queued_event(channel),
+    )
 
     run_worker("webhooks")
 
-    assert statuses([poisoned, *mates]) == [EventStatus.FAILED, EventStatus.COMPLETED, EventStatus.COMPLETED]
+    assert event_statuses([poisoned, *mates]) == [
+        EventStatus.FAILED,
+        EventStatus.COMPLETED,
+        EventStatus.COMPLETED,
+    ]
     assert get_queue("webhooks").failed_job_registry.get_job_ids() == [poisoned.job_id]
     assert CALLS == [poisoned.pk, *(mate.pk for mate in mates)]
 
@@ -132,13 +125,13 @@ def test_a_poisoned_event_fails_its_own_job_after_running_its_batch_mates(handle
 def test_an_event_that_ran_before_or_of_another_queue_is_no_batch_mate(handler):
     handler(recording_handler)
     channel = factories.shopify_channel()
-    first = queued(channel)
-    retried = queued(channel, attempts=1)  # waits for its backoff, its own job runs it
-    tracking = queued(factories.easypost_channel(), topic="tracker.updated")
+    first = queued_event(channel)
+    retried = queued_event(channel, attempts=1)  # waits for its backoff, its own job runs it
+    tracking = queued_event(factories.easypost_channel(), topic="tracker.updated")
 
     process_webhook_event(first.pk)
 
-    assert statuses([first, retried, tracking]) == [
+    assert event_statuses([first, retried, tracking]) == [
         EventStatus.COMPLETED,
         EventStatus.ENQUEUED,
         EventStatus.ENQUEUED,
@@ -152,14 +145,14 @@ def test_mates_left_when_the_batch_runs_out_of_time_go_back_to_their_own_jobs(
     handler(recording_handler)
     monkeypatch.setattr(drain, "BUDGET_SECONDS", -1.0)
     channel = factories.shopify_channel()
-    first, *mates = [queued(channel) for _ in range(3)]
+    first, *mates = [queued_event(channel) for _ in range(3)]
 
     process_webhook_event(first.pk)
 
-    assert statuses(mates) == [EventStatus.ENQUEUED] * 2
+    assert event_statuses(mates) == [EventStatus.ENQUEUED] * 2
     assert set(get_queue("webhooks").job_ids) >= {mate.job_id for mate in mates}
     run_worker("webhooks")
-    assert statuses([first, *mates]) == [EventStatus.COMPLETED] * 3
+    assert event_statuses([first, *mates]) == [EventStatus.COMPLETED] * 3
     assert CALLS == [first.pk, *(mate.pk for mate in mates)]
 
 
@@ -174,15 +167,22 @@ def test_within_a_batch_an_older_update_after_a_newer_one_is_stale(run_worker):
         changes = {"updated_at": updated_at, "financial_status": financial_status, "cancelled_at": None}
         return copy.deepcopy(sample) | changes
 
-    newer = queued(channel, topic="orders/updated", payload=order("2022-01-02T00:00:00Z", "paid"))
-    older = queued(channel, topic="orders/updated", payload=order("2022-01-01T00:00:00Z", "pending"))
+    newer = queued_event(channel, topic="orders/updated", payload=order("2022-01-02T00:00:00Z", "paid"))
+    older = queued_event(channel, topic="orders/updated", payload=order("2022-01-01T00:00:00Z", "pending"))
 
     process_webhook_event(newer.pk)  # the batch: newer first, then older
 
     older.refresh_from_db()
-    assert statuses([newer]) == [EventStatus.COMPLETED]
+    assert event_statuses([newer]) == [EventStatus.COMPLETED]
     assert (older.status, older.ignored_reason) == (
         EventStatus.IGNORED,
         "stale update: older than the stored order",
     )
     assert Order.objects.get().financial_status == "paid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_runs_on_one_thread_on_sqlite_and_on_the_settings_threads_on_postgresql(settings):
+    settings.HUB_WEBHOOK_BATCH_THREADS = 3
+    # SQLite has one writer: a second thread would only wait for its lock.
+    assert drain.threads() == (1 if connection.vendor == "sqlite" else 3)
