@@ -16,8 +16,8 @@ What keeps this loss-proof:
   it had finished is committed with its final status, so nothing runs twice.
 - The batch stops starting mates after `BUDGET_SECONDS` and gives back the rest, well before the
   queue's timeout (60 s) and the sweeper's PROCESSING timeout (60 s) could take them.
-- Order is the events' order (by id), as the queue's; handlers' stale guards decide the rest as
-  they do between two workers.
+- Order is the events' order (by id), as the queue's, within each lane (below); handlers' stale
+  guards decide the rest as they do between two workers.
 
 The mates run on `HUB_WEBHOOK_BATCH_THREADS` threads of the worker (the job's own thread and
 helpers), each with its own database connection, as Sidekiq's or BullMQ's concurrency runs a
@@ -25,9 +25,10 @@ process's jobs: one waits on PostgreSQL while another runs Python. The events of
 a channel's events about no order) stay together, in order, on one thread: a fulfillment still
 runs after its order, and an update is not counted stale for running beside the one before it.
 Different orders meet only on rows both change (stock levels), where the row locks decide, as
-between two workers. A job timeout or a stop reaches the job's own thread only:
-no mate starts after it, the helpers finish the one they run (each is one short transaction), and
-the job's own interrupted mate and those not started are given back. One thread on SQLite (one
+between two workers. A job timeout or a stop reaches the job's own thread only: no mate starts
+after it, and every mate neither finished nor under way on a helper is given back, whichever line
+the stop lands on (the batch knows each mate's state); a helper finishes the mate it runs, and one
+it cannot finish after the job's thread has gone it gives back itself. One thread on SQLite (one
 writer: a second thread would only wait for the lock), in a forked worker (its threads and
 connections would be made anew for every job), and inside a caller's transaction (a test's: the
 helpers' connections could not see its rows).
@@ -37,15 +38,20 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
+from contextlib import contextmanager
 from enum import StrEnum
+from types import FrameType
 
 from django.conf import settings
 from django.db import connection, connections
 from redis.exceptions import RedisError
+from rq.timeouts import JobTimeoutException
 
 from channels_app.handlers import dispatch
 from channels_app.intake import queue_for
@@ -118,7 +124,10 @@ class _Batch:
     became of each. On several threads the events of one order (of one channel), and a channel's
     events about no order, are one lane: run one after the other, in order, by one thread, as one
     thread ran them all before (a fulfillment after its order, no stale update counted where the
-    platform sent them in order). On one thread all mates are one lane, in order."""
+    platform sent them in order). On one thread all mates are one lane, in order.
+
+    Each mate is waiting, under way on a thread, or finished: what goes back after a stop is
+    decided from that, not from where a thread was in its loop when the stop landed."""
 
     def __init__(self, mates: list[ProcessedWebhookEvent], deadline: float, *, lanes: bool) -> None:
         by_lane: dict[tuple[int, str], list[ProcessedWebhookEvent]] = {}
@@ -126,92 +135,112 @@ class _Batch:
             by_lane.setdefault((mate.channel_id, mate.order_reference()) if lanes else (0, ""), []).append(
                 mate
             )
+        self._mates = mates
         self._lanes = list(by_lane.values())  # in the order of their first event
         self._next = 0
         self._deadline = deadline
-        self._stopped = False
-        self._left: list[ProcessedWebhookEvent] = []  # interrupted, or left in a lane by a stop
+        self._stopped = False  # no mate starts any more
+        self._closed = False  # the job's thread has taken what goes back: a helper gives back its own
+        self._running: dict[int, int] = {}  # mate -> the thread running it
+        self._finished: set[int] = set()
         self._lock = threading.Lock()
         self.counts = dict.fromkeys(MateRun, 0)
 
     def take(self) -> list[ProcessedWebhookEvent] | None:
-        """The next lane to run; None once all have started or the batch may start no more."""
+        """The next lane to run; None once all are taken or no mate may start."""
         with self._lock:
             if not self._may_start() or self._next == len(self._lanes):
                 return None
             self._next += 1
             return self._lanes[self._next - 1]
 
-    def may_start(self) -> bool:
-        """Whether a thread may start its lane's next mate: not stopped, and within the budget."""
+    def start(self, mate: ProcessedWebhookEvent) -> bool:
+        """Whether the calling thread may run `mate` (not stopped, within the budget): it is then
+        under way on that thread."""
         with self._lock:
-            return self._may_start()
+            if not self._may_start():
+                return False
+            self._running[mate.pk] = threading.get_ident()
+            return True
 
     def _may_start(self) -> bool:
         return not self._stopped and time.monotonic() <= self._deadline
 
-    def count(self, run: MateRun) -> None:
+    def finish(self, mate: ProcessedWebhookEvent, run: MateRun) -> None:
         with self._lock:
+            self._running.pop(mate.pk, None)
+            self._finished.add(mate.pk)
             self.counts[run] += 1
 
-    def leave(self, mates: list[ProcessedWebhookEvent]) -> None:
-        """Mates of a lane not run (interrupted under way, their transaction rolled back, or not
-        started): they are given back with the rest."""
+    def interrupted(self, mate: ProcessedWebhookEvent) -> bool:
+        """`mate` was stopped under way (its transaction rolled back); whether its thread must give
+        it back itself, the job's thread having given back the rest already."""
         with self._lock:
-            self._left.extend(mates)
+            self._running.pop(mate.pk, None)
+            self._stopped = True
+            return self._closed
 
     def halt(self) -> None:
-        """No mate starts from now on; the job's thread gives back the rest (`stop`)."""
+        """No mate starts from now on; the job's thread gives back the rest (`close`)."""
         with self._lock:
             self._stopped = True
 
-    def stop(self) -> list[ProcessedWebhookEvent]:
-        """No mate starts from now on: those left and those of the lanes not started, in order,
-        to give back."""
+    def close(self) -> list[ProcessedWebhookEvent]:
+        """No mate starts from now on: every mate neither finished nor under way on another
+        thread, in order, to give back."""
         with self._lock:
-            self._stopped = True
-            left = self._left + [mate for lane in self._lanes[self._next :] for mate in lane]
-            self._left, self._next = [], len(self._lanes)
-            return sorted(left, key=lambda mate: mate.pk)
+            self._stopped = self._closed = True
+            me = threading.get_ident()
+            return [
+                mate
+                for mate in self._mates
+                if mate.pk not in self._finished and self._running.get(mate.pk, me) == me
+            ]
 
 
 def mates_run(mates: list[ProcessedWebhookEvent], *, claimed_at: float) -> dict[MateRun, int]:
-    """Run the mates, in order, on the batch's threads; give back those the budget leaves, and on
-    a job timeout or a stop (BaseException) the one the job's thread was running and those not
-    started, before the exception goes on. The budget runs from the claim (`time.monotonic()`
-    then), since the sweeper's PROCESSING timeout does too."""
+    """Run the mates on the batch's threads, each lane in order; give back those the budget
+    leaves, and on a job timeout or a stop those neither finished nor under way on a helper,
+    before the exception goes on. The budget runs from the claim (`time.monotonic()` then), since
+    the sweeper's PROCESSING timeout does too."""
     count = threads()
     batch = _Batch(mates, deadline=claimed_at + BUDGET_SECONDS, lanes=count > 1)
-    helpers = [_helpers().submit(_helper_run, batch) for _ in range(min(count, len(mates)) - 1)]
+    helpers: list[Future[None]] = []
     try:
+        for _ in range(min(count, len(mates)) - 1):
+            helpers.append(_helpers().submit(_helper_run, batch))
         _mates_take_and_run(batch)
         for helper in helpers:
-            helper.result()  # a helper's error (its mate's give-back failing) is the job's
+            # One not started yet (the pool's thread still busy with a batch of an earlier job
+            # that was stopped) has nothing left to do.
+            if not helper.cancel():
+                helper.result()  # a helper's error (its mate's give-back failing) is the job's
     except BaseException:
-        batch.halt()
-        # The helpers finish the mates they run (one short transaction each), then what was
-        # interrupted and what never started goes back.
-        futures_wait(helpers, timeout=HELPERS_STOP_WAIT_SECONDS)
-        for mate in batch.stop():
-            mate_give_back(mate, "its batch's job was stopped")
+        with _stops_held():
+            batch.halt()
+            for helper in helpers:
+                helper.cancel()
+            futures_wait(helpers, timeout=HELPERS_STOP_WAIT_SECONDS)
+            for mate in batch.close():
+                mate_give_back(mate, "its batch's job was stopped")
         raise
-    for mate in batch.stop():
-        batch.count(mate_give_back(mate, "batch out of time"))
+    for mate in batch.close():
+        batch.counts[mate_give_back(mate, "batch out of time")] += 1
     return batch.counts
 
 
 def _mates_take_and_run(batch: _Batch) -> None:
     while (lane := batch.take()) is not None:
-        for index, mate in enumerate(lane):
-            if index and not batch.may_start():
-                batch.leave(lane[index:])
-                break
+        for mate in lane:
+            if not batch.start(mate):
+                return  # stopped or out of time: the job's thread gives back what is left
             try:
                 run = _mate_run(mate)
             except BaseException:
-                batch.leave(lane[index:])
+                if batch.interrupted(mate):
+                    mate_give_back(mate, "its batch's job was stopped")
                 raise
-            batch.count(run)
+            batch.finish(mate, run)
 
 
 def _helper_run(batch: _Batch) -> None:
@@ -220,9 +249,33 @@ def _helper_run(batch: _Batch) -> None:
     drop_stale_connections()
     try:
         _mates_take_and_run(batch)
-    except BaseException:
-        batch.halt()
-        raise
+    finally:
+        drop_stale_connections()
+
+
+@contextmanager
+def _stops_held() -> Iterator[None]:
+    """A second stop (a job timeout during a shutdown's grace, or the other way round) waits until
+    the first one's give-backs are done, then goes on: it would otherwise cut them short. (Masking
+    the signals would not do: the kernel hands them to another thread, and Python still runs their
+    handler in this one.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[tuple[int, FrameType | None]] = []
+    previous = {
+        stop: signal.signal(stop, lambda signum, frame: arrived.append((signum, frame)))
+        for stop in (signal.SIGALRM, signal.SIGUSR1)
+    }
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+        for signum, frame in arrived:
+            late = previous[signal.Signals(signum)]
+            if callable(late):
+                late(signum, frame)
 
 
 def _mate_run(mate: ProcessedWebhookEvent) -> MateRun:
@@ -230,6 +283,8 @@ def _mate_run(mate: ProcessedWebhookEvent) -> MateRun:
     with request_id_context(mate.request_id):
         try:
             outcome = dispatch(mate)
+        except JobTimeoutException:
+            raise  # The job's, not this event's (rq's is an Exception): the batch stops.
         except ClaimLost as exc:
             logger.warning("event %s: %s; its effects were rolled back", mate.pk, exc)
             return MateRun.CLAIM_LOST
@@ -284,9 +339,10 @@ def _helpers() -> ThreadPoolExecutor:
     global _pool, _pool_size
     size = max(1, threads() - 1)
     with _pool_lock:
-        if _pool is None or _pool_size < size:
-            if _pool is not None:
-                _pool.shutdown(wait=False)  # Its threads end once idle; their connections with them.
+        if _pool is not None and _pool_size < size:
+            _pool_close(_pool, _pool_size)
+            _pool = None
+        if _pool is None:
             _pool, _pool_size = ThreadPoolExecutor(size, thread_name_prefix="batch-mates"), size
         return _pool
 
@@ -295,16 +351,23 @@ def helpers_stop() -> None:
     """End the helper threads, each closing its database connection first."""
     global _pool
     with _pool_lock:
-        pool, size, _pool = _pool, _pool_size, None
-    if pool is None:
-        return
-    # One task per thread: each waits for the others, so no thread takes two.
+        pool, _pool = _pool, None
+        if pool is not None:
+            _pool_close(pool, _pool_size)
+
+
+def _pool_close(pool: ThreadPoolExecutor, size: int) -> None:
+    # One task per thread: each waits for the others, so no thread takes two (a thread still busy
+    # past the wait closes its connection when its task comes).
     started = threading.Barrier(size)
 
     def close() -> None:
-        started.wait(timeout=HELPERS_STOP_WAIT_SECONDS)
+        try:
+            started.wait(timeout=HELPERS_STOP_WAIT_SECONDS)
+        except threading.BrokenBarrierError:
+            pass
         connections.close_all()
 
-    for closing in [pool.submit(close) for _ in range(size)]:
-        closing.result()
+    for _ in range(size):
+        pool.submit(close)
     pool.shutdown(wait=True)

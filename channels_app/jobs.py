@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 
+from rq.timeouts import JobTimeoutException
+
 from channels_app import drain, sweeper
 from channels_app.handlers import dispatch
 from channels_app.models import ClaimLost, EventStatus, ProcessedWebhookEvent
@@ -29,13 +31,14 @@ def process_webhook_event(event_id: int) -> str:
     mates = drain.mates_claim(event)
     try:
         status = _event_run(event, started)
-    except Exception:
-        drain.mates_run(mates, claimed_at=started)
-        raise
-    except BaseException:
-        # A job timeout or a stop: no time for the mates, which their own jobs run again.
-        for mate in mates:
-            drain.mate_give_back(mate, "its batch's job was stopped")
+    except BaseException as exc:
+        if isinstance(exc, Exception) and not isinstance(exc, JobTimeoutException):
+            drain.mates_run(mates, claimed_at=started)  # its own failure: the mates still run
+        else:
+            # A job timeout (rq's is an Exception) or a stop: no time for the mates, which their
+            # own jobs run again.
+            for mate in mates:
+                drain.mate_give_back(mate, "its batch's job was stopped")
         raise
     if mates:
         counts = drain.mates_run(mates, claimed_at=started)

@@ -1,15 +1,20 @@
 """A webhook job runs the fresh events queued behind its own: batches, on SQLite and PostgreSQL."""
 
 import copy
+import signal
+import threading
+import time
 
 import pytest
 from django.db import connection
+from rq.timeouts import JobTimeoutException
 
 from channels_app import drain, handlers
 from channels_app.jobs import process_webhook_event
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from channels_app.outcomes import HandlerError
 from config.queues import get_queue
+from config.workers import ShutdownTimeout
 from orders.models import Order
 from tests.channels_app import factories
 from tests.channels_app.factories import event_statuses, queued_event
@@ -30,6 +35,13 @@ def poisoned_handler(event, fetched):
     CALLS.append(event.pk)
     if event.payload.get("poison"):
         raise HandlerError("poisoned payload", permanent=True)
+
+
+def timed_out_handler(event, fetched):
+    """rq's job timeout (an Exception) lands while this event runs, if its payload says so."""
+    CALLS.append(event.pk)
+    if event.payload.get("timeout"):
+        raise JobTimeoutException("Task exceeded maximum timeout value (60 seconds)")
 
 
 @pytest.fixture
@@ -186,3 +198,55 @@ def test_a_batch_runs_on_one_thread_on_sqlite_and_on_the_settings_threads_on_pos
     settings.HUB_WEBHOOK_BATCH_THREADS = 3
     # SQLite has one writer: a second thread would only wait for its lock.
     assert drain.threads() == (1 if connection.vendor == "sqlite" else 3)
+
+
+def test_a_job_timeout_during_a_mate_stops_the_batch_and_gives_back_the_rest(handler):
+    handler(timed_out_handler)
+    channel = factories.shopify_channel()
+    first, done, timed_out, *rest = [queued_event(channel, payload={"timeout": n == 2}) for n in range(5)]
+
+    with pytest.raises(JobTimeoutException):
+        process_webhook_event(first.pk)
+
+    # Not the event's own failure, after which the batch would go on: the job's time is up.
+    assert (
+        event_statuses([first, done, timed_out, *rest])
+        == [EventStatus.COMPLETED] * 2 + [EventStatus.ENQUEUED] * 3
+    )
+    assert CALLS == [first.pk, done.pk, timed_out.pk]
+    assert {event.job_id for event in (timed_out, *rest)} <= set(get_queue("webhooks").job_ids)
+
+
+def test_a_job_timeout_during_its_own_event_gives_its_mates_back_unrun(handler):
+    handler(timed_out_handler)
+    channel = factories.shopify_channel()
+    first = queued_event(channel, payload={"timeout": True})
+    mates = [queued_event(channel) for _ in range(3)]
+
+    with pytest.raises(JobTimeoutException):
+        process_webhook_event(first.pk)
+
+    assert CALLS == [first.pk]
+    assert event_statuses(mates) == [EventStatus.ENQUEUED] * 3
+    assert {mate.job_id for mate in mates} <= set(get_queue("webhooks").job_ids)
+
+
+def test_a_second_stop_during_the_give_backs_waits_for_them_then_goes_on():
+    """A job timeout landing during a shutdown's give-backs (or the other way round) must not cut
+    them short (channels_app.drain._stops_held)."""
+
+    def second_stop(signum, frame):
+        raise ShutdownTimeout("the second stop")
+
+    done = []
+    previous = signal.signal(signal.SIGUSR1, second_stop)
+    try:
+        with pytest.raises(ShutdownTimeout, match="the second stop"):
+            with drain._stops_held():
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                time.sleep(0.05)  # the signal's handler would have run by now
+                done.append("every give-back")
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert done == ["every give-back"]
+    assert signal.getsignal(signal.SIGUSR1) is previous
