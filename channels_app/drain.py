@@ -208,7 +208,7 @@ def mates_run(mates: list[ProcessedWebhookEvent], *, claimed_at: float) -> dict[
     helpers: list[Future[None]] = []
     try:
         for _ in range(min(count, len(mates)) - 1):
-            helpers.append(_helpers().submit(_helper_run, batch))
+            helpers.append(_helpers(count - 1).submit(_helper_run, batch))
         _mates_take_and_run(batch)
         for helper in helpers:
             # One not started yet (the pool's thread still busy with a batch of an earlier job
@@ -333,11 +333,10 @@ _pool_size = 0
 _pool_lock = threading.Lock()
 
 
-def _helpers() -> ThreadPoolExecutor:
-    """The helper threads, made once per process and kept with their connections (and made
-    again, larger, if the setting grew)."""
+def _helpers(size: int) -> ThreadPoolExecutor:
+    """`size` helper threads (or more), made once per process and kept with their connections
+    (and made again, larger, if the setting grew)."""
     global _pool, _pool_size
-    size = max(1, threads() - 1)
     with _pool_lock:
         if _pool is not None and _pool_size < size:
             _pool_close(_pool, _pool_size)

@@ -1,8 +1,12 @@
-"""Helpers the channel tests share: a sync run started and worked through on burst workers, and
-Shopify's delivery of an order to the shop of factories.shopify_channel()."""
+"""Helpers the channel tests share: a sync run started and worked through on burst workers,
+Shopify's delivery of an order to the shop of factories.shopify_channel(), and a test's own
+handler registered for a Shopify topic."""
 
 from __future__ import annotations
 
+import pytest
+
+from channels_app import handlers
 from channels_app.sync import sync_start
 from tests import platforms
 from tests.channels_app import factories
@@ -37,3 +41,19 @@ def post_shopify(
         path=path,
         **extra,
     )
+
+
+@pytest.fixture
+def topic_handler(monkeypatch):
+    """`register(func, topic)`: the test module's `func` handles that Shopify topic for this test."""
+
+    def register(func, topic="test/topic"):
+        monkeypatch.setitem(
+            handlers.HANDLERS,
+            ("shopify", topic),
+            handlers.Handler(apply=f"{func.__module__}.{func.__name__}"),
+        )
+        handlers.handler_for.cache_clear()
+
+    yield register
+    handlers.handler_for.cache_clear()

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from rq.timeouts import JobTimeoutException
 
-from channels_app import drain, handlers
+from channels_app import drain
 from channels_app.jobs import process_webhook_event
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from channels_app.outcomes import HandlerError
@@ -45,19 +45,9 @@ def timed_out_handler(event, fetched):
 
 
 @pytest.fixture
-def handler(monkeypatch):
+def handler(topic_handler):
     CALLS.clear()
-
-    def register(func):
-        monkeypatch.setitem(
-            handlers.HANDLERS,
-            ("shopify", "test/topic"),
-            handlers.Handler(apply=f"{__name__}.{func.__name__}"),
-        )
-        handlers.handler_for.cache_clear()
-
-    yield register
-    handlers.handler_for.cache_clear()
+    return topic_handler
 
 
 def test_a_job_runs_the_fresh_events_behind_its_own_and_takes_their_jobs_off_the_queue(handler, run_worker):

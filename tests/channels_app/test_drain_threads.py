@@ -1,6 +1,7 @@
 """A batch's events run on several threads of the worker (PostgreSQL), each on its own connection:
 each once, a poisoned one alone, and a stop loses none."""
 
+import functools
 import threading
 import time
 
@@ -8,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from rq.timeouts import JobTimeoutException
 
-from channels_app import drain, handlers
+from channels_app import drain
 from channels_app.jobs import process_webhook_event
 from channels_app.models import EventStatus, ProcessedWebhookEvent
 from channels_app.outcomes import HandlerError
@@ -105,17 +106,8 @@ def postgresql_threads(settings):
 
 
 @pytest.fixture
-def handler(monkeypatch):
-    def register(func):
-        monkeypatch.setitem(
-            handlers.HANDLERS,
-            ("shopify", TOPIC),
-            handlers.Handler(apply=f"{__name__}.{func.__name__}"),
-        )
-        handlers.handler_for.cache_clear()
-
-    yield register
-    handlers.handler_for.cache_clear()
+def handler(topic_handler):
+    return functools.partial(topic_handler, topic=TOPIC)
 
 
 def order_event(channel, order_id: int | None = None, **payload):
