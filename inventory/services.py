@@ -20,9 +20,9 @@ from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from config.statements import insert_all, placeholders, select
+from config.statements import insert_all, placeholders, select, select_also
 from inventory.models import MovementReason, Reservation, ReservationStatus, StockLevel, StockMovement
-from inventory.stock_push import available_changed
+from inventory.stock_push import available_changed, listed_condition
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,15 @@ Pair = tuple[int, int]  # (sku_id, warehouse_id): one level
 def levels_for_update(pairs: Iterable[Pair]) -> dict[Pair, StockLevel]:
     """Lock every (sku, warehouse) level a transaction will change, in one fixed order; a level
     not there yet is created at zero first."""
+    return _levels_locked(pairs)[0]
+
+
+def _levels_locked(pairs: Iterable[Pair]) -> tuple[dict[Pair, StockLevel], set[int]]:
+    """`levels_for_update`, and which of their SKUs a channel that is pushed stock lists."""
     wanted = sorted(set(pairs))
     if not wanted:
-        return {}
-    levels = _locked(wanted)
+        return {}, set()
+    levels, listed = _locked(wanted)
     missing = [pair for pair in wanted if pair not in levels]
     if missing:
         # A concurrent creation of the same level wins the conflict; both then lock the one row.
@@ -44,22 +49,27 @@ def levels_for_update(pairs: Iterable[Pair]) -> dict[Pair, StockLevel]:
             [StockLevel(sku_id=sku_id, warehouse_id=warehouse_id) for sku_id, warehouse_id in missing],
             ignore_conflicts=True,
         )
-        levels = _locked(wanted)
-    return levels
+        levels, listed = _locked(wanted)
+    return levels, listed
 
 
-def _locked(pairs: list[Pair]) -> dict[Pair, StockLevel]:
-    """The levels of `pairs` there are, locked. By hand (config.statements): every order takes
-    it, and the ORM built its OR of pairs anew each time."""
+def _locked(pairs: list[Pair]) -> tuple[dict[Pair, StockLevel], set[int]]:
+    """The levels of `pairs` there are, locked, and the SKUs of them a channel lists (read in the
+    same statement: a change nobody is pushed costs no query after its commit). By hand
+    (config.statements): every order takes it, and the ORM built its OR of pairs anew each time."""
     match = " OR ".join(["(sku_id = %s AND warehouse_id = %s)"] * len(pairs))
+    listed, listed_params = listed_condition(f"{connection.ops.quote_name(StockLevel._meta.db_table)}.sku_id")
     # PostgreSQL locks the rows in the ORDER BY's order (the lock is taken above the sort).
-    levels = select(
+    rows = select_also(
         StockLevel,
+        listed,
+        listed_params,
         f"WHERE {match} ORDER BY sku_id, warehouse_id",
         [value for pair in pairs for value in pair],
         for_update=True,
     )
-    return {(level.sku_id, level.warehouse_id): level for level in levels}
+    levels = {(level.sku_id, level.warehouse_id): level for level, _ in rows}
+    return levels, {level.sku_id for level, is_listed in rows if is_listed}
 
 
 def level_for_update(*, sku_id: int, warehouse_id: int) -> StockLevel:
@@ -83,6 +93,7 @@ class LockedStock:
 
     levels: dict[Pair, StockLevel]
     held: dict[str, Reservation]  # by reference: its open reservation, else its consumed one
+    listed: set[int]  # the SKUs of `levels` a channel lists, read with the lock: their changes are pushed
     _created: list[Reservation] = field(default_factory=list)
     _closed: list[Reservation] = field(default_factory=list)
     _movements: list[StockMovement] = field(default_factory=list)
@@ -227,7 +238,7 @@ class LockedStock:
 
     def save(self) -> None:
         """Write what changed: closed reservations first (one open per reference), then new ones,
-        the levels and the ledger; and ask for a stock push of every changed level."""
+        the levels and the ledger; and ask for a stock push of every changed level a channel lists."""
         now = timezone.now()
         for status in {reservation.status for reservation in self._closed}:
             closed = [reservation.pk for reservation in self._closed if reservation.status == status]
@@ -238,8 +249,9 @@ class LockedStock:
             level.updated_at = now
         _levels_write(changed)
         insert_all(self._movements)
-        if self._changed:
-            available_changed(sorted(self._changed))
+        pushed = sorted(pair for pair in self._changed if pair[0] in self.listed)
+        if pushed:
+            available_changed(pushed)
         self._created, self._closed, self._movements, self._changed = [], [], [], set()
 
 
@@ -286,7 +298,8 @@ def stock_locked(pairs: Iterable[Pair] = (), references: Iterable[str] = ()) -> 
         if reservation.reference not in held or reservation.status == ReservationStatus.OPEN:
             held[reservation.reference] = reservation
     holding = [(r.sku_id, r.warehouse_id) for r in held.values() if r.status == ReservationStatus.OPEN]
-    stock = LockedStock(levels_for_update([*pairs, *holding]), held)
+    levels, listed = _levels_locked([*pairs, *holding])
+    stock = LockedStock(levels, held, listed)
     yield stock
     stock.save()
 

@@ -77,14 +77,13 @@ class Target:
 
 
 def available_changed(levels: list[tuple[int, int]]) -> None:
-    """Called inside the transaction that changed these (sku, warehouse) levels: ask for their
-    push once it commits."""
+    """Called inside the transaction that changed these (sku, warehouse) levels, of SKUs a
+    channel lists (`listed_condition`): ask for their push once it commits."""
     transaction.on_commit(lambda: stock_push_request(levels), robust=True)
 
 
 def targets_for(levels: Iterable[tuple[int, int]]) -> list[Target]:
-    """Every (channel, location) that shows one of these (sku, warehouse) levels. One query when
-    no channel lists their SKUs (the common case of a shop that pushes no stock)."""
+    """Every (channel, location) that shows one of these (sku, warehouse) levels."""
     levels = set(levels)
     listed: dict[int, set[int]] = {}
     for channel_id, sku_id in _listings({sku_id for sku_id, _ in levels}):
@@ -113,23 +112,42 @@ def targets_for(levels: Iterable[tuple[int, int]]) -> list[Target]:
     return list(targets)
 
 
+def _pushed_platforms() -> list[str]:
+    # Every platform with an API client takes stock pushes; carriers and SMS accounts have none.
+    return sorted(str(platform) for platform in CLIENTS)
+
+
+# The channel variants of active channels that take stock pushes: who would be pushed a change.
+_LISTING = (
+    f"FROM {ChannelVariant._meta.db_table} variant "
+    f"JOIN {Channel._meta.db_table} channel ON channel.id = variant.channel_id "
+    "WHERE channel.is_active AND channel.platform IN ({platforms})"
+)
+
+
+def listed_condition(sku_column: str) -> tuple[str, list[str]]:
+    """SQL true where a channel the hub pushes stock to lists the SKU of `sku_column`, and its
+    parameters: read with the levels a transaction locks (`inventory.services`), so a change of
+    a SKU no channel lists asks for no push, and costs no query, once it commits."""
+    platforms = _pushed_platforms()
+    listing = _LISTING.format(platforms=placeholders(platforms))
+    return f"EXISTS (SELECT 1 {listing} AND variant.sku_id = {sku_column})", platforms
+
+
 def _listings(sku_ids: set[int]) -> list[tuple[int, int]]:
     """(channel, SKU) of every active channel listing one of the SKUs. Written by hand: each
-    stock change asks once it commits, and the ORM's join costs several times its database time
-    to build."""
-    # Every platform with an API client takes stock pushes; carriers and SMS accounts have none.
-    platforms = sorted(str(platform) for platform in CLIENTS)
+    stock change of a listed SKU asks once it commits, and the ORM's join costs several times
+    its database time to build."""
     if not sku_ids:
         return []
+    platforms = _pushed_platforms()
     skus = sorted(sku_ids)
     statement = (
-        f"SELECT variant.channel_id, variant.sku_id FROM {ChannelVariant._meta.db_table} variant "
-        f"JOIN {Channel._meta.db_table} channel ON channel.id = variant.channel_id "
-        f"WHERE variant.sku_id IN ({placeholders(skus)}) AND channel.is_active "
-        f"AND channel.platform IN ({placeholders(platforms)})"
+        f"SELECT variant.channel_id, variant.sku_id {_LISTING.format(platforms=placeholders(platforms))} "
+        f"AND variant.sku_id IN ({placeholders(skus)})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*skus, *platforms])
+        cursor.execute(statement, [*platforms, *skus])
         return sorted(cursor.fetchall())
 
 

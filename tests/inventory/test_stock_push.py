@@ -6,13 +6,14 @@ import json
 import time
 
 import pytest
+from django.db import transaction
 from werkzeug import Response
 
 from channels_app.models import ChannelLocation, EventStatus, ProcessedWebhookEvent
 from config.queues import get_queue
 from inventory import stock_push
 from inventory.models import ChannelStock, ChannelVariant
-from inventory.services import stock_move
+from inventory.services import stock_locked, stock_move
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
 from tests.platforms import post_shopify, shopify_cost, shopify_graphql_path
@@ -121,6 +122,34 @@ def test_ten_changes_make_one_push_carrying_the_last_value(
     )
     state = ChannelStock.objects.get(channel=channel, sku=item)
     assert (state.known_available, state.last_pushed) == (55, 55)
+
+
+@pytest.mark.parametrize("listed_by", ["no channel", "an inactive channel", "a carrier account"])
+def test_a_change_no_channel_is_pushed_asks_for_nothing_once_it_commits(
+    shop, listed_by, redis_connection, django_capture_on_commit_callbacks
+):
+    channel, main, item, _ = shop
+    other = sku(channel.organization, "UNLISTED")
+    if listed_by == "an inactive channel":
+        closed = factories.woocommerce_channel()
+        closed.is_active = False
+        closed.save()
+        ChannelVariant.objects.create(channel=closed, sku=other, external_variant_id="9")
+    elif listed_by == "a carrier account":
+        carrier = factories.easypost_channel()
+        ChannelVariant.objects.create(channel=carrier, sku=other, external_variant_id="9")
+    with django_capture_on_commit_callbacks() as callbacks:
+        stock_move(sku_id=other.pk, warehouse_id=main.pk, quantity=5, reason="adjustment")
+    assert callbacks == []  # nothing runs after the commit: no query, no Redis call
+
+    # Beside a listed SKU in one transaction, only the listed one's level is asked for.
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic(), stock_locked([(item.pk, main.pk), (other.pk, main.pk)]) as stock:
+            assert stock.listed == {item.pk}
+            for changed in (item, other):
+                stock.move(sku_id=changed.pk, warehouse_id=main.pk, quantity=1, reason="adjustment")
+    assert len(callbacks) == 1
+    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{channel.pk}:{item.pk}:24826418".encode()]
 
 
 def test_a_figure_the_channel_already_shows_is_not_pushed_again(shop):
