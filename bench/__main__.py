@@ -2,6 +2,7 @@
 
 Knobs (flag, or environment variable for `make bench`):
   --ingest-requests / BENCH_INGEST_REQUESTS  requests per endpoint (default 2000)
+  --ingest-rounds   / BENCH_INGEST_ROUNDS    rounds the endpoints take turns in (default 5)
   --ingest-warmup   / BENCH_INGEST_WARMUP    untimed requests per endpoint first (default 100)
   --clients         / BENCH_INGEST_CLIENTS   concurrent client threads (default 8)
   --web-workers     / BENCH_WEB_WORKERS      gunicorn worker processes (default 2)
@@ -44,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="ingest, drain, orders, catalog and/or campaign (default: all, in that order)",
     )
     parser.add_argument("--ingest-requests", type=int, default=env_int("BENCH_INGEST_REQUESTS", 2000))
+    parser.add_argument("--ingest-rounds", type=int, default=env_int("BENCH_INGEST_ROUNDS", 5))
     parser.add_argument("--ingest-warmup", type=int, default=env_int("BENCH_INGEST_WARMUP", 100))
     parser.add_argument("--clients", type=int, default=env_int("BENCH_INGEST_CLIENTS", 8))
     parser.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 2))
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 ingest.run(
                     env,
                     requests_per_endpoint=args.ingest_requests,
+                    rounds=args.ingest_rounds,
                     clients=args.clients,
                     warmup=args.ingest_warmup,
                     web_workers=args.web_workers,

@@ -4,6 +4,10 @@ The same pre-signed requests (recorded orders/create payload, every one a first 
 - /bench/noop/: the request through the same middleware, touching neither database nor Redis;
 - /bench/insert/: one committed INSERT of the body, the floor of any durable intake;
 - /webhooks/shopify/: the real endpoint (verify, store the event, enqueue it after commit, answer).
+
+They take turns, in rounds of a few hundred requests each (the order rotating round by round), so
+a drift of the machine's speed over a run weighs on the three alike; the ratios are printed over
+the whole run and per round.
 """
 
 from __future__ import annotations
@@ -59,6 +63,20 @@ class Figures:
 
     def percentile_ms(self, p: int) -> float:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
+
+    @classmethod
+    def merged(cls, name: str, rounds: list[Figures]) -> Figures:
+        """One endpoint's rounds as one figure: all its requests over all its time."""
+        statuses: Counter[int] = Counter()
+        for r in rounds:
+            statuses.update(r.statuses)
+        return cls(
+            name,
+            sum(r.seconds for r in rounds),
+            [latency for r in rounds for latency in r.latencies],
+            sum(r.client_cpu for r in rounds),
+            statuses,
+        )
 
 
 def free_port() -> int:
@@ -143,7 +161,8 @@ def start_gunicorn(env: BenchEnv, workers: int) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError("gunicorn did not answer /healthz within 30 s; see var/bench-logs/gunicorn.log")
 
 
-def print_figures(figures: list[Figures]) -> None:
+def print_figures(rounds: dict[str, list[Figures]]) -> None:
+    figures = [Figures.merged(name, endpoint_rounds) for name, endpoint_rounds in rounds.items()]
     print(f"  {'endpoint':<20} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'client CPU':>10}  statuses")
     for f in figures:
         statuses = " ".join(f"{code or 'error'}x{n}" for code, n in sorted(f.statuses.items()))
@@ -152,8 +171,13 @@ def print_figures(figures: list[Figures]) -> None:
         print(f"  {f.name:<20} {f.rate:8.1f} {latency} {cpu:>10}  {statuses}")
     noop, insert, webhook = figures
     for baseline in (noop, insert):
+        # Each round's ratio too: the endpoints of one round ran within seconds of each other.
+        per_round = sorted(
+            w.rate / b.rate for w, b in zip(rounds[webhook.name], rounds[baseline.name], strict=True)
+        )
         print(
-            f"  webhook/{baseline.name.split()[0]}: {webhook.rate / baseline.rate:.2f}x the req/s, "
+            f"  webhook/{baseline.name.split()[0]}: {webhook.rate / baseline.rate:.2f}x the req/s "
+            f"(rounds: median {statistics.median(per_round):.2f}x, {per_round[0]:.2f}-{per_round[-1]:.2f}x), "
             f"{webhook.percentile_ms(50) / baseline.percentile_ms(50):.2f}x the p50 latency"
         )
 
@@ -187,25 +211,33 @@ def check_stored(accepted_webhooks: int, accepted_inserts: int) -> bool:
     return ok
 
 
-def run(env: BenchEnv, *, requests_per_endpoint: int, clients: int, warmup: int, web_workers: int) -> bool:
+def run(
+    env: BenchEnv, *, requests_per_endpoint: int, rounds: int, clients: int, warmup: int, web_workers: int
+) -> bool:
+    rounds = max(1, min(rounds, requests_per_endpoint))
     print(
-        f"Ingest: {requests_per_endpoint} requests per endpoint after {warmup} warmup, {clients} concurrent "
-        f"clients (threads, new connection per request), gunicorn --workers {web_workers} (threads)"
+        f"Ingest: {requests_per_endpoint} requests per endpoint in {rounds} rounds, the endpoints taking "
+        f"turns, after {warmup} warmup, {clients} concurrent clients (threads, new connection per "
+        f"request), gunicorn --workers {web_workers} (threads)"
     )
     create_channel(env)
     process, base_url = start_gunicorn(env, web_workers)
     try:
         accepted: Counter[str] = Counter()
-        figures = []
         for name, path in ENDPOINTS:
-            warm = drive(name, prepare_requests(base_url + path, warmup), clients)
-            prepared = prepare_requests(base_url + path, requests_per_endpoint)
-            timed = drive(name, prepared, clients)
-            accepted[path] = warm.statuses[200] + timed.statuses[200]
-            figures.append(timed)
+            accepted[path] += drive(name, prepare_requests(base_url + path, warmup), clients).statuses[200]
+        # The endpoints take turns, in a rotating order: the machine's speed drifts over seconds,
+        # and an endpoint timed alone, after the others, would carry the drift into the ratios.
+        timed: dict[str, list[Figures]] = {name: [] for name, _ in ENDPOINTS}
+        for r in range(rounds):
+            count = requests_per_endpoint // rounds + (r < requests_per_endpoint % rounds)
+            for name, path in ENDPOINTS[r % len(ENDPOINTS) :] + ENDPOINTS[: r % len(ENDPOINTS)]:
+                figures = drive(name, prepare_requests(base_url + path, count), clients)
+                accepted[path] += figures.statuses[200]
+                timed[name].append(figures)
     finally:
         stop(process)
-    print_figures(figures)
+    print_figures(timed)
     ok = check_stored(accepted["/webhooks/shopify/"], accepted["/bench/insert/"])
     discard_events()
     print("  (client CPU: this process's CPU time / wall time; near 100% means the client took a whole core)")
