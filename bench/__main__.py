@@ -9,7 +9,8 @@ Knobs (flag, or environment variable for `make bench`):
   --drain-events    / BENCH_DRAIN_EVENTS     events, and as many no-op jobs (default 5000)
   --startup-runs    / BENCH_DRAIN_STARTUP_RUNS  empty-queue worker runs, median taken (default 3)
   --drain-workers   / BENCH_DRAIN_WORKERS    worker processes of the drain's second run (default: CPUs)
-  --orders          / BENCH_ORDERS           paid-order webhooks per orders run (default 1000)
+  --orders          / BENCH_ORDERS           webhooks per kind of orders run, over its rounds (default 1000)
+  --orders-rounds   / BENCH_ORDERS_ROUNDS    rounds the kinds of orders run take turns in (default 3)
   --orders-warmup   / BENCH_ORDERS_WARMUP    untimed webhooks before each orders run (default 50)
   --catalog-families / BENCH_CATALOG_FAMILIES  families in the catalog's generated feed (default 5000)
   --catalog-variants / BENCH_CATALOG_VARIANTS  variants (index lines, records) per family (default 4)
@@ -55,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--drain-workers", type=int, default=env_int("BENCH_DRAIN_WORKERS", os.cpu_count() or 2)
     )
     parser.add_argument("--orders", type=int, default=env_int("BENCH_ORDERS", 1000))
+    parser.add_argument("--orders-rounds", type=int, default=env_int("BENCH_ORDERS_ROUNDS", 3))
     parser.add_argument("--orders-warmup", type=int, default=env_int("BENCH_ORDERS_WARMUP", 50))
     parser.add_argument("--catalog-families", type=int, default=env_int("BENCH_CATALOG_FAMILIES", 5000))
     parser.add_argument("--catalog-variants", type=int, default=env_int("BENCH_CATALOG_VARIANTS", 4))
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 orders.run(
                     env,
                     orders=args.orders,
+                    rounds=args.orders_rounds,
                     warmup=args.orders_warmup,
                     clients=args.clients,
                     web_workers=args.web_workers,

@@ -108,6 +108,26 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_times() -> tuple[int, int] | None:
+    """The whole machine's CPU time so far, (busy, total) in clock ticks, from Linux's /proc/stat;
+    None elsewhere. Two readings tell how busy the machine was between them (`busy_share`)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    total = sum(fields[:8])  # user..steal; guest time is counted in user already
+    return total - idle, total
+
+
+def busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of all the machine's cores that was busy between two `cpu_times` readings."""
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def with_redis_db(url: str, db: int) -> str:
     """The same Redis with another database number: in the path for redis://, `?db=` for unix://."""
     parts = urlsplit(url)

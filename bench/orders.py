@@ -1,7 +1,8 @@
 """Orders: paid-order webhooks end to end (POST -> order and reservations committed) per second.
 
 One gunicorn (as the ingest benchmark runs it) and long-running workers (`manage.py rqworker
-webhooks`, not burst), three runs on the same database and Redis:
+webhooks`, not burst), three kinds of run on the same database and Redis, taking turns in rounds
+(the order rotating round by round, so a drift of the machine's speed weighs on the three alike):
 - paid orders, 1 worker: signed Shopify orders/paid webhooks (the recorded payload, a new order id
   each, 2 or 3 lines on the bench SKUs, so each order makes 2 or 3 reservations);
 - paid orders, 2 workers: the same with new order ids;
@@ -27,6 +28,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.drain import enqueue_events, jobs_finished, store_events, time_worker
-from bench.environment import BenchEnv, flush_redis, stop
+from bench.environment import BenchEnv, busy_share, cpu_times, flush_redis, stop
 from bench.ingest import SECRET, SHOP, Figures, Prepared, create_channel, drive, start_gunicorn
 
 ORDER_TOPIC = "orders/paid"
@@ -87,6 +89,7 @@ class Run:
     batches: list[Batch] = field(default_factory=list)  # warmup and timed
     event_pks: tuple[int, int] = (0, 0)  # the run's events (warmup included): first < pk <= last
     jobs: tuple[int, int] = (0, 0)  # (finished, failed) webhooks jobs, read before the next run
+    busy: float | None = None  # the share of the machine's cores busy while timed (Linux only)
 
     @property
     def events(self) -> int:
@@ -233,14 +236,15 @@ def wait_finished(after_pk: int, count: int, workers: list[subprocess.Popen[byte
 
 def send(
     batch: Batch, run: Run, clients: int, workers: list[subprocess.Popen[bytes]]
-) -> tuple[Figures, float]:
-    """POST the batch from `clients` threads; seconds from the first POST until all its events are final."""
+) -> tuple[Figures, float, float | None]:
+    """POST the batch from `clients` threads; seconds from the first POST until all its events are
+    final, and the share of the machine's cores busy meanwhile."""
     after_pk = last_event_pk()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_times()
     figures = drive(run.name, batch.prepared, clients)
     accepted = figures.statuses[200]
     wait_finished(after_pk, accepted, workers, slug(run))
-    return figures, time.perf_counter() - started
+    return figures, time.perf_counter() - started, busy_share(cpu, cpu_times())
 
 
 def slug(run: Run) -> str:
@@ -259,7 +263,7 @@ def measure(env: BenchEnv, run: Run, *, count: int, warmup: int, clients: int, b
             run.batches.append(build_batch(run.topic, warmup, base_url))
             send(run.batches[-1], run, clients, workers)
         run.batches.append(build_batch(run.topic, count, base_url))
-        run.figures, run.seconds = send(run.batches[-1], run, clients, workers)
+        run.figures, run.seconds, run.busy = send(run.batches[-1], run, clients, workers)
         run.event_pks = (run.event_pks[0], last_event_pk())
     finally:
         for process in workers:
@@ -402,52 +406,72 @@ def check_stock() -> bool:
     return ok
 
 
-def print_figures(runs: list[Run]) -> None:
-    print(f"  {'run':<38} {'POST req/s':>10} {'posted in':>9} {'all done in':>11}  end to end")
-    for run in runs:
-        assert run.figures is not None
-        posted = run.figures.seconds
+def rate(runs: list[Run]) -> float:
+    """The rounds of one kind of run as one: all their events over all their time."""
+    return sum(run.events for run in runs) / sum(run.seconds for run in runs)
+
+
+def print_figures(kinds: list[list[Run]]) -> None:
+    print(f"  {'run':<38} {'POST req/s':>10} {'posted in':>9} {'all done in':>11} {'busy':>5}  end to end")
+    for runs in kinds:
+        figures = [run.figures for run in runs if run.figures is not None]
+        posted = sum(f.seconds for f in figures)
+        post_rate = sum(len(f.latencies) for f in figures) / posted
+        done = sum(run.seconds for run in runs)
+        shares = [(run.busy, run.seconds) for run in runs if run.busy is not None]
+        busy = f"{sum(b * t for b, t in shares) / sum(t for _, t in shares):.0%}" if shares else "?"
         print(
-            f"  {run.name:<38} {run.figures.rate:10.1f} {posted:8.2f}s {run.seconds:10.2f}s  "
-            f"{run.rate:7.1f} {run.unit}"
+            f"  {runs[0].name:<38} {post_rate:10.1f} {posted:8.2f}s {done:10.2f}s {busy:>5}  "
+            f"{rate(runs):7.1f} {runs[0].unit}"
         )
     print(
         "  (POST req/s: the timed webhooks' HTTP rate while the workers run; all done in: first POST "
-        "to the last event final)"
+        "to the last event final; each summed over the rounds; busy: the share of the machine's "
+        "cores at work meanwhile, client, gunicorn, workers, PostgreSQL and Redis together)"
     )
-    one, two, baseline = runs
-    print(
-        f"  paid orders, 1 worker / baseline: {one.rate / baseline.rate:.2f}x; "
-        f"2 workers / 1 worker: {two.rate / one.rate:.2f}x"
-    )
+    one, two, baseline = kinds
+
+    def ratio(numerator: list[Run], denominator: list[Run]) -> str:
+        per_round = sorted(n.rate / d.rate for n, d in zip(numerator, denominator, strict=True))
+        median = statistics.median(per_round)
+        spread = f"median {median:.2f}x, {per_round[0]:.2f}-{per_round[-1]:.2f}x"
+        return f"{rate(numerator) / rate(denominator):.2f}x (rounds: {spread})"
+
+    print(f"  paid orders, 1 worker / baseline: {ratio(one, baseline)}")
+    print(f"  2 workers / 1 worker: {ratio(two, one)}")
 
 
-def run(env: BenchEnv, *, orders: int, warmup: int, clients: int, web_workers: int) -> bool:
+def run(env: BenchEnv, *, orders: int, rounds: int, warmup: int, clients: int, web_workers: int) -> bool:
     from channels_app.drain import threads
     from channels_app.models import EventStatus
 
+    rounds = max(1, min(rounds, orders))
     print(
-        f"Orders: {orders} webhooks per run after {warmup} warmup, end to end (first POST to last event "
-        f"final), {clients} concurrent clients, gunicorn --workers {web_workers} (threads), "
-        f"`rqworker webhooks` workers (a batch on {threads()} thread(s)); paid orders of 2-3 lines "
-        f"over {len(SKUS)} SKUs"
+        f"Orders: {orders} webhooks per kind of run in {rounds} rounds, taking turns, after {warmup} "
+        f"warmup each, end to end (first POST to last event final), {clients} concurrent clients, "
+        f"gunicorn --workers {web_workers} (threads), `rqworker webhooks` workers (a batch on "
+        f"{threads()} thread(s)); paid orders of 2-3 lines over {len(SKUS)} SKUs"
     )
     create_channel(env)
     create_stock()
-    runs = [
-        Run("paid orders, 1 worker", ORDER_TOPIC, 1, EventStatus.COMPLETED),
-        Run("paid orders, 2 workers", ORDER_TOPIC, 2, EventStatus.COMPLETED),
-        Run(f"baseline ({BASELINE_TOPIC}), 1 worker", BASELINE_TOPIC, 1, EventStatus.IGNORED),
-    ]
+    kinds = (
+        ("paid orders, 1 worker", ORDER_TOPIC, 1, EventStatus.COMPLETED),
+        ("paid orders, 2 workers", ORDER_TOPIC, 2, EventStatus.COMPLETED),
+        (f"baseline ({BASELINE_TOPIC}), 1 worker", BASELINE_TOPIC, 1, EventStatus.IGNORED),
+    )
+    runs: list[list[Run]] = [[] for _ in kinds]
     gunicorn, base_url = start_gunicorn(env, web_workers)
     try:
-        for r in runs:
-            measure(env, r, count=orders, warmup=warmup, clients=clients, base_url=base_url)
+        for r in range(rounds):
+            count = orders // rounds + (r < orders % rounds)
+            for k in [*range(len(kinds))][r % len(kinds) :] + [*range(len(kinds))][: r % len(kinds)]:
+                runs[k].append(Run(*kinds[k]))
+                measure(env, runs[k][-1], count=count, warmup=warmup, clients=clients, base_url=base_url)
     finally:
         stop(gunicorn)
         flush_redis()
     print_figures(runs)
-    results = [check_run(r) for r in runs]  # print every check
+    results = [check_run(r) for kind in runs for r in kind]  # print every check
     drains: dict[int, list[Backlog]] = {1: [], 2: []}
     for workers in (1, 2, 1, 2):  # twice each, alternating: the faster of each is kept
         drains[workers].append(drain_backlog(env, workers=workers, count=orders))
