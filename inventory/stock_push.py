@@ -128,7 +128,9 @@ _LISTING = (
 def listed_condition(sku_column: str) -> tuple[str, list[str]]:
     """SQL true where a channel the hub pushes stock to lists the SKU of `sku_column`, and its
     parameters: read with the levels a transaction locks (`inventory.services`), so a change of
-    a SKU no channel lists asks for no push, and costs no query, once it commits."""
+    a SKU no channel lists asks for no push, and costs no query, once it commits. A listing that
+    commits between that lock and the commit is not pushed this change (the SKU's next change
+    pushes its figure then), as a new listing is not pushed the figure it maps to until a change."""
     platforms = _pushed_platforms()
     listing = _LISTING.format(platforms=placeholders(platforms))
     return f"EXISTS (SELECT 1 {listing} AND variant.sku_id = {sku_column})", platforms

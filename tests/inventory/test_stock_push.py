@@ -13,7 +13,7 @@ from channels_app.models import ChannelLocation, EventStatus, ProcessedWebhookEv
 from config.queues import get_queue
 from inventory import stock_push
 from inventory.models import ChannelStock, ChannelVariant
-from inventory.services import stock_locked, stock_move
+from inventory.services import ReservationRequest, stock_locked, stock_move
 from tests.channels_app import factories
 from tests.inventory.factories import level, sku, warehouse
 from tests.platforms import post_shopify, shopify_cost, shopify_graphql_path
@@ -148,6 +148,24 @@ def test_a_change_no_channel_is_pushed_asks_for_nothing_once_it_commits(
             assert stock.listed == {item.pk}
             for changed in (item, other):
                 stock.move(sku_id=changed.pk, warehouse_id=main.pk, quantity=1, reason="adjustment")
+    assert len(callbacks) == 1
+    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{channel.pk}:{item.pk}:24826418".encode()]
+
+
+def test_a_listed_skus_hold_released_by_its_reference_alone_is_pushed(
+    shop, redis_connection, django_capture_on_commit_callbacks
+):
+    """A cancelled order names only its lines' references: their levels are locked through the
+    reservations, and whether a channel lists them is read with that lock too."""
+    channel, main, item, _ = shop
+    stock_move(sku_id=item.pk, warehouse_id=main.pk, quantity=5, reason="adjustment")
+    hold = ReservationRequest(reference="order-item:1", sku_id=item.pk, warehouse_id=main.pk, quantity=2)
+    with transaction.atomic(), stock_locked([(item.pk, main.pk)]) as stock:
+        stock.reserve(hold)
+    redis_connection.delete(stock_push.PENDING)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic(), stock_locked(references=["order-item:1"]) as stock:
+            assert stock.release("order-item:1")
     assert len(callbacks) == 1
     assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{channel.pk}:{item.pk}:24826418".encode()]
 
