@@ -464,7 +464,7 @@ def run(env: BenchEnv, *, orders: int, rounds: int, warmup: int, clients: int, w
     try:
         for r in range(rounds):
             count = orders // rounds + (r < orders % rounds)
-            for k in [*range(len(kinds))][r % len(kinds) :] + [*range(len(kinds))][: r % len(kinds)]:
+            for k in [(r + i) % len(kinds) for i in range(len(kinds))]:  # who goes first rotates
                 runs[k].append(Run(*kinds[k]))
                 measure(env, runs[k][-1], count=count, warmup=warmup, clients=clients, base_url=base_url)
     finally:
