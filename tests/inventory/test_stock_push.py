@@ -149,7 +149,9 @@ def test_a_change_no_channel_is_pushed_asks_for_nothing_once_it_commits(
             for changed in (item, other):
                 stock.move(sku_id=changed.pk, warehouse_id=main.pk, quantity=1, reason="adjustment")
     assert len(callbacks) == 1
-    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{channel.pk}:{item.pk}:24826418".encode()]
+    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [
+        stock_push.Target(channel.pk, item.pk, "24826418").key.encode()
+    ]
 
 
 def test_a_listed_skus_hold_released_by_its_reference_alone_is_pushed(
@@ -167,7 +169,9 @@ def test_a_listed_skus_hold_released_by_its_reference_alone_is_pushed(
         with transaction.atomic(), stock_locked(references=["order-item:1"]) as stock:
             assert stock.release("order-item:1")
     assert len(callbacks) == 1
-    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [f"{channel.pk}:{item.pk}:24826418".encode()]
+    assert redis_connection.zrange(stock_push.PENDING, 0, -1) == [
+        stock_push.Target(channel.pk, item.pk, "24826418").key.encode()
+    ]
 
 
 def test_a_figure_the_channel_already_shows_is_not_pushed_again(shop):
